@@ -1,0 +1,108 @@
+"""Check the spec's own consistency (run by `tox -e spec`).
+
+1. Every `vectors/*.json` validates against `vectors/schema/<stem>.schema.json`.
+2. `vectors/names.json` is exactly what `gen_vectors.py` produces.
+3. Every requirement ID is defined once in `xlock-1.md`.
+4. Every requirement ID cited anywhere in the repository (spec, vectors, bindings, conformance) is defined.
+
+    python spec/tools/check_spec.py [--root DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import jsonschema
+
+DEFINITION = re.compile(r"^\s*- \[(XL-[A-Z]+-[0-9]+)\]", re.M)
+CITATION = re.compile(r"XL-[A-Z]+-[0-9]+")
+SCANNED_DIRS = ("spec", "python", "c", "ruby", "conformance")
+SCANNED_SUFFIXES = {".md", ".json", ".py", ".c", ".h", ".rb", ".txt", ".toml", ".ini", ".in"}
+SKIPPED_PARTS = {".tox", ".git", "build", "dist", "__pycache__", ".venv", "tmp", ".mypy_cache"}
+
+
+def defined_ids(spec_text: str) -> tuple[set[str], list[str]]:
+    seen: set[str] = set()
+    dupes: list[str] = []
+    for m in DEFINITION.finditer(spec_text):
+        if m.group(1) in seen:
+            dupes.append(m.group(1))
+        seen.add(m.group(1))
+    return seen, dupes
+
+
+def check_vectors(spec_dir: Path) -> list[str]:
+    errors: list[str] = []
+    vectors = spec_dir / "vectors"
+    files = sorted(vectors.glob("*.json"))
+    if not files:
+        errors.append(f"no vectors in {vectors}")
+    for path in files:
+        schema_path = vectors / "schema" / f"{path.stem}.schema.json"
+        if not schema_path.exists():
+            errors.append(f"{path.name}: no schema at {schema_path}")
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            errors.append(f"{path.name}: not JSON: {exc}")
+            continue
+        schema = json.loads(schema_path.read_text(encoding="utf-8"))
+        validator = jsonschema.Draft202012Validator(schema)
+        for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+            where = "/".join(str(p) for p in err.absolute_path) or "(top)"
+            errors.append(f"{path.name}: {where}: {err.message}")
+    return errors
+
+
+def check_ids(root: Path, ids: set[str]) -> list[str]:
+    errors: list[str] = []
+    for top in SCANNED_DIRS:
+        base = root / top
+        if not base.exists():
+            continue
+        for path in sorted(base.rglob("*")):
+            if not path.is_file() or path.suffix not in SCANNED_SUFFIXES:
+                continue
+            if SKIPPED_PARTS.intersection(path.relative_to(root).parts):
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")
+            for lineno, line in enumerate(text.splitlines(), 1):
+                for cited in CITATION.findall(line):
+                    if cited not in ids:
+                        errors.append(f"{path.relative_to(root)}:{lineno}: cites unknown requirement {cited}")
+    return errors
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2],
+                        help="repository root (default: this checkout)")
+    args = parser.parse_args(argv)
+    root: Path = args.root
+    spec_dir = root / "spec"
+    ids, dupes = defined_ids((spec_dir / "xlock-1.md").read_text(encoding="utf-8"))
+    errors = [f"xlock-1.md: requirement {d} is defined more than once" for d in dupes]
+    errors += check_vectors(spec_dir)
+    errors += check_ids(root, ids)
+    if root.resolve() == Path(__file__).resolve().parents[2]:
+        sys.path.insert(0, str(Path(__file__).parent))
+        import gen_vectors
+
+        if gen_vectors.main(["--check"]) != 0:
+            errors.append("vectors/names.json differs from gen_vectors.py output")
+    for e in errors:
+        print(f"FAIL {e}")
+    if errors:
+        print(f"spec check: {len(errors)} problem(s)")
+        return 1
+    print(f"spec check: ok ({len(ids)} requirements defined)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
