@@ -1,0 +1,65 @@
+"""Cross-check names.json without the generator's code: file names written out by hand from spec §4,
+semaphore names recomputed with coreutils `sha256sum` and `base32` (spec §5)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+VECTORS = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "names.json").read_text())
+CASES = {c["description"]: c for c in VECTORS["cases"]}
+BY_NAME = {c["name"]: c for c in VECTORS["cases"] if c["name"] is not None}
+
+# Worked by hand from XL-ENC-1 and XL-ENC-3.
+HAND_FILES = {
+    "billing-export": "billing-export.lock",
+    "Billing": "!billing.lock",
+    ".": "%2e.lock",
+    "..": "%2e..lock",
+    "../x": "%2e.%2fx.lock",
+    "a/b": "a%2fb.lock",
+    "caf\u00e9": "caf%c3%a9.lock",
+    "cafe\u0301": "cafe%cc%81.lock",
+    "!b": "%21b.lock",
+    "%41": "%2541.lock",
+    "billing export": "billing%20export.lock",
+    "\U0001f512": "%f0%9f%94%92.lock",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HAND_FILES))
+def test_lock_file_worked_by_hand(name: str) -> None:
+    assert BY_NAME[name]["lock_file"] == HAND_FILES[name]
+
+
+def coreutils_sem_name(kind: str, dev: int, ino: int, name: str) -> str:
+    data = b"\0".join([b"xlock/1", kind.encode(), str(dev).encode(), str(ino).encode(), name.encode()])
+    hexdigest = subprocess.run(["sha256sum"], input=data, capture_output=True, check=True).stdout.split()[0]
+    b32 = subprocess.run(["base32", "-w0"], input=bytes.fromhex(hexdigest.decode()),
+                         capture_output=True, check=True).stdout.decode()
+    return "/xl1" + kind + b32.lower()[:25]
+
+
+@pytest.mark.parametrize("name", ["billing-export", "caf\u00e9", "..", "x" * 80])
+def test_semaphore_names_match_coreutils(name: str) -> None:
+    case = BY_NAME[name]
+    for ns in VECTORS["namespaces"]:
+        for kind in "lsp":
+            assert case["semaphores"][ns["id"]][kind] == coreutils_sem_name(kind, ns["dev"], ns["ino"], name)
+
+
+def test_case_variants_and_normalisation_forms_never_share_a_file() -> None:
+    valid = [c for c in VECTORS["cases"] if c["valid"]]
+    files = [c["lock_file"] for c in valid]
+    assert len(files) == len(set(files))
+    # also after case folding, as on a case-insensitive file system [XL-ENC-2]
+    assert len({f.casefold() for f in files}) == len(files)
+
+
+def test_invalid_cases_have_the_error_kind_and_no_mapping() -> None:
+    invalid = [c for c in VECTORS["cases"] if not c["valid"]]
+    assert len(invalid) >= 15
+    assert all(c["error"] == "INVALID_NAME" and "lock_file" not in c for c in invalid)
