@@ -1,0 +1,174 @@
+"""The pure name mapping of xlock/1 (§3-§5): validation, file names, semaphore names, namespace paths.
+
+Nothing here touches the file system [XL-SEM-6], so ``spec/vectors/names.json`` can be checked directly.
+Names are ``str``; ``bytes`` are accepted too and must be well-formed UTF-8 [XL-NAME-3].
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+from typing import Union
+
+from ._errors import InvalidArgument, InvalidName
+
+__all__ = [
+    "MAX_NAME_BYTES",
+    "capacity_file_name",
+    "default_namespace_path",
+    "encode_name",
+    "lock_file_name",
+    "resolve_namespace_path",
+    "semaphore_name",
+    "slot_file_name",
+    "validate_name",
+]
+
+MAX_NAME_BYTES = 80
+SEMAPHORE_KINDS = ("l", "s", "p")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Bytes that stay themselves in enc() [XL-ENC-1]; "." is handled apart (escaped at index 0).
+_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
+_UPPER = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+NameLike = Union[str, bytes]
+
+
+def name_to_str(name: NameLike) -> str:
+    """Return ``name`` as ``str`` after checking it [XL-NAME-1..3]; raise ``InvalidName`` otherwise."""
+    name_utf8(name)
+    return name if isinstance(name, str) else name.decode("utf-8")
+
+
+def name_utf8(name: NameLike) -> bytes:
+    """Check a name [XL-NAME-1..3] and return its UTF-8 bytes. Raises ``InvalidName``."""
+    if isinstance(name, bytes):
+        try:
+            text = name.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidName(
+                f"XL-NAME-3: name {name!r} is not well-formed UTF-8 ({exc.reason} at byte {exc.start})"
+            ) from None
+        raw = name
+    elif isinstance(name, str):
+        text = name
+        try:
+            raw = name.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidName(
+                f"XL-NAME-3: name {name!r} is not valid Unicode "
+                f"(lone surrogate U+{ord(name[exc.start]):04X} at index {exc.start})"
+            ) from None
+    else:
+        raise InvalidName(f"XL-NAME-3: a name must be str (or UTF-8 bytes), not {type(name).__name__}")
+    if not 1 <= len(raw) <= MAX_NAME_BYTES:
+        raise InvalidName(
+            f"XL-NAME-1: name {text!r} is {len(raw)} bytes in UTF-8; a name must be 1 to "
+            f"{MAX_NAME_BYTES} bytes"
+        )
+    bad = _CONTROL.search(text)
+    if bad is not None:
+        raise InvalidName(
+            f"XL-NAME-2: name {text!r} contains the control character U+{ord(bad.group()):04X} "
+            f"at index {bad.start()}; control characters are not allowed in names"
+        )
+    return raw
+
+
+def validate_name(name: NameLike) -> None:
+    """Check a lock or semaphore name against spec §3.
+
+    Raises ``InvalidName`` (whose message cites the rule that failed) for an empty name, a name longer
+    than 80 UTF-8 bytes, a control character, a lone surrogate or ill-formed UTF-8 bytes.
+    """
+    name_utf8(name)
+
+
+def encode_name(name: NameLike) -> str:
+    """Return ``enc(name)`` [XL-ENC-1], the file-name stem of a name. Raises ``InvalidName``."""
+    out = []
+    for i, b in enumerate(name_utf8(name)):
+        if b in _PLAIN or (b == 0x2E and i > 0):
+            out.append(chr(b))
+        elif b in _UPPER:
+            out.append("!" + chr(b + 32))
+        else:
+            out.append(f"%{b:02x}")
+    return "".join(out)
+
+
+def lock_file_name(name: NameLike) -> str:
+    """Return the lock file's name in its namespace [XL-ENC-3]. Raises ``InvalidName``."""
+    return encode_name(name) + ".lock"
+
+
+def capacity_file_name(name: NameLike) -> str:
+    """Return a counting semaphore's capacity file name [XL-ENC-3]. Raises ``InvalidName``."""
+    return encode_name(name) + ".sem"
+
+
+def slot_file_name(name: NameLike, index: int) -> str:
+    """Return the slot file name of permit ``index`` (0-based) [XL-ENC-3].
+
+    Raises ``InvalidName``, or ``InvalidArgument`` if ``index`` is not an integer from 0 to 999.
+    """
+    _check_int("slot index", index, 0, 999)
+    return f"{encode_name(name)}.{index}.slot"
+
+
+def temp_capacity_file_name(name: NameLike, pid: int) -> str:
+    """Return the temporary file used while creating a capacity file [XL-ENC-3]."""
+    return f"{encode_name(name)}.sem.{pid}.tmp"
+
+
+def semaphore_name(kind: str, dev: int, ino: int, name: NameLike) -> str:
+    """Return the POSIX semaphore name for (kind, namespace identity, name) [XL-SEM-1].
+
+    ``kind`` is ``"l"`` (lock doorbell), ``"s"`` (counting-semaphore doorbell) or ``"p"`` (raw POSIX
+    semaphore) [XL-SEM-2]. Raises ``InvalidName``, or ``InvalidArgument`` for another kind or a negative
+    or non-integer ``dev``/``ino``.
+    """
+    if kind not in SEMAPHORE_KINDS:
+        raise InvalidArgument(f"semaphore kind must be one of 'l', 's', 'p', not {kind!r}")
+    _check_int("dev", dev, 0, None)
+    _check_int("ino", ino, 0, None)
+    data = b"\0".join((b"xlock/1", kind.encode(), b"%d" % dev, b"%d" % ino, name_utf8(name)))
+    digest = base64.b32encode(hashlib.sha256(data).digest()).decode("ascii").lower()
+    return "/xl1" + kind + digest[:25]
+
+
+def default_namespace_path() -> str:
+    """Return the default namespace, ``/tmp/xlock-<euid>`` [XL-NS-2] (no environment variable counts)."""
+    return f"/tmp/xlock-{os.geteuid()}"
+
+
+def resolve_namespace_path(explicit: str | None) -> str:
+    """Choose the namespace path [XL-NS-1]: ``explicit``, else ``$XLOCK_NAMESPACE``, else the default.
+
+    Raises ``InvalidArgument`` for a relative or empty path or one containing a NUL byte [XL-NS-3].
+    """
+    if explicit is not None:
+        path = os.fspath(explicit)
+        source = "the namespace argument"
+    elif os.environ.get("XLOCK_NAMESPACE"):
+        path = os.environ["XLOCK_NAMESPACE"]
+        source = "XLOCK_NAMESPACE"
+    else:
+        return default_namespace_path()
+    if not isinstance(path, str):
+        raise InvalidArgument(f"{source} must be a str path, not {type(path).__name__}")
+    if not path:
+        raise InvalidArgument(f"{source} is empty; give an absolute directory path")
+    if "\0" in path:
+        raise InvalidArgument(f"{source} {path!r} contains a NUL byte")
+    if not path.startswith("/"):
+        raise InvalidArgument(f"{source} {path!r} is not absolute; give an absolute directory path")
+    return path
+
+
+def _check_int(what: str, value: object, low: int, high: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bound = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise InvalidArgument(f"{what} must be an integer {bound}, not {value!r}")
