@@ -1,0 +1,248 @@
+"""Who holds and who waits: `/proc/locks` matched against a namespace's files [XL-INTRO-2].
+
+Pure parsing (`parse_proc_locks`, `decode_file_name`) is kept apart from the few functions that read the
+system (`read_proc_locks`, `read_cmdline`, `namespace_status`), so the parsers can be tested on text.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import Literal
+
+PROC_LOCKS = "/proc/locks"
+
+FileKind = Literal["lock", "slot", "capacity", "temporary"]
+
+_RAW_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
+_HEX = "0123456789abcdef"
+_MAX_SLOT = 999  # XL-CSEM-1: capacity at most 1000
+
+
+@dataclass(frozen=True)
+class KernelLock:
+    """One line of `/proc/locks`.
+
+    `id` is the line's ordinal; a waiter (`waiting`) repeats the ordinal of the lock that blocks it.
+    `major` and `minor` are printed in hexadecimal by the kernel, `inode` in decimal [XL-INTRO-2].
+    """
+
+    id: int
+    waiting: bool
+    type: str  # FLOCK, POSIX, OFDLCK, LEASE, ...
+    mode: str  # WRITE, READ, ...
+    pid: int
+    major: int
+    minor: int
+    inode: int
+
+
+def parse_proc_locks(text: str) -> list[KernelLock]:
+    """Parse the text of `/proc/locks`; lines of another shape are skipped."""
+    locks: list[KernelLock] = []
+    for line in text.splitlines():
+        lock = _parse_line(line)
+        if lock is not None:
+            locks.append(lock)
+    return locks
+
+
+def _parse_line(line: str) -> KernelLock | None:
+    # "1: FLOCK  ADVISORY  WRITE 5541 fe:00:2146793 0 EOF"
+    # "1: -> FLOCK  ADVISORY  READ 5545 fe:00:2146793 0 EOF"
+    fields = line.split()
+    if len(fields) < 6 or not fields[0].endswith(":"):
+        return None
+    waiting = fields[1] == "->"
+    rest = fields[2:] if waiting else fields[1:]
+    if len(rest) < 5:
+        return None
+    try:
+        ordinal = int(fields[0][:-1])
+        pid = int(rest[3])
+        major_hex, minor_hex, inode_dec = rest[4].split(":")
+        return KernelLock(
+            id=ordinal,
+            waiting=waiting,
+            type=rest[0],
+            mode=rest[2],
+            pid=pid,
+            major=int(major_hex, 16),
+            minor=int(minor_hex, 16),
+            inode=int(inode_dec, 10),
+        )
+    except ValueError:
+        return None
+
+
+def read_proc_locks(path: str = PROC_LOCKS) -> list[KernelLock]:
+    with open(path, encoding="ascii", errors="replace") as f:
+        return parse_proc_locks(f.read())
+
+
+@dataclass(frozen=True)
+class NamespaceFile:
+    """A file name of a namespace, decoded by reversing XL-ENC-1 and XL-ENC-3."""
+
+    file: str
+    name: str
+    kind: FileKind
+    slot: int | None = None
+
+
+def decode_name(encoded: str) -> str | None:
+    """The name whose enc() is `encoded` (XL-ENC-1), or None if `encoded` is not an output of enc().
+
+    Only canonical encodings are accepted (a `%xx` for a byte that enc() writes as itself is refused),
+    so decoding is the exact inverse of the injective enc() [XL-ENC-2].
+    """
+    out = bytearray()
+    i, n = 0, len(encoded)
+    while i < n:
+        c = encoded[i]
+        if c == "!":
+            if i + 1 >= n or not "a" <= encoded[i + 1] <= "z":
+                return None
+            out.append(ord(encoded[i + 1].upper()))
+            i += 2
+        elif c == "%":
+            digits = encoded[i + 1 : i + 3]
+            if len(digits) != 2 or any(d not in _HEX for d in digits):
+                return None
+            b = int(digits, 16)
+            if b in _RAW_BYTES or 0x41 <= b <= 0x5A or (b == 0x2E and out):
+                return None
+            out.append(b)
+            i += 3
+        elif c == "." and out:
+            out.append(0x2E)
+            i += 1
+        elif ord(c) < 0x80 and ord(c) in _RAW_BYTES:
+            out.append(ord(c))
+            i += 1
+        else:
+            return None
+    if not out:
+        return None
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _decimal(text: str) -> int | None:
+    """decimal(n) of spec §0: ASCII digits, no sign, no leading zero."""
+    if not text.isascii() or not text.isdigit() or (len(text) > 1 and text[0] == "0"):
+        return None
+    return int(text)
+
+
+def decode_file_name(file: str) -> NamespaceFile | None:
+    """Classify a file of a namespace (XL-ENC-3); None if xlock would never create this name."""
+    stem: str
+    kind: FileKind
+    slot: int | None = None
+    if file.endswith(".lock"):
+        stem, kind = file[: -len(".lock")], "lock"
+    elif file.endswith(".sem"):
+        stem, kind = file[: -len(".sem")], "capacity"
+    elif file.endswith(".slot"):
+        stem, _, index = file[: -len(".slot")].rpartition(".")
+        slot, kind = _decimal(index), "slot"
+        if slot is None or slot > _MAX_SLOT:
+            return None
+    elif file.endswith(".tmp"):
+        stem, _, pid = file[: -len(".tmp")].rpartition(".")
+        if not stem.endswith(".sem") or _decimal(pid) is None:
+            return None
+        stem, kind = stem[: -len(".sem")], "temporary"
+    else:
+        return None
+    name = decode_name(stem)
+    if name is None:
+        return None
+    return NamespaceFile(file=file, name=name, kind=kind, slot=slot)
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    mode: str  # "exclusive" or "shared"
+    cmdline: list[str] | None  # None when /proc/PID/cmdline cannot be read (gone, hidden)
+
+
+@dataclass
+class FileStatus:
+    """A lockable file of the namespace (lock file or slot file) and its holders and waiters."""
+
+    file: NamespaceFile
+    dev: int
+    ino: int
+    holders: list[Process] = field(default_factory=list)
+    waiters: list[Process] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        if self.holders:
+            return "held"
+        return "waited" if self.waiters else "idle"
+
+    @property
+    def mode(self) -> str | None:
+        """exclusive or shared for a held file, None for an idle one."""
+        if not self.holders:
+            return None
+        return "shared" if all(p.mode == "shared" for p in self.holders) else "exclusive"
+
+
+def read_cmdline(pid: int) -> list[str] | None:
+    if pid <= 0:
+        return None
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    if not raw:
+        return None  # a zombie or a kernel thread
+    return [arg.decode("utf-8", "replace") for arg in raw.rstrip(b"\0").split(b"\0")]
+
+
+def _mode(kernel_mode: str) -> str:
+    return "shared" if kernel_mode == "READ" else "exclusive"
+
+
+def namespace_status(dir_fd: int, locks: list[KernelLock]) -> list[FileStatus]:
+    """Every lock file and slot file of the namespace open as `dir_fd`, with its holders and waiters.
+
+    Files are examined relative to the verified directory descriptor [XL-NS-12] and matched with
+    `/proc/locks` by (major, minor, inode) [XL-INTRO-2]. Only `flock(2)` locks count [XL-LOCK-7].
+    """
+    result: list[FileStatus] = []
+    by_key: dict[tuple[int, int, int], FileStatus] = {}
+    for file in sorted(os.listdir(dir_fd)):
+        decoded = decode_file_name(file)
+        if decoded is None or decoded.kind not in ("lock", "slot"):
+            continue
+        try:
+            st = os.stat(file, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # removed meanwhile [XL-RM-2]
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        entry = FileStatus(file=decoded, dev=st.st_dev, ino=st.st_ino)
+        by_key[(os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)] = entry
+        result.append(entry)
+    cmdlines: dict[int, list[str] | None] = {}
+    for lock in locks:
+        if lock.type != "FLOCK":
+            continue
+        target = by_key.get((lock.major, lock.minor, lock.inode))
+        if target is None:
+            continue
+        if lock.pid not in cmdlines:
+            cmdlines[lock.pid] = read_cmdline(lock.pid)
+        process = Process(pid=lock.pid, mode=_mode(lock.mode), cmdline=cmdlines[lock.pid])
+        (target.waiters if lock.waiting else target.holders).append(process)
+    return result
