@@ -1,0 +1,190 @@
+"""Turn the results of bench/run.py into the Markdown tables of latest.md, with every target judged."""
+
+LANG_TITLE = {"python": "Python", "c": "C", "ruby": "Ruby"}
+PEERS = ("filelock", "portalocker", "fasteners")
+PEER_LABEL = {"filelock": "filelock.FileLock", "portalocker": "portalocker.Lock",
+              "fasteners": "fasteners.InterProcessLock"}
+LOCK_LABEL = {
+    "python": {"raw": "fcntl.flock pair (baseline)", "xlock": "xlock.Lock"},
+    "c": {"raw": "flock(2) pair (baseline)", "xlock": "libxlock xlock_acquire(l, -1)",
+          "xlock-timed": "libxlock xlock_acquire(l, 10000)"},
+    "ruby": {"raw": "File#flock pair (baseline)", "xlock": "XLock::Lock#lock/#unlock"},
+}
+SEM_LABEL = {
+    "python": {"posix_ipc": "posix_ipc.Semaphore (baseline)", "xlock-semaphore": "xlock.Semaphore (crash-safe)",
+               "xlock-posix-semaphore": "xlock.PosixSemaphore"},
+    "c": {"posix-sem": "sem_wait/sem_post (baseline)", "xlock-semaphore": "xlock_sem (crash-safe)",
+          "xlock-posix-semaphore": "xlock_psem"},
+}
+
+
+def us(v):
+    if v >= 10000:
+        return "%.1f ms" % (v / 1000.0)
+    return "%.1f us" % v
+
+
+def ns(v):
+    return "%.0f ns" % v if v < 10000 else "%.1f us" % (v / 1000.0)
+
+
+def ratio(x):
+    return "%.2fx" % x
+
+
+class Targets:
+    def __init__(self):
+        self.rows = []
+
+    def judge(self, what, figure, met):
+        self.rows.append((what, figure, met))
+        return "met" if met else "**missed**"
+
+
+def table(head, rows):
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def uncontended_section(res, t):
+    rows = []
+    for lang in ("c", "python", "ruby"):
+        got = res["uncontended"].get(lang, {})
+        raw = got.get("raw", {}).get("ns_per_pair")
+        for key, label in LOCK_LABEL[lang].items():
+            v = got.get(key)
+            if v is None:
+                continue
+            if "skipped" in v:
+                rows.append((LANG_TITLE[lang], label, "skipped: " + v["skipped"], "", ""))
+                continue
+            r = v["ns_per_pair"] / raw
+            verdict = "" if key == "raw" else t.judge(
+                "uncontended %s %s <= 2x raw pair" % (LANG_TITLE[lang], label), ratio(r), r <= 2.0)
+            rows.append((LANG_TITLE[lang], label, ns(v["ns_per_pair"]), ratio(r), verdict))
+        if lang == "python":
+            x = got.get("xlock", {}).get("ns_per_pair")
+            for peer in PEERS:
+                v = got.get(peer)
+                if not v or "skipped" in v:
+                    continue
+                verdict = ""
+                if x:
+                    ahead = v["ns_per_pair"] / x
+                    verdict = t.judge("uncontended xlock.Lock >= 10x ahead of %s" % peer, "%.1fx ahead" % ahead,
+                                      ahead >= 10.0) + " (xlock %.1fx ahead)" % ahead
+                rows.append(("Python", PEER_LABEL[peer], ns(v["ns_per_pair"]), ratio(v["ns_per_pair"] / raw),
+                             verdict))
+    return ("## 1. Uncontended acquire+release (median of 7 runs of ~40 ms each)\n\n"
+            + table(("language", "implementation", "per pair", "x raw pair", "target: <= 2x raw; >= 10x ahead of peers"),
+                    rows))
+
+
+def raw_handoff(res):
+    for row in res["handoff"]:
+        if row["pair"].startswith("raw flock(2), C"):
+            return row["median_us"]
+    return None
+
+
+def handoff_section(res, t):
+    base = raw_handoff(res)
+    rows = []
+    for row in res["handoff"]:
+        r = row["median_us"] / base
+        verdict = ""
+        if row["kind"] == "xlock" and row["mode"] == "blocking":
+            verdict = t.judge("blocking hand-off %s <= 1.5x raw flock" % row["pair"], ratio(r), r <= 1.5)
+        rows.append((row["pair"], row["mode"], row["n"], us(row["median_us"]), us(row["mean_us"]),
+                     us(row["max_us"]), ratio(r), verdict))
+    return ("## 2. Hand-off between two processes: release -> the other side holds it\n\n"
+            "Timed rows wait with a 10 s timeout; the waiter is asleep in the kernel before the release.\n\n"
+            + table(("pair", "mode", "rounds", "median", "mean", "max", "median x raw flock(2)",
+                     "target: blocking <= 1.5x raw"), rows))
+
+
+def wakeup_section(res, t):
+    base = raw_handoff(res)
+    rows = []
+    for row in res["wakeup"]:
+        r = row["median_us"] / base
+        verdict = ""
+        if row["kind"] == "xlock":
+            verdict = t.judge("timed wake-up %s <= 3x raw blocking hand-off" % row["pair"], ratio(r), r <= 3.0)
+        rows.append((row["pair"], row["n"], us(row["median_us"]), us(row["mean_us"]), us(row["max_us"]),
+                     ratio(r), verdict))
+    return ("## 3. Timed-wait wake-up: release after a random 5-45 ms -> a waiter with a 10 s timeout holds it\n\n"
+            + table(("pair", "rounds", "median", "mean", "max", "median x raw blocking hand-off",
+                     "target: <= 3x"), rows))
+
+
+def contention_section(res, t):
+    raw = {(row["impl"].split("-")[0], row["nproc"]): row["ops_per_s"]
+           for row in res["contention"] if row["impl"].endswith("-raw")}
+    rows = []
+    for row in res["contention"]:
+        lang = row["impl"].split("-")[0]
+        r = row["ops_per_s"] / raw[(lang, row["nproc"])]
+        verdict = ""
+        if row["impl"].endswith("-xlock") and row["nproc"] == 8:
+            verdict = t.judge("contention N=8 %s >= 0.5x raw flock" % row["impl"], ratio(r), r >= 0.5)
+        counts = ", ".join(str(c) for c in row["final"])
+        rows.append((row["impl"], row["nproc"], "%.0f" % row["ops_per_s"], ratio(r),
+                     "%.2f ms" % row["max_wait_ms"], "%s (= %d)" % (counts, row["expected"]), verdict))
+    return ("## 4. Contention: N processes acquire / increment a counter file / release\n\n"
+            "Throughput is the median of the repeats; worst wait is the longest single acquire of any "
+            "process in any repeat; every final count is asserted equal to the expected total.\n\n"
+            + table(("implementation", "processes", "ops/s", "x raw (same language)", "worst wait",
+                     "final counts", "target: N=8 >= 0.5x raw"), rows))
+
+
+def semaphore_section(res, t):
+    rows = []
+    for lang in ("c", "python"):
+        got = res["uncontended"].get(lang, {})
+        base_key = "posix_ipc" if lang == "python" else "posix-sem"
+        base = got.get(base_key, {}).get("ns_per_pair")
+        for key, label in SEM_LABEL[lang].items():
+            v = got.get(key)
+            if not v:
+                continue
+            if "skipped" in v:
+                rows.append((LANG_TITLE[lang], label, "skipped: " + v["skipped"], ""))
+                continue
+            rows.append((LANG_TITLE[lang], label, ns(v["ns_per_pair"]), ratio(v["ns_per_pair"] / base)))
+    out = ("## 5. Semaphores\n\n### Uncontended acquire+release (median of 7 runs)\n\n"
+           + table(("language", "implementation", "per pair", "x POSIX baseline"), rows))
+    base = {row["mode"]: row["median_us"] for row in res["semaphore_handoff"] if row["kind"] == "baseline"}
+    rows = []
+    for row in res["semaphore_handoff"]:
+        r = row["median_us"] / base[row["mode"]]
+        verdict = ""
+        if row["kind"] == "semaphore":
+            verdict = t.judge("crash-safe semaphore hand-off %s %s <= 2x posix_ipc" % (row["pair"], row["mode"]),
+                              ratio(r), r <= 2.0)
+        label = {"baseline": "posix_ipc.Semaphore", "semaphore": "crash-safe",
+                 "posix_semaphore": "POSIX (xlock)"}[row["kind"]]
+        rows.append((label, row["pair"], row["mode"], row["n"], us(row["median_us"]), us(row["mean_us"]),
+                     ratio(r), verdict))
+    out += ("\n### Two-process hand-off (capacity 1 / initial value 1)\n\n"
+            + table(("semaphore", "pair", "mode", "rounds", "median", "mean", "x posix_ipc (same mode)",
+                     "target: crash-safe <= 2x"), rows))
+    return out
+
+
+def markdown(res):
+    t = Targets()
+    m = res["machine"]
+    body = [uncontended_section(res, t), handoff_section(res, t), wakeup_section(res, t),
+            contention_section(res, t), semaphore_section(res, t)]
+    head = ("# xlock benchmarks\n\n%s on %d cores, %s, Linux %s, Python %s; `%s` (%s s)%s.\n\n"
+            % (res["date"], m["nproc"], m["cpu"], m["kernel"], m["python"], res["command"], res.get("seconds", "?"),
+               " — QUICK SMOKE RUN, figures not meaningful" if res["quick"] else ""))
+    if res["skipped"]:
+        head += "Skipped: " + "; ".join("%s (%s)" % kv for kv in sorted(res["skipped"].items())) + ".\n\n"
+    met = sum(1 for r in t.rows if r[2])
+    summary = ("## Targets: %d of %d met\n\n" % (met, len(t.rows))
+               + table(("target", "figure", "verdict"),
+                       [(w, f, "met" if ok else "**missed**") for w, f, ok in t.rows]))
+    return head + summary + "\n" + "\n".join(body)
