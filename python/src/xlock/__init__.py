@@ -18,6 +18,11 @@ from ._errors import (
     XLockOSError,
     error_for_kind,
 )
+from ._lock import Lock
+from ._namespace import Namespace
+from ._posix_semaphore import PosixSemaphore
+from ._remove import remove
+from ._semaphore import Semaphore
 from .names import (
     capacity_file_name,
     default_namespace_path,
@@ -40,7 +45,11 @@ __all__ = [
     "Interrupted",
     "InvalidArgument",
     "InvalidName",
+    "Lock",
+    "Namespace",
     "NotHeld",
+    "PosixSemaphore",
+    "Semaphore",
     "Timeout",
     "UnsupportedFilesystem",
     "WouldBlock",
@@ -51,6 +60,7 @@ __all__ = [
     "default_namespace_path",
     "error_for_kind",
     "lock_file_name",
+    "remove",
     "resolve_namespace_path",
     "semaphore_name",
     "slot_file_name",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 __all__ = [
     "AlreadyHeld",
-    "CapacityMismatch",
     "Cancelled",
+    "CapacityMismatch",
     "InsecureNamespace",
     "Interrupted",
     "InvalidArgument",

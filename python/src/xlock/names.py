@@ -169,6 +169,11 @@ def resolve_namespace_path(explicit: str | None) -> str:
 
 
 def _check_int(what: str, value: object, low: int, high: int | None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
         bound = f"from {low} to {high}" if high is not None else f">= {low}"
         raise InvalidArgument(f"{what} must be an integer {bound}, not {value!r}")

@@ -1,0 +1,67 @@
+"""asyncio support: a wait runs in a worker thread so the event loop never blocks; a cancelled wait
+leaves nothing held (the worker notices the cancel flag within one wait slice, and whatever it acquired
+after the cancellation is given back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Callable, TypeVar
+
+__all__ = ["acquire_in_worker"]
+
+T = TypeVar("T")
+
+
+async def acquire_in_worker(acquire: Callable[[threading.Event], T], undo: Callable[[T], None]) -> T:
+    """Run ``acquire(cancel_event)`` in a new thread and await its result.
+
+    If the awaiting task is cancelled, ``cancel_event`` is set (the acquisition must then fail soon with
+    ``Cancelled``), and a result that arrives anyway is passed to ``undo`` exactly once.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    cancel = threading.Event()
+    guard = threading.Lock()
+    abandoned = [False]
+
+    def deliver(ok: bool, value: object) -> None:  # in the event loop's thread
+        if future.done():  # the task was cancelled meanwhile
+            if ok:
+                undo(value)  # type: ignore[arg-type]
+        elif ok:
+            future.set_result(value)  # type: ignore[arg-type]
+        else:
+            assert isinstance(value, BaseException)
+            future.set_exception(value)
+
+    def work() -> None:
+        ok = False
+        value: object
+        try:
+            value = acquire(cancel)
+            ok = True
+        except BaseException as exc:
+            value = exc
+        with guard:
+            gone = abandoned[0]
+        if not gone:
+            try:
+                loop.call_soon_threadsafe(deliver, ok, value)
+                return
+            except RuntimeError:  # the loop is closed: nobody will take the result
+                pass
+        if ok:
+            undo(value)  # type: ignore[arg-type]
+
+    threading.Thread(target=work, name="xlock-async-acquire", daemon=True).start()
+    try:
+        return await future
+    except asyncio.CancelledError:
+        with guard:
+            abandoned[0] = True
+        cancel.set()
+        if future.done() and not future.cancelled() and future.exception() is None:
+            undo(future.result())
+        raise

@@ -1,0 +1,79 @@
+"""Small helpers shared by the lock and semaphore objects: namespace arguments, deadlines, owners."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from asyncio import current_task
+from asyncio.events import _get_running_loop
+from typing import Union
+
+from ._errors import InvalidArgument
+from ._namespace import Namespace
+
+__all__ = [
+    "IN_PROCESS_SLICE_S",
+    "NamespaceArg",
+    "current_owner_matches",
+    "deadline_from",
+    "open_namespace",
+    "seconds_until",
+]
+
+NamespaceArg = Union[str, Namespace, None]
+# Longest single in-process wait (Condition.wait) before re-checking deadline, cancel and signals.
+IN_PROCESS_SLICE_S = 0.05
+
+
+def open_namespace(namespace: NamespaceArg, allow_unsupported_fs: bool) -> tuple[Namespace, bool]:
+    """Return (namespace, owned): a given ``Namespace`` is shared, a path or ``None`` is opened here."""
+    if isinstance(namespace, Namespace):
+        namespace.require_open()
+        return namespace, False
+    if namespace is not None and not isinstance(namespace, str):
+        raise InvalidArgument(f"namespace must be a str path or an xlock.Namespace, not {namespace!r}")
+    return Namespace(namespace, allow_unsupported_fs=allow_unsupported_fs), True
+
+
+def deadline_from(timeout: float | None) -> int | None:
+    """The CLOCK_MONOTONIC deadline in ns of a timeout in seconds, computed once [XL-WAIT-3].
+
+    ``None``, a negative number or infinity mean untimed (``None``). Raises ``InvalidArgument`` for NaN
+    or a non-number.
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise InvalidArgument(f"timeout must be a number of seconds or None, not {timeout!r}")
+    if math.isnan(timeout):
+        raise InvalidArgument("timeout must be a number of seconds or None, not NaN")
+    if timeout < 0 or math.isinf(timeout):
+        return None
+    return time.monotonic_ns() + int(timeout * 1e9)
+
+
+def seconds_until(deadline_ns: int | None, cap: float) -> float:
+    """Seconds to wait before the next check: until the deadline, but at most ``cap``."""
+    if deadline_ns is None:
+        return cap
+    return max(0.0, min(cap, (deadline_ns - time.monotonic_ns()) / 1e9))
+
+
+def current_task_or_none() -> object | None:
+    """The running asyncio task of this thread, or ``None`` outside a coroutine."""
+    loop = _get_running_loop()
+    return None if loop is None else current_task(loop)
+
+
+def current_owner_matches(owner: object) -> bool:
+    """True if ``owner`` (a thread ident or an asyncio task) is the caller."""
+    if owner == threading.get_ident():
+        return True
+    return owner is not None and owner is current_task_or_none()
+
+
+def describe_timeout(timeout: float | None) -> str:
+    if timeout is None:
+        return "before it was cancelled"
+    return f"within {timeout * 1000:g} ms"

@@ -1,0 +1,414 @@
+"""``xlock.Lock``: a named lock, exclusive or shared, on one lock file of a namespace (§6, §7, §9)."""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+import time
+from types import TracebackType
+
+from . import _fork
+from ._async import acquire_in_worker
+from ._common import (
+    IN_PROCESS_SLICE_S,
+    NamespaceArg,
+    current_owner_matches,
+    current_task_or_none,
+    deadline_from,
+    describe_timeout,
+    open_namespace,
+    seconds_until,
+)
+from ._doorbell import ACQUIRED, TIMED_OUT, Doorbell, wait_loop
+from ._errors import AlreadyHeld, Cancelled, InvalidArgument, NotHeld, Timeout, WouldBlock, os_error
+from ._lockfile import LockFile
+from ._namespace import Namespace
+from .names import NameLike, lock_file_name, name_to_str, semaphore_name
+
+__all__ = ["Lock"]
+
+_flock = fcntl.flock
+_LOCK_UN = fcntl.LOCK_UN
+_get_ident = threading.get_ident
+
+
+class Lock:
+    """A named lock shared by every process (in any language) using the same namespace.
+
+    ``Lock(name)`` opens (creating if needed) the lock file ``enc(name).lock`` in the namespace chosen
+    per XL-NS-1 and keeps it open; acquiring is ``flock(2)`` on it, exclusive, or shared with
+    ``shared=True``. The object is safe to share between threads; two objects for one name exclude each
+    other even in one thread [XL-HOLD-1]. With ``reentrant=True`` the holding thread may acquire again
+    (counted) [XL-HOLD-4].
+
+    Raises at construction: ``InvalidName`` [XL-NAME-3], ``InvalidArgument`` (bad namespace path),
+    ``InsecureNamespace`` (unsafe namespace, or a symlink/FIFO/... at the lock file path [XL-LOCK-4,
+    XL-LOCK-5]), ``UnsupportedFilesystem`` [XL-NS-10], ``XLockOSError``.
+
+    Attributes: ``name``, ``path`` (the lock file), ``namespace`` (an ``xlock.Namespace``), ``shared``,
+    ``reentrant``, ``doorbell`` (the doorbell semaphore's name).
+    """
+
+    def __init__(
+        self,
+        name: NameLike,
+        *,
+        namespace: NamespaceArg = None,
+        shared: bool = False,
+        reentrant: bool = False,
+        allow_unsupported_fs: bool = False,
+    ) -> None:
+        self._closed = True
+        self.name = name_to_str(name)
+        file_name = lock_file_name(self.name)
+        ns, owned = open_namespace(namespace, allow_unsupported_fs)
+        try:
+            self._file = LockFile(ns, file_name)
+            self._file.open()
+        except BaseException:
+            if owned:
+                ns.close()
+            raise
+        self.namespace: Namespace = ns
+        self._owns_namespace = owned
+        self.path = ns.join(file_name)
+        self.shared = bool(shared)
+        self.reentrant = bool(reentrant)
+        self.doorbell = semaphore_name("l", ns.dev, ns.ino, self.name)
+        self._bell = Doorbell(self.doorbell, ns.file_mode)
+        self._op = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
+        self._op_nb = self._op | fcntl.LOCK_NB
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
+        # _owner: None = free; set with _held False = an acquisition is in progress; _held True = held.
+        self._owner: object = None
+        self._held = False
+        self._count = 0
+        self._waiters = 0
+        self._closed = False
+        _fork.track(self)
+
+    # -- acquisition ---------------------------------------------------------------------------------
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> None:
+        """Acquire the lock.
+
+        ``acquire()`` waits without end in a blocking ``flock`` [XL-WAIT-2]; ``acquire(timeout=s)`` waits
+        at most ``s`` seconds (a negative ``s`` means without end), woken by the releaser's doorbell
+        [XL-WAIT-4]; ``acquire(blocking=False)`` makes one attempt [XL-WAIT-1].
+
+        Raises ``WouldBlock`` if ``blocking=False`` and the lock is held elsewhere; ``Timeout`` when the
+        deadline passes (no earlier; ``timeout=0`` is one attempt); ``AlreadyHeld`` if this thread holds
+        this non-reentrant object [XL-HOLD-3]; ``InvalidArgument`` for ``blocking=False`` with a timeout,
+        a bad timeout or a closed object; ``InsecureNamespace`` if the lock file was replaced by a
+        symlink or non-regular file; ``XLockOSError``. A signal handler's exception (``KeyboardInterrupt``)
+        propagates; nothing is held afterwards [XL-WAIT-9].
+        """
+        if timeout is None:
+            # Hot path: one non-blocking flock and the re-check of XL-LOCK-8, under the object's mutex.
+            with self._mutex:
+                if self._owner is None:
+                    fd = self._file.fd
+                    if fd >= 0:
+                        try:
+                            _flock(fd, self._op_nb)
+                        except OSError:
+                            pass  # contended or odd: the slow path decides
+                        else:
+                            try:
+                                linked = self._file.still_linked()
+                            except BaseException:
+                                _flock(fd, _LOCK_UN)
+                                raise
+                            if linked:
+                                self._owner = _get_ident()
+                                self._held = True
+                                self._count = 1
+                                return
+                            _flock(fd, _LOCK_UN)
+        self._acquire(_get_ident(), blocking, timeout, None, None)
+
+    def _acquire(
+        self,
+        owner: object,
+        blocking: bool,
+        timeout: float | None,
+        cancel: threading.Event | None,
+        deadline_ns: int | None,
+    ) -> None:
+        if not blocking and timeout is not None:
+            raise InvalidArgument(f"lock {self.name!r} ({self.path}): blocking=False takes no timeout")
+        if deadline_ns is None:
+            deadline_ns = deadline_from(timeout)
+        with self._cond:
+            # Wait while another thread (or task) of this process holds or is acquiring this object
+            # [XL-HOLD-2], in short slices so signals and cancellation are noticed.
+            while True:
+                if self._closed:
+                    raise InvalidArgument(f"lock {self.name!r} ({self.path}) is closed")
+                current = self._owner
+                if current is None:
+                    break
+                if self._held and (current == owner or current_owner_matches(current)):
+                    if self.reentrant:
+                        self._count += 1  # [XL-HOLD-4]
+                        return
+                    raise AlreadyHeld(
+                        f"lock {self.name!r} ({self.path}) is already held by this thread; release it "
+                        f"first, or create the Lock with reentrant=True [XL-HOLD-3]"
+                    )
+                if not blocking:
+                    raise WouldBlock(
+                        f"lock {self.name!r} ({self.path}) is held by another thread of this process "
+                        f"through the same Lock object"
+                    )
+                if deadline_ns is not None and time.monotonic_ns() >= deadline_ns:
+                    raise self._timeout(timeout)
+                if cancel is not None and cancel.is_set():
+                    raise self._cancelled()
+                self._waiters += 1
+                try:
+                    self._cond.wait(seconds_until(deadline_ns, IN_PROCESS_SLICE_S))
+                finally:
+                    self._waiters -= 1
+            self._owner = owner  # acquiring: the descriptor is ours alone until we finish
+        try:
+            if not blocking:
+                if not self._try_file():
+                    raise WouldBlock(f"lock {self.name!r} ({self.path}) is held elsewhere")
+            elif deadline_ns is None and cancel is None:
+                self._block_file()
+            else:
+                outcome, waited = wait_loop(self._bell, self._try_file, deadline_ns, cancel)
+                if outcome != ACQUIRED:
+                    raise self._timeout(timeout) if outcome == TIMED_OUT else self._cancelled()
+                if waited and self.shared:
+                    self._bell.post()  # wake the next shared waiter of the same release [XL-WAIT-5]
+        except BaseException:
+            self._abandon_acquisition()
+            raise
+        with self._mutex:
+            if self._closed:  # closed by another thread while we waited
+                self._file_unlock()
+                self._file.close()
+                self._owner = None
+                raise InvalidArgument(f"lock {self.name!r} ({self.path}) was closed while acquiring")
+            self._held = True
+            self._count = 1
+
+    def _abandon_acquisition(self) -> None:
+        # Whatever interrupted us (timeout, signal, cancel), leave nothing held [XL-WAIT-9, XL-ERR-4].
+        self._file_unlock()
+        with self._mutex:
+            self._owner = None
+            if self._closed:
+                self._file.close()
+            if self._waiters:
+                self._cond.notify()
+
+    def _file_unlock(self) -> None:
+        fd = self._file.fd
+        if fd >= 0:
+            try:
+                _flock(fd, _LOCK_UN)
+            except OSError:
+                pass
+
+    def _try_file(self) -> bool:
+        """One non-blocking attempt with the re-check and reopen of XL-LOCK-8."""
+        lock_file = self._file
+        while True:
+            if lock_file.fd < 0:
+                lock_file.open()
+            try:
+                _flock(lock_file.fd, self._op_nb)
+            except BlockingIOError:
+                return False
+            except OSError as exc:
+                raise os_error(exc, f"flock on {self.path} failed") from None
+            if lock_file.still_linked():
+                return True
+            _flock(lock_file.fd, _LOCK_UN)  # a removed or replaced file: reopen the path [XL-RM-4]
+            lock_file.close()
+
+    def _block_file(self) -> None:
+        """The untimed wait: a blocking flock [XL-WAIT-2], with the re-check of XL-LOCK-8."""
+        lock_file = self._file
+        while True:
+            if lock_file.fd < 0:
+                lock_file.open()
+            try:
+                _flock(lock_file.fd, self._op)  # EINTR: Python runs the handler, which may raise
+            except OSError as exc:
+                raise os_error(exc, f"flock on {self.path} failed") from None
+            if lock_file.still_linked():
+                return
+            _flock(lock_file.fd, _LOCK_UN)
+            lock_file.close()
+
+    def _timeout(self, timeout: float | None) -> Timeout:
+        return Timeout(f"lock {self.name!r} ({self.path}) not acquired {describe_timeout(timeout)}")
+
+    def _cancelled(self) -> Cancelled:
+        return Cancelled(f"waiting for lock {self.name!r} ({self.path}) was cancelled; nothing is held")
+
+    # -- release ----------------------------------------------------------------------------------------
+
+    def release(self) -> None:
+        """Release the lock and ring its doorbell [XL-LOCK-9, XL-WAIT-6].
+
+        Any thread may release a non-reentrant object [XL-HOLD-5]; a reentrant one only from the holding
+        thread, and the file lock goes when the count reaches zero [XL-HOLD-4]. Raises ``NotHeld`` if this
+        object does not hold the lock (or, reentrant, the caller is not the holder) [XL-HOLD-6].
+        """
+        with self._mutex:
+            if not self._held:
+                raise self._not_held()
+            if self.reentrant:
+                if not current_owner_matches(self._owner):
+                    raise NotHeld(
+                        f"reentrant lock {self.name!r} ({self.path}) is held by another thread; only "
+                        f"the holder may release it [XL-HOLD-4]"
+                    )
+                if self._count > 1:
+                    self._count -= 1
+                    return
+            _flock(self._file.fd, _LOCK_UN)
+            self._held = False
+            self._owner = None
+            self._count = 0
+            if self._waiters:
+                self._cond.notify()
+        self._bell.ring()
+
+    def _release_as(self, owner: object) -> None:
+        """Release on behalf of ``owner`` (an asyncio task), from any thread."""
+        with self._mutex:
+            if not self._held or self._owner is not owner:
+                raise self._not_held()
+            if self._count > 1:
+                self._count -= 1
+                return
+            _flock(self._file.fd, _LOCK_UN)
+            self._held = False
+            self._owner = None
+            self._count = 0
+            if self._waiters:
+                self._cond.notify()
+        self._bell.ring()
+
+    def _not_held(self) -> NotHeld:
+        return NotHeld(f"lock {self.name!r} ({self.path}) is not held by this object; nothing released")
+
+    def locked(self) -> bool:
+        """True if this object holds the lock (not whether someone else does)."""
+        return self._held
+
+    # -- lifetime -----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the lock if held and close the descriptors [XL-HOLD-10]. Idempotent.
+
+        An acquisition in progress in another thread ends with ``InvalidArgument``, holding nothing.
+        """
+        with self._mutex:
+            if self._closed:
+                return
+            self._closed = True
+            ring = False
+            if self._held:
+                self._file_unlock()
+                self._held = False
+                self._owner = None
+                self._count = 0
+                ring = True
+            if self._owner is None:  # else the acquiring thread closes the file when it finishes
+                self._file.close()
+            self._cond.notify_all()
+        if ring:
+            self._bell.ring()
+        self._bell.close()
+        if self._owns_namespace:
+            self.namespace.close()
+
+    def _after_fork_in_child(self) -> None:
+        # [XL-HOLD-7, XL-HOLD-8]: the child holds nothing, never unlocks the parent's open file
+        # description, and closes the inherited descriptor now; the next acquire opens a new one.
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
+        self._owner = None
+        self._held = False
+        self._count = 0
+        self._waiters = 0
+        if not self._closed:
+            self._file.forget()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            try:
+                self.close()
+            except Exception:
+                pass
+
+    # -- context managers and asyncio ------------------------------------------------------------------
+
+    def __enter__(self) -> Lock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    async def acquire_async(self, timeout: float | None = None) -> None:
+        """Acquire without blocking the event loop; raises like ``acquire``.
+
+        The holder is the calling asyncio task (for ``AlreadyHeld`` and reentrancy). The wait runs in a
+        worker thread; if the task is cancelled, the wait ends within one wait slice and nothing stays
+        held. Other tasks sharing this object wait for it like threads do.
+        """
+        task = current_task_or_none()
+        deadline_ns = deadline_from(timeout)
+        try:
+            self._acquire(task, False, None, None, None)
+            return
+        except WouldBlock:
+            pass
+
+        def wait(cancel: threading.Event) -> None:
+            self._acquire(task, True, timeout, cancel, _forever_if_none(deadline_ns))
+
+        await acquire_in_worker(wait, lambda _: self._release_as(task))
+
+    async def __aenter__(self) -> Lock:
+        await self.acquire_async()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        task = current_task_or_none()
+        if task is not None and self._owner is task:
+            self._release_as(task)
+        else:
+            self.release()
+
+    def __repr__(self) -> str:
+        mode = "shared" if self.shared else "exclusive"
+        state = "closed" if self._closed else "held" if self._held else "not held"
+        return f"<xlock.Lock {self.name!r} {mode} {state} path={self.path!r}>"
+
+
+_FOREVER_NS = 1 << 62
+
+
+def _forever_if_none(deadline_ns: int | None) -> int:
+    # A worker waits with the doorbell loop even when untimed, so that cancellation is noticed.
+    return _FOREVER_NS if deadline_ns is None else deadline_ns

@@ -1,0 +1,167 @@
+"""The namespace directory: resolved, created, opened and checked once, then used through its fd (§2)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from types import TracebackType
+
+from . import _libc
+from ._errors import InsecureNamespace, InvalidArgument, UnsupportedFilesystem, os_error
+from .names import default_namespace_path, resolve_namespace_path
+
+__all__ = ["UNSUPPORTED_FS_TYPES", "Namespace", "unsupported_fs_name"]
+
+# f_type values refused by default [XL-NS-10] (also spec/vectors/fs_types.json).
+UNSUPPORTED_FS_TYPES: dict[int, str] = {
+    0x6969: "nfs",
+    0x517B: "smb",
+    0xFF534D42: "cifs",
+    0xFE534D42: "smb2",
+    0x65735546: "fuse",
+    0x01021997: "9p",
+    0x00C36400: "ceph",
+    0x5346414F: "afs",
+    0x73757245: "coda",
+    0x564C: "ncp",
+}
+
+_HINT = "fix it, or choose another namespace with XLOCK_NAMESPACE or the namespace argument"
+
+
+def unsupported_fs_name(f_type: int) -> str | None:
+    """Return the name of a refused file system type [XL-NS-10], or ``None`` if ``f_type`` is fine."""
+    return UNSUPPORTED_FS_TYPES.get(f_type & 0xFFFFFFFF)
+
+
+def unsupported_fs_allowed(explicit: bool) -> bool:
+    """The opt-in of XL-NS-11: the API option or ``XLOCK_ALLOW_UNSUPPORTED_FS=1``."""
+    return explicit or os.environ.get("XLOCK_ALLOW_UNSUPPORTED_FS") == "1"
+
+
+class Namespace:
+    """A verified namespace directory, held open as ``fd`` [XL-NS-5, XL-NS-12].
+
+    ``path`` is chosen per XL-NS-1: the argument, else ``$XLOCK_NAMESPACE``, else ``/tmp/xlock-<euid>``.
+    The directory is created with mode 0700 if missing [XL-NS-4]. Attributes: ``path``, ``fd``, ``dev``
+    and ``ino`` (the namespace identity), ``shared`` [XL-NS-9], ``file_mode`` [XL-NS-13], ``is_default``.
+
+    Raises ``InvalidArgument`` for a relative, empty or NUL-containing path [XL-NS-3];
+    ``InsecureNamespace`` if the last component is a symlink or not a directory, is owned by another user,
+    is group/other-writable without the sticky bit, or (default namespace) is not private [XL-NS-5..8];
+    ``UnsupportedFilesystem`` on NFS, SMB, FUSE and the like unless ``allow_unsupported_fs`` or
+    ``XLOCK_ALLOW_UNSUPPORTED_FS=1`` [XL-NS-10, XL-NS-11]; ``XLockOSError`` for other failures (for
+    example a missing parent directory).
+    """
+
+    path: str
+    fd: int
+    dev: int
+    ino: int
+    uid: int
+    mode: int
+    shared: bool
+    file_mode: int
+    is_default: bool
+
+    def __init__(self, path: str | None = None, *, allow_unsupported_fs: bool = False) -> None:
+        self.fd = -1
+        self.path = resolve_namespace_path(path)
+        self.is_default = self.path.rstrip("/") == default_namespace_path()
+        try:
+            os.mkdir(self.path, 0o700)  # [XL-NS-4]; EEXIST: the checks below decide
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise os_error(exc, f"cannot create namespace directory {self.path}") from None
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise InsecureNamespace(
+                    f"namespace {self.path} is a symbolic link; xlock refuses it [XL-NS-5]: use the "
+                    f"directory it points to, or {_HINT}"
+                ) from None
+            if exc.errno == errno.ENOTDIR:
+                raise InsecureNamespace(
+                    f"namespace {self.path} is not a directory [XL-NS-5]: remove it, or {_HINT}"
+                ) from None
+            raise os_error(exc, f"cannot open namespace directory {self.path}") from None
+        try:
+            self._check(fd, allow_unsupported_fs)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+
+    def _check(self, fd: int, allow_unsupported_fs: bool) -> None:
+        st = os.fstat(fd)  # every check is on the descriptor, never on the path [XL-NS-5]
+        euid = os.geteuid()
+        mode = stat.S_IMODE(st.st_mode)
+        if st.st_uid not in (euid, 0):
+            raise InsecureNamespace(
+                f"namespace {self.path} is owned by uid {st.st_uid}, not by you (uid {euid}) or root "
+                f"[XL-NS-6]: {_HINT}"
+            )
+        if mode & 0o022 and not mode & stat.S_ISVTX:
+            raise InsecureNamespace(
+                f"namespace {self.path} (mode {mode:04o}) is writable by group or others without the "
+                f"sticky bit [XL-NS-7]: run chmod +t {self.path} or chmod go-w {self.path}, or {_HINT}"
+            )
+        if self.is_default and (st.st_uid != euid or mode & 0o077):
+            raise InsecureNamespace(
+                f"default namespace {self.path} must be owned by uid {euid} with no permission for "
+                f"group or others, but has owner uid {st.st_uid} and mode {mode:04o} [XL-NS-8]: "
+                f"run chmod 700 {self.path} (as its owner), or remove it, or {_HINT}"
+            )
+        f_type = _libc.fstatfs_type(fd)
+        fs_name = unsupported_fs_name(f_type)
+        if fs_name is not None and not unsupported_fs_allowed(allow_unsupported_fs):
+            raise UnsupportedFilesystem(
+                f"namespace {self.path} is on {fs_name} (f_type 0x{f_type:x}), where flock(2) does not "
+                f"exclude between hosts [XL-NS-10]: use a local directory, or, if only this host uses "
+                f"it, set XLOCK_ALLOW_UNSUPPORTED_FS=1 or pass allow_unsupported_fs=True"
+            )
+        self.dev = st.st_dev
+        self.ino = st.st_ino
+        self.uid = st.st_uid
+        self.mode = mode
+        self.shared = bool(mode & 0o022)  # [XL-NS-9]
+        # [XL-NS-13]
+        self.file_mode = 0o666 if mode & 0o002 else 0o660 if mode & 0o020 else 0o600
+
+    def join(self, file_name: str) -> str:
+        """Return the path of ``file_name`` in this namespace (for messages and introspection)."""
+        return self.path.rstrip("/") + "/" + file_name
+
+    def close(self) -> None:
+        """Close the directory descriptor. Idempotent."""
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    @property
+    def closed(self) -> bool:
+        return self.fd < 0
+
+    def require_open(self) -> int:
+        if self.fd < 0:
+            raise InvalidArgument(f"namespace {self.path} is closed")
+        return self.fd
+
+    def __enter__(self) -> Namespace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.fd < 0 else f"dev={self.dev} ino={self.ino}"
+        return f"<xlock.Namespace {self.path!r} {state}>"
