@@ -1,0 +1,276 @@
+# frozen_string_literal: true
+
+require "json"
+
+module XLock
+  # Serves the conformance driver protocol (conformance/PROTOCOL.md): one JSON request per line on +input+,
+  # one JSON reply per line on +output+, strictly in order, until EOF or the op "exit".
+  class Driver
+    PROTOCOL = 1
+    CAPABILITIES = %w[lock shared timeout reentrant semaphore posix_semaphore map remove counter clock].freeze
+
+    # A malformed request: the reply is BAD_REQUEST.
+    class BadRequest < StandardError; end
+
+    # A handle's object and kind ("lock", "semaphore", "posix_semaphore").
+    Handle = Struct.new(:object, :kind)
+
+    def initialize(input, output)
+      @input = input
+      @output = output
+      @handles = {}
+      @next_handle = 0
+    end
+
+    def run
+      @input.each_line do |line|
+        request, reply = handle_line(line)
+        write(reply)
+        break if request && request["op"] == "exit" && reply["ok"]
+      end
+    end
+
+    private
+
+    def write(reply)
+      @output.write(JSON.generate(reply) << "\n")
+      @output.flush
+    end
+
+    def handle_line(line)
+      request = JSON.parse(line)
+      raise BadRequest, "a request must be a JSON object" unless request.is_a?(Hash)
+
+      id = request["id"]
+      id = nil unless id.is_a?(Integer)
+      op = request["op"]
+      raise BadRequest, "missing op" unless op.is_a?(String)
+
+      method = OPS[op] or raise BadRequest, "unknown op #{op.inspect}"
+      [request, { "id" => id, "ok" => true }.merge(__send__(method, request))]
+    rescue JSON::ParserError => e
+      [nil, failure(nil, "BAD_REQUEST", "not JSON: #{e.message}")]
+    rescue BadRequest => e
+      [request, failure(id, "BAD_REQUEST", e.message)]
+    rescue XLock::Error => e
+      [request, failure(id, e.kind, e.message)]
+    rescue SystemCallError => e
+      [request, failure(id, "OS_ERROR", e.message)]
+    rescue ArgumentError, TypeError, RangeError => e
+      [request, failure(id, "BAD_REQUEST", "#{e.class}: #{e.message}")]
+    end
+
+    def failure(id, kind, message)
+      { "id" => id, "ok" => false, "error" => kind, "message" => message }
+    end
+
+    OPS = {
+      "hello" => :op_hello, "map" => :op_map, "open" => :op_open, "acquire" => :op_acquire,
+      "try_acquire" => :op_try_acquire, "release" => :op_release, "locked" => :op_locked,
+      "close" => :op_close, "remove" => :op_remove, "increment" => :op_increment, "cycle" => :op_cycle,
+      "exit" => :op_exit
+    }.freeze
+
+    def op_hello(request)
+      protocol = request["protocol"]
+      raise BadRequest, "this driver speaks protocol #{PROTOCOL}, not #{protocol.inspect}" unless protocol == PROTOCOL
+
+      { "implementation" => "ruby", "version" => XLock::VERSION, "spec" => XLock::SPEC, "protocol" => PROTOCOL,
+        "pid" => Process.pid, "capabilities" => CAPABILITIES }
+    end
+
+    def op_map(request)
+      name = name_arg(request)
+      mapping = XLock.map(name, dev: uint_arg(request, "dev"), ino: uint_arg(request, "ino"))
+      { "lock_file" => mapping.lock_file, "capacity_file" => mapping.capacity_file,
+        "slot_files" => { "0" => mapping.slot_file(0), "999" => mapping.slot_file(999) },
+        "semaphores" => mapping.semaphores.transform_keys(&:to_s) }
+    end
+
+    def op_open(request)
+      kind = string_arg(request, "kind")
+      name = name_arg(request)
+      namespace = optional(request, "namespace", String)
+      allow = flag(request, "allow_unsupported_fs")
+      object =
+        case kind
+        when "lock"
+          XLock::Lock.new(name, namespace: namespace, shared: flag(request, "shared"),
+                                reentrant: flag(request, "reentrant"), allow_unsupported_fs: allow)
+        when "semaphore"
+          XLock::Semaphore.new(name, int_arg(request, "capacity"), namespace: namespace, allow_unsupported_fs: allow)
+        when "posix_semaphore"
+          value = optional(request, "value", Integer) || 1
+          XLock::PosixSemaphore.new(name, value: value, namespace: namespace, allow_unsupported_fs: allow)
+        else
+          raise BadRequest, "unknown kind #{kind.inspect}"
+        end
+      handle = "h#{@next_handle += 1}"
+      @handles[handle] = Handle.new(object, kind)
+      dev, ino = object.namespace_identity
+      { "handle" => handle, "namespace" => object.namespace, "dev" => dev, "ino" => ino,
+        "path" => kind == "posix_semaphore" ? nil : object.path,
+        "semaphore" => kind == "posix_semaphore" ? object.semaphore_name : object.doorbell }
+    end
+
+    def op_acquire(request)
+      handle = handle_arg(request)
+      acquire(handle, timeout_arg(request))
+    end
+
+    def op_try_acquire(request)
+      handle = handle_arg(request)
+      object = handle.object
+      case handle.kind
+      when "lock"
+        raise XLock::WouldBlock, "lock #{object.name.inspect} (#{object.path}) is held elsewhere" unless object.try_lock
+
+        acquired({})
+      when "semaphore"
+        slot = object.try_acquire or
+          raise XLock::WouldBlock, "semaphore #{object.name.inspect} (#{object.path}): every permit is held"
+        acquired({ "slot" => slot })
+      else
+        raise XLock::WouldBlock, "semaphore #{object.name.inspect} (#{object.semaphore_name}) is at 0" unless object.try_acquire
+
+        acquired({ "slot" => nil })
+      end
+    end
+
+    def op_release(request)
+      handle = handle_arg(request)
+      now = clock
+      handle.kind == "lock" ? handle.object.unlock : handle.object.release
+      { "mono_ns" => now }
+    end
+
+    def op_locked(request)
+      object = handle_arg(request).object
+      { "locked" => object.is_a?(XLock::Lock) ? object.locked? : object.held.positive? }
+    end
+
+    def op_close(request)
+      handle_arg(request).object.close
+      @handles.delete(request["handle"])
+      {}
+    end
+
+    def op_remove(request)
+      kind = string_arg(request, "kind")
+      name = name_arg(request)
+      namespace = optional(request, "namespace", String)
+      removed =
+        case kind
+        when "lock" then XLock::Lock.remove(name, namespace: namespace)
+        when "semaphore" then XLock::Semaphore.remove(name, int_arg(request, "capacity"), namespace: namespace)
+        when "posix_semaphore" then XLock::PosixSemaphore.unlink(name, namespace: namespace)
+        else raise BadRequest, "unknown kind #{kind.inspect}"
+        end
+      { "removed" => removed }
+    end
+
+    def op_increment(request)
+      { "value" => increment(string_arg(request, "path")) }
+    end
+
+    def op_cycle(request)
+      handle = handle_arg(request)
+      count = int_arg(request, "count")
+      path = string_arg(request, "path")
+      timeout = timeout_arg(request)
+      count.times do |done|
+        acquire(handle, timeout)
+        increment(path)
+        handle.kind == "lock" ? handle.object.unlock : handle.object.release
+      rescue XLock::Error => e
+        raise e.class, "#{e.message} (done: #{done})"
+      end
+      { "count" => count }
+    end
+
+    def op_exit(_request)
+      {}
+    end
+
+    # Acquires with +timeout+ seconds (nil: untimed) and returns the reply fields.
+    def acquire(handle, timeout)
+      result = handle.object.__send__(handle.kind == "lock" ? :lock : :acquire, timeout: timeout)
+      acquired(handle.kind == "lock" ? {} : { "slot" => handle.kind == "semaphore" ? result : nil })
+    end
+
+    def acquired(fields)
+      fields.merge("mono_ns" => clock)
+    end
+
+    def clock
+      Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
+    end
+
+    def increment(path)
+      text = File.exist?(path) ? File.read(path).strip : ""
+      value = text.empty? ? 1 : Integer(text, 10) + 1
+      File.write(path, value.to_s)
+      value
+    rescue ArgumentError
+      raise BadRequest, "counter file #{path} does not hold a decimal integer: #{text.inspect}"
+    end
+
+    # --- arguments ---
+
+    def name_arg(request)
+      if request.key?("name_hex")
+        hex = string_arg(request, "name_hex")
+        raise BadRequest, "name_hex is not hexadecimal" unless hex.match?(/\A(?:[0-9a-fA-F]{2})*\z/)
+
+        [hex].pack("H*").force_encoding(Encoding::UTF_8)
+      else
+        string_arg(request, "name")
+      end
+    end
+
+    def handle_arg(request)
+      @handles.fetch(string_arg(request, "handle")) { raise BadRequest, "unknown handle #{request['handle'].inspect}" }
+    end
+
+    def timeout_arg(request)
+      ms = optional(request, "timeout_ms", Integer)
+      ms.nil? || ms.negative? ? nil : Rational(ms, 1000)
+    end
+
+    def string_arg(request, key)
+      value = request[key]
+      raise BadRequest, "#{key} must be a string, got #{value.inspect}" unless value.is_a?(String)
+
+      value
+    end
+
+    def int_arg(request, key)
+      value = request[key]
+      raise BadRequest, "#{key} must be an integer, got #{value.inspect}" unless value.is_a?(Integer)
+
+      value
+    end
+
+    def uint_arg(request, key)
+      value = int_arg(request, key)
+      raise BadRequest, "#{key} must be a non-negative integer, got #{value}" if value.negative?
+
+      value
+    end
+
+    def optional(request, key, type)
+      value = request[key]
+      return nil if value.nil?
+      raise BadRequest, "#{key} must be a #{type.name.downcase} or null, got #{value.inspect}" unless value.is_a?(type)
+
+      value
+    end
+
+    def flag(request, key)
+      value = request.fetch(key, false)
+      raise BadRequest, "#{key} must be true or false, got #{value.inspect}" unless [true, false, nil].include?(value)
+
+      value ? true : false
+    end
+  end
+end

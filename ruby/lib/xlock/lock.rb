@@ -1,0 +1,53 @@
+# frozen_string_literal: true
+
+module XLock
+  # A named lock: flock(2) on the lock file of +name+ in a namespace directory [XL-LOCK-7], exclusive or
+  # shared for the object's lifetime [XL-LOCK-10]. Two objects for the same name exclude each other, also
+  # in one process [XL-HOLD-1]; an object is safe to share between threads [XL-HOLD-2]. The kernel releases
+  # it when the process dies; after fork the child holds nothing [XL-HOLD-7].
+  #
+  # The methods implemented in C (xlock_ext.c): #lock, #try_lock, #unlock, #locked?, #close, #closed?,
+  # #name, #namespace, #path, #doorbell, #namespace_identity, #shared?, #reentrant?.
+  class Lock
+    include Guard
+
+    # Opens (creating if needed) the lock file of +name+ in +namespace+ (an absolute directory path;
+    # nil: XLOCK_NAMESPACE, else /tmp/xlock-EUID [XL-NS-1]). Acquires nothing.
+    # shared: a shared (reader) lock instead of an exclusive one. reentrant: the holding thread may lock
+    # again, counting [XL-HOLD-4]; otherwise that raises XLock::AlreadyHeld [XL-HOLD-3].
+    # allow_unsupported_fs: accept a network or FUSE namespace [XL-NS-11].
+    # Raises XLock::InvalidName, XLock::InvalidArgument, XLock::InsecureNamespace,
+    # XLock::UnsupportedFilesystem, XLock::OSError.
+    def initialize(name, namespace: nil, shared: false, reentrant: false, allow_unsupported_fs: false)
+      _open(Names.utf8_bytes(name), Names.namespace_path(namespace),
+            shared ? true : false, reentrant ? true : false, allow_unsupported_fs ? true : false)
+    end
+
+    # Removes the idle lock file of +name+ [XL-RM-2]: true if removed, false if there was none.
+    # Raises XLock::WouldBlock (nothing removed) if the lock is held. Waiters on the removed file
+    # reopen the path, so removal never yields two holders [XL-RM-4].
+    def self.remove(name, namespace: nil, allow_unsupported_fs: false)
+      _remove(Names.utf8_bytes(name), Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
+    end
+
+    # Locks, yields self, unlocks; returns the block's value. No exception, including Thread#raise,
+    # Thread#kill and Timeout.timeout, leaves the lock held after the block. Raises as #lock.
+    def synchronize(timeout: nil, &block)
+      raise ArgumentError, "synchronize needs a block" unless block
+
+      guarded(:lock, timeout) { block.call(self) }
+    end
+
+    def inspect
+      return "#<#{self.class} #{name.inspect} closed>" if closed?
+
+      "#<#{self.class} #{name.inspect} #{path} #{shared? ? 'shared' : 'exclusive'}#{' held' if locked?}>"
+    end
+
+    private
+
+    def release_one
+      unlock
+    end
+  end
+end

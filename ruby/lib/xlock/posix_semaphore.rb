@@ -1,0 +1,49 @@
+# frozen_string_literal: true
+
+module XLock
+  # The raw POSIX named semaphore of (namespace, name) [XL-PSEM-1], for programs that only speak sem_open.
+  # Its permits are NOT returned when a holder dies: prefer XLock::Semaphore unless you need sem_open.
+  # An object counts the permits it holds; releasing more raises XLock::NotHeld [XL-PSEM-4].
+  #
+  # Hazard of PosixSemaphore.unlink [XL-PSEM-5]: it removes the name only. Processes that have the
+  # semaphore open keep using the old object, while later openers get a new one with the initial value, so
+  # the two groups no longer exclude each other. Unlink only when no process uses the semaphore.
+  #
+  # Implemented in C: #acquire, #try_acquire, #release, #held, #close, #closed?, #name, #namespace,
+  # #semaphore_name, #namespace_identity, PosixSemaphore.unlink.
+  class PosixSemaphore
+    include Guard
+
+    # Opens (creating with +value+, 0..SEM_VALUE_MAX, if it does not exist [XL-PSEM-2]) the raw semaphore.
+    def initialize(name, value: 1, namespace: nil, allow_unsupported_fs: false)
+      raise InvalidArgument, "value must be a non-negative Integer, not #{value.inspect}" unless value.is_a?(Integer)
+
+      _open(Names.utf8_bytes(name), value, Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
+    end
+
+    # sem_unlink of the semaphore of (namespace, name): true if one was unlinked, false if none existed.
+    # See the hazard above [XL-PSEM-5].
+    def self.unlink(name, namespace: nil, allow_unsupported_fs: false)
+      _unlink(Names.utf8_bytes(name), Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
+    end
+
+    # Acquires, yields, releases; returns the block's value.
+    def synchronize(timeout: nil, &block)
+      raise ArgumentError, "synchronize needs a block" unless block
+
+      guarded(:acquire, timeout) { block.call }
+    end
+
+    def inspect
+      return "#<#{self.class} #{name.inspect} closed>" if closed?
+
+      "#<#{self.class} #{name.inspect} #{semaphore_name} held=#{held}>"
+    end
+
+    private
+
+    def release_one
+      release
+    end
+  end
+end

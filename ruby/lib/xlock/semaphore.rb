@@ -1,0 +1,48 @@
+# frozen_string_literal: true
+
+module XLock
+  # The crash-safe counting semaphore [XL-CSEM-1]: +capacity+ permits, each an exclusive flock on one of
+  # the slot files of +name+, so a permit held by a process that dies returns at once [XL-CSEM-2].
+  # Every participant must use the same capacity (else XLock::CapacityMismatch [XL-CSEM-3]).
+  #
+  # Implemented in C: #acquire, #try_acquire, #release, #held, #capacity, #close, #closed?, #name,
+  # #namespace, #path, #doorbell, #namespace_identity.
+  class Semaphore
+    include Guard
+
+    # Opens the semaphore +name+ with +capacity+ (1..1000) in +namespace+ (as XLock::Lock.new).
+    def initialize(name, capacity, namespace: nil, allow_unsupported_fs: false)
+      raise InvalidArgument, "capacity must be an Integer from 1 to 1000, not #{capacity.inspect}" unless capacity.is_a?(Integer)
+
+      _open(Names.utf8_bytes(name), capacity, Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
+    end
+
+    # Removes the idle files of the semaphore +name+ (which must have +capacity+) [XL-RM-3]: true if
+    # removed, false if there were none. Raises XLock::WouldBlock if any permit is held.
+    def self.remove(name, capacity, namespace: nil, allow_unsupported_fs: false)
+      raise InvalidArgument, "capacity must be an Integer from 1 to 1000, not #{capacity.inspect}" unless capacity.is_a?(Integer)
+
+      _remove(Names.utf8_bytes(name), capacity, Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
+    end
+
+    # Acquires a permit, yields its slot index, releases it; returns the block's value. Never leaves the
+    # permit held after the block, whatever is raised.
+    def synchronize(timeout: nil, &block)
+      raise ArgumentError, "synchronize needs a block" unless block
+
+      guarded(:acquire, timeout, &block)
+    end
+
+    def inspect
+      return "#<#{self.class} #{name.inspect} closed>" if closed?
+
+      "#<#{self.class} #{name.inspect} #{path} capacity=#{capacity} held=#{held}>"
+    end
+
+    private
+
+    def release_one
+      release
+    end
+  end
+end

@@ -1,0 +1,7 @@
+# frozen_string_literal: true
+
+module XLock
+  # The gem's version; the spec it implements is XLock::SPEC.
+  VERSION = "0.1.0"
+  SPEC = "xlock/1"
+end
