@@ -1,0 +1,7 @@
+"""`python -m xlock`: the `xlock` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,649 @@
+"""The `xlock` command: run a command under a lock, show who holds what, map names, remove idle files.
+
+Exit codes (also in `xlock --help` and python/README.md):
+
+* `run`: the command's own status; 1 (or `-E CODE`) if the lock was not taken because of `-n` or `-w`;
+  126 if the command cannot be executed, 127 if it is not found; 128+N if it died from signal N, and
+  128+N if xlock itself got SIGINT/SIGTERM/SIGHUP while waiting for the lock.
+* every subcommand: 0 success; 1 `remove` of a held lock; 64 usage error (bad name, bad arguments);
+  65 capacity mismatch; 69 namespace refused (insecure or unsupported file system); 70 internal error;
+  71 other system error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pwd
+import signal
+import stat
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, NoReturn, Optional
+
+import xlock
+
+from . import _libc, _status, names
+
+EX_CONFLICT = 1
+EX_USAGE = 64
+EX_DATAERR = 65
+EX_UNAVAILABLE = 69
+EX_SOFTWARE = 70
+EX_OSERR = 71
+EX_NOEXEC = 126
+EX_NOTFOUND = 127
+SIGNAL_BASE = 128
+
+_SI_KERNEL = 0x80  # siginfo si_code of a signal sent by the kernel, e.g. Ctrl-C from the terminal
+
+EXIT_CODES_HELP = """\
+exit status:
+  run        COMMAND's status; 1 (or -E CODE) if the lock was not taken because of -n or -w;
+             126 COMMAND not executable; 127 COMMAND not found; 128+N COMMAND died from signal N
+             (or xlock got SIGINT/SIGTERM/SIGHUP while waiting)
+  all        0 success; 1 remove of a held lock; 64 usage error (bad name or arguments);
+             65 capacity mismatch; 69 namespace refused (insecure, unsupported file system);
+             70 internal error; 71 other system error
+"""
+
+
+class UsageError(Exception):
+    """A command-line error: printed as one line, exit 64."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+class _Signalled(BaseException):
+    """Raised by our handler when SIGINT/SIGTERM/SIGHUP arrives while xlock waits for a lock."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+# --------------------------------------------------------------------------------------------------
+# argument parsing
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds >= 0")
+    return value
+
+
+def _exit_code(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an exit code from 0 to 255")
+    return value
+
+
+def _capacity(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 1 <= value <= 1000:  # XL-CSEM-1
+        raise argparse.ArgumentTypeError(f"capacity {text!r} must be from 1 to 1000")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--namespace",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="namespace directory (default: $XLOCK_NAMESPACE, else /tmp/xlock-EUID)",
+    )
+    common.add_argument(
+        "--allow-unsupported-fs",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="accept a namespace on NFS, SMB, FUSE, ... where flock(2) may not exclude",
+    )
+    parser = _Parser(
+        prog="xlock",
+        description="Named, crash-safe locks shared by every process and language on this host (xlock/1).",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"xlock {xlock.__version__} (xlock/1)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def add(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=summary,
+            description=description,
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[common],
+        )
+
+    run = add(
+        "run",
+        "run a command while holding a lock (like flock(1))",
+        "Take the lock NAME, run COMMAND with it held, release it when COMMAND exits, and exit with "
+        "COMMAND's status. The lock stays in xlock's process: COMMAND does not inherit its descriptor. "
+        "SIGINT, SIGTERM and SIGHUP sent to xlock are forwarded to COMMAND.",
+    )
+    run.add_argument("name", metavar="NAME", help="lock name")
+    run.add_argument("-s", "--shared", action="store_true", help="take a shared lock (default: exclusive)")
+    how = run.add_mutually_exclusive_group()
+    how.add_argument("-n", "--nonblock", action="store_true", help="fail at once if the lock is held")
+    how.add_argument("-w", "--wait", metavar="SECONDS", type=_seconds, help="give up after SECONDS")
+    run.add_argument(
+        "-E",
+        "--conflict-exit-code",
+        metavar="CODE",
+        type=_exit_code,
+        default=EX_CONFLICT,
+        help="exit status when -n or -w did not get the lock (default 1)",
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="say nothing when the lock was not taken")
+    run.add_argument("cmd", metavar="COMMAND", nargs=argparse.REMAINDER, help="the command and arguments")
+
+    status = add(
+        "status",
+        "show held and waited-for locks and semaphore slots",
+        "List the locks and semaphore slots of the namespace that are held or waited for, with the "
+        "holders' and waiters' PIDs, modes and command lines (from /proc/locks).",
+    )
+    status.add_argument("name", metavar="NAME", nargs="?", help="only this lock or semaphore name")
+    status.add_argument("--all", action="store_true", help="also list idle lock and slot files")
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    path = add(
+        "path",
+        "print the files and semaphore names of a name",
+        "Print the lock file (or capacity file) path of NAME in the namespace and its POSIX semaphore "
+        "name. Creates the namespace directory if it is missing, as any xlock user would.",
+    )
+    path.add_argument("name", metavar="NAME")
+    path.add_argument(
+        "--kind", choices=("lock", "semaphore", "posix_semaphore"), default="lock", help="default: lock"
+    )
+    path.add_argument("--capacity", type=_capacity, help="a semaphore's capacity, to list its slot files")
+    path.add_argument("--json", action="store_true", help="print JSON")
+
+    namespace = add(
+        "namespace",
+        "show the namespace this process would use, and whether it is accepted",
+        "Show the namespace directory, why it was chosen (--namespace, XLOCK_NAMESPACE or the default), "
+        "its identity, owner, mode, file mode and file system, and whether xlock accepts it.",
+    )
+    namespace.add_argument("--json", action="store_true", help="print JSON")
+
+    remove = add(
+        "remove",
+        "remove the files of idle locks and semaphores",
+        "Remove the lock file of NAME (or a semaphore's files), only if nobody holds it: the files are "
+        "removed while holding them, so no waiter is ever split from its lock.",
+    )
+    remove.add_argument("name", metavar="NAME", nargs="?")
+    remove.add_argument(
+        "--kind", choices=("lock", "semaphore", "posix_semaphore"), default="lock", help="default: lock"
+    )
+    remove.add_argument(
+        "--capacity", type=_capacity, help="the semaphore's capacity (default: read from its capacity file)"
+    )
+    remove.add_argument(
+        "--all-idle", action="store_true", help="remove every idle lock and semaphore of the namespace"
+    )
+    return parser
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _namespace_arg(args: argparse.Namespace) -> Optional[str]:
+    value: Optional[str] = getattr(args, "namespace", None)
+    return value
+
+
+def _allow_fs(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "allow_unsupported_fs", False))
+
+
+def _open_namespace(args: argparse.Namespace) -> xlock.Namespace:
+    return xlock.Namespace(_namespace_arg(args), allow_unsupported_fs=_allow_fs(args))
+
+
+def _say(message: str) -> None:
+    print(f"xlock: {message}", file=sys.stderr, flush=True)
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _show_name(name: str) -> str:
+    """A name as one shell-safe-looking token: bare if plain, else JSON-quoted."""
+    if name and all(c.isalnum() or c in "-_./:@+" for c in name):
+        return name
+    return json.dumps(name, ensure_ascii=False)
+
+
+@contextmanager
+def _exit_on_signals() -> Iterator[None]:
+    """While waiting for a lock, turn SIGINT/SIGTERM/SIGHUP into `_Signalled` (exit 128+N, no traceback).
+
+    Signals that were ignored when xlock started (nohup, background jobs) stay ignored.
+    """
+
+    def handler(signum: int, frame: Optional[FrameType]) -> None:
+        raise _Signalled(signum)
+
+    saved: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        previous = signal.getsignal(sig)
+        if previous is signal.SIG_IGN:
+            continue
+        saved[sig] = previous
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for signum, previous in saved.items():
+            signal.signal(signum, previous)
+
+
+# --------------------------------------------------------------------------------------------------
+# run
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    command: list[str] = args.cmd
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise UsageError("run needs a COMMAND to run (see 'xlock run --help')")
+    lock = xlock.Lock(
+        args.name, namespace=_namespace_arg(args), shared=args.shared, allow_unsupported_fs=_allow_fs(args)
+    )
+    try:
+        # The handlers stay until run_child blocks the signals, so no signal is lost in between.
+        with _exit_on_signals():
+            try:
+                if args.nonblock:
+                    lock.acquire(blocking=False)
+                else:
+                    lock.acquire(timeout=args.wait)
+            except (xlock.WouldBlock, xlock.Timeout) as exc:
+                if not args.quiet:
+                    _say(f"{exc}; not running {command[0]}")
+                code: int = args.conflict_exit_code
+                return code
+            return run_child(command)
+    finally:
+        lock.close()  # releases [XL-HOLD-10]
+
+
+def run_child(argv: Sequence[str]) -> int:
+    """Run argv as a child with xlock's stdio, forward signals to it, return its shell-style status.
+
+    The watched signals are blocked and taken with sigwaitinfo(), so a child exit cannot be missed and
+    nothing runs in a signal handler. A signal the kernel sent to the whole foreground process group
+    (Ctrl-C: si_code SI_KERNEL) already reached the child and is not forwarded a second time.
+    """
+    forwarded = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    watched = forwarded | {signal.SIGCHLD}
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+    try:
+        try:
+            # Every descriptor of xlock is O_CLOEXEC [XL-HOLD-9], so the lock is not inherited.
+            pid = os.posix_spawnp(
+                argv[0],
+                list(argv),
+                os.environ,
+                setsigmask=old_mask,
+                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores these; the child must not
+            )
+        except FileNotFoundError as exc:
+            _say(f"error: cannot run {argv[0]}: {exc.strerror}")
+            return EX_NOTFOUND
+        except OSError as exc:
+            _say(f"error: cannot run {argv[0]}: {exc.strerror}")
+            return EX_NOEXEC
+        while True:
+            info = signal.sigwaitinfo(watched)
+            if info.si_signo == signal.SIGCHLD:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done == pid:
+                    code = os.waitstatus_to_exitcode(status)
+                    return code if code >= 0 else SIGNAL_BASE - code
+            elif info.si_code != _SI_KERNEL:
+                try:
+                    os.kill(pid, info.si_signo)
+                except ProcessLookupError:
+                    pass  # exited meanwhile; its SIGCHLD is pending
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+# --------------------------------------------------------------------------------------------------
+# status
+
+
+def _process_json(p: _status.Process) -> dict[str, object]:
+    return {"pid": p.pid, "mode": p.mode, "cmdline": p.cmdline}
+
+
+def _entry_json(ns: xlock.Namespace, e: _status.FileStatus) -> dict[str, object]:
+    return {
+        "name": e.file.name,
+        "kind": "lock" if e.file.kind == "lock" else "semaphore",
+        "slot": e.file.slot,
+        "file": e.file.file,
+        "path": os.path.join(ns.path, e.file.file),
+        "state": e.state,
+        "mode": e.mode,
+        "holders": [_process_json(p) for p in e.holders],
+        "waiters": [_process_json(p) for p in e.waiters],
+    }
+
+
+def _process_text(p: _status.Process) -> str:
+    command = " ".join(p.cmdline) if p.cmdline is not None else "?"
+    return f"{p.pid:>7}  {p.mode:<9}  {command}"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    if args.name is not None:
+        names.validate_name(args.name)
+    ns = _open_namespace(args)
+    try:
+        entries = _status.namespace_status(ns.fd, _status.read_proc_locks())
+        entries = [
+            e
+            for e in entries
+            if (args.all or e.state != "idle") and (args.name is None or e.file.name == args.name)
+        ]
+        if args.json:
+            _print_json(
+                {
+                    "namespace": {"path": ns.path, "dev": ns.dev, "ino": ns.ino},
+                    "locks": [_entry_json(ns, e) for e in entries],
+                }
+            )
+            return 0
+        if not entries:
+            what = "no idle, held or waited-for locks" if args.all else "no held or waited-for locks"
+            print(f"{what} in {ns.path}")
+            return 0
+        print(f"namespace {ns.path}")
+        for e in entries:
+            kind = "lock" if e.file.kind == "lock" else f"semaphore slot {e.file.slot}"
+            state = e.state if e.mode is None else f"{e.state} {e.mode}"
+            print(f"{_show_name(e.file.name)}  ({kind}, {state})")
+            for p in e.holders:
+                print(f"  holder {_process_text(p)}")
+            for p in e.waiters:
+                print(f"  waiter {_process_text(p)}")
+        return 0
+    finally:
+        ns.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# path and namespace
+
+
+def name_paths(ns: xlock.Namespace, name: str, kind: str, capacity: Optional[int]) -> dict[str, object]:
+    """The files and semaphore names of `name` in `ns` (XL-ENC-3, XL-SEM-1); opens nothing [XL-INTRO-1]."""
+    names.validate_name(name)
+    info: dict[str, object] = {
+        "name": name,
+        "kind": kind,
+        "namespace": ns.path,
+        "dev": ns.dev,
+        "ino": ns.ino,
+    }
+    if kind == "lock":
+        info["path"] = os.path.join(ns.path, names.lock_file_name(name))
+        info["semaphore"] = names.semaphore_name("l", ns.dev, ns.ino, name)
+    elif kind == "semaphore":
+        info["path"] = os.path.join(ns.path, names.capacity_file_name(name))
+        info["semaphore"] = names.semaphore_name("s", ns.dev, ns.ino, name)
+        if capacity is not None:
+            info["slot_files"] = [
+                os.path.join(ns.path, names.slot_file_name(name, i)) for i in range(capacity)
+            ]
+    else:
+        sem = names.semaphore_name("p", ns.dev, ns.ino, name)
+        info["path"] = None
+        info["semaphore"] = sem
+        info["shm_path"] = "/dev/shm/sem." + sem[1:]  # glibc's file for a named semaphore [XL-PSEM-3]
+    return info
+
+
+def cmd_path(args: argparse.Namespace) -> int:
+    names.validate_name(args.name)
+    if args.capacity is not None and args.kind != "semaphore":
+        raise UsageError("--capacity applies to --kind semaphore only")
+    ns = _open_namespace(args)
+    try:
+        info = name_paths(ns, args.name, args.kind, args.capacity)
+    finally:
+        ns.close()
+    if args.json:
+        _print_json(info)
+        return 0
+    labels = {"lock": "lock file", "semaphore": "capacity file"}
+    if info["path"] is not None:
+        print(f"{labels[args.kind] + ':':<15} {info['path']}")
+    for slot_file in info.get("slot_files", []):  # type: ignore[attr-defined]
+        print(f"{'slot file:':<15} {slot_file}")
+    label = "semaphore:" if args.kind == "posix_semaphore" else "doorbell:"
+    print(f"{label:<15} {info['semaphore']}")
+    if "shm_path" in info:
+        print(f"{'file:':<15} {info['shm_path']}")
+    return 0
+
+
+def _mount_fs_type(dev: int) -> Optional[str]:
+    """The file-system type name of the mount whose device is `dev`, from /proc/self/mountinfo."""
+    wanted = f"{os.major(dev)}:{os.minor(dev)}"
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 2 and fields[2] == wanted and " - " in line:
+                    return line.split(" - ", 1)[1].split()[0]
+    except OSError:
+        return None
+    return None
+
+
+def namespace_info(args: argparse.Namespace) -> tuple[dict[str, object], Optional[xlock.XLockError]]:
+    """What `xlock namespace` reports; the error is the library's refusal, if any."""
+    explicit = _namespace_arg(args)
+    if explicit is not None:
+        source = "--namespace"
+    elif os.environ.get("XLOCK_NAMESPACE"):
+        source = "XLOCK_NAMESPACE"
+    else:
+        source = "default"
+    path = names.resolve_namespace_path(explicit)
+    info: dict[str, object] = {"path": path, "source": source}
+    refusal: Optional[xlock.XLockError] = None
+    try:
+        ns = _open_namespace(args)
+    except (xlock.InsecureNamespace, xlock.UnsupportedFilesystem, xlock.XLockOSError) as exc:
+        refusal = exc
+        st: Optional[os.stat_result]
+        try:
+            st = os.stat(path)  # only to describe what was refused
+        except OSError:
+            st = None
+        fs_type = None
+    else:
+        try:
+            st = os.fstat(ns.fd)
+            fs_type = _libc.fstatfs_type(ns.fd)
+            info.update(shared=ns.shared, file_mode=f"{ns.file_mode:04o}", default=ns.is_default)
+        finally:
+            ns.close()
+    if st is not None:
+        try:
+            owner: object = pwd.getpwuid(st.st_uid).pw_name
+        except KeyError:
+            owner = None
+        info.update(
+            dev=st.st_dev,
+            ino=st.st_ino,
+            uid=st.st_uid,
+            owner=owner,
+            mode=f"{stat.S_IMODE(st.st_mode):04o}",
+            fs=_mount_fs_type(st.st_dev),
+        )
+    if fs_type is not None:
+        info["fs_magic"] = f"0x{fs_type:x}"
+    info["accepted"] = refusal is None
+    if refusal is not None:
+        info["error"] = refusal.kind
+        info["message"] = str(refusal)
+    return info, refusal
+
+
+def cmd_namespace(args: argparse.Namespace) -> int:
+    info, refusal = namespace_info(args)
+    if args.json:
+        _print_json(info)
+    else:
+        why = {
+            "--namespace": "given with --namespace",
+            "XLOCK_NAMESPACE": "from $XLOCK_NAMESPACE",
+            "default": "the default for this user",
+        }[str(info["source"])]
+        print(f"namespace:  {info['path']}  ({why})")
+        if "dev" in info:
+            dev = int(str(info["dev"]))
+            print(f"identity:   dev {dev} ({os.major(dev)}:{os.minor(dev)}), ino {info['ino']}")
+            print(f"owner:      {info['owner'] or '?'} (uid {info['uid']}), mode {info['mode']}")
+            fs = info.get("fs") or "?"
+            magic = f" ({info['fs_magic']})" if "fs_magic" in info else ""
+            print(f"filesystem: {fs}{magic}")
+        if refusal is None:
+            sharing = "shared" if info["shared"] else "private"
+            print(f"sharing:    {sharing}, files get mode {info['file_mode']}")
+            print("accepted:   yes")
+        else:
+            print(f"accepted:   no: {refusal}")
+    if refusal is None:
+        return 0
+    return _code_for(refusal)
+
+
+# --------------------------------------------------------------------------------------------------
+# remove
+
+
+def _remove_all_idle(args: argparse.Namespace) -> int:
+    ns = _open_namespace(args)
+    try:
+        targets = [
+            (f.name, "lock" if f.kind == "lock" else "semaphore")
+            for f in (_status.decode_file_name(n) for n in sorted(os.listdir(ns.fd)))
+            if f is not None and f.kind in ("lock", "capacity")
+        ]
+        for name, kind in targets:
+            label = f"{kind} {_show_name(name)}"
+            try:
+                # a semaphore's capacity is read from its capacity file
+                removed = xlock.remove(name, namespace=ns, kind=kind)
+            except xlock.WouldBlock:
+                print(f"held, left: {label}")
+                continue
+            if removed:
+                print(f"removed: {label}")
+        return 0
+    finally:
+        ns.close()
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    if args.all_idle:
+        if args.name is not None:
+            raise UsageError("give either NAME or --all-idle, not both")
+        return _remove_all_idle(args)
+    if args.name is None:
+        raise UsageError("remove needs a NAME or --all-idle (see 'xlock remove --help')")
+    names.validate_name(args.name)
+    if args.kind != "semaphore" and args.capacity is not None:
+        raise UsageError("--capacity applies to --kind semaphore only")
+    ns = _open_namespace(args)
+    try:
+        info = name_paths(ns, args.name, args.kind, None)
+        try:
+            removed = xlock.remove(args.name, namespace=ns, kind=args.kind, capacity=args.capacity)
+        except xlock.WouldBlock as exc:
+            _say(f"error: {exc}")
+            return EX_CONFLICT
+    finally:
+        ns.close()
+    what = info["path"] if info["path"] is not None else info["semaphore"]
+    print(f"{'removed' if removed else 'nothing to remove'}: {what}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# main
+
+
+def _code_for(exc: BaseException) -> int:
+    if isinstance(exc, (xlock.InvalidName, xlock.InvalidArgument, UsageError)):
+        return EX_USAGE
+    if isinstance(exc, (xlock.InsecureNamespace, xlock.UnsupportedFilesystem)):
+        return EX_UNAVAILABLE
+    if isinstance(exc, xlock.CapacityMismatch):
+        return EX_DATAERR
+    if isinstance(exc, (xlock.XLockOSError, OSError)):
+        return EX_OSERR
+    return EX_SOFTWARE
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "status": cmd_status,
+    "path": cmd_path,
+    "namespace": cmd_namespace,
+    "remove": cmd_remove,
+}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the `xlock` console script; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except _Signalled as exc:
+        return SIGNAL_BASE + exc.signum
+    except KeyboardInterrupt:
+        return SIGNAL_BASE + signal.SIGINT
+    except (UsageError, xlock.XLockError, OSError) as exc:
+        _say(f"error: {exc}")
+        return _code_for(exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,335 @@
+"""The conformance driver of the Python binding: `python -m xlock.driver`.
+
+It speaks conformance/PROTOCOL.md on stdin/stdout: one JSON request per line in, one JSON reply per line
+out, strictly in order. Diagnostics go to stderr only. No handler is installed for SIGTERM: the runner
+kills drivers to test release on death.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any, BinaryIO, Callable, Optional, Union
+
+import xlock
+
+from . import names
+
+PROTOCOL = 1
+CAPABILITIES = [
+    "lock",
+    "shared",
+    "timeout",
+    "reentrant",
+    "semaphore",
+    "posix_semaphore",
+    "map",
+    "remove",
+    "counter",
+    "clock",
+]
+KINDS = ("lock", "semaphore", "posix_semaphore")
+
+Reply = dict[str, Any]
+Request = dict[str, Any]
+Held = Union["xlock.Lock", "xlock.Semaphore", "xlock.PosixSemaphore"]
+
+
+class BadRequest(Exception):
+    """The request is malformed: reply BAD_REQUEST and keep serving."""
+
+
+class Failed(Exception):
+    """A failure reply of a given kind, built by the driver itself."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class _Exit(Exception):
+    """The `exit` op: reply, then leave the loop."""
+
+
+def _arg(req: Request, key: str, kind: type, *, optional: bool = False) -> Any:
+    """Request field `key` of type `kind` (bool is not an int); None if optional and absent or null."""
+    value = req.get(key)
+    if value is None:
+        if optional:
+            return None
+        raise BadRequest(f"missing argument {key!r}")
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+        raise BadRequest(f"argument {key!r} must be {kind.__name__}, not {type(value).__name__}")
+    return value
+
+
+def _flag(req: Request, key: str) -> bool:
+    return bool(_arg(req, key, bool, optional=True))
+
+
+def _name(req: Request) -> str:
+    """`name`, or `name_hex` decoded so that ill-formed UTF-8 reaches the binding as lone surrogates,
+    where validation reports INVALID_NAME [XL-NAME-3]."""
+    if req.get("name_hex") is not None:
+        text = _arg(req, "name_hex", str)
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raise BadRequest(f"name_hex {text!r} is not hexadecimal") from None
+        return raw.decode("utf-8", "surrogateescape")
+    value: str = _arg(req, "name", str)
+    return value
+
+
+def _increment(path: str) -> int:
+    """The shared counter: read (missing or empty is 0), add one, write back; no locking of its own."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read().strip()
+    except FileNotFoundError:
+        text = b""
+    value = int(text) + 1 if text else 1
+    with open(path, "wb") as f:
+        f.write(b"%d\n" % value)
+    return value
+
+
+class Session:
+    """The driver's state: its open handles."""
+
+    def __init__(self) -> None:
+        self.handles: dict[str, tuple[str, Held]] = {}
+        self.next_handle = 1
+        self.ops: dict[str, Callable[[Request], Reply]] = {
+            "hello": self.hello,
+            "map": self.map,
+            "open": self.open,
+            "acquire": self.acquire,
+            "try_acquire": self.try_acquire,
+            "release": self.release,
+            "locked": self.locked,
+            "close": self.close,
+            "remove": self.remove,
+            "increment": self.increment,
+            "cycle": self.cycle,
+            "exit": self.exit,
+        }
+
+    def handle(self, line: bytes) -> Reply:
+        """Answer one request line; raises `_Exit` (with the reply as argument) for the `exit` op."""
+        req_id: Optional[int] = None
+        try:
+            try:
+                req = json.loads(line)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise BadRequest(f"not a JSON line: {exc}") from None
+            if not isinstance(req, dict):
+                raise BadRequest("a request must be a JSON object")
+            raw_id = req.get("id")
+            if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+                req_id = raw_id
+            else:
+                raise BadRequest(f"'id' must be an integer, not {raw_id!r}")
+            op = req.get("op")
+            if not isinstance(op, str) or op not in self.ops:
+                raise BadRequest(f"unknown op {op!r}")
+            result = self.ops[op](req)
+            return {"id": req_id, "ok": True, **result}
+        except _Exit:
+            raise _Exit({"id": req_id, "ok": True}) from None
+        except BadRequest as exc:
+            return _failure(req_id, "BAD_REQUEST", str(exc))
+        except (Failed, xlock.XLockError) as exc:
+            return _failure(req_id, exc.kind, str(exc))
+        except OSError as exc:
+            return _failure(req_id, "OS_ERROR", str(exc))
+        except Exception as exc:  # a driver bug: say so, keep serving
+            traceback.print_exc(file=sys.stderr)
+            return _failure(req_id, "BAD_REQUEST", f"python driver failed: {exc!r}")
+
+    # ---------------------------------------------------------------------------------------------
+
+    def hello(self, req: Request) -> Reply:
+        return {
+            "implementation": "python",
+            "version": xlock.__version__,
+            "spec": "xlock/1",
+            "protocol": PROTOCOL,
+            "pid": os.getpid(),
+            "capabilities": CAPABILITIES,
+        }
+
+    def map(self, req: Request) -> Reply:
+        name = _name(req)
+        dev: int = _arg(req, "dev", int)
+        ino: int = _arg(req, "ino", int)
+        return {
+            "lock_file": names.lock_file_name(name),
+            "capacity_file": names.capacity_file_name(name),
+            "slot_files": {str(i): names.slot_file_name(name, i) for i in (0, 999)},
+            "semaphores": {k: names.semaphore_name(k, dev, ino, name) for k in "lsp"},
+        }
+
+    def open(self, req: Request) -> Reply:
+        kind: str = _arg(req, "kind", str)
+        if kind not in KINDS:
+            raise BadRequest(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        name = _name(req)
+        namespace: Optional[str] = _arg(req, "namespace", str, optional=True)
+        allow = _flag(req, "allow_unsupported_fs")
+        shared, reentrant = _flag(req, "shared"), _flag(req, "reentrant")
+        if kind != "lock" and (shared or reentrant):
+            raise BadRequest("'shared' and 'reentrant' apply to kind lock only")
+        obj: Held
+        if kind == "lock":
+            obj = xlock.Lock(
+                name, namespace=namespace, shared=shared, reentrant=reentrant, allow_unsupported_fs=allow
+            )
+            path: Optional[str] = obj.path
+            semaphore = obj.doorbell
+        elif kind == "semaphore":
+            capacity: int = _arg(req, "capacity", int)
+            obj = xlock.Semaphore(name, capacity, namespace=namespace, allow_unsupported_fs=allow)
+            path, semaphore = obj.path, obj.doorbell
+        else:
+            value = _arg(req, "value", int, optional=True)
+            obj = xlock.PosixSemaphore(
+                name, value=1 if value is None else value, namespace=namespace, allow_unsupported_fs=allow
+            )
+            path, semaphore = None, obj.sem_name
+        ns = obj.namespace
+        handle = f"h{self.next_handle}"
+        self.next_handle += 1
+        self.handles[handle] = (kind, obj)
+        return {
+            "handle": handle,
+            "namespace": ns.path,
+            "dev": ns.dev,
+            "ino": ns.ino,
+            "path": path,
+            "semaphore": semaphore,
+        }
+
+    def _get(self, req: Request) -> tuple[str, Held]:
+        handle: str = _arg(req, "handle", str)
+        try:
+            return self.handles[handle]
+        except KeyError:
+            raise BadRequest(f"unknown handle {handle!r}") from None
+
+    @staticmethod
+    def _acquired(kind: str, got: object) -> Reply:
+        reply: Reply = {}
+        if kind == "semaphore":
+            reply["slot"] = got
+        elif kind == "posix_semaphore":
+            reply["slot"] = None
+        reply["mono_ns"] = time.monotonic_ns()
+        return reply
+
+    @staticmethod
+    def _timeout(req: Request) -> Optional[float]:
+        ms: Optional[int] = _arg(req, "timeout_ms", int, optional=True)
+        return None if ms is None else ms / 1000  # negative: untimed [XL-WAIT-3]
+
+    def acquire(self, req: Request) -> Reply:
+        kind, obj = self._get(req)
+        timeout = self._timeout(req)
+        got = obj.acquire(timeout=timeout)
+        return self._acquired(kind, got)
+
+    def try_acquire(self, req: Request) -> Reply:
+        kind, obj = self._get(req)
+        got = obj.acquire(blocking=False)
+        return self._acquired(kind, got)
+
+    def release(self, req: Request) -> Reply:
+        _, obj = self._get(req)
+        mono_ns = time.monotonic_ns()
+        obj.release()
+        return {"mono_ns": mono_ns}
+
+    def locked(self, req: Request) -> Reply:
+        _, obj = self._get(req)
+        return {"locked": bool(obj.locked())}
+
+    def close(self, req: Request) -> Reply:
+        handle: str = _arg(req, "handle", str)
+        _, obj = self._get(req)
+        obj.close()
+        del self.handles[handle]
+        return {}
+
+    def remove(self, req: Request) -> Reply:
+        kind: str = _arg(req, "kind", str)
+        if kind not in KINDS:
+            raise BadRequest(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        name = _name(req)
+        namespace: Optional[str] = _arg(req, "namespace", str, optional=True)
+        capacity: Optional[int] = _arg(req, "capacity", int, optional=kind != "semaphore")
+        removed = xlock.remove(name, namespace=namespace, kind=kind, capacity=capacity)
+        return {"removed": bool(removed)}
+
+    def increment(self, req: Request) -> Reply:
+        return {"value": _increment(_arg(req, "path", str))}
+
+    def cycle(self, req: Request) -> Reply:
+        _, obj = self._get(req)
+        count: int = _arg(req, "count", int)
+        path: str = _arg(req, "path", str)
+        timeout = self._timeout(req)
+        done = 0
+        try:
+            for done in range(count):  # noqa: B007 - `done` is reported on failure
+                obj.acquire(timeout=timeout)
+                try:
+                    _increment(path)
+                finally:
+                    obj.release()
+        except xlock.XLockError as exc:
+            raise Failed(exc.kind, f"{exc} (done: {done})") from None
+        except OSError as exc:
+            raise Failed("OS_ERROR", f"{exc} (done: {done})") from None
+        return {"count": count}
+
+    def exit(self, req: Request) -> Reply:
+        raise _Exit
+
+
+def _failure(req_id: Optional[int], kind: str, message: str) -> Reply:
+    return {"id": req_id, "ok": False, "error": kind, "message": message}
+
+
+def _send(out: BinaryIO, reply: Reply) -> None:
+    out.write(json.dumps(reply).encode("ascii") + b"\n")
+    out.flush()
+
+
+def serve(inp: BinaryIO, out: BinaryIO) -> int:
+    """Serve requests from `inp` until EOF or `exit`; returns the exit status (0)."""
+    session = Session()
+    while True:
+        line = inp.readline()  # not iteration: that reads ahead and would stall the runner
+        if not line:
+            return 0
+        if not line.strip():
+            continue
+        try:
+            reply = session.handle(line)
+        except _Exit as done:
+            _send(out, done.args[0])
+            return 0
+        _send(out, reply)
+
+
+def main() -> int:
+    return serve(sys.stdin.buffer, sys.stdout.buffer)
+
+
+if __name__ == "__main__":
+    # os._exit: leave at once, without waiting for anything (held locks go with the process).
+    sys.stdout.flush()
+    os._exit(main())

@@ -1,0 +1,227 @@
+"""`xlock run`: real processes excluding each other, exit codes, signals (like util-linux flock(1))."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_helpers import (
+    HOLD,
+    assert_one_error_line,
+    finish,
+    hold,
+    read_line,
+    run_xlock,
+    start_xlock,
+    wait_for_waiter,
+    wait_until,
+)
+
+import xlock
+from xlock import names
+
+
+@pytest.fixture
+def ns(tmp_path: Path) -> Path:
+    return tmp_path / "ns"
+
+
+def catches(pid: int, signum: int) -> bool:
+    """True if process `pid` has a handler for `signum` (SigCgt of /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+def append_cmd(log: Path, *words: str) -> list[str]:
+    """A command that appends each word as a line to `log`, one write at a time."""
+    script = "import sys\nfor w in sys.argv[2:]:\n    open(sys.argv[1], 'a').write(w + '\\n')"
+    return [sys.executable, "-c", script, str(log), *words]
+
+
+def test_two_runs_of_one_name_serialise(ns: Path, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    # A holds the lock and records its start, then waits for its stdin to close before recording its end.
+    script = (
+        "import sys; log = sys.argv[1]\n"
+        "open(log, 'a').write('A start\\n'); print('ready', flush=True)\n"
+        "sys.stdin.read(); open(log, 'a').write('A end\\n')"
+    )
+    a = start_xlock("--namespace", str(ns), "run", "job", "--", sys.executable, "-c", script, str(log))
+    assert read_line(a) == "ready\n"
+    b = start_xlock("--namespace", str(ns), "run", "job", "--", *append_cmd(log, "B start", "B end"))
+    wait_for_waiter(b.pid)  # B is blocked in flock(2), not merely slow
+    assert log.read_text() == "A start\n"
+    assert finish(a)[0] == 0
+    assert finish(b)[0] == 0
+    assert log.read_text().splitlines() == ["A start", "A end", "B start", "B end"]
+
+
+def test_shared_runs_overlap_and_exclude_exclusive(ns: Path, tmp_path: Path) -> None:
+    a = hold(ns, "db", "--shared")
+    b = hold(ns, "db", "-s")  # a second shared holder gets in while the first holds
+    r = run_xlock("--namespace", str(ns), "run", "-n", "db", "--", "true")
+    assert r.returncode == 1
+    assert finish(a)[0] == 0 and finish(b)[0] == 0
+
+
+def test_nonblock_conflict_exit_code_and_command_not_run(ns: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    a = hold(ns, "job")
+    try:
+        r = run_xlock("--namespace", str(ns), "run", "-n", "job", "--", "touch", str(marker))
+        assert r.returncode == 1
+        assert "job" in r.stderr and "Traceback" not in r.stderr
+        r = run_xlock("--namespace", str(ns), "run", "-n", "-E", "7", "job", "--", "touch", str(marker))
+        assert r.returncode == 7
+        r = run_xlock("--namespace", str(ns), "run", "--nonblock", "-q", "job", "touch", str(marker))
+        assert (r.returncode, r.stderr) == (1, "")
+        assert not marker.exists()
+    finally:
+        finish(a)
+    r = run_xlock("--namespace", str(ns), "run", "-n", "job", "--", "touch", str(marker))
+    assert r.returncode == 0 and marker.exists()
+
+
+def test_wait_timeout_gives_conflict_code(ns: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    a = hold(ns, "job")
+    try:
+        r = run_xlock("--namespace", str(ns), "run", "-w", "0.05", "job", "--", "touch", str(marker))
+        assert r.returncode == 1
+        r = run_xlock("--namespace", str(ns), "run", "-w", "0", "-E", "9", "job", "--", "touch", str(marker))
+        assert r.returncode == 9
+        assert not marker.exists()
+    finally:
+        finish(a)
+    r = run_xlock("--namespace", str(ns), "run", "--wait", "5", "job", "--", "touch", str(marker))
+    assert r.returncode == 0 and marker.exists()
+
+
+@pytest.mark.parametrize("status", [0, 3, 255])
+def test_command_status_propagates(ns: Path, status: int) -> None:
+    r = run_xlock("--namespace", str(ns), "run", "job", "--", "sh", "-c", f"exit {status}")
+    assert r.returncode == status
+
+
+def test_signal_death_is_128_plus_n(ns: Path) -> None:
+    r = run_xlock("--namespace", str(ns), "run", "job", "--", "sh", "-c", "kill -KILL $$")
+    assert r.returncode == 128 + signal.SIGKILL
+
+
+def test_command_not_found_and_not_executable(ns: Path, tmp_path: Path) -> None:
+    r = run_xlock("--namespace", str(ns), "run", "job", "--", str(tmp_path / "no-such-command"))
+    assert r.returncode == 127
+    assert_one_error_line(r.stderr)
+    plain = tmp_path / "plain-file"
+    plain.write_text("echo hi\n")
+    plain.chmod(0o644)  # no x bit: execve fails with EACCES, even for root
+    r = run_xlock("--namespace", str(ns), "run", "job", "--", str(plain))
+    assert r.returncode == 126
+    assert_one_error_line(r.stderr)
+
+
+def test_lock_is_held_by_xlock_but_not_inherited_by_the_command(ns: Path) -> None:
+    """The command runs while the lock is held, yet no descriptor of the lock file leaks into it."""
+    lock_path = ns / names.lock_file_name("job")
+    probe = (
+        "import fcntl, os, sys\n"
+        "path = sys.argv[1]\n"
+        "fds = []\n"
+        "for fd in os.listdir('/proc/self/fd'):\n"
+        "    try:\n"
+        "        fds.append(os.readlink('/proc/self/fd/' + fd))\n"
+        "    except OSError:\n"
+        "        pass  # the descriptor listdir used\n"
+        "print('leaked' if path in fds else 'clean')\n"
+        "f = open(path, 'rb')\n"
+        "try:\n"
+        "    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "    print('free')\n"
+        "except BlockingIOError:\n"
+        "    print('held')\n"
+    )
+    r = run_xlock("--namespace", str(ns), "run", "job", "--", sys.executable, "-c", probe, str(lock_path))
+    assert (r.returncode, r.stdout.split()) == (0, ["clean", "held"]), r.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_while_waiting_exits_128_plus_n_without_traceback(
+    ns: Path, tmp_path: Path, signum: int
+) -> None:
+    marker = tmp_path / "ran"
+    a = hold(ns, "job")
+    try:
+        b = start_xlock("--namespace", str(ns), "run", "job", "--", "touch", str(marker))
+        wait_for_waiter(b.pid)
+        b.send_signal(signum)
+        status, _, err = finish(b)
+        assert status == 128 + signum
+        assert "Traceback" not in err
+        assert not marker.exists()
+    finally:
+        finish(a)
+
+
+def test_timed_wait_interrupted_by_sigterm(ns: Path) -> None:
+    a = hold(ns, "job")
+    try:
+        b = start_xlock("--namespace", str(ns), "run", "-w", "60", "job", "--", "true")
+        # A timed waiter uses LOCK_NB and the doorbell, so /proc/locks does not show it; xlock catches
+        # SIGTERM only while it waits for the lock, which /proc/PID/status shows.
+        wait_until(lambda: catches(b.pid, signal.SIGTERM), "xlock catches SIGTERM while waiting")
+        b.send_signal(signal.SIGTERM)
+        status, _, err = finish(b)
+        assert status == 128 + signal.SIGTERM
+        assert "Traceback" not in err
+    finally:
+        finish(a)
+
+
+def test_signals_are_forwarded_to_the_command(ns: Path) -> None:
+    script = (
+        "import signal, sys\n"
+        "def on(signum, frame):\n"
+        "    print('got', signum, flush=True)\n"
+        "    sys.exit(5)\n"
+        "signal.signal(signal.SIGTERM, on)\n"
+        "signal.signal(signal.SIGHUP, on)\n"
+        "print('ready', flush=True)\n"
+        "while True:\n"
+        "    signal.pause()\n"
+    )
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        proc = start_xlock("--namespace", str(ns), "run", "job", "--", sys.executable, "-c", script)
+        assert read_line(proc) == "ready\n"
+        os.kill(proc.pid, signum)  # to xlock only: the command hears it only if xlock forwards it
+        status, out, _ = finish(proc)
+        assert (status, out) == (5, f"got {int(signum)}\n")
+
+
+def test_forwarded_signal_kills_command_and_xlock_reports_it(ns: Path) -> None:
+    proc = start_xlock("--namespace", str(ns), "run", "job", "--", *HOLD)
+    assert read_line(proc) == "ready\n"
+    os.kill(proc.pid, signal.SIGTERM)
+    status, _, err = finish(proc)
+    assert status == 128 + signal.SIGTERM
+    assert "Traceback" not in err
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "xlock"
+    assert script.exists(), f"no console script at {script}: install the package (pip install ./python)"
+    r = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30)
+    assert (r.returncode, r.stdout.split()[:2]) == (0, ["xlock", xlock.__version__])
+
+
+def test_python_dash_m_help_documents_exit_codes() -> None:
+    r = run_xlock("run", "--help")
+    assert r.returncode == 0
+    for text in ("126", "127", "128+N", "-E CODE", "64", "69"):
+        assert text in r.stdout
