@@ -16,6 +16,9 @@ import time
 # x86_64 system calls an idle actor sleeps in while it waits for its next request line.
 IDLE_SYSCALLS = {0, 7, 23, 232, 270, 271, 281}  # read, poll, select, epoll_wait, pselect6, ppoll, epoll_pwait
 BLOCKED_DEADLINE_S = 10.0
+# The two actors of a ping-pong are pinned to two different CPUs, so every hand-off is the same kind
+# of event (a wake-up on the other CPU), whichever way the scheduler would have placed them.
+CPUS = sorted(os.sched_getaffinity(0))
 
 
 class ActorError(RuntimeError):
@@ -25,10 +28,11 @@ class ActorError(RuntimeError):
 class Actor:
     """One driver process: ``request`` sends a line; ``reply`` reads the answer to it."""
 
-    def __init__(self, argv, env=None, label=None):
+    def __init__(self, argv, env=None, label=None, cpu=None):
         self.label = label or " ".join(argv)
+        pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-                                     text=True, bufsize=1)
+                                     text=True, bufsize=1, preexec_fn=pin)
         self.next_id = 0
         hello = self.call("hello", protocol=1)
         self.pid = hello["pid"]
@@ -95,9 +99,10 @@ def ping_pong(cmd_a, cmd_b, namespace, rounds, timeout_ms=None, kind="lock", pau
     polling waiter is caught at a random point of its poll interval (the timed-wake-up benchmark).
     """
     rng = random.Random(12345)
-    a = Actor(cmd_a, env=env)
+    cpu_a, cpu_b = (CPUS[0], CPUS[1]) if len(CPUS) >= 2 else (None, None)
+    a = Actor(cmd_a, env=env, cpu=cpu_a)
     try:
-        b = Actor(cmd_b, env=env)
+        b = Actor(cmd_b, env=env, cpu=cpu_b)
         try:
             open_args = {"kind": kind, "name": name, "namespace": namespace}
             if kind == "semaphore":

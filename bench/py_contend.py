@@ -2,7 +2,7 @@
 
 ``python bench/py_contend.py raw LOCKFILE COUNTER COUNT`` (bare fcntl.flock) or
 ``python bench/py_contend.py xlock NAMESPACE NAME COUNTER COUNT`` (xlock.Lock).
-Prints ``ready``, waits for a line on stdin (the start signal shared by all workers), runs, and prints
+Prints ``ready``, waits for end of file on stdin (the start gate shared by all workers), runs, and prints
 {"start_ns", "end_ns", "max_wait_ns", "ops"}. The increment is pread, parse, pwrite of the digits, as
 in bench/c/contend.c and bench/rb_contend.rb.
 """
@@ -35,7 +35,7 @@ def main():
     cfd = os.open(counter, os.O_RDWR | os.O_CLOEXEC)
     pread, pwrite, now = os.pread, os.pwrite, time.monotonic_ns
     print("ready", flush=True)
-    sys.stdin.readline()
+    sys.stdin.read()  # the start gate: end of file, when the harness closes the shared pipe
     max_wait = 0
     start = now()
     for _ in range(count):

@@ -2,7 +2,7 @@
 #
 #   ruby bench/rb_contend.rb raw LOCKFILE COUNTER COUNT          (bare File#flock)
 #   ruby bench/rb_contend.rb xlock NAMESPACE NAME COUNTER COUNT  (XLock::Lock)
-# Prints "ready", waits for a line on stdin (the start signal shared by all workers), runs, and prints
+# Prints "ready", waits for end of file on stdin (the start gate shared by all workers), runs, and prints
 # {"start_ns", "end_ns", "max_wait_ns", "ops"}. The increment is pread, parse, pwrite of the digits,
 # as in bench/c/contend.c and bench/py_contend.py.
 require "json"
@@ -23,7 +23,7 @@ end
 cf = File.open(counter, File::RDWR)
 $stdout.sync = true
 puts "ready"
-$stdin.gets
+$stdin.read # the start gate: end of file, when the harness closes the shared pipe
 max_wait = 0
 start = Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
 count.times do

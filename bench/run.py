@@ -91,11 +91,16 @@ def probe_drivers():
     return drivers, skipped
 
 
-def build_c():
-    """Build bench's C programs (against c/build/libxlock.a when it exists)."""
+def build_c(skipped):
+    """Build libxlock and its driver (c/, into c/build/), then bench's C programs against it."""
+    if os.path.exists(os.path.join(ROOT, "c", "Makefile")):
+        for target in ("lib", "driver"):
+            done = subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "c"), target], capture_output=True,
+                                  text=True)
+            if done.returncode != 0:
+                skipped["make -C c %s" % target] = "failed: %s" % (done.stderr.strip().splitlines() or ["?"])[-1]
     subprocess.run(["make", "-s", "-C", BENCH], check=True)
-    lib = os.path.join(ROOT, "c", "build", "libxlock.a")
-    return os.path.exists(lib)
+    return os.path.exists(os.path.join(ROOT, "c", "build", "libxlock.a"))
 
 
 def python_has_xlock():
@@ -232,15 +237,20 @@ def contend_once(impl, nproc, count, tmp):
     counter = os.path.join(ns, "counter")
     open(counter, "w").close()
     env = ruby_env() if impl.startswith("ruby") else None
-    procs = [subprocess.Popen(contention_workers(impl, ns, counter, count), stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, env=env) for _ in range(nproc)]
+    # One start gate for all: every worker reads the same pipe, and closing its write end wakes them
+    # all at once (end of file), so the rounds really overlap.
+    gate_r, gate_w = os.pipe()
+    try:
+        procs = [subprocess.Popen(contention_workers(impl, ns, counter, count), stdin=gate_r,
+                                  stdout=subprocess.PIPE, text=True, env=env) for _ in range(nproc)]
+    finally:
+        os.close(gate_r)
     try:
         for p in procs:
             if p.stdout.readline().strip() != "ready":
                 raise RuntimeError("%s worker failed to start (status %s)" % (impl, p.wait()))
-        for p in procs:  # the start signal, written to all before anyone's first round is much ahead
-            p.stdin.write("go\n")
-            p.stdin.flush()
+        os.close(gate_w)
+        gate_w = None
         outs = []
         for p in procs:
             line = p.stdout.readline()
@@ -248,6 +258,8 @@ def contend_once(impl, nproc, count, tmp):
                 raise RuntimeError("%s worker failed (status %s)" % (impl, p.returncode))
             outs.append(json.loads(line))
     finally:
+        if gate_w is not None:
+            os.close(gate_w)
         for p in procs:
             if p.poll() is None:
                 p.kill()
@@ -266,7 +278,7 @@ def contend_once(impl, nproc, count, tmp):
 def bench_contention(tmp, results, impls, quick):
     rows = results["contention"]
     repeats = 1 if quick else 3
-    total = {"c": 24000, "python": 12000, "ruby": 12000}
+    total = {"c": 100000, "python": 40000, "ruby": 40000}
     for impl in impls:
         lang = impl.split("-", 1)[0]
         for nproc in (2, 4, 8):
@@ -303,7 +315,7 @@ def main():
                "command": "tox -e bench" + (" -- --quick" if args.quick else ""), "quick": args.quick,
                "skipped": {}, "uncontended": {}, "handoff": [], "wakeup": [], "semaphore_handoff": [],
                "contention": []}
-    have_libxlock = build_c()
+    have_libxlock = build_c(results["skipped"])
     drivers, skipped = probe_drivers()
     results["skipped"].update({"%s driver" % k: v for k, v in skipped.items()})
     if not have_libxlock:

@@ -2,7 +2,7 @@
  *
  * usage: contend raw LOCKFILE COUNTER COUNT      (bare flock(2))
  *        contend xlock NAMESPACE NAME COUNTER COUNT   (libxlock, when built -DWITH_XLOCK)
- * Prints "ready", waits for a line on stdin (the start signal shared by all workers), runs, and prints
+ * Prints "ready", waits for end of file on stdin (the start gate shared by all workers), runs, and prints
  * {"start_ns", "end_ns", "max_wait_ns", "ops"}. The increment is pread, parse, pwrite of the digits
  * (the count only grows, so the old digits are always overwritten). */
 #define _GNU_SOURCE
@@ -70,8 +70,8 @@ int main(int argc, char **argv)
     printf("ready\n");
     fflush(stdout);
     char go[16];
-    if (!fgets(go, sizeof go, stdin))
-        return 1;
+    while (fgets(go, sizeof go, stdin)) /* the start signal is end of file on the shared gate pipe */
+        ;
 
     int64_t max_wait = 0, start = mono_ns();
     for (long i = 0; i < count; i++) {
