@@ -405,8 +405,9 @@ XLOCK_EXPORT int xlock_psem_open(xlock_psem_t **out, const char *name, long valu
                                  const xlock_options *opts);
 XLOCK_EXPORT int xlock_psem_open_n(xlock_psem_t **out, const char *name, size_t len, long value,
                                    const xlock_options *opts);
-/* sem_close()s and frees. Permits still held are NOT posted back (a raw semaphore has no owner).
- * NULL is a no-op. Must not race any other call on the object. */
+/* Posts back the permits this object still holds (as closing a lock releases it), sem_close()s
+ * and frees. NULL is a no-op. Must not race any other call on the object. (A process that dies
+ * without closing does NOT give its permits back [XL-PSEM-1].) */
 XLOCK_EXPORT void xlock_psem_close(xlock_psem_t *p);
 /* sem_trywait [XL-PSEM-4]. Returns 0. Errors: XLOCK_EWOULDBLOCK, XLOCK_EINVAL, XLOCK_EOS. */
 XLOCK_EXPORT int xlock_psem_try_acquire(xlock_psem_t *p);

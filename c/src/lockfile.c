@@ -1,0 +1,145 @@
+/* Lock files and slot files: open, create, check, flock [XL-LOCK-1..XL-LOCK-8]. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define OPEN_FLAGS (O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+
+static const char *slash(const xl_ns *ns)
+{
+    size_t n = strlen(ns->path);
+    return n > 0 && ns->path[n - 1] == '/' ? "" : "/";
+}
+
+int xl_file_open(xl_file *f, const xl_ns *ns, const char *fname, const char *what)
+{
+    int fd;
+    for (;;) {
+        fd = openat(ns->fd, fname, OPEN_FLAGS); /* [XL-LOCK-1] */
+        if (fd >= 0)
+            break;
+        if (errno == ENOENT) { /* [XL-LOCK-2] */
+            fd = openat(ns->fd, fname, OPEN_FLAGS | O_CREAT | O_EXCL, ns->fmode);
+            if (fd >= 0) {
+                if (fchmod(fd, ns->fmode) != 0) { /* [XL-LOCK-3] */
+                    int err = errno;
+                    close(fd);
+                    return xl_fail(XLOCK_EOS, err, "%s: cannot chmod %s%s%s: %s", what, ns->path,
+                                   slash(ns), fname, strerror(err));
+                }
+                break;
+            }
+            if (errno == EEXIST)
+                continue; /* another creator won: open it */
+        }
+        int err = errno;
+        if (err == ELOOP) /* [XL-LOCK-4] */
+            return xl_fail(XLOCK_EINSECURE, err,
+                           "%s: %s%s%s is a symbolic link; it was not followed. Remove it (it is "
+                           "not an xlock file) or choose another namespace [XL-LOCK-4]",
+                           what, ns->path, slash(ns), fname);
+        return xl_fail(XLOCK_EOS, err, "%s: cannot open %s%s%s: %s", what, ns->path, slash(ns),
+                       fname, strerror(err));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return xl_fail(XLOCK_EOS, err, "%s: cannot fstat %s%s%s: %s", what, ns->path, slash(ns),
+                       fname, strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) { /* [XL-LOCK-5] */
+        close(fd);
+        return xl_fail(XLOCK_EINSECURE, 0,
+                       "%s: %s%s%s is not a regular file (a FIFO, directory, device or socket); "
+                       "remove it or choose another namespace [XL-LOCK-5]",
+                       what, ns->path, slash(ns), fname);
+    }
+    f->fd = fd; /* [XL-LOCK-6] */
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
+    return 0;
+}
+
+void xl_file_close(xl_file *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+}
+
+/* The identity re-check of [XL-LOCK-8]: 0 if the path still names the locked file, 1 if not
+ * (removed or replaced), or an error code. */
+static int recheck(const xl_file *f, const xl_ns *ns, const char *fname, const char *what)
+{
+    struct stat st;
+    if (fstatat(ns->fd, fname, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT)
+            return 1;
+        return xl_fail(XLOCK_EOS, errno, "%s: cannot fstatat %s%s%s: %s", what, ns->path,
+                       slash(ns), fname, strerror(errno));
+    }
+    return st.st_dev == f->dev && st.st_ino == f->ino ? 0 : 1;
+}
+
+/* After flock succeeded: 0 if the lock is good; otherwise drops it, closes the descriptor and
+ * returns 1 (reopen and retry) or an error. */
+static int confirm(xl_file *f, const xl_ns *ns, const char *fname, const char *what)
+{
+    int rc = recheck(f, ns, fname, what);
+    if (rc == 0)
+        return 0;
+    flock(f->fd, LOCK_UN);
+    xl_file_close(f);
+    return rc;
+}
+
+int xl_file_try(xl_file *f, const xl_ns *ns, const char *fname, int op, const char *what)
+{
+    for (;;) {
+        if (f->fd < 0) {
+            int rc = xl_file_open(f, ns, fname, what);
+            if (rc != 0)
+                return rc;
+        }
+        if (flock(f->fd, op | LOCK_NB) != 0) { /* [XL-LOCK-7] */
+            if (errno == EWOULDBLOCK)
+                return XLOCK_EWOULDBLOCK;
+            if (errno == EINTR)
+                return xl_fail(XLOCK_EINTR, EINTR, "%s: flock interrupted by a signal", what);
+            return xl_fail(XLOCK_EOS, errno, "%s: flock on %s%s%s failed: %s", what, ns->path,
+                           slash(ns), fname, strerror(errno));
+        }
+        int rc = confirm(f, ns, fname, what);
+        if (rc <= 0)
+            return rc;
+    }
+}
+
+int xl_file_block(xl_file *f, const xl_ns *ns, const char *fname, int op, const char *what)
+{
+    for (;;) {
+        if (f->fd < 0) {
+            int rc = xl_file_open(f, ns, fname, what);
+            if (rc != 0)
+                return rc;
+        }
+        if (flock(f->fd, op) != 0) { /* [XL-WAIT-2] */
+            if (errno == EINTR) /* never retried here [XL-WAIT-9] */
+                return xl_fail(XLOCK_EINTR, EINTR,
+                               "%s (%s%s%s): the wait was interrupted by a signal; nothing is held "
+                               "[XL-WAIT-9]",
+                               what, ns->path, slash(ns), fname);
+            return xl_fail(XLOCK_EOS, errno, "%s: flock on %s%s%s failed: %s", what, ns->path,
+                           slash(ns), fname, strerror(errno));
+        }
+        int rc = confirm(f, ns, fname, what);
+        if (rc <= 0)
+            return rc;
+    }
+}

@@ -1,0 +1,161 @@
+/* Choosing, creating and checking a namespace directory [XL-NS-1..XL-NS-13]. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+/* statfs f_type values refused by [XL-NS-10] (spec/vectors/fs_types.json). */
+static const struct {
+    unsigned long type;
+    const char *name;
+} refused_fs[] = {
+    {0x6969, "nfs"},         {0x517B, "smb"},         {0xFF534D42, "cifs"}, {0xFE534D42, "smb2"},
+    {0x65735546, "fuse"},    {0x01021997, "9p"},      {0x00C36400, "ceph"}, {0x5346414F, "afs"},
+    {0x73757245, "coda"},    {0x564C, "ncp"},
+};
+
+static const char *choose(const xlock_options *opts, char *dflt, size_t size, int *is_default)
+{
+    *is_default = 0;
+    if (opts != NULL && opts->namespace_path != NULL)
+        return opts->namespace_path;
+    const char *env = getenv("XLOCK_NAMESPACE");
+    if (env != NULL && env[0] != '\0')
+        return env;
+    *is_default = 1;
+    snprintf(dflt, size, "/tmp/xlock-%lu", (unsigned long)geteuid());
+    return dflt;
+}
+
+static int allow_unsupported(const xlock_options *opts)
+{
+    if (opts != NULL && opts->allow_unsupported_fs)
+        return 1;
+    const char *env = getenv("XLOCK_ALLOW_UNSUPPORTED_FS");
+    return env != NULL && strcmp(env, "1") == 0;
+}
+
+static const char *const advice = "choose another namespace with XLOCK_NAMESPACE or the namespace option";
+
+static int check_dir(int fd, const char *path, int is_default, const xlock_options *opts,
+                     const char *what, xl_ns *ns)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return xl_fail(XLOCK_EOS, errno, "%s: cannot fstat namespace %s: %s", what, path,
+                       strerror(errno));
+    uid_t euid = geteuid();
+    if (st.st_uid != euid && st.st_uid != 0) /* [XL-NS-6] */
+        return xl_fail(XLOCK_EINSECURE, 0,
+                       "%s: namespace %s is owned by uid %lu, not by you (uid %lu) or root; "
+                       "fix its owner or %s [XL-NS-6]",
+                       what, path, (unsigned long)st.st_uid, (unsigned long)euid, advice);
+    if ((st.st_mode & 0022) != 0 && (st.st_mode & S_ISVTX) == 0) /* [XL-NS-7] */
+        return xl_fail(XLOCK_EINSECURE, 0,
+                       "%s: namespace %s (mode %04o) is writable by group or others without the "
+                       "sticky bit; run chmod +t on it, or %s [XL-NS-7]",
+                       what, path, (unsigned)(st.st_mode & 07777), advice);
+    if (is_default && (st.st_uid != euid || (st.st_mode & 0077) != 0)) /* [XL-NS-8] */
+        return xl_fail(XLOCK_EINSECURE, 0,
+                       "%s: the default namespace %s must be owned by you (uid %lu) with mode 0700, "
+                       "but it is owned by uid %lu with mode %04o; fix its owner or mode, or %s "
+                       "[XL-NS-8]",
+                       what, path, (unsigned long)euid, (unsigned long)st.st_uid,
+                       (unsigned)(st.st_mode & 07777), advice);
+    struct statfs sf;
+    if (fstatfs(fd, &sf) != 0)
+        return xl_fail(XLOCK_EOS, errno, "%s: cannot fstatfs namespace %s: %s", what, path,
+                       strerror(errno));
+    if (!allow_unsupported(opts)) { /* [XL-NS-10, XL-NS-11] */
+        unsigned long type = (unsigned long)(unsigned int)sf.f_type;
+        for (size_t i = 0; i < sizeof refused_fs / sizeof refused_fs[0]; i++)
+            if (type == refused_fs[i].type)
+                return xl_fail(XLOCK_EUNSUPPORTEDFS, 0,
+                               "%s: namespace %s is on a %s file system (f_type 0x%lx), where "
+                               "flock(2) may not exclude across clients; %s, or set "
+                               "allow_unsupported_fs / XLOCK_ALLOW_UNSUPPORTED_FS=1 [XL-NS-10]",
+                               what, path, refused_fs[i].name, type, advice);
+    }
+    ns->dev = (unsigned long long)st.st_dev;
+    ns->ino = (unsigned long long)st.st_ino;
+    ns->uid = st.st_uid;
+    ns->shared = (st.st_mode & 0022) != 0;
+    /* [XL-NS-13] */
+    ns->fmode = (st.st_mode & 0002) ? 0666 : (st.st_mode & 0020) ? 0660 : 0600;
+    return 0;
+}
+
+int xl_ns_open(xl_ns *ns, const xlock_options *opts, const char *what)
+{
+    char dflt[40];
+    int is_default;
+    ns->fd = -1;
+    ns->path = NULL;
+    const char *path = choose(opts, dflt, sizeof dflt, &is_default);
+    if (path[0] != '/') /* [XL-NS-3] */
+        return xl_fail(XLOCK_EINVAL, 0,
+                       "%s: the namespace path '%s' is not absolute; give an absolute directory "
+                       "path [XL-NS-3]",
+                       what, path);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) { /* [XL-NS-4] */
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+            return xl_fail(XLOCK_EOS, errno, "%s: cannot create namespace %s: %s", what, path,
+                           strerror(errno));
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0) { /* [XL-NS-5] */
+        int err = errno;
+        if (err == ELOOP)
+            return xl_fail(XLOCK_EINSECURE, err,
+                           "%s: namespace %s is a symbolic link; use the real directory or %s "
+                           "[XL-NS-5]",
+                           what, path, advice);
+        if (err == ENOTDIR)
+            return xl_fail(XLOCK_EINSECURE, err,
+                           "%s: namespace %s is not a directory; %s [XL-NS-5]", what, path, advice);
+        return xl_fail(XLOCK_EOS, err, "%s: cannot open namespace %s: %s", what, path,
+                       strerror(err));
+    }
+    int rc = check_dir(fd, path, is_default, opts, what, ns);
+    if (rc == 0) {
+        ns->path = strdup(path);
+        if (ns->path == NULL)
+            rc = xl_fail(XLOCK_EOS, ENOMEM, "%s: out of memory", what);
+    }
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    ns->fd = fd;
+    return 0;
+}
+
+void xl_ns_close(xl_ns *ns)
+{
+    if (ns->fd >= 0)
+        close(ns->fd);
+    ns->fd = -1;
+    free(ns->path);
+    ns->path = NULL;
+}
+
+char *xl_ns_join(const xl_ns *ns, const char *fname)
+{
+    size_t p = strlen(ns->path), f = strlen(fname);
+    int slash = p > 0 && ns->path[p - 1] == '/';
+    char *out = malloc(p + f + 2);
+    if (out != NULL) {
+        memcpy(out, ns->path, p);
+        if (!slash)
+            out[p++] = '/';
+        memcpy(out + p, fname, f + 1);
+    }
+    return out;
+}

@@ -1,0 +1,692 @@
+/* xlock-driver: the conformance driver of libxlock (conformance/PROTOCOL.md, protocol 1).
+ * One JSON request per line on stdin, one reply per line on stdout; diagnostics on stderr. */
+#define _GNU_SOURCE
+#include "json.h"
+#include "xlock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BAD_REQUEST (-1000)
+#define UNSUPPORTED (-1001)
+
+typedef enum { K_LOCK, K_SEM, K_PSEM } kind;
+
+typedef struct handle {
+    char id[24];
+    kind kind;
+    void *obj;
+} handle;
+
+static handle *handles;
+static size_t nhandles, caphandles;
+static unsigned long long next_handle = 1;
+
+/* A failure to report: error kind code (xlock code, BAD_REQUEST or UNSUPPORTED) and message. */
+typedef struct {
+    int code;
+    char message[1200];
+} failure;
+
+static int bad(failure *f, const char *fmt, const char *arg)
+{
+    f->code = BAD_REQUEST;
+    snprintf(f->message, sizeof f->message, fmt, arg);
+    return -1;
+}
+
+static int lib_fail(failure *f, int rc)
+{
+    f->code = rc;
+    snprintf(f->message, sizeof f->message, "%s", xlock_last_message());
+    return -1;
+}
+
+static long long mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* ---- argument access ---- */
+
+static int get_string(const jobject *req, const char *key, int required, const char **s,
+                      size_t *len, failure *f)
+{
+    const jfield *v = json_get(req, key);
+    *s = NULL;
+    *len = 0;
+    if (v == NULL || v->type == J_NULL) {
+        if (required)
+            return bad(f, "missing argument '%s'", key);
+        return 0;
+    }
+    if (v->type != J_STRING)
+        return bad(f, "argument '%s' must be a string", key);
+    *s = v->str;
+    *len = v->len;
+    return 0;
+}
+
+static int get_bool(const jobject *req, const char *key, int *out, failure *f)
+{
+    const jfield *v = json_get(req, key);
+    *out = 0;
+    if (v == NULL || v->type == J_NULL)
+        return 0;
+    if (v->type != J_BOOL)
+        return bad(f, "argument '%s' must be a boolean", key);
+    *out = v->boolean;
+    return 0;
+}
+
+/* An integer argument; *present is 0 when absent or null. */
+static int get_int(const jobject *req, const char *key, int *present, long long *out, failure *f)
+{
+    const jfield *v = json_get(req, key);
+    *present = 0;
+    *out = 0;
+    if (v == NULL || v->type == J_NULL)
+        return 0;
+    if (v->type != J_INT || v->overflow || v->magnitude > (unsigned long long)9223372036854775807LL)
+        return bad(f, "argument '%s' must be an integer", key);
+    *present = 1;
+    *out = v->negative ? -(long long)v->magnitude : (long long)v->magnitude;
+    return 0;
+}
+
+static int get_u64(const jobject *req, const char *key, unsigned long long *out, failure *f)
+{
+    const jfield *v = json_get(req, key);
+    if (v == NULL || v->type != J_INT || v->negative || v->overflow)
+        return bad(f, "argument '%s' must be a non-negative 64-bit integer", key);
+    *out = v->magnitude;
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The name from "name" or "name_hex" into buf (malloc'ed). */
+static int get_name(const jobject *req, char **buf, size_t *len, failure *f)
+{
+    const char *s, *hex;
+    size_t sl, hl;
+    *buf = NULL;
+    if (get_string(req, "name", 0, &s, &sl, f) != 0 ||
+        get_string(req, "name_hex", 0, &hex, &hl, f) != 0)
+        return -1;
+    if (s != NULL) {
+        *buf = malloc(sl + 1);
+        memcpy(*buf, s, sl + 1);
+        *len = sl;
+        return 0;
+    }
+    if (hex == NULL)
+        return bad(f, "missing argument '%s'", "name");
+    if (hl % 2 != 0)
+        return bad(f, "argument '%s' has an odd number of hex digits", "name_hex");
+    *buf = malloc(hl / 2 + 1);
+    for (size_t i = 0; i < hl / 2; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            free(*buf);
+            *buf = NULL;
+            return bad(f, "argument '%s' is not hexadecimal", "name_hex");
+        }
+        (*buf)[i] = (char)(hi << 4 | lo);
+    }
+    (*buf)[hl / 2] = '\0';
+    *len = hl / 2;
+    return 0;
+}
+
+/* Options from the request: namespace, shared, reentrant, allow_unsupported_fs. */
+static int get_options(const jobject *req, xlock_options *opts, failure *f)
+{
+    const char *ns;
+    size_t nl;
+    xlock_options_init(opts);
+    if (get_string(req, "namespace", 0, &ns, &nl, f) != 0 ||
+        get_bool(req, "shared", &opts->shared, f) != 0 ||
+        get_bool(req, "reentrant", &opts->reentrant, f) != 0 ||
+        get_bool(req, "allow_unsupported_fs", &opts->allow_unsupported_fs, f) != 0)
+        return -1;
+    if (ns != NULL && strlen(ns) != nl) { /* [XL-NS-3] */
+        f->code = XLOCK_EINVAL;
+        snprintf(f->message, sizeof f->message,
+                 "the namespace path contains a NUL byte; give an absolute directory path "
+                 "[XL-NS-3]");
+        return -1;
+    }
+    opts->namespace_path = ns;
+    return 0;
+}
+
+static int get_kind(const jobject *req, kind *k, failure *f)
+{
+    const char *s;
+    size_t len;
+    if (get_string(req, "kind", 1, &s, &len, f) != 0)
+        return -1;
+    if (strcmp(s, "lock") == 0)
+        *k = K_LOCK;
+    else if (strcmp(s, "semaphore") == 0)
+        *k = K_SEM;
+    else if (strcmp(s, "posix_semaphore") == 0)
+        *k = K_PSEM;
+    else
+        return bad(f, "unknown kind '%s'", s);
+    return 0;
+}
+
+static handle *find_handle(const jobject *req, failure *f)
+{
+    const char *s;
+    size_t len;
+    if (get_string(req, "handle", 1, &s, &len, f) != 0)
+        return NULL;
+    for (size_t i = 0; i < nhandles; i++)
+        if (strcmp(handles[i].id, s) == 0)
+            return &handles[i];
+    bad(f, "unknown handle '%s'", s);
+    return NULL;
+}
+
+/* ---- operations ---- */
+
+static int op_hello(const jobject *req, jwriter *w, failure *f)
+{
+    int present;
+    long long protocol;
+    if (get_int(req, "protocol", &present, &protocol, f) != 0)
+        return -1;
+    if (present && protocol != 1)
+        return bad(f, "protocol %s is not supported (this driver speaks 1)", "");
+    jw_key(w, "implementation");
+    jw_cstring(w, "c");
+    jw_key(w, "version");
+    jw_cstring(w, xlock_version_string());
+    jw_key(w, "spec");
+    jw_cstring(w, xlock_spec_version());
+    jw_key(w, "protocol");
+    jw_int(w, 1);
+    jw_key(w, "pid");
+    jw_int(w, (long long)getpid());
+    jw_key(w, "capabilities");
+    static const char *caps[] = {"lock", "shared", "timeout", "reentrant", "semaphore",
+                                 "posix_semaphore", "map", "remove", "counter", "clock"};
+    char list[256] = "[";
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        strcat(list, i ? ",\"" : "\"");
+        strcat(list, caps[i]);
+        strcat(list, "\"");
+    }
+    strcat(list, "]");
+    jw_value_raw(w, list, strlen(list));
+    return 0;
+}
+
+static int op_map(const jobject *req, jwriter *w, failure *f)
+{
+    char *name;
+    size_t len;
+    unsigned long long dev, ino;
+    if (get_name(req, &name, &len, f) != 0)
+        return -1;
+    if (get_u64(req, "dev", &dev, f) != 0 || get_u64(req, "ino", &ino, f) != 0) {
+        free(name);
+        return -1;
+    }
+    char buf[XLOCK_FILE_NAME_SIZE];
+    int rc = xlock_lock_file_name(buf, sizeof buf, name, len);
+    if (rc < 0) {
+        free(name);
+        return lib_fail(f, rc);
+    }
+    jw_key(w, "lock_file");
+    jw_cstring(w, buf);
+    xlock_capacity_file_name(buf, sizeof buf, name, len);
+    jw_key(w, "capacity_file");
+    jw_cstring(w, buf);
+    jw_key(w, "slot_files");
+    jw_open(w);
+    xlock_slot_file_name(buf, sizeof buf, name, len, 0);
+    jw_key(w, "0");
+    jw_cstring(w, buf);
+    xlock_slot_file_name(buf, sizeof buf, name, len, 999);
+    jw_key(w, "999");
+    jw_cstring(w, buf);
+    jw_close(w);
+    jw_key(w, "semaphores");
+    jw_open(w);
+    const char kinds[] = "lsp";
+    for (int i = 0; i < 3; i++) {
+        char key[2] = {kinds[i], 0};
+        xlock_semaphore_name(buf, sizeof buf, kinds[i], dev, ino, name, len);
+        jw_key(w, key);
+        jw_cstring(w, buf);
+    }
+    jw_close(w);
+    free(name);
+    return 0;
+}
+
+static int op_open(const jobject *req, jwriter *w, failure *f)
+{
+    kind k;
+    char *name;
+    size_t len;
+    xlock_options opts;
+    if (get_kind(req, &k, f) != 0 || get_options(req, &opts, f) != 0)
+        return -1;
+    long long capacity = 0, value = 1;
+    int has_capacity = 0, has_value = 0;
+    if (get_int(req, "capacity", &has_capacity, &capacity, f) != 0 ||
+        get_int(req, "value", &has_value, &value, f) != 0)
+        return -1;
+    if (!has_value)
+        value = 1;
+    if (k == K_SEM && !has_capacity)
+        return bad(f, "missing argument '%s'", "capacity");
+    if (get_name(req, &name, &len, f) != 0)
+        return -1;
+    void *obj = NULL;
+    int rc;
+    unsigned long long dev = 0, ino = 0;
+    const char *ns = NULL, *path = NULL, *sem = NULL;
+    if (k == K_LOCK) {
+        xlock_t *l;
+        rc = xlock_open_n(&l, name, len, &opts);
+        if (rc == 0) {
+            obj = l;
+            xlock_namespace_id(&dev, &ino, l);
+            ns = xlock_namespace(l);
+            path = xlock_path(l);
+            sem = xlock_semaphore(l);
+        }
+    } else {
+        /* shared/reentrant are lock options; the library refuses them for semaphores. */
+        if (k == K_SEM) {
+            xlock_sem_t *s;
+            rc = xlock_sem_open_n(&s, name, len,
+                                  capacity > 100000 || capacity < -100000 ? 0 : (long)capacity,
+                                  &opts);
+            if (rc == 0) {
+                obj = s;
+                xlock_sem_namespace_id(&dev, &ino, s);
+                ns = xlock_sem_namespace(s);
+                path = xlock_sem_path(s);
+                sem = xlock_sem_semaphore(s);
+            }
+        } else {
+            xlock_psem_t *p;
+            rc = xlock_psem_open_n(&p, name, len,
+                                   value > 0x7fffffffLL || value < -1 ? -1 : (long)value, &opts);
+            if (rc == 0) {
+                obj = p;
+                xlock_psem_namespace_id(&dev, &ino, p);
+                ns = xlock_psem_namespace(p);
+                sem = xlock_psem_semaphore(p);
+            }
+        }
+    }
+    free(name);
+    if (rc != 0)
+        return lib_fail(f, rc);
+    if (nhandles == caphandles) {
+        caphandles = caphandles ? caphandles * 2 : 16;
+        handles = realloc(handles, caphandles * sizeof *handles);
+    }
+    handle *h = &handles[nhandles++];
+    snprintf(h->id, sizeof h->id, "h%llu", next_handle++);
+    h->kind = k;
+    h->obj = obj;
+    jw_key(w, "handle");
+    jw_cstring(w, h->id);
+    jw_key(w, "namespace");
+    jw_cstring(w, ns);
+    jw_key(w, "dev");
+    jw_uint(w, dev);
+    jw_key(w, "ino");
+    jw_uint(w, ino);
+    jw_key(w, "path");
+    jw_cstring(w, path);
+    jw_key(w, "semaphore");
+    jw_cstring(w, sem);
+    return 0;
+}
+
+/* Acquires h (try or with timeout; timeout < 0 untimed); the slot for semaphores in *slot. */
+static int do_acquire(handle *h, int try_only, long long timeout_ms, int *slot)
+{
+    *slot = -1;
+    switch (h->kind) {
+    case K_LOCK:
+        return try_only ? xlock_try_acquire(h->obj) : xlock_acquire(h->obj, timeout_ms);
+    case K_SEM: {
+        int rc = try_only ? xlock_sem_try_acquire(h->obj) : xlock_sem_acquire(h->obj, timeout_ms);
+        if (rc >= 0) {
+            *slot = rc;
+            rc = 0;
+        }
+        return rc;
+    }
+    default:
+        return try_only ? xlock_psem_try_acquire(h->obj) : xlock_psem_acquire(h->obj, timeout_ms);
+    }
+}
+
+static int do_release(handle *h)
+{
+    switch (h->kind) {
+    case K_LOCK: return xlock_release(h->obj);
+    case K_SEM: return xlock_sem_release(h->obj);
+    default: return xlock_psem_release(h->obj);
+    }
+}
+
+static int get_timeout(const jobject *req, long long *timeout_ms, failure *f)
+{
+    int present;
+    if (get_int(req, "timeout_ms", &present, timeout_ms, f) != 0)
+        return -1;
+    if (!present)
+        *timeout_ms = -1;
+    return 0;
+}
+
+static int op_acquire(const jobject *req, jwriter *w, failure *f, int try_only)
+{
+    handle *h = find_handle(req, f);
+    long long timeout_ms = -1;
+    if (h == NULL || (!try_only && get_timeout(req, &timeout_ms, f) != 0))
+        return -1;
+    int slot;
+    int rc = do_acquire(h, try_only, timeout_ms, &slot);
+    long long t = mono_ns();
+    if (rc != 0)
+        return lib_fail(f, rc);
+    if (h->kind != K_LOCK) {
+        jw_key(w, "slot");
+        if (h->kind == K_SEM)
+            jw_int(w, slot);
+        else
+            jw_null(w);
+    }
+    jw_key(w, "mono_ns");
+    jw_int(w, t);
+    return 0;
+}
+
+static int op_release(const jobject *req, jwriter *w, failure *f)
+{
+    handle *h = find_handle(req, f);
+    if (h == NULL)
+        return -1;
+    long long t = mono_ns();
+    int rc = do_release(h);
+    if (rc != 0)
+        return lib_fail(f, rc);
+    jw_key(w, "mono_ns");
+    jw_int(w, t);
+    return 0;
+}
+
+static int op_locked(const jobject *req, jwriter *w, failure *f)
+{
+    handle *h = find_handle(req, f);
+    if (h == NULL)
+        return -1;
+    int held = h->kind == K_LOCK  ? xlock_locked(h->obj)
+               : h->kind == K_SEM ? xlock_sem_held(h->obj)
+                                  : xlock_psem_held(h->obj);
+    jw_key(w, "locked");
+    jw_bool(w, held > 0);
+    return 0;
+}
+
+static void close_handle(handle *h)
+{
+    switch (h->kind) {
+    case K_LOCK: xlock_close(h->obj); break;
+    case K_SEM: xlock_sem_close(h->obj); break;
+    default: xlock_psem_close(h->obj); break;
+    }
+}
+
+static int op_close(const jobject *req, jwriter *w, failure *f)
+{
+    (void)w;
+    handle *h = find_handle(req, f);
+    if (h == NULL)
+        return -1;
+    close_handle(h);
+    *h = handles[--nhandles];
+    return 0;
+}
+
+static int op_remove(const jobject *req, jwriter *w, failure *f)
+{
+    kind k;
+    char *name;
+    size_t len;
+    xlock_options opts;
+    long long capacity = 0;
+    int has_capacity, removed = 0, rc;
+    if (get_kind(req, &k, f) != 0 || get_options(req, &opts, f) != 0 ||
+        get_int(req, "capacity", &has_capacity, &capacity, f) != 0)
+        return -1;
+    if (k == K_SEM && !has_capacity)
+        return bad(f, "missing argument '%s'", "capacity");
+    if (get_name(req, &name, &len, f) != 0)
+        return -1;
+    opts.shared = opts.reentrant = 0;
+    if (k == K_LOCK)
+        rc = xlock_remove_n(&removed, name, len, &opts);
+    else if (k == K_SEM)
+        rc = xlock_sem_remove_n(&removed, name, len,
+                                capacity > 100000 || capacity < -100000 ? 0 : (long)capacity,
+                                &opts);
+    else
+        rc = xlock_psem_unlink_n(&removed, name, len, &opts);
+    free(name);
+    if (rc != 0)
+        return lib_fail(f, rc);
+    jw_key(w, "removed");
+    jw_bool(w, removed);
+    return 0;
+}
+
+/* The shared counter: read (missing/empty = 0), +1, write back truncating. */
+static int increment(const char *path, long long *value, failure *f)
+{
+    char buf[64];
+    long long v = 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        f->code = XLOCK_EOS;
+        snprintf(f->message, sizeof f->message, "increment: cannot open %s: %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    if (n > 0) {
+        buf[n] = '\0';
+        v = strtoll(buf, NULL, 10);
+    }
+    v++;
+    int len = snprintf(buf, sizeof buf, "%lld\n", v);
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len) {
+        f->code = XLOCK_EOS;
+        snprintf(f->message, sizeof f->message, "increment: cannot write %s: %s", path,
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    *value = v;
+    return 0;
+}
+
+static int op_increment(const jobject *req, jwriter *w, failure *f)
+{
+    const char *path;
+    size_t len;
+    long long v;
+    if (get_string(req, "path", 1, &path, &len, f) != 0 || increment(path, &v, f) != 0)
+        return -1;
+    jw_key(w, "value");
+    jw_int(w, v);
+    return 0;
+}
+
+static int op_cycle(const jobject *req, jwriter *w, failure *f)
+{
+    handle *h = find_handle(req, f);
+    const char *path;
+    size_t len;
+    long long count, timeout_ms;
+    int present;
+    if (h == NULL || get_string(req, "path", 1, &path, &len, f) != 0 ||
+        get_int(req, "count", &present, &count, f) != 0 || get_timeout(req, &timeout_ms, f) != 0)
+        return -1;
+    if (!present)
+        return bad(f, "missing argument '%s'", "count");
+    for (long long done = 0; done < count; done++) {
+        int slot;
+        long long v;
+        int rc = do_acquire(h, 0, timeout_ms, &slot);
+        if (rc == 0 && increment(path, &v, f) != 0) {
+            do_release(h);
+            char m[1200];
+            snprintf(m, sizeof m, "%s (done: %lld)", f->message, done);
+            snprintf(f->message, sizeof f->message, "%s", m);
+            return -1;
+        }
+        if (rc == 0)
+            rc = do_release(h);
+        if (rc != 0) {
+            f->code = rc;
+            snprintf(f->message, sizeof f->message, "%s (done: %lld)", xlock_last_message(), done);
+            return -1;
+        }
+    }
+    jw_key(w, "count");
+    jw_int(w, count);
+    return 0;
+}
+
+/* ---- the loop ---- */
+
+static void reply(const jfield *id, int ok, jwriter *body, const failure *f)
+{
+    jwriter w;
+    jw_init(&w);
+    jw_open(&w);
+    jw_key(&w, "id");
+    if (id != NULL && id->type == J_INT && !id->overflow)
+        id->negative ? jw_int(&w, -(long long)id->magnitude) : jw_uint(&w, id->magnitude);
+    else
+        jw_null(&w);
+    jw_key(&w, "ok");
+    jw_bool(&w, ok);
+    if (ok) {
+        /* The body holds the members, each preceded by a comma. */
+        if (body != NULL)
+            jw_append(&w, body->buf, body->len);
+    } else {
+        const char *kind = f->code == BAD_REQUEST   ? "BAD_REQUEST"
+                           : f->code == UNSUPPORTED ? "UNSUPPORTED"
+                                                    : xlock_errname(f->code);
+        jw_key(&w, "error");
+        jw_cstring(&w, kind ? kind : "OS_ERROR");
+        jw_key(&w, "message");
+        jw_cstring(&w, f->message);
+    }
+    jw_close(&w);
+    fwrite(w.buf, 1, w.len, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    jw_free(&w);
+}
+
+int main(void)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, stdin)) >= 0) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (n == 0)
+            continue;
+        jobject req;
+        failure f = {0, ""};
+        char err[128];
+        if (json_parse_object(&req, line, (size_t)n, err, sizeof err) != 0) {
+            f.code = BAD_REQUEST;
+            snprintf(f.message, sizeof f.message, "the request is not a JSON object: %s", err);
+            reply(NULL, 0, NULL, &f);
+            continue;
+        }
+        const jfield *id = json_get(&req, "id");
+        const char *op;
+        size_t oplen;
+        jwriter body;
+        jw_init(&body);
+        int rc = get_string(&req, "op", 1, &op, &oplen, &f);
+        int quit = 0;
+        if (rc == 0) {
+            /* Members of the reply body are written as a sequence without braces. */
+            body.need_comma = 1;
+            if (strcmp(op, "hello") == 0)
+                rc = op_hello(&req, &body, &f);
+            else if (strcmp(op, "map") == 0)
+                rc = op_map(&req, &body, &f);
+            else if (strcmp(op, "open") == 0)
+                rc = op_open(&req, &body, &f);
+            else if (strcmp(op, "acquire") == 0)
+                rc = op_acquire(&req, &body, &f, 0);
+            else if (strcmp(op, "try_acquire") == 0)
+                rc = op_acquire(&req, &body, &f, 1);
+            else if (strcmp(op, "release") == 0)
+                rc = op_release(&req, &body, &f);
+            else if (strcmp(op, "locked") == 0)
+                rc = op_locked(&req, &body, &f);
+            else if (strcmp(op, "close") == 0)
+                rc = op_close(&req, &body, &f);
+            else if (strcmp(op, "remove") == 0)
+                rc = op_remove(&req, &body, &f);
+            else if (strcmp(op, "increment") == 0)
+                rc = op_increment(&req, &body, &f);
+            else if (strcmp(op, "cycle") == 0)
+                rc = op_cycle(&req, &body, &f);
+            else if (strcmp(op, "exit") == 0)
+                quit = 1;
+            else
+                rc = bad(&f, "unknown op '%s'", op);
+        }
+        reply(id, rc == 0, &body, &f);
+        jw_free(&body);
+        json_free(&req);
+        if (quit)
+            break;
+    }
+    free(line);
+    return 0;
+}
