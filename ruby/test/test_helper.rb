@@ -12,6 +12,8 @@ require "json"
 require "rbconfig"
 require "xlock"
 
+Thread.report_on_exception = false # tests check thread outcomes with Thread#value
+
 module XLockTestHelper
   RUBY_DIR = File.expand_path("..", __dir__)
   REPO = File.expand_path("..", RUBY_DIR)

@@ -230,7 +230,10 @@ int xlock_rb_wait(const xlock_rb_waitable *kind, void *handle, const xlock_rb_de
         call.token = kind->token(handle);
         xlock_rb_busy(use);
         use->busy++;
-        rb_thread_call_without_gvl(wait_without_gvl, &call, cancel_wait, &call);
+        /* The "2" variant: it checks no interrupt after the wait returns, where a raise would lose an
+         * acquisition that succeeded; if an interrupt is already due it returns without calling. */
+        call.result = XLOCK_EINTR;
+        rb_thread_call_without_gvl2(wait_without_gvl, &call, cancel_wait, &call);
         if (xlock_rb_busy(use) > 0)
             use->busy--;
         if (use->closing) {

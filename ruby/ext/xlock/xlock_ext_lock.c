@@ -72,7 +72,7 @@ static rlock *get_open(VALUE self)
 {
     rlock *r = get(self);
     if (!r->l || r->use.closing)
-        xlock_rb_raise_kind("INVALID_ARGUMENT", "lock %+" PRIsVALUE " is closed", r->name);
+        xlock_rb_raise_kind("INVALID_ARGUMENT", "lock '%" PRIsVALUE "' is closed", r->name);
     return r;
 }
 
@@ -130,7 +130,7 @@ static NORETURN(void raise_wait_error(rlock *r, int rc));
 static void raise_wait_error(rlock *r, int rc)
 {
     if (r->use.closing)
-        xlock_rb_raise_kind("CANCELLED", "lock %+" PRIsVALUE " (%" PRIsVALUE ") was closed while waiting",
+        xlock_rb_raise_kind("CANCELLED", "lock '%" PRIsVALUE "' (%" PRIsVALUE ") was closed while waiting",
                             r->name, r->path);
     xlock_rb_raise(rc);
 }

@@ -64,7 +64,7 @@ static rpsem *get_open(VALUE self)
 {
     rpsem *r = get(self);
     if (!r->p || r->use.closing)
-        xlock_rb_raise_kind("INVALID_ARGUMENT", "POSIX semaphore %+" PRIsVALUE " is closed", r->name);
+        xlock_rb_raise_kind("INVALID_ARGUMENT", "POSIX semaphore '%" PRIsVALUE "' is closed", r->name);
     return r;
 }
 
@@ -113,7 +113,7 @@ static VALUE rpsem_acquire(int argc, VALUE *argv, VALUE self)
         rc = xlock_rb_wait(&psem_waitable, r->p, &deadline, &r->use);
     if (rc < 0) {
         if (r->use.closing)
-            xlock_rb_raise_kind("CANCELLED", "POSIX semaphore %+" PRIsVALUE " (%" PRIsVALUE ") was closed while waiting",
+            xlock_rb_raise_kind("CANCELLED", "POSIX semaphore '%" PRIsVALUE "' (%" PRIsVALUE ") was closed while waiting",
                                 r->name, r->semaphore);
         xlock_rb_raise(rc);
     }

@@ -69,7 +69,7 @@ static rsem *get_open(VALUE self)
 {
     rsem *r = get(self);
     if (!r->s || r->use.closing)
-        xlock_rb_raise_kind("INVALID_ARGUMENT", "semaphore %+" PRIsVALUE " is closed", r->name);
+        xlock_rb_raise_kind("INVALID_ARGUMENT", "semaphore '%" PRIsVALUE "' is closed", r->name);
     return r;
 }
 
@@ -132,7 +132,7 @@ static VALUE rsem_acquire(int argc, VALUE *argv, VALUE self)
     int rc = xlock_rb_wait(&sem_waitable, r->s, &deadline, &r->use);
     if (rc < 0) {
         if (r->use.closing)
-            xlock_rb_raise_kind("CANCELLED", "semaphore %+" PRIsVALUE " (%" PRIsVALUE ") was closed while waiting",
+            xlock_rb_raise_kind("CANCELLED", "semaphore '%" PRIsVALUE "' (%" PRIsVALUE ") was closed while waiting",
                                 r->name, r->path);
         xlock_rb_raise(rc);
     }

@@ -1,0 +1,165 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "timeout"
+
+# A waiting thread is reached by Thread#raise, Thread#kill, Timeout.timeout and Ctrl-C, promptly, and holds
+# nothing afterwards [XL-WAIT-9, XL-WAIT-10]. "Promptly" is asserted with a generous bound (1 s); the
+# measured figures are in bench/bench.rb.
+class TestInterrupts < Minitest::Test
+  PROMPT = 1.0
+
+  def blocked_waiter(lock, timeout)
+    thread = Thread.new { lock.lock(timeout: timeout) }
+    wait_until_blocked(thread)
+    thread
+  end
+
+  def assert_free_afterwards(waiter)
+    refute waiter.locked?
+    @holder.unlock
+    assert free_for_another_process?, "the interrupted waiter holds the lock"
+  end
+
+  def hold
+    @holder = new_lock
+    @holder.lock
+  end
+
+  [nil, 30].each do |timeout|
+    kind = timeout ? "timed" : "untimed"
+
+    define_method("test_thread_raise_reaches_#{kind}_wait") do
+      hold
+      waiter = new_lock
+      thread = blocked_waiter(waiter, timeout)
+      started = monotonic
+      thread.raise(IOError, "stop")
+      assert_raises(IOError) { thread.join }
+      assert_operator monotonic - started, :<, PROMPT
+      assert_free_afterwards(waiter)
+    end
+
+    define_method("test_thread_kill_reaches_#{kind}_wait") do
+      hold
+      waiter = new_lock
+      thread = blocked_waiter(waiter, timeout)
+      started = monotonic
+      thread.kill
+      assert thread.join(5), "the killed thread did not end"
+      assert_operator monotonic - started, :<, PROMPT
+      assert_free_afterwards(waiter)
+    end
+
+    define_method("test_timeout_timeout_reaches_#{kind}_wait") do
+      hold
+      waiter = new_lock
+      started = monotonic
+      assert_raises(::Timeout::Error) { Timeout.timeout(0.05) { waiter.lock(timeout: timeout) } }
+      assert_operator monotonic - started, :<, PROMPT
+      assert_free_afterwards(waiter)
+    end
+  end
+
+  def test_interrupt_of_one_thread_leaves_another_waiter_on_the_same_object_waiting
+    hold
+    shared = new_lock
+    first = blocked_waiter(shared, 30)
+    second = Thread.new { shared.lock(timeout: 30) && :acquired }
+    wait_until_blocked(second)
+    first.raise(IOError, "only the first")
+    assert_raises(IOError) { first.join }
+    assert second.alive?, "the cancel aimed at the first thread ended the second wait"
+    @holder.unlock
+    assert_equal :acquired, second.value
+  end
+
+  def test_deferred_interrupt_does_not_end_the_wait
+    hold
+    waiter = new_lock
+    thread = Thread.new do
+      Thread.handle_interrupt(IOError => :never) do
+        waiter.lock(timeout: 30)
+        :acquired_first
+      end
+    end
+    wait_until_blocked(thread)
+    thread.raise(IOError, "deferred")
+    wait_until_blocked(thread) # the wait resumed with the remaining deadline
+    @holder.unlock
+    assert_raises(IOError) { thread.join } # raised once the mask ends, after the acquisition
+    assert waiter.locked?
+  end
+
+  def test_synchronize_under_thread_raise_never_leaks
+    # The block form's guarantee: interrupted at any point, nothing stays held.
+    lock = new_lock
+    entered = Queue.new
+    50.times do
+      thread = Thread.new { lock.synchronize { entered << true; Thread.stop } }
+      entered.pop
+      thread.raise(IOError, "in block")
+      assert_raises(IOError) { thread.join }
+      refute lock.locked?
+    end
+    races = 200.times.map do
+      Thread.new { lock.synchronize { Thread.pass } }.tap { |t| Thread.pass; t.raise(IOError, "anywhere") }
+    end
+    races.each { |t| t.join rescue IOError }
+    refute lock.locked?, "a Thread#raise during synchronize left the lock held"
+    assert free_for_another_process?
+  end
+
+  def test_ctrl_c_reaches_a_waiting_process
+    hold
+    script = <<~RUBY
+      require "xlock"
+      lock = XLock::Lock.new("t", namespace: #{@ns.dump})
+      $stdout.puts "waiting"; $stdout.flush
+      begin
+        lock.lock
+        $stdout.puts "acquired"
+      rescue Interrupt
+        $stdout.puts "Interrupt locked=\#{lock.locked?}"
+      end
+      $stdout.flush
+      $stdin.read
+    RUBY
+    ruby_child(script) do |_stdin, stdout, pid|
+      assert_equal "waiting", stdout.gets.chomp
+      wait_until_process_blocked(pid)
+      started = monotonic
+      Process.kill(:INT, pid)
+      assert_equal "Interrupt locked=false", stdout.gets.chomp
+      assert_operator monotonic - started, :<, PROMPT
+      @holder.unlock
+      assert free_for_another_process?, "the interrupted process holds the lock"
+    end
+  end
+
+  def test_ctrl_c_reaches_a_semaphore_wait
+    sem = track(XLock::Semaphore.new("sem", 1, namespace: @ns))
+    sem.acquire
+    script = <<~RUBY
+      require "xlock"
+      sem = XLock::Semaphore.new("sem", 1, namespace: #{@ns.dump})
+      $stdout.puts "waiting"; $stdout.flush
+      begin
+        sem.acquire
+      rescue Interrupt
+        $stdout.puts "Interrupt held=\#{sem.held}"
+      end
+      $stdout.flush
+      $stdin.read
+    RUBY
+    ruby_child(script) do |_stdin, stdout, pid|
+      assert_equal "waiting", stdout.gets.chomp
+      wait_until_process_blocked(pid)
+      Process.kill(:INT, pid)
+      assert_equal "Interrupt held=0", stdout.gets.chomp
+      sem.release
+      other = track(XLock::Semaphore.new("sem", 1, namespace: @ns))
+      assert_equal 0, other.try_acquire
+    end
+  end
+end
