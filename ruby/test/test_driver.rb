@@ -1,0 +1,169 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "open3"
+
+# exe/xlock-driver speaks conformance/PROTOCOL.md: checked here line by line, against a second Ruby
+# driver, and against libxlock's own driver (c/build/xlock-driver) when it is built.
+class TestDriver < Minitest::Test
+  DRIVER = [XLockTestHelper::RUBY, "-I", XLockTestHelper::LIB, File.join(XLockTestHelper::RUBY_DIR, "exe", "xlock-driver")].freeze
+  C_DRIVER = File.join(XLockTestHelper::REPO, "c", "build", "xlock-driver")
+
+  # A running driver: #call sends a request and returns the reply.
+  class Session
+    attr_reader :pid
+
+    def initialize(command)
+      @stdin, @stdout, @stderr, @thread = Open3.popen3(*command)
+      @pid = @thread.pid
+      @id = 0
+    end
+
+    def call(op, **args)
+      send_line(JSON.generate({ "id" => @id += 1, "op" => op }.merge(args.transform_keys(&:to_s))))
+    end
+
+    def send_line(line)
+      @stdin.puts(line)
+      @stdin.flush
+      reply = @stdout.gets or raise "the driver ended: #{@stderr.read}"
+      JSON.parse(reply)
+    end
+
+    def close
+      @stdin.close unless @stdin.closed?
+      status = @thread.value
+      [@stdout, @stderr].each(&:close)
+      status
+    end
+  end
+
+  def session(command = DRIVER)
+    s = Session.new(command)
+    @sessions = (@sessions || []) << s
+    s
+  end
+
+  def teardown
+    (@sessions || []).each(&:close)
+    super
+  end
+
+  def test_hello_claims_capabilities_and_pid
+    s = session
+    reply = s.send_line('{"id":0,"op":"hello","protocol":1}')
+    assert_equal 0, reply["id"]
+    assert reply["ok"]
+    assert_equal "ruby", reply["implementation"]
+    assert_equal "xlock/1", reply["spec"]
+    assert_equal s.pid, reply["pid"]
+    assert_equal %w[clock counter lock map posix_semaphore remove reentrant semaphore shared timeout].sort, reply["capabilities"].sort
+  end
+
+  def test_lock_session
+    a = session
+    b = session
+    opened = a.call("open", kind: "lock", name: "billing-export", namespace: @ns)
+    assert opened["ok"], opened.inspect
+    assert_equal File.join(@ns, "billing-export.lock"), opened["path"]
+    assert_equal [File.stat(@ns).dev, File.stat(@ns).ino], [opened["dev"], opened["ino"]]
+    assert_equal XLock.semaphore_name(:lock, "billing-export", dev: opened["dev"], ino: opened["ino"]), opened["semaphore"]
+    h = opened["handle"]
+    acquired = a.call("acquire", handle: h, timeout_ms: nil)
+    assert acquired["ok"]
+    assert_kind_of Integer, acquired["mono_ns"]
+    assert_equal({ "id" => 3, "ok" => true, "locked" => true }, a.call("locked", handle: h))
+
+    hb = b.call("open", kind: "lock", name: "billing-export", namespace: @ns)["handle"]
+    reply = b.call("try_acquire", handle: hb)
+    assert_equal "WOULD_BLOCK", reply["error"]
+    reply = b.call("acquire", handle: hb, timeout_ms: 30)
+    assert_equal "TIMEOUT", reply["error"]
+    assert_includes reply["message"], "billing-export"
+
+    assert a.call("release", handle: h)["ok"]
+    assert_equal "NOT_HELD", a.call("release", handle: h)["error"]
+    assert b.call("try_acquire", handle: hb)["ok"]
+    assert b.call("close", handle: hb)["ok"]
+    assert_equal "BAD_REQUEST", b.call("release", handle: hb)["error"]
+  end
+
+  def test_map_reproduces_a_vector
+    vectors = JSON.parse(File.read(File.join(XLockTestHelper::REPO, "spec", "vectors", "names.json")))
+    ns = vectors["namespaces"].first
+    s = session
+    vectors["cases"].each do |c|
+      reply = s.call("map", name_hex: c["name_utf8_hex"], dev: ns["dev"], ino: ns["ino"])
+      if c["valid"]
+        assert reply["ok"], "#{c['description']}: #{reply.inspect}"
+        assert_equal c["lock_file"], reply["lock_file"]
+        assert_equal c["slot_files"], reply["slot_files"]
+        assert_equal c["semaphores"][ns["id"]], reply["semaphores"]
+      else
+        assert_equal "INVALID_NAME", reply["error"], c["description"]
+      end
+    end
+  end
+
+  def test_semaphores_counter_and_cycle
+    s = session
+    sem = s.call("open", kind: "semaphore", name: "pool", namespace: @ns, capacity: 2)["handle"]
+    assert_equal 0, s.call("acquire", handle: sem)["slot"]
+    assert_equal 1, s.call("try_acquire", handle: sem)["slot"]
+    assert_equal "WOULD_BLOCK", s.call("try_acquire", handle: sem)["error"]
+    other = s.call("open", kind: "semaphore", name: "pool", namespace: @ns, capacity: 3)
+    assert_equal "CAPACITY_MISMATCH", other["error"]
+
+    psem = s.call("open", kind: "posix_semaphore", name: "raw-#{Process.pid}", namespace: @ns, value: 1)
+    assert_nil psem["path"]
+    assert_nil s.call("acquire", handle: psem["handle"], timeout_ms: 0)["slot"]
+    assert s.call("release", handle: psem["handle"])["ok"]
+    assert_equal({ "removed" => true }, s.call("remove", kind: "posix_semaphore", name: "raw-#{Process.pid}", namespace: @ns).slice("removed"))
+
+    counter = File.join(@tmp, "counter")
+    assert_equal 1, s.call("increment", path: counter)["value"]
+    lock = s.call("open", kind: "lock", name: "c", namespace: @ns)["handle"]
+    assert_equal 50, s.call("cycle", handle: lock, count: 50, path: counter, timeout_ms: nil)["count"]
+    assert_equal "51", File.read(counter)
+    assert_equal({ "removed" => true }, s.call("remove", kind: "lock", name: "c", namespace: @ns).slice("removed"))
+  end
+
+  def test_bad_requests_keep_the_driver_serving
+    s = session
+    assert_equal({ "id" => nil, "ok" => false, "error" => "BAD_REQUEST" }, s.send_line("not json").slice("id", "ok", "error"))
+    assert_equal "BAD_REQUEST", s.call("frobnicate")["error"]
+    assert_equal "BAD_REQUEST", s.call("open", kind: "lock")["error"]
+    assert_equal "BAD_REQUEST", s.call("open", kind: "lock", name: 5)["error"]
+    assert_equal "BAD_REQUEST", s.call("acquire", handle: "h99")["error"]
+    assert_equal "BAD_REQUEST", s.call("map", name: "a", dev: "x", ino: 1)["error"]
+    assert_equal "INVALID_NAME", s.call("open", kind: "lock", name: "", namespace: @ns)["error"]
+    assert_equal "INVALID_NAME", s.call("open", kind: "lock", name_hex: "61eda080", namespace: @ns)["error"]
+    assert_equal "INVALID_ARGUMENT", s.call("open", kind: "lock", name: "a", namespace: "relative")["error"]
+    assert s.call("hello", protocol: 1)["ok"]
+  end
+
+  def test_exit_and_eof
+    s = session
+    assert_equal({ "id" => 1, "ok" => true }, s.call("exit"))
+    assert s.close.success?
+    t = session
+    t.call("open", kind: "lock", name: "held-at-eof", namespace: @ns).then { |r| t.call("acquire", handle: r["handle"]) }
+    assert t.close.success?, "the driver did not exit 0 on EOF"
+    assert free_for_another_process?("held-at-eof")
+  end
+
+  def test_libxlock_driver_sees_the_ruby_drivers_lock
+    skip "c/build/xlock-driver is not built (make -C c driver)" unless File.executable?(C_DRIVER)
+    ruby = session
+    c = session([C_DRIVER])
+    assert c.send_line('{"id":0,"op":"hello","protocol":1}')["ok"]
+    h = ruby.call("open", kind: "lock", name: "cross", namespace: @ns)["handle"]
+    assert ruby.call("acquire", handle: h)["ok"]
+    hc = c.call("open", kind: "lock", name: "cross", namespace: @ns)
+    assert hc["ok"], hc.inspect
+    assert_equal "WOULD_BLOCK", c.call("try_acquire", handle: hc["handle"])["error"]
+    assert ruby.call("release", handle: h)["ok"]
+    assert c.call("try_acquire", handle: hc["handle"])["ok"]
+    assert_equal "WOULD_BLOCK", ruby.call("try_acquire", handle: h)["error"]
+  end
+end
