@@ -93,7 +93,7 @@ def summarize(delays_ns):
 
 def ping_pong(cmd_a, cmd_b, namespace, rounds, timeout_ms=None, kind="lock", pause_ms=None, env=None,
               name="pingpong"):
-    """Run ``rounds`` hand-offs between actors A and B and return the summary of the delays.
+    """Run ``rounds`` hand-offs between actors A and B and return the delays in nanoseconds.
 
     ``pause_ms`` = (lo, hi) holds the lock for a random extra time after the waiter is asleep, so a
     polling waiter is caught at a random point of its poll interval (the timed-wake-up benchmark).
@@ -126,7 +126,7 @@ def ping_pong(cmd_a, cmd_b, namespace, rounds, timeout_ms=None, kind="lock", pau
                 delays.append(t_acquired - t_release)
                 holder, waiter = waiter, holder
             holder[0].call("release", handle=holder[1])
-            return summarize(delays)
+            return delays
         finally:
             b.close()
     finally:

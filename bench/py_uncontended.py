@@ -2,7 +2,7 @@
 
 ``python bench/py_uncontended.py NAMESPACE [IMPL...]`` prints one JSON object: for each implementation
 the median nanoseconds per acquire+release pair over several repeats, each repeat long enough
-(about 40 ms) for the clock to be irrelevant. An implementation that cannot be imported is left out.
+(about 40 ms) for the clock to be irrelevant; the repeats of all implementations are interleaved. An implementation that cannot be imported is left out.
 """
 
 import fcntl
@@ -54,7 +54,7 @@ def xlock_semaphore(ns):
 def xlock_posix_semaphore(ns):
     import xlock
 
-    sem = xlock.PosixSemaphore("bench-uncontended-%d" % os.getpid(), value=1, namespace=ns)
+    sem = xlock.PosixSemaphore("bench-uncontended", value=1, namespace=ns)
     return pair_loop(sem.acquire, sem.release)
 
 
@@ -100,36 +100,38 @@ IMPLS = {
 }
 
 
-def measure(loop):
-    """Median ns per pair over REPEATS runs of n pairs, n calibrated so that a run lasts REPEAT_NS."""
+def calibrate(loop):
+    """The number of pairs that makes one run of loop last about REPEAT_NS."""
     n = 8
     while True:
         t0 = time.perf_counter_ns()
         loop(n)
         took = time.perf_counter_ns() - t0
         if took >= REPEAT_NS // 4:
-            break
+            return max(1, n * REPEAT_NS // max(took, 1))
         n *= 2
-    n = max(1, n * REPEAT_NS // max(took, 1))
-    per_pair = []
-    for _ in range(REPEATS):
-        t0 = time.perf_counter_ns()
-        loop(n)
-        per_pair.append((time.perf_counter_ns() - t0) / n)
-    return {"ns_per_pair": statistics.median(per_pair), "repeats": per_pair, "pairs_per_repeat": n}
 
 
 def main():
     ns = sys.argv[1]
     wanted = sys.argv[2:] or list(IMPLS)
-    results = {}
+    results, loops = {}, {}
     for name in wanted:
         try:
-            loop = IMPLS[name](ns)
+            loops[name] = IMPLS[name](ns)
         except (ImportError, AttributeError) as e:  # a binding that has not landed (fully) yet
             results[name] = {"skipped": "not available: %s" % e}
-            continue
-        results[name] = measure(loop)
+    sizes = {name: calibrate(loop) for name, loop in loops.items()}
+    per_pair = {name: [] for name in loops}
+    # Repeats interleave the implementations, so background load hits them alike.
+    for _ in range(REPEATS):
+        for name, loop in loops.items():
+            t0 = time.perf_counter_ns()
+            loop(sizes[name])
+            per_pair[name].append((time.perf_counter_ns() - t0) / sizes[name])
+    for name in loops:
+        results[name] = {"ns_per_pair": statistics.median(per_pair[name]), "repeats": per_pair[name],
+                         "pairs_per_repeat": sizes[name]}
     json.dump(results, sys.stdout)
     sys.stdout.write("\n")
 

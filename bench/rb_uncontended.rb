@@ -2,7 +2,8 @@
 #
 #   ruby bench/rb_uncontended.rb NAMESPACE
 # Prints one JSON object: for each case the median nanoseconds per pair over REPEATS runs, each run
-# calibrated to last about RUN_NS. XLock is left out (with the reason) when it cannot be loaded.
+# calibrated to last about RUN_NS; the repeats of all cases are interleaved. XLock is left out (with
+# the reason) when it cannot be loaded.
 require "json"
 
 REPEATS = 7
@@ -12,44 +13,50 @@ def now
   Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
 end
 
-def measure(loop)
+def calibrate(loop)
   n = 8
-  took = 0
   loop do
     t0 = now
     loop.call(n)
     took = now - t0
-    break if took >= RUN_NS / 4
+    return [1, n * RUN_NS / [took, 1].max].max if took >= RUN_NS / 4
     n *= 2
   end
-  n = [1, n * RUN_NS / [took, 1].max].max
-  per = Array.new(REPEATS) do
-    t0 = now
-    loop.call(n)
-    (now - t0).to_f / n
-  end
-  { ns_per_pair: per.sort[REPEATS / 2], repeats: per, pairs_per_repeat: n }
 end
 
 namespace = ARGV.fetch(0)
 results = {}
+loops = {}
 f = File.open(File.join(namespace, "raw-rb.lock"), File::RDWR | File::CREAT, 0o600)
-results[:raw] = measure(lambda do |n|
+loops[:raw] = lambda do |n|
   n.times do
     f.flock(File::LOCK_EX)
     f.flock(File::LOCK_UN)
   end
-end)
+end
 begin
   require "xlock"
   lock = XLock::Lock.new("bench-uncontended-rb", namespace: namespace)
-  results[:xlock] = measure(lambda do |n|
+  loops[:xlock] = lambda do |n|
     n.times do
       lock.lock
       lock.unlock
     end
-  end)
+  end
 rescue LoadError => e
   results[:xlock] = { skipped: "not loadable: #{e.message}" }
+end
+sizes = loops.transform_values { |l| calibrate(l) }
+per = loops.transform_values { [] }
+# Repeats interleave the implementations, so background load hits them alike.
+REPEATS.times do
+  loops.each do |name, l|
+    t0 = now
+    l.call(sizes[name])
+    per[name] << (now - t0).to_f / sizes[name]
+  end
+end
+loops.each_key do |name|
+  results[name] = { ns_per_pair: per[name].sort[REPEATS / 2], repeats: per[name], pairs_per_repeat: sizes[name] }
 end
 puts JSON.generate(results)

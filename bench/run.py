@@ -41,6 +41,34 @@ def fresh_namespace(root, label):
     return path
 
 
+# POSIX semaphores the run makes xlock create (doorbells, raw semaphores), as (kind, namespace, name):
+# xlock never unlinks a doorbell (XL-WAIT-8), so the benchmark removes its own before deleting the
+# namespaces, by computing their names with xlock's pure mapping (XL-SEM-6).
+SEMAPHORES = []
+
+
+def uses_semaphore(kind, namespace, name):
+    SEMAPHORES.append((kind, namespace, name))
+
+
+def unlink_semaphores():
+    try:
+        from xlock.names import semaphore_name
+    except ImportError:
+        return
+    removed = 0
+    for kind, namespace, name in SEMAPHORES:
+        try:
+            st = os.stat(namespace)
+            os.unlink("/dev/shm/sem." + semaphore_name(kind, st.st_dev, st.st_ino, name).lstrip("/"))
+            removed += 1
+        except FileNotFoundError:
+            pass
+    if SEMAPHORES:
+        progress("removed %d of the %d POSIX semaphores xlock may have created for the run" % (removed, len(SEMAPHORES)))
+    del SEMAPHORES[:]
+
+
 # ---------------------------------------------------------------------------------------------
 # What exists on this machine
 
@@ -77,6 +105,7 @@ def probe_drivers():
                 continue
             ns = tempfile.mkdtemp(prefix="xlock-bench-probe-")
             try:  # one real round, so a driver that has not fully landed is skipped, not a failure
+                uses_semaphore("l", ns, "probe")
                 h = actor.call("open", kind="lock", name="probe", namespace=ns)["handle"]
                 actor.call("acquire", handle=h, timeout_ms=1000)
                 actor.call("release", handle=h)
@@ -84,6 +113,7 @@ def probe_drivers():
                 skipped[name] = "driver cannot lock yet: %s" % e
                 continue
             finally:
+                unlink_semaphores()
                 shutil.rmtree(ns, ignore_errors=True)
         finally:
             actor.close()
@@ -118,14 +148,20 @@ def ruby_has_xlock():
 
 def bench_uncontended(tmp, results):
     progress("uncontended: Python (raw fcntl.flock, xlock, filelock, portalocker, fasteners, semaphores)")
-    results["uncontended"]["python"] = run_json([PY, os.path.join(BENCH, "py_uncontended.py"),
-                                                 fresh_namespace(tmp, "unc-py")])
+    ns = fresh_namespace(tmp, "unc-py")
+    for kind in "lsp":
+        uses_semaphore(kind, ns, "bench-uncontended")
+    results["uncontended"]["python"] = run_json([PY, os.path.join(BENCH, "py_uncontended.py"), ns])
     progress("uncontended: C (raw flock, libxlock, sem_wait/sem_post)")
-    results["uncontended"]["c"] = run_json([os.path.join(BENCH, "build", "uncontended"),
-                                            fresh_namespace(tmp, "unc-c")])
+    ns = fresh_namespace(tmp, "unc-c")
+    for kind in "lsp":
+        uses_semaphore(kind, ns, "bench-uncontended-c")
+    results["uncontended"]["c"] = run_json([os.path.join(BENCH, "build", "uncontended"), ns])
     progress("uncontended: Ruby (raw File#flock, XLock)")
-    results["uncontended"]["ruby"] = run_json(["ruby", os.path.join(BENCH, "rb_uncontended.rb"),
-                                               fresh_namespace(tmp, "unc-rb")], env=ruby_env())
+    ns = fresh_namespace(tmp, "unc-rb")
+    uses_semaphore("l", ns, "bench-uncontended-rb")
+    results["uncontended"]["ruby"] = run_json(["ruby", os.path.join(BENCH, "rb_uncontended.rb"), ns],
+                                              env=ruby_env())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,87 +170,113 @@ def bench_uncontended(tmp, results):
 
 def actor_argv(impl):
     if impl == "raw-c":
-        return [os.path.join(BENCH, "build", "raw_actor")], None
-    return [PY, os.path.join(BENCH, "actor.py"), impl], None
+        return [os.path.join(BENCH, "build", "raw_actor")]
+    return [PY, os.path.join(BENCH, "actor.py"), impl]
 
 
-def bench_handoff(tmp, results, drivers, quick):
-    r = 20 if quick else 300  # rounds for kernel-speed hand-offs
-    slow = 3 if quick else 10  # rounds for polling peers
-    rows = results["handoff"]
-    baselines = [("raw-c", "raw flock(2), C", r), ("raw", "raw fcntl.flock, Python", r),
-                 ("portalocker", "portalocker (LOCK_EX, blocking flock)", r),
-                 ("fasteners", "fasteners (polls 10-100 ms)", slow), ("filelock", "filelock (polls 50 ms)", slow)]
-    for impl, label, rounds in baselines:
-        progress("hand-off, blocking: %s x%d" % (label, rounds))
-        argv, env = actor_argv(impl)
-        rows.append(dict(pair=label, kind="baseline", mode="blocking",
-                         **handoff.ping_pong(argv, argv, fresh_namespace(tmp, "ho"), rounds, env=env)))
-    for mode, timeout in (("blocking", None), ("timed", 10000)):
-        for a, b in itertools.combinations_with_replacement(sorted(drivers), 2):
-            da, db = drivers[a], drivers[b]
-            progress("hand-off, %s: %s <-> %s x%d" % (mode, a, b, r))
-            env = da["env"] or db["env"]
-            rows.append(dict(pair="%s <-> %s" % (a, b), kind="xlock", mode=mode,
-                             **handoff.ping_pong(da["argv"], db["argv"], fresh_namespace(tmp, "ho"), r,
-                                                 timeout_ms=timeout, env=env)))
-    for impl, label, rounds in (("portalocker", "portalocker (LOCK_NB, polls 250 ms)", 3 if quick else 5),
-                                ("fasteners", "fasteners (polls 10-100 ms)", slow),
-                                ("filelock", "filelock (polls 50 ms)", slow)):
-        progress("hand-off, timed: %s x%d" % (label, rounds))
-        argv, env = actor_argv(impl)
-        rows.append(dict(pair=label, kind="peer", mode="timed",
-                         **handoff.ping_pong(argv, argv, fresh_namespace(tmp, "ho"), rounds, timeout_ms=10000)))
+class Config:
+    """One ping-pong configuration: a row of a table, measured in one or more sessions."""
+
+    def __init__(self, table, row, argv_a, argv_b, rounds, sessions=1, env=None, **ping):
+        self.table, self.row, self.argv_a, self.argv_b = table, row, argv_a, argv_b
+        self.rounds, self.sessions, self.env, self.ping = rounds, sessions, env, ping
+        self.delays = []
+
+
+def run_configs(configs, ns):
+    """Run every configuration's sessions interleaved: session 1 of all, then session 2 of all, ...
+
+    So a baseline and the rows compared with it are sampled across the same stretch of time, and a
+    burst of background load hits them alike. A row's figures are over all its sessions' rounds.
+    """
+    for session in range(max(c.sessions for c in configs)):
+        for c in configs:
+            if session >= c.sessions:
+                continue
+            progress("%s: %s, session %d/%d, %d rounds" % (c.table, c.row.get("pair"), session + 1, c.sessions,
+                                                          c.rounds))
+            c.delays += handoff.ping_pong(c.argv_a, c.argv_b, ns, c.rounds, env=c.env, **c.ping)
+    for c in configs:
+        c.row.update(handoff.summarize(c.delays), sessions=c.sessions)
+        c.table_rows.append(c.row)
+
+
+def driver_pairs(drivers, cap=None):
+    names = sorted(d for d in drivers if cap is None or cap in drivers[d]["caps"])
+    for a, b in itertools.combinations_with_replacement(names, 2):
+        yield "%s <-> %s" % (a, b), drivers[a], drivers[b]
 
 
 WAKEUP_PAUSE_MS = (5.0, 45.0)
 
 
-def bench_wakeup(tmp, results, drivers, quick):
-    rows = results["wakeup"]
-    r = 6 if quick else 25
-    argv, _ = actor_argv("raw-c")
-    progress("timed wake-up: raw flock(2) C (blocking, for reference) x%d" % r)
-    rows.append(dict(pair="raw flock(2), C, blocking", kind="baseline",
-                     **handoff.ping_pong(argv, argv, fresh_namespace(tmp, "wk"), r, pause_ms=WAKEUP_PAUSE_MS)))
-    for a, b in itertools.combinations_with_replacement(sorted(drivers), 2):
-        da, db = drivers[a], drivers[b]
-        progress("timed wake-up: %s <-> %s x%d" % (a, b, r))
-        rows.append(dict(pair="%s <-> %s" % (a, b), kind="xlock",
-                         **handoff.ping_pong(da["argv"], db["argv"], fresh_namespace(tmp, "wk"), r,
-                                             timeout_ms=10000, pause_ms=WAKEUP_PAUSE_MS,
-                                             env=da["env"] or db["env"])))
+def handoff_configs(results, drivers, quick, ns):
+    """Sections 2 (hand-off), 3 (timed wake-up) and 5b (semaphore hand-off), all in namespace ns."""
+    fast, sessions = (10, 1) if quick else (100, 3)  # kernel-speed hand-offs: sessions x rounds
+    slow = 3 if quick else 10  # polling peers: one session
+    configs = []
+
+    def add(section, row, argv_a, argv_b, rounds, sessions=1, env=None, **ping):
+        ping.setdefault("name", "ho-%d" % len(configs))  # each row its own lock (and doorbell)
+        kind = ping.get("kind", "lock")
+        uses_semaphore({"lock": "l", "semaphore": "s", "posix_semaphore": "p"}[kind], ns, ping["name"])
+        c = Config(section, row, argv_a, argv_b, rounds, sessions, env, **ping)
+        c.table_rows = results[section]
+        configs.append(c)
+
+    ho = "handoff"
+    add(ho, dict(pair="raw flock(2), C", kind="baseline", mode="blocking"), actor_argv("raw-c"),
+        actor_argv("raw-c"), fast, sessions)
+    add(ho, dict(pair="raw fcntl.flock, Python", kind="baseline", mode="blocking"), actor_argv("raw"),
+        actor_argv("raw"), fast, sessions)
+    add(ho, dict(pair="portalocker (LOCK_EX, blocking flock)", kind="peer", mode="blocking"),
+        actor_argv("portalocker"), actor_argv("portalocker"), fast, sessions)
+    for impl, label in (("fasteners", "fasteners (polls 10-100 ms)"), ("filelock", "filelock (polls 50 ms)")):
+        add(ho, dict(pair=label, kind="peer", mode="blocking"), actor_argv(impl), actor_argv(impl), slow)
+    for mode, timeout in (("blocking", None), ("timed", 10000)):
+        for pair, da, db in driver_pairs(drivers):
+            add(ho, dict(pair=pair, kind="xlock", mode=mode), da["argv"], db["argv"], fast, sessions,
+                env=da["env"] or db["env"], timeout_ms=timeout)
+    for impl, label, rounds in (("portalocker", "portalocker (LOCK_NB, polls 250 ms)", 3 if quick else 5),
+                                ("fasteners", "fasteners (polls 10-100 ms)", slow),
+                                ("filelock", "filelock (polls 50 ms)", slow)):
+        add(ho, dict(pair=label, kind="peer", mode="timed"), actor_argv(impl), actor_argv(impl), rounds,
+            timeout_ms=10000)
+
+    wk, wr, ws = "wakeup", (6 if quick else 12), (1 if quick else 2)
+    add(wk, dict(pair="raw flock(2), C, blocking", kind="baseline"), actor_argv("raw-c"), actor_argv("raw-c"), wr,
+        ws, pause_ms=WAKEUP_PAUSE_MS)
+    for pair, da, db in driver_pairs(drivers):
+        add(wk, dict(pair=pair, kind="xlock"), da["argv"], db["argv"], wr, ws, env=da["env"] or db["env"],
+            timeout_ms=10000, pause_ms=WAKEUP_PAUSE_MS)
     for impl, label, rounds in (("filelock", "filelock (polls 50 ms)", 3 if quick else 10),
                                 ("portalocker", "portalocker (polls 250 ms)", 2 if quick else 6),
                                 ("fasteners", "fasteners (polls 10-100 ms)", 3 if quick else 10)):
-        progress("timed wake-up: %s x%d" % (label, rounds))
-        argv, _ = actor_argv(impl)
-        rows.append(dict(pair=label, kind="peer",
-                         **handoff.ping_pong(argv, argv, fresh_namespace(tmp, "wk"), rounds, timeout_ms=10000,
-                                             pause_ms=WAKEUP_PAUSE_MS)))
+        add(wk, dict(pair=label, kind="peer"), actor_argv(impl), actor_argv(impl), rounds, timeout_ms=10000,
+            pause_ms=WAKEUP_PAUSE_MS)
 
-
-def bench_semaphore_handoff(tmp, results, drivers, quick):
-    rows = results["semaphore_handoff"]
-    r = 20 if quick else 300
-    argv, _ = actor_argv("posix_ipc")
+    sm = "semaphore_handoff"
     for mode, timeout in (("blocking", None), ("timed", 10000)):
-        progress("semaphore hand-off, %s: posix_ipc x%d" % (mode, r))
-        rows.append(dict(pair="posix_ipc", kind="baseline", mode=mode,
-                         **handoff.ping_pong(argv, argv, fresh_namespace(tmp, "sm"), r, timeout_ms=timeout,
-                                             kind="posix_semaphore", name="sem-%d" % os.getpid())))
-        handoff.unlink_posix_semaphore("/xlbench-sem-%d" % os.getpid())
-    for kind, cap in (("semaphore", "semaphore"), ("posix_semaphore", "posix_semaphore")):
-        have = sorted(d for d in drivers if cap in drivers[d]["caps"])
+        add(sm, dict(pair="posix_ipc", kind="baseline", mode=mode), actor_argv("posix_ipc"),
+            actor_argv("posix_ipc"), fast, sessions, timeout_ms=timeout, kind="posix_semaphore",
+            name="sem-%d-%s" % (os.getpid(), mode))
+        SEMAPHORES.pop()  # posix_ipc's own name, not xlock's; unlinked by bench_handoffs
+    for kind in ("semaphore", "posix_semaphore"):
         for mode, timeout in (("blocking", None), ("timed", 10000)):
-            for a, b in itertools.combinations_with_replacement(have, 2):
-                da, db = drivers[a], drivers[b]
-                progress("semaphore hand-off, %s %s: %s <-> %s x%d" % (kind, mode, a, b, r))
-                rows.append(dict(pair="%s <-> %s" % (a, b), kind=kind, mode=mode,
-                                 **handoff.ping_pong(da["argv"], db["argv"], fresh_namespace(tmp, "sm"), r,
-                                                     timeout_ms=timeout, kind=kind,
-                                                     name="sem-%d-%s%s" % (os.getpid(), a, b),
-                                                     env=da["env"] or db["env"])))
+            for pair, da, db in driver_pairs(drivers, kind):
+                add(sm, dict(pair=pair, kind=kind, mode=mode), da["argv"], db["argv"], fast, sessions,
+                    env=da["env"] or db["env"], timeout_ms=timeout, kind=kind)
+    return configs
+
+
+def bench_handoffs(tmp, results, drivers, quick):
+    ns = fresh_namespace(tmp, "ho")
+    configs = handoff_configs(results, drivers, quick, ns)
+    try:
+        run_configs(configs, ns)
+    finally:
+        for mode in ("blocking", "timed"):
+            handoff.unlink_posix_semaphore("/xlbench-sem-%d-%s" % (os.getpid(), mode))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,6 +296,7 @@ def contention_workers(impl, ns, counter, count):
 
 def contend_once(impl, nproc, count, tmp):
     ns = fresh_namespace(tmp, "ct")
+    uses_semaphore("l", ns, "contended")
     counter = os.path.join(ns, "counter")
     open(counter, "w").close()
     env = ruby_env() if impl.startswith("ruby") else None
@@ -329,13 +392,12 @@ def main():
     tmp = tempfile.mkdtemp(prefix="xlock-bench-")
     try:
         bench_uncontended(tmp, results)
-        bench_handoff(tmp, results, drivers, args.quick)
-        bench_wakeup(tmp, results, drivers, args.quick)
-        bench_semaphore_handoff(tmp, results, drivers, args.quick)
+        bench_handoffs(tmp, results, drivers, args.quick)
         impls = ["c-raw"] + (["c-xlock"] if have_libxlock else []) + ["python-raw"] + \
             (["python-xlock"] if py_x else []) + ["ruby-raw"] + (["ruby-xlock"] if rb_x else [])
         bench_contention(tmp, results, impls, args.quick)
     finally:
+        unlink_semaphores()
         shutil.rmtree(tmp, ignore_errors=True)
     results["seconds"] = round(time.monotonic() - started, 1)
     os.makedirs(args.out, exist_ok=True)

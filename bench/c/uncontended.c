@@ -2,7 +2,7 @@
  *
  * usage: uncontended NAMESPACE
  * Prints one JSON object: for each case the median nanoseconds per pair over REPEATS runs, each run
- * calibrated to last about RUN_NS. Built with -DWITH_XLOCK when libxlock is available. */
+ * calibrated to last about RUN_NS, the runs of all cases interleaved. Built with -DWITH_XLOCK when libxlock is available. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <semaphore.h>
@@ -34,36 +34,65 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void measure(const char *name, loop_fn loop, void *ctx, int *first)
+/* Cases are registered first, then measured with interleaved repeats, so background load hits
+ * them alike. */
+#define MAX_CASES 8
+static struct bench_case {
+    const char *name;
+    loop_fn loop;
+    void *ctx;
+    long n;
+    double per[REPEATS];
+} cases[MAX_CASES];
+static int ncases;
+
+static void add_case(const char *name, loop_fn loop, void *ctx)
+{
+    if (ncases == MAX_CASES) {
+        fprintf(stderr, "too many cases\n");
+        exit(1);
+    }
+    cases[ncases++] = (struct bench_case){.name = name, .loop = loop, .ctx = ctx};
+}
+
+static long calibrate(loop_fn loop, void *ctx)
 {
     long n = 8;
-    int64_t took;
     for (;;) {
         int64_t t0 = mono_ns();
         loop(ctx, n);
-        took = mono_ns() - t0;
-        if (took >= RUN_NS / 4)
-            break;
+        int64_t took = mono_ns() - t0;
+        if (took >= RUN_NS / 4) {
+            long sized = (long)((double)n * RUN_NS / (double)(took > 0 ? took : 1));
+            return sized > 0 ? sized : 1;
+        }
         n *= 2;
     }
-    n = (long)((double)n * RUN_NS / (double)(took > 0 ? took : 1));
-    if (n < 1)
-        n = 1;
-    double per[REPEATS];
+}
+
+static void measure_all(void)
+{
+    for (int c = 0; c < ncases; c++)
+        cases[c].n = calibrate(cases[c].loop, cases[c].ctx);
     for (int r = 0; r < REPEATS; r++) {
-        int64_t t0 = mono_ns();
-        loop(ctx, n);
-        per[r] = (double)(mono_ns() - t0) / (double)n;
+        for (int c = 0; c < ncases; c++) {
+            int64_t t0 = mono_ns();
+            cases[c].loop(cases[c].ctx, cases[c].n);
+            cases[c].per[r] = (double)(mono_ns() - t0) / (double)cases[c].n;
+        }
     }
-    double sorted[REPEATS];
-    memcpy(sorted, per, sizeof per);
-    qsort(sorted, REPEATS, sizeof(double), cmp_double);
-    printf("%s\"%s\": {\"ns_per_pair\": %.2f, \"pairs_per_repeat\": %ld, \"repeats\": [", *first ? "" : ", ",
-           name, sorted[REPEATS / 2], n);
-    for (int r = 0; r < REPEATS; r++)
-        printf("%s%.2f", r ? ", " : "", per[r]);
-    printf("]}");
-    *first = 0;
+    printf("{");
+    for (int c = 0; c < ncases; c++) {
+        double sorted[REPEATS];
+        memcpy(sorted, cases[c].per, sizeof sorted);
+        qsort(sorted, REPEATS, sizeof(double), cmp_double);
+        printf("%s\"%s\": {\"ns_per_pair\": %.2f, \"pairs_per_repeat\": %ld, \"repeats\": [", c ? ", " : "",
+               cases[c].name, sorted[REPEATS / 2], cases[c].n);
+        for (int r = 0; r < REPEATS; r++)
+            printf("%s%.2f", r ? ", " : "", cases[c].per[r]);
+        printf("]}");
+    }
+    printf("}\n");
 }
 
 static void raw_flock_loop(void *ctx, long n)
@@ -105,13 +134,14 @@ int main(int argc, char **argv)
         die("sem_open");
     sem_unlink(semname);
 
-    int first = 1;
-    printf("{");
-    measure("raw", raw_flock_loop, &fd, &first);
-    measure("posix-sem", raw_sem_loop, sem, &first);
+    add_case("raw", raw_flock_loop, &fd);
+    add_case("posix-sem", raw_sem_loop, sem);
 #ifdef WITH_XLOCK
-    measure_xlock(argv[1], &first);
+    add_xlock_cases(argv[1]);
 #endif
-    printf("}\n");
+    measure_all();
+#ifdef WITH_XLOCK
+    close_xlock_cases(argv[1]);
+#endif
     return 0;
 }
