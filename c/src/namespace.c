@@ -112,7 +112,9 @@ int xl_ns_open(xl_ns *ns, const xlock_options *opts, const char *what)
     }
     if (fd < 0) { /* [XL-NS-5] */
         int err = errno;
-        if (err == ELOOP)
+        struct stat lst;
+        /* With O_DIRECTORY, Linux reports a symbolic link as ENOTDIR rather than ELOOP. */
+        if (err == ELOOP || (err == ENOTDIR && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)))
             return xl_fail(XLOCK_EINSECURE, err,
                            "%s: namespace %s is a symbolic link; use the real directory or %s "
                            "[XL-NS-5]",
