@@ -110,6 +110,21 @@ class TestInterrupts < Minitest::Test
     assert free_for_another_process?
   end
 
+  def test_semaphore_synchronize_under_thread_raise_never_leaks
+    sem = track(XLock::Semaphore.new("sem-race", 1, namespace: @ns))
+    psem = track(XLock::PosixSemaphore.new("psem-race-#{Process.pid}", value: 1, namespace: @ns))
+    [sem, psem].each do |object|
+      races = 100.times.map do
+        Thread.new { object.synchronize { Thread.pass } }.tap { |t| Thread.pass; t.raise(IOError, "anywhere") }
+      end
+      races.each { |t| t.join rescue IOError }
+      assert_equal 0, object.held, "a Thread#raise during #{object.class}#synchronize left a permit held"
+    end
+    assert_equal 1, psem.value
+  ensure
+    XLock::PosixSemaphore.unlink("psem-race-#{Process.pid}", namespace: @ns)
+  end
+
   def test_ctrl_c_reaches_a_waiting_process
     hold
     script = <<~RUBY

@@ -164,7 +164,7 @@ class TestLock < Minitest::Test
     refute lock.locked?
     assert_raises(ZeroDivisionError) { lock.synchronize { 1 / 0 } }
     refute lock.locked?
-    assert_raises(ArgumentError) { lock.synchronize }
+    assert_raises(LocalJumpError) { lock.synchronize }
   end
 
   def test_synchronize_nested_on_reentrant_lock_keeps_the_outer_hold

@@ -150,6 +150,8 @@ xlock_rb_deadline xlock_rb_deadline_from_args(int argc, VALUE *argv)
     xlock_rb_deadline d = {0, 0};
     VALUE opts = Qnil, timeout = Qnil;
     long long ns;
+    if (argc == 0) /* the common call, lock without arguments: nothing to parse */
+        return d;
     rb_scan_args(argc, argv, ":", &opts);
     if (!NIL_P(opts)) {
         VALUE value;

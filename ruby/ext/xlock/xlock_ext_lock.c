@@ -4,8 +4,8 @@
 typedef struct {
     xlock_t *l;
     xlock_rb_use use;
-    /* Who acquired it, for the block form (lib/xlock/guard.rb): set in C right after the acquisition,
-     * with no interrupt check in between, so an asynchronous exception cannot separate the two. */
+    /* Who acquired it, for #synchronize: set in C right after the acquisition, with no interrupt
+     * check in between, so an asynchronous exception cannot separate the two. */
     VALUE owner;
     long depth;
     unsigned long owner_generation;
@@ -198,14 +198,54 @@ static VALUE rlock_locked_p(VALUE self)
     return (r->l && !r->use.closing && xlock_locked(r->l) == 1) ? Qtrue : Qfalse;
 }
 
-/* held_by_current_thread -> how many acquisitions of the current thread this object holds (private). */
-static VALUE rlock_held_by_current_thread(VALUE self)
+/* How many acquisitions of the current thread this object holds (0 in a forked child). */
+static long held_by_current_thread(rlock *r)
 {
-    rlock *r = get(self);
     if (!r->l || r->use.closing || r->owner != rb_thread_current() ||
         r->owner_generation != xlock_rb_fork_generation || xlock_locked(r->l) != 1)
-        return INT2FIX(0);
-    return LONG2NUM(r->depth);
+        return 0;
+    return r->depth;
+}
+
+typedef struct {
+    VALUE self;
+    long before;
+} sync_frame;
+
+static VALUE sync_yield(VALUE self)
+{
+    return rb_yield(self);
+}
+
+/* The ensure of #synchronize: releases the acquisition it made, unless the block already did. */
+static VALUE sync_release(VALUE arg)
+{
+    sync_frame *frame = (sync_frame *)arg;
+    rlock *r = get(frame->self);
+    if (held_by_current_thread(r) > frame->before) {
+        int rc = xlock_release(r->l);
+        if (rc < 0)
+            xlock_rb_raise(rc);
+        note_released(r);
+    }
+    return Qnil;
+}
+
+/*
+ * synchronize(timeout: nil) { |lock| ... } -> the block's value
+ * Locks (as #lock), yields self, unlocks. Nothing stays held after the block, whatever ends it: an
+ * exception, Thread#raise, Thread#kill, Timeout.timeout. Between the acquisition and the ensure that
+ * releases it there is only C code, which checks no interrupt, and a wait that is interrupted holds
+ * nothing [XL-WAIT-9]. Unlocking inside the block is allowed; then nothing more is released.
+ */
+static VALUE rlock_synchronize(int argc, VALUE *argv, VALUE self)
+{
+    sync_frame frame;
+    rb_need_block();
+    frame.self = self;
+    frame.before = held_by_current_thread(get(self));
+    rlock_lock(argc, argv, self);
+    return rb_ensure(sync_yield, self, sync_release, (VALUE)&frame);
 }
 
 /*
@@ -266,8 +306,8 @@ void xlock_rb_init_lock(void)
     rb_define_method(rb_cLock, "lock", rlock_lock, -1);
     rb_define_method(rb_cLock, "try_lock", rlock_try_lock, 0);
     rb_define_method(rb_cLock, "unlock", rlock_unlock, 0);
+    rb_define_method(rb_cLock, "synchronize", rlock_synchronize, -1);
     rb_define_method(rb_cLock, "locked?", rlock_locked_p, 0);
-    rb_define_private_method(rb_cLock, "held_by_current_thread", rlock_held_by_current_thread, 0);
     rb_define_method(rb_cLock, "close", rlock_close, 0);
     rb_define_method(rb_cLock, "closed?", rlock_closed_p, 0);
     rb_define_method(rb_cLock, "name", rlock_name, 0);

@@ -153,17 +153,50 @@ static VALUE rpsem_held(VALUE self)
     return INT2FIX(xlock_psem_held(r->p));
 }
 
-static VALUE rpsem_held_by_current_thread(VALUE self)
+/* How many of the permits this object holds the current thread acquired. */
+static long held_by_current_thread(rpsem *r)
 {
-    rpsem *r = get(self);
     VALUE current = rb_thread_current();
     long i, n = 0;
     if (!r->p || r->use.closing)
-        return INT2FIX(0);
+        return 0;
     for (i = 0; i < RARRAY_LEN(r->acquirers); i++)
         if (RARRAY_AREF(r->acquirers, i) == current)
             n++;
-    return LONG2NUM(n);
+    return n;
+}
+
+typedef struct {
+    VALUE self;
+    long before;
+} sync_frame;
+
+static VALUE sync_yield(VALUE unused)
+{
+    return rb_yield_values(0);
+}
+
+static VALUE sync_release(VALUE arg)
+{
+    sync_frame *frame = (sync_frame *)arg;
+    rpsem *r = get(frame->self);
+    if (held_by_current_thread(r) > frame->before)
+        rpsem_release(frame->self);
+    return Qnil;
+}
+
+/*
+ * synchronize(timeout: nil) { ... } -> the block's value
+ * Acquires (as #acquire), yields, releases, whatever ends the block (see XLock::Lock#synchronize).
+ */
+static VALUE rpsem_synchronize(int argc, VALUE *argv, VALUE self)
+{
+    sync_frame frame;
+    rb_need_block();
+    frame.self = self;
+    frame.before = held_by_current_thread(get(self));
+    rpsem_acquire(argc, argv, self);
+    return rb_ensure(sync_yield, Qnil, sync_release, (VALUE)&frame);
 }
 
 /* value -> the semaphore's current value (sem_getvalue). */
@@ -227,7 +260,7 @@ void xlock_rb_init_posix_semaphore(void)
     rb_define_method(rb_cPosixSemaphore, "try_acquire", rpsem_try_acquire, 0);
     rb_define_method(rb_cPosixSemaphore, "release", rpsem_release, 0);
     rb_define_method(rb_cPosixSemaphore, "held", rpsem_held, 0);
-    rb_define_private_method(rb_cPosixSemaphore, "held_by_current_thread", rpsem_held_by_current_thread, 0);
+    rb_define_method(rb_cPosixSemaphore, "synchronize", rpsem_synchronize, -1);
     rb_define_method(rb_cPosixSemaphore, "value", rpsem_value, 0);
     rb_define_method(rb_cPosixSemaphore, "close", rpsem_close, 0);
     rb_define_method(rb_cPosixSemaphore, "closed?", rpsem_closed_p, 0);

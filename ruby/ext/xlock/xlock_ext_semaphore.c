@@ -6,7 +6,7 @@ typedef struct {
     xlock_sem_t *s;
     xlock_rb_use use;
     /* The thread of each permit held, most recent last (release returns the most recent [XL-CSEM-6]);
-     * pushed in C right after the acquisition, for the block form. */
+     * pushed in C right after the acquisition, for #synchronize. */
     VALUE acquirers;
     unsigned long acquirers_generation;
     VALUE name, path, namespace, doorbell;
@@ -173,18 +173,48 @@ static VALUE rsem_held(VALUE self)
     return INT2FIX(xlock_sem_held(r->s));
 }
 
-static VALUE rsem_held_by_current_thread(VALUE self)
+/* How many of the permits this object holds the current thread acquired. */
+static long held_by_current_thread(rsem *r)
 {
-    rsem *r = get(self);
     VALUE list, current = rb_thread_current();
     long i, n = 0;
     if (!r->s || r->use.closing)
-        return INT2FIX(0);
+        return 0;
     list = acquirers(r);
     for (i = 0; i < RARRAY_LEN(list); i++)
         if (RARRAY_AREF(list, i) == current)
             n++;
-    return LONG2NUM(n);
+    return n;
+}
+
+typedef struct {
+    VALUE self;
+    long before;
+} sync_frame;
+
+static VALUE sync_release(VALUE arg)
+{
+    sync_frame *frame = (sync_frame *)arg;
+    rsem *r = get(frame->self);
+    if (held_by_current_thread(r) > frame->before)
+        rsem_release(frame->self);
+    return Qnil;
+}
+
+/*
+ * synchronize(timeout: nil) { |slot| ... } -> the block's value
+ * Acquires a permit (as #acquire), yields its slot, releases it, whatever ends the block (see
+ * XLock::Lock#synchronize).
+ */
+static VALUE rsem_synchronize(int argc, VALUE *argv, VALUE self)
+{
+    sync_frame frame;
+    VALUE slot;
+    rb_need_block();
+    frame.self = self;
+    frame.before = held_by_current_thread(get(self));
+    slot = rsem_acquire(argc, argv, self);
+    return rb_ensure(rb_yield, slot, sync_release, (VALUE)&frame);
 }
 
 /* close -> nil. Returns every permit held and closes; other threads' waits end with XLock::Cancelled. */
@@ -241,7 +271,7 @@ void xlock_rb_init_semaphore(void)
     rb_define_method(rb_cSemaphore, "try_acquire", rsem_try_acquire, 0);
     rb_define_method(rb_cSemaphore, "release", rsem_release, 0);
     rb_define_method(rb_cSemaphore, "held", rsem_held, 0);
-    rb_define_private_method(rb_cSemaphore, "held_by_current_thread", rsem_held_by_current_thread, 0);
+    rb_define_method(rb_cSemaphore, "synchronize", rsem_synchronize, -1);
     rb_define_method(rb_cSemaphore, "close", rsem_close, 0);
     rb_define_method(rb_cSemaphore, "closed?", rsem_closed_p, 0);
     rb_define_method(rb_cSemaphore, "name", rsem_name, 0);

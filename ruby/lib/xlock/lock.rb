@@ -6,11 +6,10 @@ module XLock
   # in one process [XL-HOLD-1]; an object is safe to share between threads [XL-HOLD-2]. The kernel releases
   # it when the process dies; after fork the child holds nothing [XL-HOLD-7].
   #
-  # The methods implemented in C (xlock_ext.c): #lock, #try_lock, #unlock, #locked?, #close, #closed?,
-  # #name, #namespace, #path, #doorbell, #namespace_identity, #shared?, #reentrant?.
+  # Implemented in C (ext/xlock/xlock_ext_lock.c, documented there): #lock(timeout: nil), #try_lock,
+  # #unlock, #synchronize(timeout: nil) { |lock| }, #locked?, #close, #closed?, #name, #namespace, #path,
+  # #doorbell, #namespace_identity, #shared?, #reentrant?.
   class Lock
-    include Guard
-
     # Opens (creating if needed) the lock file of +name+ in +namespace+ (an absolute directory path;
     # nil: XLOCK_NAMESPACE, else /tmp/xlock-EUID [XL-NS-1]). Acquires nothing.
     # shared: a shared (reader) lock instead of an exclusive one. reentrant: the holding thread may lock
@@ -30,24 +29,10 @@ module XLock
       _remove(Names.utf8_bytes(name), Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
     end
 
-    # Locks, yields self, unlocks; returns the block's value. No exception, including Thread#raise,
-    # Thread#kill and Timeout.timeout, leaves the lock held after the block. Raises as #lock.
-    def synchronize(timeout: nil, &block)
-      raise ArgumentError, "synchronize needs a block" unless block
-
-      guarded(:lock, timeout) { block.call(self) }
-    end
-
     def inspect
       return "#<#{self.class} #{name.inspect} closed>" if closed?
 
       "#<#{self.class} #{name.inspect} #{path} #{shared? ? 'shared' : 'exclusive'}#{' held' if locked?}>"
-    end
-
-    private
-
-    def release_one
-      unlock
     end
   end
 end

@@ -9,11 +9,10 @@ module XLock
   # semaphore open keep using the old object, while later openers get a new one with the initial value, so
   # the two groups no longer exclude each other. Unlink only when no process uses the semaphore.
   #
-  # Implemented in C: #acquire, #try_acquire, #release, #held, #close, #closed?, #name, #namespace,
-  # #semaphore_name, #namespace_identity, PosixSemaphore.unlink.
+  # Implemented in C (ext/xlock/xlock_ext_posix_semaphore.c): #acquire(timeout: nil) -> true,
+  # #try_acquire -> true/false, #release, #synchronize(timeout: nil) { }, #held, #value, #close, #closed?,
+  # #name, #namespace, #semaphore_name, #namespace_identity.
   class PosixSemaphore
-    include Guard
-
     # Opens (creating with +value+, 0..SEM_VALUE_MAX, if it does not exist [XL-PSEM-2]) the raw semaphore.
     def initialize(name, value: 1, namespace: nil, allow_unsupported_fs: false)
       raise InvalidArgument, "value must be a non-negative Integer, not #{value.inspect}" unless value.is_a?(Integer)
@@ -27,23 +26,10 @@ module XLock
       _unlink(Names.utf8_bytes(name), Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
     end
 
-    # Acquires, yields, releases; returns the block's value.
-    def synchronize(timeout: nil, &block)
-      raise ArgumentError, "synchronize needs a block" unless block
-
-      guarded(:acquire, timeout) { block.call }
-    end
-
     def inspect
       return "#<#{self.class} #{name.inspect} closed>" if closed?
 
       "#<#{self.class} #{name.inspect} #{semaphore_name} held=#{held}>"
-    end
-
-    private
-
-    def release_one
-      release
     end
   end
 end

@@ -5,11 +5,10 @@ module XLock
   # the slot files of +name+, so a permit held by a process that dies returns at once [XL-CSEM-2].
   # Every participant must use the same capacity (else XLock::CapacityMismatch [XL-CSEM-3]).
   #
-  # Implemented in C: #acquire, #try_acquire, #release, #held, #capacity, #close, #closed?, #name,
+  # Implemented in C (ext/xlock/xlock_ext_semaphore.c): #acquire(timeout: nil) -> slot, #try_acquire -> slot
+  # or nil, #release, #synchronize(timeout: nil) { |slot| }, #held, #capacity, #close, #closed?, #name,
   # #namespace, #path, #doorbell, #namespace_identity.
   class Semaphore
-    include Guard
-
     # Opens the semaphore +name+ with +capacity+ (1..1000) in +namespace+ (as XLock::Lock.new).
     def initialize(name, capacity, namespace: nil, allow_unsupported_fs: false)
       raise InvalidArgument, "capacity must be an Integer from 1 to 1000, not #{capacity.inspect}" unless capacity.is_a?(Integer)
@@ -25,24 +24,10 @@ module XLock
       _remove(Names.utf8_bytes(name), capacity, Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
     end
 
-    # Acquires a permit, yields its slot index, releases it; returns the block's value. Never leaves the
-    # permit held after the block, whatever is raised.
-    def synchronize(timeout: nil, &block)
-      raise ArgumentError, "synchronize needs a block" unless block
-
-      guarded(:acquire, timeout, &block)
-    end
-
     def inspect
       return "#<#{self.class} #{name.inspect} closed>" if closed?
 
       "#<#{self.class} #{name.inspect} #{path} capacity=#{capacity} held=#{held}>"
-    end
-
-    private
-
-    def release_one
-      release
     end
   end
 end
