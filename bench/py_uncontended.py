@@ -2,7 +2,9 @@
 
 ``python bench/py_uncontended.py NAMESPACE [IMPL...]`` prints one JSON object: for each implementation
 the median nanoseconds per acquire+release pair over several repeats, each repeat long enough
-(about 40 ms) for the clock to be irrelevant; the repeats of all implementations are interleaved. An implementation that cannot be imported is left out.
+(about 40 ms) for the clock to be irrelevant; the repeats of all implementations are interleaved.
+``python bench/py_uncontended.py NAMESPACE --pairs N IMPL`` just runs N pairs (for cProfile, py-spy,
+strace -c). An implementation that cannot be imported is left out.
 """
 
 import fcntl
@@ -23,6 +25,25 @@ def raw_flock(ns):
     def loop(n):
         for _ in range(n):
             flock(fd, ex)
+            flock(fd, un)
+
+    return loop
+
+
+def spec_floor(ns):
+    """The flock pair plus the re-check of XL-LOCK-8 (stat of the name relative to the namespace)."""
+    fd = os.open(os.path.join(ns, "raw.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    dirfd = os.open(ns, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    ident = (st.st_dev, st.st_ino)
+    flock, ex, un, stat = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN, os.stat
+
+    def loop(n):
+        for _ in range(n):
+            flock(fd, ex)
+            now = stat("raw.lock", dir_fd=dirfd, follow_symlinks=False)
+            if (now.st_dev, now.st_ino) != ident:
+                raise AssertionError("lock file replaced")
             flock(fd, un)
 
     return loop
@@ -90,6 +111,7 @@ def fasteners_lock(ns):
 
 IMPLS = {
     "raw": raw_flock,
+    "spec-floor": spec_floor,
     "xlock": xlock_lock,
     "xlock-semaphore": xlock_semaphore,
     "xlock-posix-semaphore": xlock_posix_semaphore,
@@ -114,6 +136,9 @@ def calibrate(loop):
 
 def main():
     ns = sys.argv[1]
+    if len(sys.argv) == 5 and sys.argv[2] == "--pairs":  # NAMESPACE --pairs N IMPL: for a profiler
+        IMPLS[sys.argv[4]](ns)(int(sys.argv[3]))
+        return
     wanted = sys.argv[2:] or list(IMPLS)
     results, loops = {}, {}
     for name in wanted:

@@ -133,6 +133,15 @@ def build_c(skipped):
     return os.path.exists(os.path.join(ROOT, "c", "build", "libxlock.a"))
 
 
+def build_ruby(skipped):
+    """Build the Ruby extension in place (ruby/lib/xlock/xlock_ext.so) as `rake compile` does."""
+    script = os.path.join(ROOT, "ruby", "bin", "build-ext")
+    if os.path.exists(script):
+        done = subprocess.run([script], capture_output=True, text=True, cwd=os.path.join(ROOT, "ruby"))
+        if done.returncode != 0:
+            skipped["ruby/bin/build-ext"] = "failed: %s" % (done.stderr.strip().splitlines() or ["?"])[-1]
+
+
 def python_has_xlock():
     return subprocess.run([PY, "-c", "import xlock; xlock.Lock"], capture_output=True).returncode == 0
 
@@ -357,6 +366,18 @@ def bench_contention(tmp, results, impls, quick):
 # ---------------------------------------------------------------------------------------------
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def wait_idle(max_seconds):
+    """Wait up to max_seconds for the 1-minute load average to drop below 0.5 (other jobs to finish)."""
+    deadline = time.monotonic() + max_seconds
+    while loadavg() >= 0.5 and time.monotonic() < deadline:
+        time.sleep(5)
+
+
 def machine():
     model = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -372,13 +393,19 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="few rounds: a smoke run, not figures to quote")
     ap.add_argument("--out", default=os.path.join(BENCH, "results"), help="directory for latest.md/.json")
+    ap.add_argument("--wait-idle", type=float, default=0, metavar="S",
+                    help="first wait up to S seconds for the load average to fall below 0.5")
     args = ap.parse_args()
+    if args.wait_idle:
+        progress("waiting up to %.0f s for an idle machine (load %.2f)" % (args.wait_idle, loadavg()))
+        wait_idle(args.wait_idle)
     started = time.monotonic()
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
                "command": "tox -e bench" + (" -- --quick" if args.quick else ""), "quick": args.quick,
                "skipped": {}, "uncontended": {}, "handoff": [], "wakeup": [], "semaphore_handoff": [],
-               "contention": []}
+               "contention": [], "load_before": loadavg()}
     have_libxlock = build_c(results["skipped"])
+    build_ruby(results["skipped"])
     drivers, skipped = probe_drivers()
     results["skipped"].update({"%s driver" % k: v for k, v in skipped.items()})
     if not have_libxlock:
@@ -400,6 +427,7 @@ def main():
         unlink_semaphores()
         shutil.rmtree(tmp, ignore_errors=True)
     results["seconds"] = round(time.monotonic() - started, 1)
+    results["load_after"] = loadavg()
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "latest.json"), "w") as f:
         json.dump(results, f, indent=1)

@@ -1,6 +1,7 @@
 /* Uncontended acquire+release in C: libxlock against a bare flock(2) pair and sem_wait/sem_post.
  *
  * usage: uncontended NAMESPACE
+ *        uncontended NAMESPACE CASE PAIRS   (just PAIRS pairs of one case, for strace -c / perf record)
  * Prints one JSON object: for each case the median nanoseconds per pair over REPEATS runs, each run
  * calibrated to last about RUN_NS, the runs of all cases interleaved. Built with -DWITH_XLOCK when libxlock is available. */
 #define _GNU_SOURCE
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -104,6 +106,44 @@ static void raw_flock_loop(void *ctx, long n)
     }
 }
 
+/* The floor the spec sets for an acquire+release: the flock pair plus the re-check of XL-LOCK-8
+ * (fstatat of the lock file's name relative to the namespace directory, compared with the open file). */
+struct floor_ctx {
+    int fd, dirfd;
+    const char *file;
+    struct stat st;
+};
+
+static void spec_floor_loop(void *ctx, long n)
+{
+    struct floor_ctx *f = ctx;
+    struct stat now;
+    for (long i = 0; i < n; i++) {
+        if (flock(f->fd, LOCK_EX) != 0)
+            die("flock");
+        if (fstatat(f->dirfd, f->file, &now, AT_SYMLINK_NOFOLLOW) != 0 || now.st_ino != f->st.st_ino ||
+            now.st_dev != f->st.st_dev)
+            die("fstatat");
+        if (flock(f->fd, LOCK_UN) != 0)
+            die("flock");
+    }
+}
+
+/* For comparison: the flock pair plus only fstat(fd) and st_nlink > 0 (no path walk). */
+static void nlink_floor_loop(void *ctx, long n)
+{
+    struct floor_ctx *f = ctx;
+    struct stat now;
+    for (long i = 0; i < n; i++) {
+        if (flock(f->fd, LOCK_EX) != 0)
+            die("flock");
+        if (fstat(f->fd, &now) != 0 || now.st_nlink == 0)
+            die("fstat");
+        if (flock(f->fd, LOCK_UN) != 0)
+            die("flock");
+    }
+}
+
 static void raw_sem_loop(void *ctx, long n)
 {
     sem_t *s = ctx;
@@ -119,8 +159,8 @@ static void raw_sem_loop(void *ctx, long n)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s NAMESPACE\n", argv[0]);
+    if (argc != 2 && argc != 4) {
+        fprintf(stderr, "usage: %s NAMESPACE [CASE PAIRS]\n", argv[0]);
         return 2;
     }
     char path[4096], semname[64];
@@ -134,12 +174,24 @@ int main(int argc, char **argv)
         die("sem_open");
     sem_unlink(semname);
 
+    struct floor_ctx floor = {.fd = fd, .file = "raw-c.lock"};
+    floor.dirfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (floor.dirfd < 0 || fstat(fd, &floor.st) != 0)
+        die(argv[1]);
     add_case("raw", raw_flock_loop, &fd);
+    add_case("spec-floor", spec_floor_loop, &floor);
+    add_case("nlink-floor", nlink_floor_loop, &floor);
     add_case("posix-sem", raw_sem_loop, sem);
 #ifdef WITH_XLOCK
     add_xlock_cases(argv[1]);
 #endif
-    measure_all();
+    if (argc == 4) {
+        for (int c = 0; c < ncases; c++)
+            if (strcmp(cases[c].name, argv[2]) == 0)
+                cases[c].loop(cases[c].ctx, strtol(argv[3], NULL, 10));
+    } else {
+        measure_all();
+    }
 #ifdef WITH_XLOCK
     close_xlock_cases(argv[1]);
 #endif
