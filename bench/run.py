@@ -180,6 +180,8 @@ def bench_uncontended(tmp, results):
 def actor_argv(impl):
     if impl == "raw-c":
         return [os.path.join(BENCH, "build", "raw_actor")]
+    if impl == "raw-c-recheck":
+        return [os.path.join(BENCH, "build", "raw_actor"), "recheck"]
     return [PY, os.path.join(BENCH, "actor.py"), impl]
 
 
@@ -189,7 +191,7 @@ class Config:
     def __init__(self, table, row, argv_a, argv_b, rounds, sessions=1, env=None, **ping):
         self.table, self.row, self.argv_a, self.argv_b = table, row, argv_a, argv_b
         self.rounds, self.sessions, self.env, self.ping = rounds, sessions, env, ping
-        self.delays = []
+        self.delays, self.a_to_b, self.b_to_a = [], [], []
 
 
 def run_configs(configs, ns):
@@ -204,9 +206,14 @@ def run_configs(configs, ns):
                 continue
             progress("%s: %s, session %d/%d, %d rounds" % (c.table, c.row.get("pair"), session + 1, c.sessions,
                                                           c.rounds))
-            c.delays += handoff.ping_pong(c.argv_a, c.argv_b, ns, c.rounds, env=c.env, **c.ping)
+            delays = handoff.ping_pong(c.argv_a, c.argv_b, ns, c.rounds, env=c.env, **c.ping)
+            c.delays += delays
+            c.a_to_b += delays[0::2]  # A releases first, then the roles alternate
+            c.b_to_a += delays[1::2]
     for c in configs:
-        c.row.update(handoff.summarize(c.delays), sessions=c.sessions)
+        c.row.update(handoff.summarize(c.delays), sessions=c.sessions,
+                     median_a_to_b_us=statistics.median(c.a_to_b) / 1000.0 if c.a_to_b else None,
+                     median_b_to_a_us=statistics.median(c.b_to_a) / 1000.0 if c.b_to_a else None)
         c.table_rows.append(c.row)
 
 
@@ -236,8 +243,12 @@ def handoff_configs(results, drivers, quick, ns):
     ho = "handoff"
     add(ho, dict(pair="raw flock(2), C", kind="baseline", mode="blocking"), actor_argv("raw-c"),
         actor_argv("raw-c"), fast, sessions)
-    add(ho, dict(pair="raw fcntl.flock, Python", kind="baseline", mode="blocking"), actor_argv("raw"),
+    add(ho, dict(pair="raw flock(2) + XL-LOCK-8 re-check (spec floor), C", kind="floor", mode="blocking"),
+        actor_argv("raw-c-recheck"), actor_argv("raw-c-recheck"), fast, sessions)
+    add(ho, dict(pair="raw fcntl.flock, Python", kind="floor", mode="blocking"), actor_argv("raw"),
         actor_argv("raw"), fast, sessions)
+    add(ho, dict(pair="raw fcntl.flock + XL-LOCK-8 re-check (spec floor), Python", kind="floor",
+                 mode="blocking"), actor_argv("raw-recheck"), actor_argv("raw-recheck"), fast, sessions)
     add(ho, dict(pair="portalocker (LOCK_EX, blocking flock)", kind="peer", mode="blocking"),
         actor_argv("portalocker"), actor_argv("portalocker"), fast, sessions)
     for impl, label in (("fasteners", "fasteners (polls 10-100 ms)"), ("filelock", "filelock (polls 50 ms)")):

@@ -2,6 +2,8 @@
  *
  * Speaks the subset of conformance/PROTOCOL.md that bench/handoff.py uses: hello, open (kind lock:
  * the file NAMESPACE/NAME.lock), acquire (untimed only), release, exit; replies carry mono_ns.
+ * With the argument "recheck", every acquisition is followed by the re-check of XL-LOCK-8 (fstatat of
+ * the name relative to the namespace directory, compared with the open file): the spec's floor.
  * Requests come from the benchmark harness only, so the JSON "parser" just finds fields by key. */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -36,10 +39,11 @@ static long id_of(const char *line)
     return p ? strtol(p + 6, NULL, 10) : -1;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    char line[4096], op[32], ns[2048], name[256];
-    int fd = -1;
+    char line[4096], op[32], ns[2048], name[256], file[300];
+    int fd = -1, dirfd = -1, recheck = argc > 1 && strcmp(argv[1], "recheck") == 0;
+    struct stat opened, now;
     setvbuf(stdout, NULL, _IOLBF, 0);
     while (fgets(line, sizeof line, stdin)) {
         long id = id_of(line);
@@ -56,7 +60,9 @@ int main(void)
             }
             snprintf(path, sizeof path, "%s/%s.lock", ns, name);
             fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-            if (fd < 0) {
+            dirfd = open(ns, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            snprintf(file, sizeof file, "%s.lock", name);
+            if (fd < 0 || dirfd < 0 || fstat(fd, &opened) != 0) {
                 perror(path);
                 return 1;
             }
@@ -68,6 +74,11 @@ int main(void)
             }
             if (flock(fd, LOCK_EX) != 0) {
                 perror("flock");
+                return 1;
+            }
+            if (recheck && (fstatat(dirfd, file, &now, AT_SYMLINK_NOFOLLOW) != 0 ||
+                            now.st_ino != opened.st_ino || now.st_dev != opened.st_dev)) {
+                perror("fstatat");
                 return 1;
             }
             int64_t t = mono_ns();
