@@ -38,7 +38,10 @@ Dir.mktmpdir("xlock-bench-") do |dir|
     "XLock::Lock#synchronize {}" => -> { lock.synchronize {} }
   }
   cases.each_value { |body| ns_per_round(ROUNDS / 10, &body) } # warm up
-  results = cases.transform_values { |body| median(Array.new(REPEATS) { ns_per_round(ROUNDS, &body) }) }
+  # Each repeat runs every case once, so a load change on the machine hits all cases alike.
+  samples = Hash.new { |h, k| h[k] = [] }
+  REPEATS.times { cases.each { |label, body| samples[label] << ns_per_round(ROUNDS, &body) } }
+  results = samples.transform_values { |values| median(values) }
   base = results.values.first
   puts "ruby #{RUBY_VERSION}, libxlock #{XLock::LIBXLOCK_VERSION}; #{ROUNDS} rounds, median of #{REPEATS}"
   results.each { |label, ns| puts format("%-42s %8.0f ns/pair  %5.2fx", label, ns, ns / base) }

@@ -61,6 +61,48 @@ class TestInterrupts < Minitest::Test
     end
   end
 
+  def test_thread_raise_at_any_moment_ends_an_untimed_wait
+    # A raise that lands just before the thread enters flock(2) must still end the wait.
+    hold
+    waiter = new_lock
+    100.times do |i|
+      thread = Thread.new { waiter.lock }
+      (i % 4).times { Thread.pass }
+      thread.raise(IOError, "now")
+      ended = begin
+        thread.join(5)
+      rescue IOError
+        true
+      end
+      assert ended, "round #{i}: the raise did not end the wait"
+      refute waiter.locked?
+    end
+    assert_free_afterwards(waiter)
+  end
+
+  def test_untimed_waiter_waits_in_flock_visible_in_proc_locks
+    # [XL-WAIT-2, XL-INTRO-2]: the kernel queues the waiter, so /proc/locks shows it with "->".
+    hold
+    waiter = new_lock
+    thread = blocked_waiter(waiter, nil)
+    inode = File.stat(waiter.path).ino
+    waiting = File.readlines("/proc/locks").grep(/->\s+FLOCK\s+ADVISORY\s+WRITE\s+#{Process.pid}\s+\h+:\h+:#{inode}\s/)
+    assert_equal 1, waiting.size, File.read("/proc/locks")
+    @holder.unlock
+    thread.join
+    assert waiter.locked?
+  end
+
+  def test_on_blocking_interrupt_ends_the_wait
+    hold
+    waiter = new_lock
+    thread = Thread.new { Thread.handle_interrupt(IOError => :on_blocking) { waiter.lock } }
+    wait_until_blocked(thread)
+    thread.raise(IOError, "at a blocking point")
+    assert_raises(IOError) { thread.join(5) }
+    assert_free_afterwards(waiter)
+  end
+
   def test_interrupt_of_one_thread_leaves_another_waiter_on_the_same_object_waiting
     hold
     shared = new_lock

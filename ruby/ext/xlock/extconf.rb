@@ -15,8 +15,11 @@ $defs << "-D_GNU_SOURCE"
 binding_sources = Dir[File.join(__dir__, "xlock_ext*.c")].map { |f| File.basename(f) }.sort
 
 if use_system
-  pkg_config("libxlock") || pkg_config("xlock") ||
+  pkg_config("libxlock") ||
     abort("xlock: --use-system-libxlock given, but pkg-config finds no libxlock (set PKG_CONFIG_PATH)")
+  # An rpath, so a libxlock installed outside the loader's search path (PREFIX=/opt/...) is found.
+  libdir = pkg_config("libxlock", "variable=libdir")
+  $LDFLAGS << " -Wl,-rpath,#{libdir}" if libdir && !libdir.empty?
   have_header("xlock.h") || abort("xlock: xlock.h of the system libxlock not found")
   have_library("xlock", "xlock_version") || abort("xlock: the system libxlock does not link")
   $srcs = binding_sources

@@ -103,8 +103,9 @@ void xlock_rb_options(xlock_options *opts, VALUE namespace, int allow_unsupporte
         opts->namespace_path = RSTRING_PTR(namespace);
     }
     opts->allow_unsupported_fs = allow_unsupported_fs;
-    /* Untimed waits run the doorbell loop, so that an unblocking function can end them [XL-WAIT-10]. */
-    opts->cancellable = 1;
+    /* Untimed lock waits stay a blocking flock(2) [XL-WAIT-2], ended by a signal (xlock_ext_wake.c);
+     * raw POSIX semaphore waits are made cancellable, so that #close from another thread ends them. */
+    opts->cancellable = 0;
 }
 
 /* ---- deadlines [XL-WAIT-3] ---- */
@@ -192,10 +193,12 @@ int xlock_rb_busy(xlock_rb_use *use)
 void xlock_rb_close(xlock_rb_use *use, const xlock_rb_waitable *kind, void *handle)
 {
     use->closing = 1;
-    if (xlock_rb_busy(use) == 0)
+    if (xlock_rb_busy(use) == 0) {
         use->close(use->obj);
-    else if (handle)
+    } else if (handle) {
         kind->cancel(handle);
+        xlock_rb_waiters_interrupt_handle(handle);
+    }
 }
 
 typedef struct {
@@ -204,6 +207,7 @@ typedef struct {
     long long timeout_ms;
     unsigned long long token;
     int result;
+    xlock_rb_waiter waiter;
 } wait_call;
 
 static void *wait_without_gvl(void *arg)
@@ -214,11 +218,26 @@ static void *wait_without_gvl(void *arg)
 }
 
 /* Ruby's unblocking function: runs in the interrupting thread (never in a signal handler). The
- * token taken before the wait makes a cancel that comes before the wait begins count too. */
+ * cancel ends in-process, doorbell and semaphore waits; the token taken before the wait makes a cancel
+ * that comes before the wait begins count too [XL-WAIT-10]. The signal ends a blocking flock(2)
+ * (xlock_ext_wake.c). */
 static void cancel_wait(void *arg)
 {
     wait_call *call = arg;
     call->kind->cancel(call->handle);
+    xlock_rb_waiter_interrupt(&call->waiter);
+}
+
+static void *nothing(void *unused)
+{
+    return unused;
+}
+
+/* Runs Ruby's pending interrupts as at a blocking call: unlike rb_thread_check_ints, this also raises
+ * those deferred with Thread.handle_interrupt(... => :on_blocking), which this wait is. */
+static void check_ints_blocking(void)
+{
+    rb_thread_call_without_gvl(nothing, NULL, NULL, NULL);
 }
 
 int xlock_rb_wait(const xlock_rb_waitable *kind, void *handle, const xlock_rb_deadline *deadline,
@@ -235,7 +254,9 @@ int xlock_rb_wait(const xlock_rb_waitable *kind, void *handle, const xlock_rb_de
         /* The "2" variant: it checks no interrupt after the wait returns, where a raise would lose an
          * acquisition that succeeded; if an interrupt is already due it returns without calling. */
         call.result = XLOCK_EINTR;
+        xlock_rb_waiter_enter(&call.waiter, handle);
         rb_thread_call_without_gvl2(wait_without_gvl, &call, cancel_wait, &call);
+        xlock_rb_waiter_leave(&call.waiter);
         if (xlock_rb_busy(use) > 0)
             use->busy--;
         if (use->closing) {
@@ -245,7 +266,7 @@ int xlock_rb_wait(const xlock_rb_waitable *kind, void *handle, const xlock_rb_de
         }
         if (call.result != XLOCK_EINTR && call.result != XLOCK_ECANCELED)
             return call.result;
-        rb_thread_check_ints(); /* raises Thread#raise, Interrupt, kills the thread, or returns */
+        check_ints_blocking(); /* raises Thread#raise, Interrupt, kills the thread, or returns */
         if (use->closing)       /* another thread closed it while this one ran interrupts */
             return XLOCK_ECANCELED;
     }
@@ -256,6 +277,7 @@ int xlock_rb_wait(const xlock_rb_waitable *kind, void *handle, const xlock_rb_de
 static void after_fork_in_child(void)
 {
     xlock_rb_fork_generation++;
+    xlock_rb_waiters_after_fork();
 }
 
 RUBY_FUNC_EXPORTED void Init_xlock_ext(void)

@@ -2,6 +2,8 @@
 #ifndef XLOCK_EXT_H
 #define XLOCK_EXT_H
 
+#include <pthread.h>
+
 #include <ruby.h>
 #include <xlock.h>
 
@@ -62,6 +64,20 @@ void xlock_rb_close(xlock_rb_use *use, const xlock_rb_waitable *kind, void *hand
  * or XLOCK_ECANCELED if the object was closed meanwhile (the handle is then already closed). */
 int xlock_rb_wait(const xlock_rb_waitable *kind, void *handle, const xlock_rb_deadline *deadline,
                   xlock_rb_use *use);
+
+/* A thread inside a wait, for xlock_ext_wake.c: interrupting it sends it SIGVTALRM until it leaves. */
+typedef struct xlock_rb_waiter {
+    pthread_t thread;
+    const void *handle;
+    int interrupt;
+    struct xlock_rb_waiter *next;
+} xlock_rb_waiter;
+
+void xlock_rb_waiter_enter(xlock_rb_waiter *w, const void *handle);
+void xlock_rb_waiter_leave(xlock_rb_waiter *w);
+void xlock_rb_waiter_interrupt(xlock_rb_waiter *w);
+void xlock_rb_waiters_interrupt_handle(const void *handle);
+void xlock_rb_waiters_after_fork(void);
 
 /* Incremented in the child after fork: tells per-object bookkeeping that it belongs to the parent. */
 extern unsigned long xlock_rb_fork_generation;

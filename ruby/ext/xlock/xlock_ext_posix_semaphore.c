@@ -86,6 +86,7 @@ static VALUE rpsem_open(VALUE self, VALUE name, VALUE value, VALUE namespace, VA
         xlock_rb_raise_kind("INVALID_ARGUMENT", "value must be an Integer from 0 to SEM_VALUE_MAX, not %+" PRIsVALUE,
                             value);
     xlock_rb_options(&opts, namespace, RTEST(allow));
+    opts.cancellable = 1; /* #close from another thread ends an untimed wait [XL-WAIT-10] */
     rc = xlock_psem_open_n(&r->p, RSTRING_PTR(name), (size_t)RSTRING_LEN(name), FIX2LONG(value), &opts);
     RB_GC_GUARD(name);
     RB_GC_GUARD(namespace);

@@ -93,7 +93,6 @@ static VALUE rsem_open(VALUE self, VALUE name, VALUE capacity, VALUE namespace, 
                             XLOCK_CAPACITY_MAX, capacity);
     cap = FIX2LONG(capacity);
     xlock_rb_options(&opts, namespace, RTEST(allow));
-    opts.cancellable = 0; /* counting-semaphore waits are always cancellable */
     rc = xlock_sem_open_n(&r->s, RSTRING_PTR(name), (size_t)RSTRING_LEN(name), cap, &opts);
     RB_GC_GUARD(name);
     RB_GC_GUARD(namespace);
@@ -253,7 +252,6 @@ static VALUE rsem_s_remove(VALUE klass, VALUE name, VALUE capacity, VALUE namesp
     int removed = 0, rc;
     xlock_rb_check_name(name);
     xlock_rb_options(&opts, namespace, RTEST(allow));
-    opts.cancellable = 0;
     rc = xlock_sem_remove_n(&removed, RSTRING_PTR(name), (size_t)RSTRING_LEN(name), NUM2LONG(capacity), &opts);
     RB_GC_GUARD(name);
     RB_GC_GUARD(namespace);
