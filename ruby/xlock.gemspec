@@ -19,6 +19,8 @@ Gem::Specification.new do |spec|
   TEXT
   spec.authors = ["xlock contributors"]
   spec.license = "MIT"
+  spec.homepage = "https://github.com/xlock/xlock"
+  spec.metadata = { "source_code_uri" => "https://github.com/xlock/xlock/tree/main/ruby" }
   spec.required_ruby_version = ">= 3.0"
   spec.platform = Gem::Platform::RUBY
 

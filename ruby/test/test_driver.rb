@@ -118,6 +118,10 @@ class TestDriver < Minitest::Test
     assert_nil psem["path"]
     assert_nil s.call("acquire", handle: psem["handle"], timeout_ms: 0)["slot"]
     assert s.call("release", handle: psem["handle"])["ok"]
+    assert s.call("try_acquire", handle: psem["handle"])["ok"]
+    assert s.call("close", handle: psem["handle"])["ok"] # the protocol's close gives the permit back
+    again = s.call("open", kind: "posix_semaphore", name: "raw-#{Process.pid}", namespace: @ns)["handle"]
+    assert s.call("try_acquire", handle: again)["ok"], "close kept the raw semaphore's permit"
     assert_equal({ "removed" => true }, s.call("remove", kind: "posix_semaphore", name: "raw-#{Process.pid}", namespace: @ns).slice("removed"))
 
     counter = File.join(@tmp, "counter")

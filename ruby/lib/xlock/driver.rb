@@ -150,7 +150,10 @@ module XLock
     end
 
     def op_close(request)
-      handle_arg(request).object.close
+      handle = handle_arg(request)
+      # The protocol's close releases what the object holds; a raw semaphore's own close posts nothing back.
+      handle.object.release while handle.kind == "posix_semaphore" && handle.object.held.positive?
+      handle.object.close
       @handles.delete(request["handle"])
       {}
     end
