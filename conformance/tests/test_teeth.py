@@ -1,0 +1,123 @@
+"""The suite has teeth: the reference driver passes every case; each planted defect is caught by the
+case meant to catch it; drivers that hang, die or print junk fail clearly and never hang the run."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+REF = f"{shlex.quote(sys.executable)} {shlex.quote(str(HERE / 'refdriver.py'))}"
+FAKE = f"{shlex.quote(sys.executable)} {shlex.quote(str(HERE / 'fakedriver.py'))}"
+PAIR = "\u2194"
+
+
+def run_suite(tmp_path: Path, drivers: dict[str, str], runs: list[str] = (), timeout: float = 150):
+    """Run xlock-conformance; returns (exit code, output, {(case, column): (outcome, failure text)})."""
+    junit = tmp_path / "junit.xml"
+    argv = [sys.executable, "-m", "xlock_conformance", "--junit-xml", str(junit), "--repo", str(REPO)]
+    for name, command in drivers.items():
+        argv += ["--driver", f"{name}={command}"]
+    for pattern in runs:
+        argv += ["--run", pattern]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(REPO))
+    results = {}
+    for tc in ET.parse(junit).getroot().iter("testcase"):
+        name = tc.get("name")
+        case, _, rest = name.partition("[")
+        column = rest.rstrip("]").replace("+", PAIR) if rest else "all"
+        column = "all" if column == "all" else column
+        failed = tc.find("failure")
+        if failed is None:
+            failed = tc.find("error")
+        if failed is not None:
+            results[(case.removeprefix("test_"), column)] = ("FAIL", (failed.get("message") or "") + (failed.text or ""))
+        elif tc.find("skipped") is not None:
+            results[(case.removeprefix("test_"), column)] = ("skip", tc.find("skipped").get("message") or "")
+        else:
+            results[(case.removeprefix("test_"), column)] = ("pass", "")
+    return proc.returncode, proc.stdout + proc.stderr, results
+
+
+def test_reference_driver_passes_every_case(tmp_path):
+    code, out, results = run_suite(tmp_path, {"ref": REF})
+    bad = {k: v for k, v in results.items() if v[0] != "pass"}
+    assert not bad, f"the correct reference driver does not pass everything:\n{out[-4000:]}"
+    assert len({case for case, _ in results}) >= 30, f"only {len(results)} cases ran:\n{out[-2000:]}"
+    assert code == 0, out[-2000:]
+    assert "passed, 0 failed, 0 skipped" in out.splitlines()[-1], out[-500:]
+
+
+# defect -> (cases to run, [(case, column, words the failure must contain)])
+DEFECTS = {
+    "lockf": (["flock_interop", "lock_exclusive"],
+              [("flock_interop", "bad", "WOULD_BLOCK"), ("lock_exclusive", f"ref{PAIR}bad", "WOULD_BLOCK")]),
+    "name-case": (["names_map", "names_files"],
+                  [("names_map", "bad", "!billing.lock"), ("names_files", "bad", "!billing.lock")]),
+    "no-doorbell": (["wakeup_lock"],
+                    [("wakeup_lock", f"bad{PAIR}bad", "doorbell"), ("wakeup_lock", f"ref{PAIR}bad", "doorbell")]),
+    "no-release-on-close": (["lock_close_releases"],
+                            [("lock_close_releases", f"bad{PAIR}bad", "XL-HOLD-10"),
+                             ("lock_close_releases", f"ref{PAIR}bad", "XL-HOLD-10")]),
+}
+
+
+@pytest.mark.parametrize("defect", list(DEFECTS))
+def test_defect_is_caught(tmp_path, defect):
+    runs, expected = DEFECTS[defect]
+    code, out, results = run_suite(tmp_path, {"ref": REF, "bad": f"{REF} --defect {defect}"}, runs)
+    assert code == 1, f"the suite exited {code} with a broken driver:\n{out[-3000:]}"
+    for case, column, words in expected:
+        outcome, text = results.get((case, column), ("missing", ""))
+        assert outcome == "FAIL", f"--defect {defect}: {case} [{column}] is {outcome}, want FAIL:\n{out[-3000:]}"
+        assert words in text, f"--defect {defect}: {case} [{column}] failed, but not for the planted bug:\n{text[:2000]}"
+    for case in runs:  # the correct driver alone still passes the same cases: the failure is the defect's
+        assert results[(case, "ref")][0] == "pass" if (case, "ref") in results else \
+            results[(case, f"ref{PAIR}ref")][0] == "pass", f"{case} fails for the correct driver too:\n{out[-3000:]}"
+
+
+def test_broken_transport_fails_clearly(tmp_path):
+    drivers = {m: f"{FAKE} {m}" for m in ("hang", "junk", "die")}
+    drivers["missing"] = str(tmp_path / "no-such-driver")
+    code, out, results = run_suite(tmp_path, drivers, ["protocol_bad_requests"], timeout=60)
+    assert code == 1, out[-2000:]
+    want = {
+        "hang": "did not reply to",
+        "junk": "printed a line that is not JSON on stdout: 'debug: got",
+        "die": "exit status 3",
+        "missing": "could not be started",
+    }
+    for name, words in want.items():
+        outcome, text = results[("protocol_bad_requests", name)]
+        assert outcome == "FAIL" and words in text, f"{name}: {outcome}: {text[:1500]}"
+    assert "it is blocked or hung" in results[("protocol_bad_requests", "hang")][1]
+    assert "fake driver: giving up on purpose" in results[("protocol_bad_requests", "die")][1]
+    assert "FAIL protocol_bad_requests [hang]" in out and "0 passed, 4 failed, 0 skipped" in out
+
+
+def test_unavailable_bundled_driver_is_a_skip_with_reason(tmp_path):
+    # Without --driver the bundled drivers run; a missing one is skipped with a message, never failed.
+    env_code, out, results = run_suite(tmp_path, {}, ["names_map"], timeout=300)
+    for (case, column), (outcome, text) in results.items():
+        assert outcome in ("pass", "skip"), f"{case} [{column}]: {outcome}: {text[:1500]}"
+        if outcome == "skip":
+            assert "unavailable" in text, text
+
+
+def test_list_shows_cases_with_spec_ids():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
+    proc = subprocess.run([sys.executable, "-m", "xlock_conformance", "--list", "--repo", str(REPO)],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "lock_exclusive" in proc.stdout and "XL-LOCK-7" in proc.stdout
+    assert "MUST requirements of spec/xlock-1.md without a case" in proc.stdout

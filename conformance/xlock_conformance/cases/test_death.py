@@ -1,0 +1,47 @@
+"""Death: SIGKILL a holder; the kernel frees what it held, and waiters in other drivers get it."""
+
+from __future__ import annotations
+
+from xlock_conformance.checks import blocked_then_freed
+from xlock_conformance.plugin import spec
+
+NAME = "conformance-death"
+
+
+@spec("XL-HOLD-10", "XL-WAIT-7", "XL-WAIT-2")
+def test_death_lock(pair, lab):
+    for holder_spec, waiter_spec in (pair, pair[::-1]):
+        holder = lab.start(holder_spec, need=["lock", "timeout"])
+        waiter = lab.start(waiter_spec, need=["lock", "timeout"])
+        holder.call("acquire", handle=lab.open(holder, NAME))
+        # A killed holder rings no doorbell: the timed waiter notices by its safety poll.
+        hw = lab.open(waiter, NAME)
+        blocked_then_freed(waiter, "acquire", {"handle": hw, "timeout_ms": 10_000}, lambda: holder.kill(),
+                           f"driver '{holder.label}' holds the lock")
+        # And an untimed waiter, blocked in flock(2), is handed the lock when the new holder dies.
+        third = lab.start(holder_spec, need=["lock"])
+        ht = lab.open(third, NAME)
+        blocked_then_freed(third, "acquire", {"handle": ht}, lambda: waiter.kill(),
+                           f"driver '{waiter.label}' holds the lock")
+        third.call("release", handle=ht)
+        third.call("close", handle=ht)
+
+
+@spec("XL-CSEM-2", "XL-WAIT-11")
+def test_death_semaphore(pair, lab):
+    need = ["semaphore", "timeout"]
+    holder = lab.start(pair[0], need=need)
+    w1, w2 = lab.start(pair[1], need=need), lab.start(pair[0], need=need)
+    hh = lab.open(holder, NAME, kind="semaphore", capacity=2)
+    holder.call("acquire", handle=hh)
+    holder.call("acquire", handle=hh)
+    h1 = lab.open(w1, NAME, kind="semaphore", capacity=2)
+    h2 = lab.open(w2, NAME, kind="semaphore", capacity=2)
+    w1.fails("WOULD_BLOCK", "try_acquire", handle=h1)
+    rid2 = w2.send("acquire", handle=h2)  # untimed: an infinite deadline, same loop [XL-WAIT-11]
+    w2.no_reply_within(rid2, 0.05, f"driver '{holder.label}' holds both permits")
+    blocked_then_freed(w1, "acquire", {"handle": h1, "timeout_ms": 10_000}, lambda: holder.kill(),
+                       f"driver '{holder.label}' holds both permits")
+    r2 = w2.wait(rid2, 3.0)
+    assert r2.ok, f"driver '{w2.label}': the second permit of the killed holder never came: {r2.data}"
+    w1.fails("WOULD_BLOCK", "try_acquire", handle=h1)

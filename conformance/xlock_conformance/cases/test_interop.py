@@ -1,0 +1,77 @@
+"""Interop: util-linux flock(1) on a lock file path excludes with every driver."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import shutil
+import subprocess
+
+import pytest
+
+from xlock_conformance.checks import blocked_then_freed
+from xlock_conformance.plugin import spec
+
+NAME = "conformance-flock"
+
+
+def _flock(*args):
+    return subprocess.run(["flock", *args], capture_output=True, timeout=10).returncode
+
+
+def _hold(path, mode):
+    """Start `flock MODE PATH cat` and wait (with a deadline) until it says it holds the lock."""
+    proc = subprocess.Popen(["flock", mode, path, "sh", "-c", "echo held; exec cat"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    if not sel.select(timeout=5) or proc.stdout.readline() != b"held\n":
+        proc.kill()
+        raise AssertionError(f"flock {mode} {path} did not take the lock within 5 s")
+    return proc
+
+
+@spec("XL-LOCK-11", "XL-FOREIGN-1", "XL-WAIT-7", "XL-CSEM-7")
+def test_flock_interop(one, lab):
+    if shutil.which("flock") is None:
+        pytest.skip("util-linux flock(1) is not installed")
+    d = lab.start(one, need=["lock", "shared", "timeout"])
+    r = d.call("open", kind="lock", name=NAME, namespace=lab.ns)
+    h, path = r["handle"], r["path"]
+    # flock(1) holds: the driver is excluded; its timed waiter notices flock's release by the safety poll.
+    proc = _hold(path, "-x")
+    try:
+        d.fails("WOULD_BLOCK", "try_acquire", handle=h)
+
+        def release_flock():
+            proc.stdin.close()
+            proc.wait(timeout=5)
+        blocked_then_freed(d, "acquire", {"handle": h, "timeout_ms": 10_000}, release_flock,
+                           "flock(1) holds the lock file")
+    finally:
+        proc.kill()
+        proc.wait()
+    # The driver holds: flock(1) is excluded, in both modes.
+    assert _flock("-n", "-x", path, "true") == 1, "flock -n -x succeeded while the driver held the lock"
+    assert _flock("-n", "-s", path, "true") == 1, "flock -n -s succeeded while the driver held the lock"
+    d.call("release", handle=h)
+    assert _flock("-n", "-x", path, "true") == 0, "flock -n -x failed after the driver released"
+    # Shared with shared.
+    hs = lab.open(d, NAME, shared=True)
+    d.call("acquire", handle=hs)
+    assert _flock("-n", "-s", path, "true") == 0, "flock -n -s failed while the driver held the lock shared"
+    assert _flock("-n", "-x", path, "true") == 1, "flock -n -x succeeded while the driver held the lock shared"
+    d.call("release", handle=hs)
+    # A permit of a counting semaphore is a flock on a slot file.
+    if "semaphore" in d.capabilities:
+        hsem = lab.open(d, NAME, kind="semaphore", capacity=1)
+        slot = os.path.join(lab.ns, NAME + ".0.slot")
+        d.call("try_acquire", handle=hsem)
+        assert _flock("-n", "-x", slot, "true") == 1, "flock -n -x on slot 0 succeeded while the driver held it"
+        d.call("release", handle=hsem)
+        proc = _hold(slot, "-x")
+        try:
+            d.fails("WOULD_BLOCK", "try_acquire", handle=hsem)
+        finally:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,133 @@
+"""Locks: exclusion between every pair of drivers, in every mode, with every kind of wait."""
+
+from __future__ import annotations
+
+import os
+
+from xlock_conformance.checks import assert_order, blocked_then_freed, message_names, timed_failure
+from xlock_conformance.plugin import spec
+
+NAME = "conformance-x"
+
+
+def _directions(lab, pair, need):
+    """(holder, contender) both ways round; for a binding paired with itself, two instances."""
+    a = lab.start(pair[0], need=need)
+    b = lab.start(pair[1], need=need)
+    return [(a, b), (b, a)]
+
+
+@spec("XL-LOCK-7", "XL-LOCK-11", "XL-WAIT-1", "XL-WAIT-2", "XL-WAIT-3", "XL-ERR-3", "XL-HOLD-1")
+def test_lock_exclusive(pair, lab):
+    for holder, other in _directions(lab, pair, ["lock", "timeout"]):
+        hh, ho = lab.open(holder, NAME), lab.open(other, NAME)
+        path = os.path.join(lab.ns, NAME + ".lock")
+        holder.call("acquire", handle=hh)
+        r = other.fails("WOULD_BLOCK", "try_acquire", handle=ho)
+        message_names(r, NAME, path, other)
+        timed_failure(other, ho, 0)  # timeout 0 is one attempt that fails with TIMEOUT, not WOULD_BLOCK
+        r = timed_failure(other, ho, 250)
+        message_names(r, NAME, path, other)
+        assert holder.call("locked", handle=hh)["locked"] is True, f"{holder.label}: locked is false while held"
+        assert other.call("locked", handle=ho)["locked"] is False, f"{other.label}: locked is true after failures"
+        got, released = blocked_then_freed(
+            other, "acquire", {"handle": ho}, lambda: holder.call("release", handle=hh),
+            f"driver '{holder.label}' holds the lock exclusively")
+        assert_order(released, got, holder, other)
+        holder.fails("WOULD_BLOCK", "try_acquire", handle=hh)
+        other.call("release", handle=ho)
+        holder.call("close", handle=hh)
+        other.call("close", handle=ho)
+
+
+@spec("XL-LOCK-7", "XL-LOCK-11", "XL-HOLD-1")
+def test_lock_shared(pair, lab):
+    for first, second in _directions(lab, pair, ["lock", "shared", "timeout"]):
+        s1 = lab.open(first, NAME, shared=True)
+        s2 = lab.open(second, NAME, shared=True)
+        x2 = lab.open(second, NAME)
+        x1 = lab.open(first, NAME)
+        # shared with shared: both hold
+        first.call("try_acquire", handle=s1)
+        second.call("acquire", handle=s2, timeout_ms=1000)
+        # shared excludes exclusive, both ways round
+        second.fails("WOULD_BLOCK", "try_acquire", handle=x2)
+        timed_failure(first, x1, 100)
+        first.call("release", handle=s1)
+        second.fails("WOULD_BLOCK", "try_acquire", handle=x2)  # `second` still holds shared
+        got, released = blocked_then_freed(
+            first, "acquire", {"handle": x1}, lambda: second.call("release", handle=s2),
+            f"driver '{second.label}' holds the lock shared")
+        assert_order(released, got, second, first)
+        # exclusive excludes shared
+        second.fails("WOULD_BLOCK", "try_acquire", handle=s2)
+        timed_failure(second, s2, 100)
+        first.call("release", handle=x1)
+        second.call("try_acquire", handle=s2)
+        second.call("release", handle=s2)
+        for d, hs in ((first, (s1, x1)), (second, (s2, x2))):
+            for h in hs:
+                d.call("close", handle=h)
+
+
+@spec("XL-HOLD-1", "XL-HOLD-3", "XL-HOLD-6", "XL-ERR-4", "XL-RM-1")
+def test_lock_one_driver(one, lab):
+    d = lab.start(one, need=["lock", "timeout"])
+    h1, h2 = lab.open(d, NAME), lab.open(d, NAME)
+    d.fails("NOT_HELD", "release", handle=h1)
+    d.call("acquire", handle=h1)
+    d.fails("WOULD_BLOCK", "try_acquire", handle=h2)  # two objects exclude even in one process
+    d.fails("ALREADY_HELD", "acquire", handle=h1, timeout=2.0)  # never a self-deadlock
+    d.fails("ALREADY_HELD", "acquire", handle=h1, timeout_ms=100)
+    d.fails("ALREADY_HELD", "try_acquire", handle=h1)
+    assert d.call("locked", handle=h1)["locked"] is True, "a failed acquire changed the held lock [XL-ERR-4]"
+    d.fails("WOULD_BLOCK", "try_acquire", handle=h2)
+    d.fails("NOT_HELD", "release", handle=h2)
+    d.call("release", handle=h1)
+    d.fails("NOT_HELD", "release", handle=h1)
+    d.call("try_acquire", handle=h2)
+    d.call("release", handle=h2)
+    assert os.path.exists(os.path.join(lab.ns, NAME + ".lock")), "the lock file must persist after release"
+
+
+@spec("XL-HOLD-10")
+def test_lock_close_releases(pair, lab):
+    for holder, other in _directions(lab, pair, ["lock"]):
+        hh, ho = lab.open(holder, NAME), lab.open(other, NAME)
+        holder.call("acquire", handle=hh)
+        other.fails("WOULD_BLOCK", "try_acquire", handle=ho)
+        holder.call("close", handle=hh)
+        r = other.request("try_acquire", handle=ho)
+        assert r.ok, (f"driver '{holder.label}' closed its held lock object, yet driver '{other.label}' still "
+                      f"gets {r.error}: closing a held object must release it [XL-HOLD-10]")
+        other.call("release", handle=ho)
+        other.call("close", handle=ho)
+        if "semaphore" in holder.capabilities and "semaphore" in other.capabilities:
+            sh = lab.open(holder, NAME, kind="semaphore", capacity=1)
+            so = lab.open(other, NAME, kind="semaphore", capacity=1)
+            holder.call("acquire", handle=sh)
+            other.fails("WOULD_BLOCK", "try_acquire", handle=so)
+            holder.call("close", handle=sh)
+            r = other.request("try_acquire", handle=so)
+            assert r.ok, (f"driver '{holder.label}' closed a semaphore object holding a permit, yet driver "
+                          f"'{other.label}' still gets {r.error} [XL-HOLD-10]")
+            other.call("close", handle=so)
+
+
+@spec("XL-HOLD-4")
+def test_lock_reentrant(pair, lab):
+    for holder, other in _directions(lab, pair, ["lock", "reentrant"]):
+        hh, ho = lab.open(holder, NAME, reentrant=True), lab.open(other, NAME)
+        holder.call("acquire", handle=hh)
+        holder.call("acquire", handle=hh)
+        holder.call("try_acquire", handle=hh)
+        for _ in range(2):
+            holder.call("release", handle=hh)
+            other.fails("WOULD_BLOCK", "try_acquire", handle=ho)
+            assert holder.call("locked", handle=hh)["locked"] is True
+        holder.call("release", handle=hh)
+        other.call("try_acquire", handle=ho)
+        holder.fails("NOT_HELD", "release", handle=hh)
+        other.call("release", handle=ho)
+        holder.call("close", handle=hh)
+        other.call("close", handle=ho)

@@ -1,0 +1,91 @@
+"""Lock files: hostile objects at the path are refused; created files get the namespace's mode."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from xlock_conformance.checks import ns_identity, sem_name
+from xlock_conformance.plugin import spec
+
+
+@spec("XL-LOCK-4")
+def test_lockfile_symlink(one, lab):
+    d = lab.start(one, need=["lock"])
+    target = str(lab.tmp / "target")
+    os.symlink(target, os.path.join(lab.ns, "dangling.lock"))
+    d.fails("INSECURE_NAMESPACE", "open", kind="lock", name="dangling", namespace=lab.ns)
+    assert not os.path.lexists(target), f"open followed a symlink at the lock path and created {target}"
+    existing = str(lab.tmp / "existing")
+    with open(existing, "w") as f:
+        f.write("keep")
+    os.chmod(existing, 0o640)
+    before = os.stat(existing)
+    os.symlink(existing, os.path.join(lab.ns, "existing.lock"))
+    d.fails("INSECURE_NAMESPACE", "open", kind="lock", name="existing", namespace=lab.ns)
+    after = os.stat(existing)
+    assert (after.st_mode, after.st_size, after.st_mtime_ns) == (before.st_mode, before.st_size, before.st_mtime_ns), \
+        "the symlink's target was changed"
+
+
+@spec("XL-LOCK-5", "XL-CSEM-2")
+def test_lockfile_not_regular(one, lab):
+    d = lab.start(one, need=["lock"])
+    os.mkfifo(os.path.join(lab.ns, "fifo.lock"), 0o600)
+    # A FIFO opened without O_NONBLOCK would hang the driver: the reply deadline turns that into a failure.
+    d.fails("INSECURE_NAMESPACE", "open", kind="lock", name="fifo", namespace=lab.ns, timeout=5.0)
+    os.mkdir(os.path.join(lab.ns, "dir.lock"), 0o700)
+    d.fails("INSECURE_NAMESPACE", "open", kind="lock", name="dir", namespace=lab.ns)
+    if "semaphore" in d.capabilities:
+        os.mkfifo(os.path.join(lab.ns, "sem.0.slot"), 0o600)
+        # Slots are checked like lock files [XL-CSEM-2]: refused at open or at the first acquire.
+        r = d.request("open", kind="semaphore", name="sem", namespace=lab.ns, capacity=1, timeout=5.0)
+        if r.ok:
+            d.fails("INSECURE_NAMESPACE", "try_acquire", handle=r["handle"], timeout=5.0)
+        else:
+            assert r.error == "INSECURE_NAMESPACE", (
+                f"a FIFO at slot file sem.0.slot: open failed with {r.error}, want INSECURE_NAMESPACE")
+
+
+@spec("XL-NS-13", "XL-LOCK-3", "XL-CSEM-4", "XL-PSEM-3", "XL-ENC-4", "XL-FOREIGN-2")
+def test_file_modes(one, lab):
+    # umask 077 in the driver: modes must come from the namespace, never from the umask.
+    d = lab.start(one, need=["lock"], umask=0o077)
+    cases = [("private", 0o700, 0o600), ("group", 0o1770, 0o660), ("shared", 0o1777, 0o666)]
+    wrong = []
+    for label, dir_mode, want in cases:
+        ns = lab.make_dir(label, dir_mode)
+        dev, ino = ns_identity(ns)
+        expected = {"m.lock"}
+        h = d.call("open", kind="lock", name="m", namespace=ns)["handle"]
+        d.call("try_acquire", handle=h)
+        d.call("release", handle=h)
+        sems = [sem_name("l", dev, ino, "m")]
+        if "semaphore" in d.capabilities:
+            h = d.call("open", kind="semaphore", name="m", namespace=ns, capacity=2)["handle"]
+            d.call("try_acquire", handle=h)
+            d.call("release", handle=h)
+            expected |= {"m.sem", "m.0.slot"}
+            sems.append(sem_name("s", dev, ino, "m"))
+        if "posix_semaphore" in d.capabilities:
+            d.call("open", kind="posix_semaphore", name="m", namespace=ns, value=1)
+            p = sem_name("p", dev, ino, "m")
+            d.semaphores.add(p)
+            if not os.path.exists("/dev/shm/sem." + p[1:]):
+                wrong.append(f"{label}: the raw POSIX semaphore {p} is not in /dev/shm after open")
+            sems.append(p)
+        present = set(os.listdir(ns))
+        allowed = expected | {"m.1.slot"}
+        if not expected <= present <= allowed:
+            wrong.append(f"{label} namespace holds {sorted(present)}; want {sorted(expected)} [XL-ENC-4]")
+        for file in sorted(present & allowed):
+            mode = stat.S_IMODE(os.stat(os.path.join(ns, file)).st_mode)
+            if mode != want:
+                wrong.append(f"{label} namespace (mode {oct(dir_mode)}): {file} has mode {oct(mode)}, want {oct(want)}")
+        for sem in sems:
+            path = "/dev/shm/sem." + sem[1:]
+            if os.path.exists(path):  # doorbells may be made lazily; what exists must have the mode
+                mode = stat.S_IMODE(os.stat(path).st_mode)
+                if mode != want:
+                    wrong.append(f"{label} namespace: semaphore {sem} has mode {oct(mode)}, want {oct(want)}")
+    assert not wrong, "\n".join(wrong)

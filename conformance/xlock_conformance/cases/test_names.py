@@ -1,0 +1,95 @@
+"""Names: every driver reproduces spec/vectors/names.json and creates exactly those files."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from xlock_conformance.checks import ns_identity, sem_name
+from xlock_conformance.plugin import spec
+
+
+def _name_arg(case):
+    # JSON cannot carry lone surrogates: those cases travel as their bytes [PROTOCOL: name_hex]
+    return {"name": case["name"]} if case["name"] is not None else {"name_hex": case["name_utf8_hex"]}
+
+
+def _show(case):
+    return case["name"] if case["name"] is not None else f"bytes {case['name_utf8_hex']}"
+
+
+@spec("XL-SEM-6", "XL-ENC-1", "XL-ENC-2", "XL-ENC-3", "XL-SEM-1", "XL-SEM-2", "XL-SEM-3", "XL-SEM-4",
+      "XL-NAME-1", "XL-NAME-2", "XL-NAME-3", "XL-NAME-4")
+def test_names_map(one, lab, vectors):
+    d = lab.start(one, need=["map"])
+    wrong = []
+    for case in vectors["cases"]:
+        for ns in vectors["namespaces"]:
+            r = d.request("map", dev=ns["dev"], ino=ns["ino"], **_name_arg(case))
+            where = f"{case['description']} ({_show(case)!r}, {ns['id']})"
+            if not case["valid"]:
+                if r.ok or r.error != "INVALID_NAME":
+                    wrong.append(f"{where}: want INVALID_NAME, got {json.dumps(r.data, ensure_ascii=False)}")
+                continue
+            if not r.ok:
+                wrong.append(f"{where}: want a mapping, got {r.error}: {r.get('message')}")
+                continue
+            want = {"lock_file": case["lock_file"], "capacity_file": case["capacity_file"],
+                    "slot_files": case["slot_files"], "semaphores": case["semaphores"][ns["id"]]}
+            got = {k: r.get(k) for k in want}
+            if got != want:
+                diff = {k: (got[k], want[k]) for k in want if got[k] != want[k]}
+                wrong.append(f"{where}: (got, want) " + json.dumps(diff, ensure_ascii=False))
+    n = len(vectors["cases"]) * len(vectors["namespaces"])
+    assert not wrong, f"{len(wrong)} of {n} mappings differ from spec/vectors/names.json:\n" + "\n".join(wrong[:15])
+
+
+@spec("XL-NAME-3")
+def test_names_invalid_open(one, lab, vectors):
+    d = lab.start(one, need=["lock"])
+    never = str(lab.tmp / "never-created")
+    kinds = [("lock", {})]
+    if "semaphore" in d.capabilities:
+        kinds.append(("semaphore", {"capacity": 2}))
+    if "posix_semaphore" in d.capabilities:
+        kinds.append(("posix_semaphore", {"value": 1}))
+    wrong = []
+    for case in vectors["cases"]:
+        if case["valid"]:
+            continue
+        for kind, extra in kinds:
+            for ns in (lab.ns, never):
+                r = d.request("open", kind=kind, namespace=ns, **_name_arg(case), **extra)
+                if r.ok or r.error != "INVALID_NAME":
+                    wrong.append(f"open {kind} {_show(case)!r} ({case['description']}) in {ns}: want INVALID_NAME, "
+                                 f"got {json.dumps(r.data, ensure_ascii=False)}")
+    assert not wrong, "\n".join(wrong[:15])
+    assert os.listdir(lab.ns) == [], f"invalid names left files in the namespace: {os.listdir(lab.ns)}"
+    assert not os.path.exists(never), (
+        f"open with an invalid name created the namespace {never}: names are checked before any file "
+        "system operation [XL-NAME-3]")
+
+
+@spec("XL-ENC-3", "XL-ENC-4", "XL-SEM-1", "XL-SEM-5", "XL-INTRO-1", "XL-LOCK-2", "XL-NAME-4")
+def test_names_files(one, lab, vectors):
+    d = lab.start(one, need=["lock"])
+    dev, ino = ns_identity(lab.ns)
+    expected, wrong = set(), []
+    for case in vectors["cases"]:
+        if not case["valid"]:
+            continue
+        r = d.call("open", kind="lock", namespace=lab.ns, **_name_arg(case))
+        name = case["name"]
+        want = {"namespace": lab.ns, "dev": dev, "ino": ino, "path": os.path.join(lab.ns, case["lock_file"]),
+                "semaphore": sem_name("l", dev, ino, name)}
+        got = {k: r.get(k) for k in want}
+        if got != want:
+            wrong.append(f"open lock {name!r}: (got, want) " +
+                         json.dumps({k: (got[k], want[k]) for k in want if got[k] != want[k]}, ensure_ascii=False))
+        expected.add(case["lock_file"])
+        d.call("close", handle=r["handle"])
+    assert not wrong, "\n".join(wrong[:15])
+    present = set(os.listdir(lab.ns))
+    assert present == expected, (
+        f"the namespace holds {len(present)} files for {len(expected)} names; missing: "
+        f"{sorted(expected - present)[:10]}; unexpected: {sorted(present - expected)[:10]} [XL-ENC-3, XL-ENC-4]")

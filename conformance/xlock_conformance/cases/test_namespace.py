@@ -1,0 +1,100 @@
+"""Namespaces: chosen, created and checked the same way by every driver."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from xlock_conformance.plugin import spec
+
+PROBE = "xlock-conformance-probe"
+
+
+@spec("XL-NS-4")
+def test_namespace_created(one, lab):
+    d = lab.start(one, need=["lock"], umask=0o022)
+    fresh = str(lab.tmp / "fresh")
+    r = d.call("open", kind="lock", name="x", namespace=fresh)
+    assert r["namespace"] == fresh, f"open in {fresh} reports namespace {r['namespace']!r}"
+    st = os.lstat(fresh)
+    assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700, (
+        f"the namespace {fresh} was created with mode {oct(stat.S_IMODE(st.st_mode))}, want 0o700 [XL-NS-4]")
+    assert st.st_uid == os.geteuid(), f"the namespace {fresh} is owned by uid {st.st_uid}"
+    orphan = str(lab.tmp / "missing-parent" / "ns")
+    d.fails("OS_ERROR", "open", kind="lock", name="x", namespace=orphan)
+    assert not os.path.exists(os.path.dirname(orphan)), "a missing parent must not be created [XL-NS-4]"
+
+
+@spec("XL-NS-1")
+def test_namespace_from_env(one, lab):
+    other = lab.make_dir("other")
+    d = lab.start(one, need=["lock"], env={"XLOCK_NAMESPACE": lab.ns})
+    r = d.call("open", kind="lock", name="x")
+    assert r["namespace"] == lab.ns, f"with XLOCK_NAMESPACE={lab.ns} open reports namespace {r['namespace']!r}"
+    assert os.path.exists(os.path.join(lab.ns, "x.lock")), f"no x.lock in XLOCK_NAMESPACE {lab.ns}"
+    r = d.call("open", kind="lock", name="y", namespace=other)
+    assert r["namespace"] == other, f"an explicit namespace must win over XLOCK_NAMESPACE, got {r['namespace']!r}"
+    assert os.path.exists(os.path.join(other, "y.lock")) and not os.path.exists(os.path.join(lab.ns, "y.lock"))
+
+
+@spec("XL-NS-1", "XL-NS-2")
+def test_namespace_default(one, lab):
+    # Only the effective uid chooses the default: not TMPDIR, XDG_RUNTIME_DIR or HOME; an empty
+    # XLOCK_NAMESPACE counts as unset.
+    decoys = {"TMPDIR": lab.ns, "XDG_RUNTIME_DIR": lab.ns, "HOME": lab.ns}
+    want = f"/tmp/xlock-{os.geteuid()}"
+    for env in ({"XLOCK_NAMESPACE": None, **decoys}, {"XLOCK_NAMESPACE": "", **decoys}):
+        d = lab.start(one, need=["lock"], env=env)
+        r = d.call("open", kind="lock", name=PROBE)
+        assert r["namespace"] == want, (
+            f"with {', '.join(f'{k}={v!r}' for k, v in env.items())} the default namespace is "
+            f"{r['namespace']!r}, want {want!r} [XL-NS-2]")
+        d.call("close", handle=r["handle"])
+        if "remove" in d.capabilities:
+            d.call("remove", kind="lock", name=PROBE)
+    assert os.listdir(lab.ns) == [], f"the decoy directory got files: {os.listdir(lab.ns)}"
+
+
+@spec("XL-NS-5", "XL-NS-6", "XL-NS-7")
+def test_namespace_insecure(one, lab):
+    d = lab.start(one, need=["lock"])
+    real = lab.make_dir("real")
+    hostile = {
+        "world-writable without sticky bit": lab.make_dir("ww", 0o777),
+        "group-writable without sticky bit": lab.make_dir("gw", 0o770),
+        "owned by uid 65534": lab.make_dir("nobody", 0o700),
+        "a symbolic link to a good directory": str(lab.tmp / "link"),
+        "a regular file": str(lab.tmp / "file"),
+    }
+    os.chown(hostile["owned by uid 65534"], 65534, 65534)
+    os.symlink(real, hostile["a symbolic link to a good directory"])
+    open(hostile["a regular file"], "wb").close()
+    kinds = [("lock", {})] + ([("semaphore", {"capacity": 2})] if "semaphore" in d.capabilities else [])
+    wrong = []
+    for what, path in hostile.items():
+        for kind, extra in kinds:
+            r = d.request("open", kind=kind, name="x", namespace=path, **extra)
+            if r.ok or r.error != "INSECURE_NAMESPACE":
+                wrong.append(f"open {kind} in a namespace that is {what} ({path}): want INSECURE_NAMESPACE, "
+                             f"got {r.error or 'success'} {r.get('message', '')}")
+    assert not wrong, "\n".join(wrong)
+    assert os.listdir(real) == [], f"a symlinked namespace was used: {os.listdir(real)}"
+    # Accepted: a sticky world-writable directory (a shared namespace), a symlink in an earlier component.
+    sticky = lab.make_dir("sticky", 0o1777)
+    d.call("open", kind="lock", name="x", namespace=sticky)
+    inner = os.path.join(real, "inner")
+    os.mkdir(inner, 0o700)
+    via_link = os.path.join(hostile["a symbolic link to a good directory"], "inner")
+    r = d.call("open", kind="lock", name="x", namespace=via_link)
+    assert os.path.exists(os.path.join(inner, "x.lock")), f"open in {via_link} did not create {inner}/x.lock"
+
+
+@spec("XL-NS-3")
+def test_namespace_relative(one, lab):
+    d = lab.start(one, need=["lock"])
+    # Relative paths that resolve to this case's own directories, so a driver that wrongly accepts them
+    # litters nothing outside the case.
+    rel = os.path.relpath(lab.ns)
+    for bad in (rel, "./" + rel, os.path.relpath(str(lab.tmp / "absent" / "ns")), "", lab.ns + "\u0000x"):
+        d.fails("INVALID_ARGUMENT", "open", kind="lock", name="x", namespace=bad)
+    assert os.listdir(lab.ns) == []

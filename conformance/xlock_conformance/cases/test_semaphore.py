@@ -1,0 +1,89 @@
+"""Counting semaphores across drivers, and the raw POSIX named semaphore."""
+
+from __future__ import annotations
+
+import os
+
+from xlock_conformance.checks import blocked_then_freed, ns_identity, sem_name, timed_failure
+from xlock_conformance.plugin import spec
+
+NAME = "conformance-sem"
+
+
+@spec("XL-CSEM-1", "XL-CSEM-2", "XL-CSEM-3", "XL-CSEM-5", "XL-CSEM-6")
+def test_semaphore_capacity(pair, lab):
+    need = ["semaphore", "timeout"]
+    a, b = lab.start(pair[0], need=need), lab.start(pair[1], need=need)
+    ha = lab.open(a, NAME, kind="semaphore", capacity=3)
+    hb = lab.open(b, NAME, kind="semaphore", capacity=3)
+    with open(os.path.join(lab.ns, NAME + ".sem"), "rb") as f:
+        content = f.read()
+    assert content == b"xlock/1 semaphore capacity=3\n", f"capacity file holds {content!r} [XL-CSEM-3]"
+    slots = [a.call("acquire", handle=ha)["slot"], a.call("try_acquire", handle=ha)["slot"],
+             b.call("acquire", handle=hb, timeout_ms=1000)["slot"]]
+    assert slots == [0, 1, 2], f"three permits got slots {slots}; slots are tried in order 0..N-1 [XL-CSEM-5]"
+    b.fails("WOULD_BLOCK", "try_acquire", handle=hb)  # never more than N holders
+    timed_failure(a, ha, 100)
+    assert a.call("locked", handle=ha)["locked"] is True
+    a.call("release", handle=ha)  # returns the most recently acquired permit, slot 1 [XL-CSEM-6]
+    got = b.call("try_acquire", handle=hb)
+    assert got["slot"] == 1, f"after a released its newest permit (slot 1), b got slot {got['slot']}"
+    a.fails("WOULD_BLOCK", "try_acquire", handle=ha)
+    got, _ = blocked_then_freed(a, "acquire", {"handle": ha}, lambda: b.call("release", handle=hb),
+                                "all three permits are held")
+    for _ in range(2):
+        a.call("release", handle=ha)
+    b.call("release", handle=hb)
+    a.fails("NOT_HELD", "release", handle=ha)
+    b.fails("NOT_HELD", "release", handle=hb)
+    assert a.call("locked", handle=ha)["locked"] is False
+
+
+@spec("XL-CSEM-1", "XL-CSEM-3", "XL-CSEM-4")
+def test_semaphore_capacity_mismatch(pair, lab):
+    a, b = lab.start(pair[0], need=["semaphore"]), lab.start(pair[1], need=["semaphore"])
+    lab.open(a, NAME, kind="semaphore", capacity=3)
+    r = b.fails("CAPACITY_MISMATCH", "open", kind="semaphore", name=NAME, namespace=lab.ns, capacity=2)
+    assert "3" in r["message"] and "2" in r["message"], f"the message must give both capacities: {r['message']!r}"
+    lab.open(b, NAME, kind="semaphore", capacity=3)
+    for bad in (0, -1, 1001):
+        b.fails("INVALID_ARGUMENT", "open", kind="semaphore", name="other", namespace=lab.ns, capacity=bad)
+    lab.open(b, "max", kind="semaphore", capacity=1000)
+    for content in (b"xlock/1 semaphore capacity=3", b"xlock/1 semaphore capacity=03\n", b"garbage\n"):
+        with open(os.path.join(lab.ns, "bad.sem"), "wb") as f:
+            f.write(content)
+        a.fails("CAPACITY_MISMATCH", "open", kind="semaphore", name="bad", namespace=lab.ns, capacity=3)
+    leftovers = [f for f in os.listdir(lab.ns) if f.endswith(".tmp")]
+    assert not leftovers, f"temporary files left behind: {leftovers} [XL-CSEM-4]"
+
+
+@spec("XL-PSEM-1", "XL-PSEM-2", "XL-PSEM-4", "XL-INTRO-1")
+def test_posix_semaphore(pair, lab):
+    need = ["posix_semaphore", "timeout"]
+    a, b = lab.start(pair[0], need=need), lab.start(pair[1], need=need)
+    dev, ino = ns_identity(lab.ns)
+    want = sem_name("p", dev, ino, NAME)
+    ra = a.call("open", kind="posix_semaphore", name=NAME, namespace=lab.ns, value=2)
+    rb = b.call("open", kind="posix_semaphore", name=NAME, namespace=lab.ns, value=5)  # exists: value ignored
+    for d, r in ((a, ra), (b, rb)):
+        assert r.get("semaphore") == want, f"driver '{d.label}' names the raw semaphore {r.get('semaphore')!r}, want {want!r}"
+        assert r.get("path") is None, f"driver '{d.label}': a raw semaphore has no path, got {r.get('path')!r}"
+    ha, hb = ra["handle"], rb["handle"]
+    a.fails("NOT_HELD", "release", handle=ha)
+    a.call("acquire", handle=ha)
+    b.call("try_acquire", handle=hb)
+    a.fails("WOULD_BLOCK", "try_acquire", handle=ha)  # the value 2 is shared by both drivers
+    timed_failure(b, hb, 100)
+    blocked_then_freed(b, "acquire", {"handle": hb}, lambda: a.call("release", handle=ha),
+                       "the semaphore's value is 0")
+    a.fails("NOT_HELD", "release", handle=ha)
+    b.call("release", handle=hb)
+    b.call("release", handle=hb)
+    b.fails("NOT_HELD", "release", handle=hb)
+    a.call("try_acquire", handle=ha)
+    b.call("try_acquire", handle=hb)
+    a.call("release", handle=ha)
+    b.call("release", handle=hb)
+    if "remove" in a.capabilities:
+        assert a.call("remove", kind="posix_semaphore", name=NAME, namespace=lab.ns)["removed"] is True
+        assert not os.path.exists("/dev/shm/sem." + want[1:]), f"remove left /dev/shm/sem.{want[1:]} [XL-PSEM-5]"

@@ -1,0 +1,346 @@
+"""The pytest plugin: drivers as parameters, case selection, progress lines and the result matrix.
+
+Cases are test functions `test_<case>` in `xlock_conformance/cases/`, marked with `@spec(...)`, taking one
+of the fixtures `one` (a driver), `pair` (two drivers, possibly the same binding twice) or `group` (every
+available driver), plus `lab` (a fresh namespace and cleanup).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import time
+from collections import Counter, OrderedDict
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import pytest
+
+from xlock_conformance import bundled
+from xlock_conformance.driver import DriverSpec
+from xlock_conformance.lab import Lab
+from xlock_conformance.spec import find_repo, must_ids, name_vectors
+
+PAIR = "\u2194"  # ↔
+# Matrix order: from names up to whole-system behaviour.
+MODULE_ORDER = ["test_names", "test_namespace", "test_lockfile", "test_lock", "test_wakeup", "test_death",
+                "test_semaphore", "test_remove", "test_stress", "test_interop", "test_protocol"]
+GROUP = "all"
+CASES_DIR = Path(__file__).resolve().parent / "cases"
+
+
+def spec(*ids: str) -> Any:
+    """Mark a case with the spec requirement IDs it checks."""
+    return pytest.mark.spec(*ids)
+
+
+# -- options and configuration -----------------------------------------------------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("xlock-conformance")
+    group.addoption("--driver", action="append", default=[], metavar="NAME=COMMAND",
+                    help="add a driver (repeatable); without it the bundled py, c and rb drivers run")
+    group.addoption("--run", action="append", default=[], metavar="PATTERN",
+                    help="run only cases whose name, name[column] or spec ID matches (glob; repeatable)")
+    group.addoption("--skip", action="append", default=[], metavar="PATTERN",
+                    help="leave out cases whose name, name[column] or spec ID matches (glob; repeatable)")
+    group.addoption("--list", action="store_true", default=False, help="list the cases with their spec IDs")
+    group.addoption("--repo", default=None, help="the xlock checkout (default: found from cwd)")
+
+
+class State:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.repo = find_repo(config.getoption("--repo"))
+        self.listing = config.getoption("--list")
+        options = config.getoption("--driver")
+        if options:
+            self.drivers = [bundled.parse_driver_option(v) for v in options]
+            names = [d.name for d in self.drivers]
+            if len(set(names)) != len(names):
+                raise pytest.UsageError(f"--driver names must be distinct: {names}")
+        elif self.listing:
+            self.drivers = [DriverSpec(n, []) for n in ("py", "c", "rb")]
+        else:
+            self.drivers = bundled.bundled(self.repo)
+        self.results: "OrderedDict[tuple[str, str], str]" = OrderedDict()
+        self.failures: list[tuple[str, str, str]] = []
+        self.skips: Counter[str] = Counter()
+        self.case_ids: "OrderedDict[str, list[str]]" = OrderedDict()
+        self.case_module: dict[str, str] = {}
+        self.total = 0
+        self.done = 0
+        self.started = time.monotonic()
+
+    def columns(self) -> list[str]:
+        singles = [d.name for d in self.drivers]
+        pairs = [pair_label(a, b) for a, b in pairs_of(self.drivers)]
+        return singles + pairs + [GROUP]
+
+
+def pairs_of(drivers: list[DriverSpec]) -> Iterator[tuple[DriverSpec, DriverSpec]]:
+    """Each driver with itself, then every two different drivers."""
+    for d in drivers:
+        yield d, d
+    yield from itertools.combinations(drivers, 2)
+
+
+def pair_label(a: DriverSpec, b: DriverSpec) -> str:
+    return f"{a.name}{PAIR}{b.name}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "spec(*ids): the xlock/1 requirement IDs a case checks")
+    try:
+        config._xlc = State(config)  # type: ignore[attr-defined]
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _state(config: pytest.Config) -> State:
+    return config._xlc  # type: ignore[attr-defined,no-any-return]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    st = _state(metafunc.config)
+    if "one" in metafunc.fixturenames:
+        metafunc.parametrize("one", st.drivers, ids=[d.name for d in st.drivers])
+    elif "pair" in metafunc.fixturenames:
+        pairs = list(pairs_of(st.drivers))
+        metafunc.parametrize("pair", pairs, ids=[f"{a.name}+{b.name}" for a, b in pairs])
+    elif "group" in metafunc.fixturenames:
+        metafunc.parametrize("group", [st.drivers], ids=[GROUP])
+
+
+def case_name(item: pytest.Item) -> str:
+    return getattr(item, "originalname", item.name).removeprefix("test_")
+
+
+def column(item: pytest.Item) -> str:
+    params = getattr(item, "callspec", None)
+    params = params.params if params else {}
+    if "one" in params:
+        return str(params["one"].name)
+    if "pair" in params:
+        return pair_label(*params["pair"])
+    return GROUP
+
+
+def spec_ids(item: pytest.Item) -> list[str]:
+    return [i for m in item.iter_markers("spec") for i in m.args]
+
+
+def _matches(item: pytest.Item, pattern: str) -> bool:
+    name = case_name(item)
+    full = f"{name}[{column(item)}]"
+    return (fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(full, pattern)
+            or any(fnmatch.fnmatchcase(i, pattern) for i in spec_ids(item)))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    st = _state(config)
+
+    def order(item: pytest.Item) -> int:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        return MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER)
+    items.sort(key=order)  # stable: keeps definition order inside a module
+    for item in items:
+        st.case_ids.setdefault(case_name(item), spec_ids(item))
+        st.case_module.setdefault(case_name(item), item.module.__name__.rsplit(".", 1)[-1])
+    if st.listing:
+        _print_listing(config, st)
+        items[:] = []
+        return
+    runs, skips = config.getoption("--run"), config.getoption("--skip")
+    keep, drop = [], []
+    for item in items:
+        wanted = (not runs or any(_matches(item, p) for p in runs)) and not any(_matches(item, p) for p in skips)
+        (keep if wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+    items[:] = keep
+    st.total = len(keep)
+
+
+def _print_listing(config: pytest.Config, st: State) -> None:
+    tw = config.get_terminal_writer()
+    current = None
+    for name, ids in st.case_ids.items():
+        if st.case_module[name] != current:
+            current = st.case_module[name]
+            tw.line(f"{current.removeprefix('test_')}:")
+        tw.line(f"  {name:34} {' '.join(ids)}")
+    _print_uncovered(tw, st)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    params = getattr(item, "callspec", None)
+    params = params.params if params else {}
+    involved: list[DriverSpec] = []
+    if "one" in params:
+        involved = [params["one"]]
+    elif "pair" in params:
+        involved = list(params["pair"])
+    for d in involved:
+        if d.unavailable:
+            pytest.skip(f"driver '{d.name}' unavailable: {d.unavailable}")
+    if "group" in params and not any(not d.unavailable for d in params["group"]):
+        pytest.skip("no driver is available")
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    bench = Lab()
+    try:
+        yield bench
+    finally:
+        bench.close()
+
+
+@pytest.fixture
+def available(group: list[DriverSpec]) -> list[DriverSpec]:
+    """The drivers of `group` that can run here."""
+    return [d for d in group if not d.unavailable]
+
+
+@pytest.fixture
+def vectors(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """spec/vectors/names.json of the checkout."""
+    repo = _state(request.config).repo
+    if repo is None:
+        pytest.fail("spec/vectors/names.json not found: run from an xlock checkout or give --repo DIR")
+    return name_vectors(repo)
+
+
+# -- reporting ------------------------------------------------------------------------------------------
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed or call.excinfo is None:
+        return
+    where = ""
+    for entry in reversed(call.excinfo.traceback):
+        path = Path(str(entry.path))
+        if path.parent == CASES_DIR:
+            where = f"{path.name}:{entry.lineno + 1}"
+            break
+    message = call.excinfo.exconly()
+    bench = item.funcargs.get("lab") if hasattr(item, "funcargs") else None
+    traces = bench.report() if isinstance(bench, Lab) else ""
+    report.longrepr = f"{where}\n{message}\n\n{traces}".strip()
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Optional[tuple[str, str, str]]:
+    # Our own progress lines replace pytest's dots.
+    if report.when == "call" or (report.when == "setup" and not report.passed) or report.failed:
+        return report.outcome, "", ""
+    return None
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    config = _CONFIG[0] if _CONFIG else None
+    if config is None:
+        return
+    st = _state(config)
+    key = (report.head_line or report.nodeid, report.nodeid)
+    item_case, item_col = _REPORT_KEYS.get(report.nodeid, (key[0], GROUP))
+    outcome = None
+    if report.when == "setup" and report.skipped:
+        outcome = "skip"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        st.skips[reason.removeprefix("Skipped: ")] += 1
+    elif report.failed:
+        outcome = "FAIL"
+        st.failures.append((item_case, item_col, str(report.longrepr)))
+    elif report.when == "call":
+        outcome = "skip" if report.skipped else "pass"
+        if report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            st.skips[reason.removeprefix("Skipped: ")] += 1
+    if outcome is None:
+        return
+    prev = st.results.get((item_case, item_col))
+    if prev == "FAIL":
+        return
+    st.results[(item_case, item_col)] = outcome
+    if prev is None:
+        st.done += 1
+        tw = config.get_terminal_writer()
+        mark = {"pass": "pass", "FAIL": "FAIL", "skip": "skip"}[outcome]
+        tw.line(f"[{st.done:3}/{st.total}] {mark:4}  {item_case:34} {item_col:10} "
+                f"{report.duration:5.1f} s", red=outcome == "FAIL", green=outcome == "pass")
+
+
+_CONFIG: list[pytest.Config] = []
+_REPORT_KEYS: dict[str, tuple[str, str]] = {}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _CONFIG[:] = [session.config]
+    for item in session.items:
+        _REPORT_KEYS[item.nodeid] = (case_name(item), column(item))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    st = _state(config)
+    tw = terminalreporter._tw
+    if st.listing:
+        return
+    for case, col, text in st.failures:
+        tw.line("")
+        tw.sep("-", f"FAIL {case} [{col}]", red=True)
+        for line in text.splitlines():
+            tw.line(line)
+    tw.line("")
+    _print_matrix(tw, st)
+    if st.skips:
+        tw.line("")
+        tw.line("skipped:")
+        for reason, n in st.skips.most_common():
+            tw.line(f"  {n:3} x {reason}")
+    tw.line("")
+    _print_uncovered(tw, st)
+    counts = Counter(st.results.values())
+    tw.line("")
+    tw.line(f"xlock-conformance: {counts['pass']} passed, {counts['FAIL']} failed, {counts['skip']} skipped "
+            f"in {time.monotonic() - st.started:.1f} s", bold=True,
+            red=counts["FAIL"] > 0, green=counts["FAIL"] == 0)
+
+
+def _print_matrix(tw: Any, st: State) -> None:
+    cols = [c for c in st.columns() if any(k[1] == c for k in st.results)]
+    rows = [c for c in st.case_ids if any(k[0] == c for k in st.results)]
+    if not rows:
+        tw.line("(no case ran)")
+        return
+    width = max(len(r) for r in rows) + 4
+    colw = [max(len(c), 4) + 2 for c in cols]
+    tw.line("case".ljust(width) + "".join(c.ljust(w) for c, w in zip(cols, colw)), bold=True)
+    current = None
+    for row in rows:
+        module = st.case_module[row]
+        if module != current:
+            current = module
+            tw.line(module.removeprefix("test_") + ":", bold=True)
+        cells = []
+        for c, w in zip(cols, colw):
+            cells.append(st.results.get((row, c), ".").ljust(w))
+        line = ("  " + row).ljust(width) + "".join(cells)
+        tw.line(line.rstrip(), red="FAIL" in cells_text(cells))
+
+
+def cells_text(cells: list[str]) -> str:
+    return "".join(cells)
+
+
+def _print_uncovered(tw: Any, st: State) -> None:
+    if st.repo is None:
+        tw.line("(spec/xlock-1.md not found: use --repo to list MUST requirements without a case)")
+        return
+    cited = {i for ids in st.case_ids.values() for i in ids}
+    missing = [i for i in must_ids(st.repo) if i not in cited]
+    total = len(must_ids(st.repo))
+    tw.line(f"MUST requirements of spec/xlock-1.md without a case ({len(missing)} of {total}):")
+    tw.line("  " + (" ".join(missing) if missing else "none"))
