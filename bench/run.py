@@ -228,7 +228,7 @@ WAKEUP_PAUSE_MS = (5.0, 45.0)
 
 def handoff_configs(results, drivers, quick, ns):
     """Sections 2 (hand-off), 3 (timed wake-up) and 5b (semaphore hand-off), all in namespace ns."""
-    fast, sessions = (10, 1) if quick else (100, 3)  # kernel-speed hand-offs: sessions x rounds
+    fast, sessions = (10, 1) if quick else (100, 5)  # kernel-speed hand-offs: rounds x sessions
     slow = 3 if quick else 10  # polling peers: one session
     configs = []
 
@@ -263,7 +263,7 @@ def handoff_configs(results, drivers, quick, ns):
         add(ho, dict(pair=label, kind="peer", mode="timed"), actor_argv(impl), actor_argv(impl), rounds,
             timeout_ms=10000)
 
-    wk, wr, ws = "wakeup", (6 if quick else 12), (1 if quick else 2)
+    wk, wr, ws = "wakeup", (6 if quick else 12), (1 if quick else 3)
     add(wk, dict(pair="raw flock(2), C, blocking", kind="baseline"), actor_argv("raw-c"), actor_argv("raw-c"), wr,
         ws, pause_ms=WAKEUP_PAUSE_MS)
     for pair, da, db in driver_pairs(drivers):
@@ -359,19 +359,25 @@ def contend_once(impl, nproc, count, tmp):
 
 
 def bench_contention(tmp, results, impls, quick):
-    rows = results["contention"]
-    repeats = 1 if quick else 3
+    """Every (implementation, processes) configuration once per repeat, repeats interleaved."""
+    repeats = 1 if quick else 5
     total = {"c": 100000, "python": 40000, "ruby": 40000}
-    for impl in impls:
-        lang = impl.split("-", 1)[0]
-        for nproc in (2, 4, 8):
-            count = max(1, (total[lang] // (10 if quick else 1)) // nproc)
-            progress("contention: %s, %d processes x %d rounds, %d repeats" % (impl, nproc, count, repeats))
-            runs = [contend_once(impl, nproc, count, tmp) for _ in range(repeats)]
-            rows.append({"impl": impl, "nproc": nproc, "rounds_per_process": count, "repeats": repeats,
-                         "ops_per_s": statistics.median(r["ops_per_s"] for r in runs),
-                         "max_wait_ms": max(r["max_wait_ms"] for r in runs),
-                         "final": [r["final"] for r in runs], "expected": runs[0]["expected"]})
+    configs = [(impl, nproc) for impl in impls for nproc in (2, 4, 8)]
+    runs = {cfg: [] for cfg in configs}
+    counts = {}
+    for rep in range(repeats):
+        for impl, nproc in configs:
+            lang = impl.split("-", 1)[0]
+            count = counts[(impl, nproc)] = max(1, (total[lang] // (10 if quick else 1)) // nproc)
+            progress("contention: %s, %d processes x %d rounds, repeat %d/%d" % (impl, nproc, count, rep + 1, repeats))
+            runs[(impl, nproc)].append(contend_once(impl, nproc, count, tmp))
+    for impl, nproc in configs:
+        done = runs[(impl, nproc)]
+        results["contention"].append({
+            "impl": impl, "nproc": nproc, "rounds_per_process": counts[(impl, nproc)], "repeats": repeats,
+            "ops_per_s": statistics.median(r["ops_per_s"] for r in done),
+            "max_wait_ms": max(r["max_wait_ms"] for r in done),
+            "final": [r["final"] for r in done], "expected": done[0]["expected"]})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,10 +406,28 @@ def machine():
             "python": platform.python_version()}
 
 
+def write_readme_section(section):
+    """Replace the README's "## Benchmarks" section (up to the next "## " heading) or append it."""
+    path = os.path.join(ROOT, "README.md")
+    with open(path) as f:
+        lines = f.read().splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == "## Benchmarks"), None)
+    if start is None:
+        text = "".join(lines).rstrip("\n") + "\n\n" + section
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        rest = "".join(lines[end:])
+        text = "".join(lines[:start]) + section + ("\n" + rest if rest else "")
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="few rounds: a smoke run, not figures to quote")
     ap.add_argument("--out", default=os.path.join(BENCH, "results"), help="directory for latest.md/.json")
+    ap.add_argument("--readme", action="store_true",
+                    help="also replace the Benchmarks section at the end of the top-level README.md")
     ap.add_argument("--wait-idle", type=float, default=0, metavar="S",
                     help="first wait up to S seconds for the load average to fall below 0.5")
     args = ap.parse_args()
@@ -446,6 +470,9 @@ def main():
     with open(os.path.join(args.out, "latest.md"), "w") as f:
         f.write(md)
     print(md)
+    if args.readme:
+        write_readme_section(report.readme_section(results))
+        progress("updated the Benchmarks section of %s" % os.path.join(ROOT, "README.md"))
     progress("done in %.0f s: %s" % (results["seconds"], os.path.join(args.out, "latest.md")))
 
 
