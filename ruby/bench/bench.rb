@@ -9,6 +9,7 @@
 # system calls.
 require "xlock"
 require "tmpdir"
+require "rbconfig"
 
 QUICK = ARGV.include?("--quick")
 ROUNDS = QUICK ? 20_000 : 200_000
@@ -61,6 +62,39 @@ Dir.mktmpdir("xlock-bench-") do |dir|
   end
   puts format("%-42s %8.0f us (median), %.0f us (max)", "Thread#raise reaching an untimed wait",
               median(latencies) / 1000.0, latencies.max / 1000.0)
+
+  # SIGINT (Ctrl-C) reaching a process blocked in an untimed lock, until it reports Interrupt.
+  script = <<~RUBY
+    require "xlock"
+    lock = XLock::Lock.new("held", namespace: #{ns.dump})
+    loop do
+      $stdout.puts "waiting"; $stdout.flush
+      begin
+        lock.lock
+      rescue Interrupt
+        $stdout.puts "interrupted"; $stdout.flush
+      end
+    end
+  RUBY
+  IO.popen([RbConfig.ruby, "-I", File.expand_path("../lib", __dir__), "-e", script], "r") do |child|
+    blocked = lambda do
+      File.read("/proc/#{child.pid}/syscall").split.first.then { |n| %w[73 202].include?(n) }
+    rescue Errno::ENOENT
+      false
+    end
+    latencies = Array.new(QUICK ? 5 : 21) do
+      child.gets
+      Thread.pass until blocked.call
+      sleep 0.005
+      started = Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
+      Process.kill(:INT, child.pid)
+      child.gets
+      Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond) - started
+    end
+    Process.kill(:KILL, child.pid)
+    puts format("%-42s %8.0f us (median), %.0f us (max)", "SIGINT reaching an untimed wait (process)",
+                median(latencies) / 1000.0, latencies.max / 1000.0)
+  end
   file.close
   lock.close
   holder.close
