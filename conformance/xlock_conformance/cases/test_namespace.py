@@ -98,3 +98,23 @@ def test_namespace_relative(one, lab):
     for bad in (rel, "./" + rel, os.path.relpath(str(lab.tmp / "absent" / "ns")), "", lab.ns + "\u0000x"):
         d.fails("INVALID_ARGUMENT", "open", kind="lock", name="x", namespace=bad)
     assert os.listdir(lab.ns) == []
+
+
+@spec("XL-NS-12", "XL-LOCK-8")
+def test_namespace_moved(one, lab):
+    """Files are made relative to the verified directory descriptor: after the namespace directory is
+    renamed and another directory takes its path, an open object keeps working in the renamed one."""
+    d = lab.start(one, need=["lock", "remove"])
+    h = lab.open(d, "moved")
+    hs = lab.open(d, "moved", kind="semaphore", capacity=2) if "semaphore" in d.capabilities else None
+    d.call("remove", kind="lock", name="moved", namespace=lab.ns)  # the object must recreate its file
+    moved = str(lab.tmp / "ns-moved")
+    os.rename(lab.ns, moved)
+    os.mkdir(lab.ns, 0o700)
+    d.call("try_acquire", handle=h)
+    if hs is not None:
+        d.call("try_acquire", handle=hs)
+    assert os.listdir(lab.ns) == [], (
+        f"after the namespace was renamed, files were created at its old path: {os.listdir(lab.ns)} "
+        "(re-resolved the path instead of using the directory descriptor) [XL-NS-12]")
+    assert "moved.lock" in os.listdir(moved), f"the lock file was not recreated in the renamed namespace {moved}"

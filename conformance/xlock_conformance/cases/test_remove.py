@@ -11,7 +11,7 @@ NAME = "conformance-rm"
 RACE_ROUNDS = 200
 
 
-@spec("XL-RM-1", "XL-RM-2", "XL-RM-3", "XL-PSEM-5")
+@spec("XL-RM-1", "XL-RM-2", "XL-RM-3")
 def test_remove_idle(pair, lab):
     a, b = lab.start(pair[0], need=["lock", "remove"]), lab.start(pair[1], need=["lock", "remove"])
     lock_file = os.path.join(lab.ns, NAME + ".lock")

@@ -57,7 +57,7 @@ def test_semaphore_capacity_mismatch(pair, lab):
     assert not leftovers, f"temporary files left behind: {leftovers} [XL-CSEM-4]"
 
 
-@spec("XL-PSEM-1", "XL-PSEM-2", "XL-PSEM-4", "XL-INTRO-1")
+@spec("XL-PSEM-1", "XL-PSEM-2", "XL-PSEM-4", "XL-PSEM-5", "XL-INTRO-1")
 def test_posix_semaphore(pair, lab):
     need = ["posix_semaphore", "timeout"]
     a, b = lab.start(pair[0], need=need), lab.start(pair[1], need=need)
