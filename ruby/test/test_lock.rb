@@ -276,6 +276,13 @@ class TestLock < Minitest::Test
     refute lock.locked?
   end
 
+  def test_objects_cannot_be_copied
+    assert_raises(TypeError) { new_lock.dup }
+    assert_raises(TypeError) { new_lock.clone }
+    assert_raises(TypeError) { track(XLock::Semaphore.new("s", 1, namespace: @ns)).dup }
+    assert_raises(TypeError) { Marshal.dump(new_lock) }
+  end
+
   def test_negative_and_infinite_timeouts_are_untimed
     lock = new_lock
     lock.lock(timeout: -1)

@@ -128,7 +128,9 @@ static VALUE rsem_acquire(int argc, VALUE *argv, VALUE self)
 {
     rsem *r = get_open(self);
     xlock_rb_deadline deadline = xlock_rb_deadline_from_args(argc, argv);
-    int rc = xlock_rb_wait(&sem_waitable, r->s, &deadline, &r->use);
+    int rc = xlock_sem_try_acquire(r->s); /* one pass first: no GVL release when a permit is free */
+    if (rc == XLOCK_EWOULDBLOCK)
+        rc = xlock_rb_wait(&sem_waitable, r->s, &deadline, &r->use);
     if (rc < 0) {
         if (r->use.closing)
             xlock_rb_raise_kind("CANCELLED", "semaphore '%" PRIsVALUE "' (%" PRIsVALUE ") was closed while waiting",

@@ -29,6 +29,11 @@ module XLock
       _remove(Names.utf8_bytes(name), Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
     end
 
+    # A copy would share nothing with the original; open another object for the same name instead.
+    def initialize_copy(_other)
+      raise TypeError, "#{self.class} cannot be copied: open another #{self.class} for the same name"
+    end
+
     def inspect
       return "#<#{self.class} #{name.inspect} closed>" if closed?
 
