@@ -10,9 +10,14 @@ module XLockVendor
 
   module_function
 
+  # True in the git checkout; an installed gem has no xlock.gemspec (not in spec.files) and no ../c.
+  def checkout?
+    File.file?(File.expand_path("../../xlock.gemspec", __dir__)) && File.file?(File.join(CHECKOUT_C, "include", "xlock.h"))
+  end
+
   # [include dir, source dir] of the checkout when it is there, else of the vendored copy; nil if neither.
   def source_dirs
-    if File.file?(File.join(CHECKOUT_C, "include", "xlock.h"))
+    if checkout?
       [File.join(CHECKOUT_C, "include"), File.join(CHECKOUT_C, "src")]
     elsif File.file?(File.join(VENDOR, "xlock.h"))
       [VENDOR, VENDOR]
@@ -21,9 +26,9 @@ module XLockVendor
 
   # Replaces ext/xlock/vendor/ with the checkout's c/src/*.{c,h} and c/include/xlock.h (no-op outside it).
   def copy_from_checkout
-    header = File.join(CHECKOUT_C, "include", "xlock.h")
-    return unless File.file?(header)
+    return unless checkout?
 
+    header = File.join(CHECKOUT_C, "include", "xlock.h")
     FileUtils.rm_rf(VENDOR)
     FileUtils.mkdir_p(VENDOR)
     FileUtils.cp(Dir[File.join(CHECKOUT_C, "src", "*.{c,h}")] + [header], VENDOR)
