@@ -182,6 +182,8 @@ def actor_argv(impl):
         return [os.path.join(BENCH, "build", "raw_actor")]
     if impl == "raw-c-recheck":
         return [os.path.join(BENCH, "build", "raw_actor"), "recheck"]
+    if impl == "raw-ruby":
+        return ["ruby", os.path.join(BENCH, "rb_actor.rb")]
     return [PY, os.path.join(BENCH, "actor.py"), impl]
 
 
@@ -249,6 +251,8 @@ def handoff_configs(results, drivers, quick, ns):
         actor_argv("raw"), fast, sessions)
     add(ho, dict(pair="raw fcntl.flock + XL-LOCK-8 re-check (spec floor), Python", kind="floor",
                  mode="blocking"), actor_argv("raw-recheck"), actor_argv("raw-recheck"), fast, sessions)
+    add(ho, dict(pair="raw File#flock, Ruby", kind="floor", mode="blocking"), actor_argv("raw-ruby"),
+        actor_argv("raw-ruby"), fast, sessions)
     add(ho, dict(pair="portalocker (LOCK_EX, blocking flock)", kind="peer", mode="blocking"),
         actor_argv("portalocker"), actor_argv("portalocker"), fast, sessions)
     for impl, label in (("fasteners", "fasteners (polls 10-100 ms)"), ("filelock", "filelock (polls 50 ms)")):
