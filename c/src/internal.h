@@ -62,6 +62,8 @@ typedef struct xl_file {
 /* Opens (creating if missing) the file fname of ns as a lock file [XL-LOCK-1..XL-LOCK-6]. */
 int xl_file_open(xl_file *f, const xl_ns *ns, const char *fname, const char *what);
 void xl_file_close(xl_file *f);
+/* The slot file name enc || "." || decimal(i) || ".slot" [XL-ENC-3], i < 1000. */
+void xl_slot_file(char buf[XLOCK_FILE_NAME_SIZE], const char *enc, long i);
 /* One non-blocking flock(op | LOCK_NB) with the re-check and reopen of [XL-LOCK-8]. 0 when locked,
  * XLOCK_EWOULDBLOCK when held elsewhere (no message: callers describe the wait), else an error. */
 int xl_file_try(xl_file *f, const xl_ns *ns, const char *fname, int op, const char *what);

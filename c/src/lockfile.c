@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -64,6 +65,12 @@ int xl_file_open(xl_file *f, const xl_ns *ns, const char *fname, const char *wha
     f->dev = st.st_dev;
     f->ino = st.st_ino;
     return 0;
+}
+
+void xl_slot_file(char buf[XLOCK_FILE_NAME_SIZE], const char *enc, long i)
+{
+    /* enc is at most 240 bytes and i < 1000, so this fits NAME_MAX [XL-ENC-5]. */
+    snprintf(buf, XLOCK_FILE_NAME_SIZE, "%.240s.%hu.slot", enc, (unsigned short)(i % 1000));
 }
 
 void xl_file_close(xl_file *f)

@@ -143,7 +143,7 @@ static int remove_slots(const xl_ns *ns, const char *enc, long capacity, const c
     int rc = 0;
     for (; got < capacity; got++) {
         slots[got].fd = -1;
-        snprintf(fname, sizeof fname, "%s.%ld.slot", enc, got);
+        xl_slot_file(fname, enc, got);
         rc = xl_file_try(&slots[got], ns, fname, LOCK_EX, what);
         if (rc == XLOCK_EWOULDBLOCK)
             rc = xl_fail(XLOCK_EWOULDBLOCK, 0, "%s: permit %ld is held; nothing was removed "
@@ -155,7 +155,7 @@ static int remove_slots(const xl_ns *ns, const char *enc, long capacity, const c
     }
     if (rc == 0) {
         for (long i = 0; i < capacity; i++) {
-            snprintf(fname, sizeof fname, "%s.%ld.slot", enc, i);
+            xl_slot_file(fname, enc, i);
             if (unlinkat(ns->fd, fname, 0) != 0 && errno != ENOENT && rc == 0)
                 rc = xl_fail(XLOCK_EOS, errno, "%s: cannot remove %s/%s: %s", what, ns->path,
                              fname, strerror(errno));

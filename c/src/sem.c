@@ -29,11 +29,6 @@ struct xlock_sem {
     char what[XL_WHAT_SIZE];
 };
 
-static void slot_name(char *buf, const char *enc, int i)
-{
-    snprintf(buf, XLOCK_FILE_NAME_SIZE, "%s.%hu.slot", enc, (unsigned short)i); /* i < 1000 */
-}
-
 /* In the child of fork: close every inherited slot descriptor without flock, forget the permits
  * [XL-CSEM-6, XL-HOLD-7, XL-HOLD-8]. */
 static void sem_child(xl_node *node)
@@ -175,7 +170,7 @@ static int try_slots(xlock_sem_t *s)
     for (int i = 0; i < s->capacity; i++) {
         if (s->mine[i])
             continue; /* our own flock would be granted again */
-        slot_name(fname, s->enc, i);
+        xl_slot_file(fname, s->enc, i);
         int rc = xl_file_try(&s->slots[i], &s->ns, fname, LOCK_EX, s->what);
         if (rc == 0) {
             s->mine[i] = 1;

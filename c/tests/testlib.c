@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <semaphore.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,6 +17,16 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#define VALGRIND_COUNT_ERRORS 0
+#endif
 
 static int current_failed;
 static char root[64];
@@ -63,8 +74,65 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
     return 0;
 }
 
+/* Unlinks the doorbells (kinds l and s) of the lock and semaphore files found in namespace dir:
+ * xlock itself never unlinks them [XL-WAIT-8], but tests should not leave them in /dev/shm. */
+static void unlink_doorbells(const char *dir)
+{
+    struct stat st;
+    DIR *d = opendir(dir);
+    if (d == NULL || stat(dir, &st) != 0) {
+        if (d)
+            closedir(d);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        int kind = 0;
+        if (n > 5 && strcmp(e->d_name + n - 5, ".lock") == 0) {
+            kind = 'l';
+            n -= 5;
+        } else if (n > 4 && strcmp(e->d_name + n - 4, ".sem") == 0) {
+            kind = 's';
+            n -= 4;
+        }
+        if (!kind)
+            continue;
+        char name[XLOCK_NAME_MAX + 1];
+        size_t len = 0;
+        for (size_t i = 0; i < n && len < XLOCK_NAME_MAX; i++) { /* the inverse of enc [XL-ENC-1] */
+            char c = e->d_name[i];
+            if (c == '!' && i + 1 < n) {
+                name[len++] = (char)(e->d_name[++i] - 'a' + 'A');
+            } else if (c == '%' && i + 2 < n) {
+                unsigned v;
+                sscanf(e->d_name + i + 1, "%2x", &v);
+                name[len++] = (char)v;
+                i += 2;
+            } else {
+                name[len++] = c;
+            }
+        }
+        char sem[XLOCK_SEM_NAME_SIZE];
+        if (xlock_semaphore_name(sem, sizeof sem, kind, (unsigned long long)st.st_dev,
+                                 (unsigned long long)st.st_ino, name, len) == 30)
+            sem_unlink(sem);
+    }
+    closedir(d);
+}
+
+static int cleanup_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_D)
+        unlink_doorbells(path);
+    return 0;
+}
+
 static void rm_rf(const char *path)
 {
+    nftw(path, cleanup_one, 16, FTW_PHYS);
     nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -99,39 +167,94 @@ xlock_options tl_opts(const char *ns)
     return o;
 }
 
+/* Under valgrind a forked child inherits the parent's live allocations, which the leak check at
+ * its exit would report. So there the child reports its status (99 if memcheck found errors while
+ * it ran) through a pipe and waits to be killed by the parent (SIGKILL from another process skips
+ * that exit-time check). */
+#define MAX_CHILDREN 64
+static struct {
+    pid_t pid;
+    int status_fd;
+} children[MAX_CHILDREN];
+
 pid_t tl_fork(int (*fn)(void *), void *arg)
 {
     fflush(stdout);
     fflush(stderr);
+    int fds[2] = {-1, -1};
+    if (RUNNING_ON_VALGRIND && pipe2(fds, O_CLOEXEC) != 0) {
+        perror("pipe");
+        exit(2);
+    }
     pid_t pid = fork();
     if (pid < 0) {
         perror("fork");
         exit(2);
     }
-    if (pid == 0)
-        _exit(fn(arg));
+    if (pid == 0) {
+        int rc = fn(arg);
+        if (RUNNING_ON_VALGRIND) {
+            unsigned char c = (unsigned char)(VALGRIND_COUNT_ERRORS > 0 ? 99 : rc);
+            if (write(fds[1], &c, 1) != 1)
+                _exit(2);
+            for (;;)
+                pause();
+        }
+        _exit(rc);
+    }
+    if (fds[1] >= 0)
+        close(fds[1]);
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i].pid == 0) {
+            children[i].pid = pid;
+            children[i].status_fd = fds[0];
+            break;
+        }
     return pid;
 }
 
-int tl_wait(pid_t pid)
+static int wait_reaped(pid_t pid, int *status)
 {
     long long end = tl_ms() + 30000;
-    int status;
     for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
+        pid_t r = waitpid(pid, status, WNOHANG);
         if (r == pid)
-            break;
+            return 0;
         if (r < 0 && errno != EINTR)
             return -1;
         if (tl_ms() > end) {
             kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
+            waitpid(pid, status, 0);
             fprintf(stderr, "    child %d did not finish within 30 s: killed\n", (int)pid);
             return -1;
         }
         struct timespec t = {0, 2000000};
         nanosleep(&t, NULL); /* polling a child's exit, bounded by the deadline above */
     }
+}
+
+int tl_wait(pid_t pid)
+{
+    int status, reported = -1;
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        if (children[i].pid != pid)
+            continue;
+        children[i].pid = 0;
+        if (children[i].status_fd < 0)
+            break;
+        struct pollfd pfd = {children[i].status_fd, POLLIN, 0};
+        unsigned char c;
+        if (poll(&pfd, 1, 30000) == 1 && read(children[i].status_fd, &c, 1) == 1)
+            reported = c;
+        close(children[i].status_fd);
+        if (reported >= 0)
+            kill(pid, SIGKILL); /* it reported and waits to be killed (valgrind) */
+        break;
+    }
+    if (wait_reaped(pid, &status) != 0)
+        return -1;
+    if (reported >= 0)
+        return reported;
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     return 128 + WTERMSIG(status);
@@ -322,4 +445,9 @@ int tl_wait_in_syscall(pid_t tid, long nr)
         nanosleep(&t, NULL); /* polling observable kernel state, bounded by the deadline */
     }
     return -1;
+}
+
+void tl_remove_tree(const char *dir)
+{
+    rm_rf(dir);
 }

@@ -53,6 +53,9 @@ long tl_scaled(long n);
 const char *tl_ns(void);
 /* A fresh directory for other files of the current test (removed after it). */
 const char *tl_tmpdir(void);
+/* Unlinks the doorbells of the lock/semaphore files in dir and its subdirectories, then removes
+ * it recursively (the per-test directories get this automatically). */
+void tl_remove_tree(const char *dir);
 /* xlock_options with namespace_path = ns. */
 xlock_options tl_opts(const char *ns);
 
