@@ -144,6 +144,11 @@ class TestInterrupts < Minitest::Test
       assert_raises(IOError) { thread.join }
       refute lock.locked?
     end
+    thread = Thread.new { lock.synchronize { entered << true; Thread.stop } }
+    entered.pop
+    thread.kill
+    thread.join
+    refute lock.locked?, "Thread#kill inside synchronize left the lock held"
     races = 200.times.map do
       Thread.new { lock.synchronize { Thread.pass } }.tap { |t| Thread.pass; t.raise(IOError, "anywhere") }
     end
