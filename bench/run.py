@@ -270,6 +270,10 @@ def handoff_configs(results, drivers, quick, ns):
     wk, wr, ws = "wakeup", (6 if quick else 12), (1 if quick else 3)
     add(wk, dict(pair="raw flock(2), C, blocking", kind="baseline"), actor_argv("raw-c"), actor_argv("raw-c"), wr,
         ws, pause_ms=WAKEUP_PAUSE_MS)
+    for impl, label in (("raw-c-recheck", "raw flock(2) + XL-LOCK-8 re-check (spec floor), C, blocking"),
+                        ("raw", "raw fcntl.flock, Python, blocking"),
+                        ("raw-recheck", "raw fcntl.flock + XL-LOCK-8 re-check (spec floor), Python, blocking")):
+        add(wk, dict(pair=label, kind="floor"), actor_argv(impl), actor_argv(impl), wr, ws, pause_ms=WAKEUP_PAUSE_MS)
     for pair, da, db in driver_pairs(drivers):
         add(wk, dict(pair=pair, kind="xlock"), da["argv"], db["argv"], wr, ws, env=da["env"] or db["env"],
             timeout_ms=10000, pause_ms=WAKEUP_PAUSE_MS)
