@@ -1,4 +1,5 @@
-# Uncontended acquire+release in Ruby: XLock::Lock against a bare File#flock pair.
+# Uncontended acquire+release in Ruby: XLock::Lock against a bare File#flock pair, and XLock's two
+# semaphores.
 #
 #   ruby bench/rb_uncontended.rb NAMESPACE
 # Prints one JSON object: for each case the median nanoseconds per pair over REPEATS runs, each run
@@ -43,6 +44,20 @@ begin
       lock.unlock
     end
   end
+  sem = XLock::Semaphore.new("bench-uncontended-rb", 4, namespace: namespace)
+  loops[:"xlock-semaphore"] = lambda do |n|
+    n.times do
+      sem.acquire
+      sem.release
+    end
+  end
+  psem = XLock::PosixSemaphore.new("bench-uncontended-rb", value: 1, namespace: namespace)
+  loops[:"xlock-posix-semaphore"] = lambda do |n|
+    n.times do
+      psem.acquire
+      psem.release
+    end
+  end
 rescue LoadError => e
   results[:xlock] = { skipped: "not loadable: #{e.message}" }
 end
@@ -59,4 +74,5 @@ end
 loops.each_key do |name|
   results[name] = { ns_per_pair: per[name].sort[REPEATS / 2], repeats: per[name], pairs_per_repeat: sizes[name] }
 end
+XLock::PosixSemaphore.unlink("bench-uncontended-rb", namespace: namespace) if loops.key?(:"xlock-posix-semaphore")
 puts JSON.generate(results)

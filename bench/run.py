@@ -168,7 +168,8 @@ def bench_uncontended(tmp, results):
     results["uncontended"]["c"] = run_json([os.path.join(BENCH, "build", "uncontended"), ns])
     progress("uncontended: Ruby (raw File#flock, XLock)")
     ns = fresh_namespace(tmp, "unc-rb")
-    uses_semaphore("l", ns, "bench-uncontended-rb")
+    for kind in "lsp":
+        uses_semaphore(kind, ns, "bench-uncontended-rb")
     results["uncontended"]["ruby"] = run_json(["ruby", os.path.join(BENCH, "rb_uncontended.rb"), ns],
                                               env=ruby_env())
 
