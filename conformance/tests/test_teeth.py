@@ -35,7 +35,6 @@ def run_suite(tmp_path: Path, drivers: dict[str, str], runs: list[str] = (), tim
         name = tc.get("name")
         case, _, rest = name.partition("[")
         column = rest.rstrip("]").replace("+", PAIR) if rest else "all"
-        column = "all" if column == "all" else column
         failed = tc.find("failure")
         if failed is None:
             failed = tc.find("error")
@@ -104,7 +103,7 @@ def test_broken_transport_fails_clearly(tmp_path):
     assert "FAIL protocol_bad_requests [hang]" in out and "0 passed, 4 failed, 0 skipped" in out
 
 
-def test_unavailable_bundled_driver_is_a_skip_with_reason(tmp_path):
+def test_bundled_drivers_pass_or_skip_with_a_reason(tmp_path):
     # Without --driver the bundled drivers run; a missing one is skipped with a message, never failed.
     env_code, out, results = run_suite(tmp_path, {}, ["names_map"], timeout=300)
     for (case, column), (outcome, text) in results.items():

@@ -244,22 +244,17 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if config is None:
         return
     st = _state(config)
-    key = (report.head_line or report.nodeid, report.nodeid)
-    item_case, item_col = _REPORT_KEYS.get(report.nodeid, (key[0], GROUP))
-    outcome = None
-    if report.when == "setup" and report.skipped:
+    item_case, item_col = _REPORT_KEYS.get(report.nodeid, (report.nodeid, GROUP))
+    if report.failed:  # in setup, call or teardown
+        outcome = "FAIL"
+        st.failures.append((item_case, item_col, str(report.longrepr)))
+    elif report.skipped:
         outcome = "skip"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         st.skips[reason.removeprefix("Skipped: ")] += 1
-    elif report.failed:
-        outcome = "FAIL"
-        st.failures.append((item_case, item_col, str(report.longrepr)))
     elif report.when == "call":
-        outcome = "skip" if report.skipped else "pass"
-        if report.skipped:
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            st.skips[reason.removeprefix("Skipped: ")] += 1
-    if outcome is None:
+        outcome = "pass"
+    else:
         return
     prev = st.results.get((item_case, item_col))
     if prev == "FAIL":
@@ -268,8 +263,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if prev is None:
         st.done += 1
         tw = config.get_terminal_writer()
-        mark = {"pass": "pass", "FAIL": "FAIL", "skip": "skip"}[outcome]
-        tw.line(f"[{st.done:3}/{st.total}] {mark:4}  {item_case:34} {item_col:10} "
+        tw.line(f"[{st.done:3}/{st.total}] {outcome:4}  {item_case:34} {item_col:10} "
                 f"{report.duration:5.1f} s", red=outcome == "FAIL", green=outcome == "pass")
 
 
@@ -328,11 +322,7 @@ def _print_matrix(tw: Any, st: State) -> None:
         for c, w in zip(cols, colw):
             cells.append(st.results.get((row, c), ".").ljust(w))
         line = ("  " + row).ljust(width) + "".join(cells)
-        tw.line(line.rstrip(), red="FAIL" in cells_text(cells))
-
-
-def cells_text(cells: list[str]) -> str:
-    return "".join(cells)
+        tw.line(line.rstrip(), red="FAIL" in line)
 
 
 def _print_uncovered(tw: Any, st: State) -> None:
