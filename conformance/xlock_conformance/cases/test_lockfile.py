@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import subprocess
+
+import pytest
 
 from xlock_conformance.checks import ns_identity, sem_name
 from xlock_conformance.plugin import spec
 
 
-@spec("XL-LOCK-4")
+@spec("XL-LOCK-4", "XL-CSEM-2", "XL-CSEM-3")
 def test_lockfile_symlink(one, lab):
     d = lab.start(one, need=["lock"])
     target = str(lab.tmp / "target")
@@ -26,6 +30,17 @@ def test_lockfile_symlink(one, lab):
     after = os.stat(existing)
     assert (after.st_mode, after.st_size, after.st_mtime_ns) == (before.st_mode, before.st_size, before.st_mtime_ns), \
         "the symlink's target was changed"
+    if "semaphore" in d.capabilities:
+        # The capacity file and the slot files are opened like lock files [XL-CSEM-2, XL-CSEM-3].
+        os.symlink(target, os.path.join(lab.ns, "capsem.sem"))
+        d.fails("INSECURE_NAMESPACE", "open", kind="semaphore", name="capsem", namespace=lab.ns, capacity=2)
+        os.symlink(target, os.path.join(lab.ns, "slotsem.0.slot"))
+        r = d.request("open", kind="semaphore", name="slotsem", namespace=lab.ns, capacity=1)
+        if r.ok:
+            d.fails("INSECURE_NAMESPACE", "try_acquire", handle=r["handle"])
+        else:
+            assert r.error == "INSECURE_NAMESPACE", f"a symlink at slot file slotsem.0.slot: open failed with {r.error}"
+        assert not os.path.lexists(target), f"a semaphore followed a symlink and created {target}"
 
 
 @spec("XL-LOCK-5", "XL-CSEM-2")
@@ -89,3 +104,28 @@ def test_file_modes(one, lab):
                 if mode != want:
                     wrong.append(f"{label} namespace: semaphore {sem} has mode {oct(mode)}, want {oct(want)}")
     assert not wrong, "\n".join(wrong)
+
+
+@spec("XL-LOCK-8")
+def test_lockfile_replaced(one, lab):
+    """An object whose lock file was replaced or removed since it opened it must end up holding the file
+    that the path names now (checked with flock(1) on the path), never the orphaned inode."""
+    if shutil.which("flock") is None:
+        pytest.skip("util-linux flock(1) is not installed")
+    d = lab.start(one, need=["lock"])
+    path = os.path.join(lab.ns, "swap.lock")
+    h = lab.open(d, "swap")
+    for how in ("replaced", "removed"):
+        if how == "replaced":
+            fresh = os.path.join(lab.ns, "fresh")
+            open(fresh, "wb").close()
+            os.chmod(fresh, 0o600)
+            os.rename(fresh, path)
+        else:
+            os.unlink(path)
+        d.call("try_acquire", handle=h)
+        assert os.path.exists(path), f"after the lock file was {how}, acquiring did not recreate {path}"
+        free = subprocess.run(["flock", "-n", path, "true"], timeout=10).returncode == 0
+        assert not free, (f"after the lock file was {how}, the driver acquired, yet flock(1) on the path gets the "
+                          "lock: the driver holds the orphaned file; it must re-check the path [XL-LOCK-8]")
+        d.call("release", handle=h)

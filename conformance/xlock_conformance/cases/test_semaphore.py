@@ -49,7 +49,8 @@ def test_semaphore_capacity_mismatch(pair, lab):
     for bad in (0, -1, 1001):
         b.fails("INVALID_ARGUMENT", "open", kind="semaphore", name="other", namespace=lab.ns, capacity=bad)
     lab.open(b, "max", kind="semaphore", capacity=1000)
-    for content in (b"xlock/1 semaphore capacity=3", b"xlock/1 semaphore capacity=03\n", b"garbage\n"):
+    for content in (b"xlock/1 semaphore capacity=3", b"xlock/1 semaphore capacity=03\n", b"garbage\n",
+                    b"xlock/1 semaphore capacity=3\n" + b"#" * 100, b""):
         with open(os.path.join(lab.ns, "bad.sem"), "wb") as f:
             f.write(content)
         a.fails("CAPACITY_MISMATCH", "open", kind="semaphore", name="bad", namespace=lab.ns, capacity=3)
