@@ -249,15 +249,17 @@ class Driver:
                                  f"{reply.error}: {reply.get('message')}")
         return reply
 
-    def fails(self, expect: str, op: str, /, timeout: float = REPLY_TIMEOUT, **args: Any) -> Reply:
-        """A request that must fail with error `expect`."""
+    def fails(self, expect: str, op: str, /, timeout: float = REPLY_TIMEOUT, why: str = "",
+              **args: Any) -> Reply:
+        """A request that must fail with error `expect`; `why` says what makes that the right answer."""
         reply = self.request(op, timeout=timeout, **args)
+        because = f" because {why}" if why else ""
         if reply.ok:
             raise AssertionError(f"driver '{self.label}': {op} {_brief(args)} succeeded "
-                                 f"({json.dumps(reply.data)}), expected {expect}")
+                                 f"({json.dumps(reply.data)}), expected {expect}{because}")
         if reply.error != expect:
             raise AssertionError(f"driver '{self.label}': {op} {_brief(args)} failed with {reply.error} "
-                                 f"({reply.get('message')}), expected {expect}")
+                                 f"({reply.get('message')}), expected {expect}{because}")
         return reply
 
     # -- life and death ------------------------------------------------------------------------------

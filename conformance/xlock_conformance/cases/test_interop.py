@@ -41,7 +41,7 @@ def test_flock_interop(one, lab):
     # flock(1) holds: the driver is excluded; its timed waiter notices flock's release by the safety poll.
     proc = _hold(path, "-x")
     try:
-        d.fails("WOULD_BLOCK", "try_acquire", handle=h)
+        d.fails("WOULD_BLOCK", "try_acquire", handle=h, why="util-linux flock(1) holds the lock file")
 
         def release_flock():
             proc.stdin.close()
@@ -71,7 +71,7 @@ def test_flock_interop(one, lab):
         d.call("release", handle=hsem)
         proc = _hold(slot, "-x")
         try:
-            d.fails("WOULD_BLOCK", "try_acquire", handle=hsem)
+            d.fails("WOULD_BLOCK", "try_acquire", handle=hsem, why="flock(1) holds the only slot file")
         finally:
             proc.kill()
             proc.wait()

@@ -23,7 +23,7 @@ def test_lock_exclusive(pair, lab):
         hh, ho = lab.open(holder, NAME), lab.open(other, NAME)
         path = os.path.join(lab.ns, NAME + ".lock")
         holder.call("acquire", handle=hh)
-        r = other.fails("WOULD_BLOCK", "try_acquire", handle=ho)
+        r = other.fails("WOULD_BLOCK", "try_acquire", handle=ho, why=f"driver '{holder.label}' holds it exclusively")
         message_names(r, NAME, path, other)
         timed_failure(other, ho, 0)  # timeout 0 is one attempt that fails with TIMEOUT, not WOULD_BLOCK
         r = timed_failure(other, ho, 250)
@@ -51,16 +51,17 @@ def test_lock_shared(pair, lab):
         first.call("try_acquire", handle=s1)
         second.call("acquire", handle=s2, timeout_ms=1000)
         # shared excludes exclusive, both ways round
-        second.fails("WOULD_BLOCK", "try_acquire", handle=x2)
+        second.fails("WOULD_BLOCK", "try_acquire", handle=x2, why="both drivers hold it shared")
         timed_failure(first, x1, 100)
         first.call("release", handle=s1)
-        second.fails("WOULD_BLOCK", "try_acquire", handle=x2)  # `second` still holds shared
+        second.fails("WOULD_BLOCK", "try_acquire", handle=x2,
+                     why="its own shared object holds the lock")  # two objects exclude [XL-HOLD-1]
         got, released = blocked_then_freed(
             first, "acquire", {"handle": x1}, lambda: second.call("release", handle=s2),
             f"driver '{second.label}' holds the lock shared")
         assert_order(released, got, second, first)
         # exclusive excludes shared
-        second.fails("WOULD_BLOCK", "try_acquire", handle=s2)
+        second.fails("WOULD_BLOCK", "try_acquire", handle=s2, why=f"driver '{first.label}' holds it exclusively")
         timed_failure(second, s2, 100)
         first.call("release", handle=x1)
         second.call("try_acquire", handle=s2)
@@ -95,7 +96,7 @@ def test_lock_close_releases(pair, lab):
     for holder, other in _directions(lab, pair, ["lock"]):
         hh, ho = lab.open(holder, NAME), lab.open(other, NAME)
         holder.call("acquire", handle=hh)
-        other.fails("WOULD_BLOCK", "try_acquire", handle=ho)
+        other.fails("WOULD_BLOCK", "try_acquire", handle=ho, why=f"driver '{holder.label}' holds it")
         holder.call("close", handle=hh)
         r = other.request("try_acquire", handle=ho)
         assert r.ok, (f"driver '{holder.label}' closed its held lock object, yet driver '{other.label}' still "
@@ -123,8 +124,9 @@ def test_lock_reentrant(pair, lab):
         holder.call("try_acquire", handle=hh)
         for _ in range(2):
             holder.call("release", handle=hh)
-            other.fails("WOULD_BLOCK", "try_acquire", handle=ho)
-            assert holder.call("locked", handle=hh)["locked"] is True
+            other.fails("WOULD_BLOCK", "try_acquire", handle=ho,
+                        why=f"the reentrant object of driver '{holder.label}' still holds it")
+            assert holder.call("locked", handle=hh)["locked"] is True, "a reentrant object released too early"
         holder.call("release", handle=hh)
         other.call("try_acquire", handle=ho)
         holder.fails("NOT_HELD", "release", handle=hh)

@@ -22,7 +22,7 @@ def test_semaphore_capacity(pair, lab):
     slots = [a.call("acquire", handle=ha)["slot"], a.call("try_acquire", handle=ha)["slot"],
              b.call("acquire", handle=hb, timeout_ms=1000)["slot"]]
     assert slots == [0, 1, 2], f"three permits got slots {slots}; slots are tried in order 0..N-1 [XL-CSEM-5]"
-    b.fails("WOULD_BLOCK", "try_acquire", handle=hb)  # never more than N holders
+    b.fails("WOULD_BLOCK", "try_acquire", handle=hb, why="all 3 permits are held")  # never more than N
     timed_failure(a, ha, 100)
     assert a.call("locked", handle=ha)["locked"] is True
     a.call("release", handle=ha)  # returns the most recently acquired permit, slot 1 [XL-CSEM-6]
@@ -73,7 +73,7 @@ def test_posix_semaphore(pair, lab):
     a.fails("NOT_HELD", "release", handle=ha)
     a.call("acquire", handle=ha)
     b.call("try_acquire", handle=hb)
-    a.fails("WOULD_BLOCK", "try_acquire", handle=ha)  # the value 2 is shared by both drivers
+    a.fails("WOULD_BLOCK", "try_acquire", handle=ha, why="the two drivers took both units of value 2")
     timed_failure(b, hb, 100)
     blocked_then_freed(b, "acquire", {"handle": hb}, lambda: a.call("release", handle=ha),
                        "the semaphore's value is 0")
