@@ -115,7 +115,8 @@ class PosixIpcPeer:
         self.sem.release()
 
 
-LOCKS = {"raw": RawFlock, "raw-recheck": RawFlockRecheck, "filelock": FileLockPeer, "portalocker": PortalockerPeer, "fasteners": FastenersPeer}
+LOCKS = {"raw": RawFlock, "raw-recheck": RawFlockRecheck, "filelock": FileLockPeer,
+         "portalocker": PortalockerPeer, "fasteners": FastenersPeer}
 
 
 def main():

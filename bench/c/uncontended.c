@@ -3,7 +3,8 @@
  * usage: uncontended NAMESPACE
  *        uncontended NAMESPACE CASE PAIRS   (just PAIRS pairs of one case, for strace -c / perf record)
  * Prints one JSON object: for each case the median nanoseconds per pair over REPEATS runs, each run
- * calibrated to last about RUN_NS, the runs of all cases interleaved. Built with -DWITH_XLOCK when libxlock is available. */
+ * calibrated to last about RUN_NS, the runs of all cases interleaved. Built with -DWITH_XLOCK when
+ * libxlock is available. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <semaphore.h>

@@ -1,0 +1,61 @@
+"""What every part of the benchmark run shares: paths, progress lines, namespaces, semaphore cleanup."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+PY = sys.executable
+
+
+def progress(msg):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+def run_json(argv, **kw):
+    out = subprocess.run(argv, check=True, stdout=subprocess.PIPE, text=True, **kw).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def fresh_namespace(root, label):
+    path = tempfile.mkdtemp(prefix=label + "-", dir=root)  # mode 0700, owned by us: a valid namespace
+    return path
+
+
+# POSIX semaphores the run makes xlock create (doorbells, raw semaphores), as (kind, namespace, name):
+# xlock never unlinks a doorbell (XL-WAIT-8), so the benchmark removes its own before deleting the
+# namespaces, by computing their names with xlock's pure mapping (XL-SEM-6).
+SEMAPHORES = []
+
+
+def uses_semaphore(kind, namespace, name):
+    SEMAPHORES.append((kind, namespace, name))
+
+
+def unlink_semaphores():
+    try:
+        from xlock.names import semaphore_name
+    except ImportError:
+        return
+    removed = 0
+    for kind, namespace, name in SEMAPHORES:
+        try:
+            st = os.stat(namespace)
+            os.unlink("/dev/shm/sem." + semaphore_name(kind, st.st_dev, st.st_ino, name).lstrip("/"))
+            removed += 1
+        except FileNotFoundError:
+            pass
+    if SEMAPHORES:
+        progress("removed %d of the %d POSIX semaphores xlock may have created for the run" % (removed, len(SEMAPHORES)))
+    del SEMAPHORES[:]
+
+
+def ruby_env():
+    env = dict(os.environ)
+    rubylib = os.path.join(ROOT, "ruby", "lib")
+    env["RUBYLIB"] = rubylib + (":" + env["RUBYLIB"] if env.get("RUBYLIB") else "")
+    return env

@@ -1,0 +1,85 @@
+"""Section 4: N processes contending for one lock, counting in a file; lost counts fail the run."""
+
+import json
+import os
+import statistics
+import subprocess
+
+from common import BENCH, PY, fresh_namespace, progress, ruby_env, uses_semaphore
+
+
+def contention_workers(impl, ns, counter, count):
+    """argv for one worker of impl ("c-raw", "python-xlock", ...), locking one lock in ns."""
+    lang, kind = impl.split("-", 1)
+    prog = {"c": [os.path.join(BENCH, "build", "contend")],
+            "python": [PY, os.path.join(BENCH, "py_contend.py")],
+            "ruby": ["ruby", os.path.join(BENCH, "rb_contend.rb")]}[lang]
+    if kind == "raw":
+        return prog + ["raw", os.path.join(ns, "contended.lock"), counter, str(count)]
+    return prog + ["xlock", ns, "contended", counter, str(count)]
+
+
+def contend_once(impl, nproc, count, tmp):
+    ns = fresh_namespace(tmp, "ct")
+    uses_semaphore("l", ns, "contended")
+    counter = os.path.join(ns, "counter")
+    open(counter, "w").close()
+    env = ruby_env() if impl.startswith("ruby") else None
+    # One start gate for all: every worker reads the same pipe, and closing its write end wakes them
+    # all at once (end of file), so the rounds really overlap.
+    gate_r, gate_w = os.pipe()
+    try:
+        procs = [subprocess.Popen(contention_workers(impl, ns, counter, count), stdin=gate_r,
+                                  stdout=subprocess.PIPE, text=True, env=env) for _ in range(nproc)]
+    finally:
+        os.close(gate_r)
+    try:
+        for p in procs:
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError("%s worker failed to start (status %s)" % (impl, p.wait()))
+        os.close(gate_w)
+        gate_w = None
+        outs = []
+        for p in procs:
+            line = p.stdout.readline()
+            if p.wait() != 0 or not line:
+                raise RuntimeError("%s worker failed (status %s)" % (impl, p.returncode))
+            outs.append(json.loads(line))
+    finally:
+        if gate_w is not None:
+            os.close(gate_w)
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    with open(counter) as f:
+        final = int(f.read() or "0")
+    expected = nproc * count
+    if final != expected:
+        raise AssertionError("CONTENTION LOST COUNTS: %s with %d processes ended at %d, expected %d"
+                             % (impl, nproc, final, expected))
+    span = max(o["end_ns"] for o in outs) - min(o["start_ns"] for o in outs)
+    return {"ops_per_s": expected / (span / 1e9), "max_wait_ms": max(o["max_wait_ns"] for o in outs) / 1e6,
+            "final": final, "expected": expected}
+
+
+def bench_contention(tmp, results, impls, quick):
+    """Every (implementation, processes) configuration once per repeat, repeats interleaved."""
+    repeats = 1 if quick else 5
+    total = {"c": 100000, "python": 40000, "ruby": 40000}
+    configs = [(impl, nproc) for impl in impls for nproc in (2, 4, 8)]
+    runs = {cfg: [] for cfg in configs}
+    counts = {}
+    for rep in range(repeats):
+        for impl, nproc in configs:
+            lang = impl.split("-", 1)[0]
+            count = counts[(impl, nproc)] = max(1, (total[lang] // (10 if quick else 1)) // nproc)
+            progress("contention: %s, %d processes x %d rounds, repeat %d/%d" % (impl, nproc, count, rep + 1, repeats))
+            runs[(impl, nproc)].append(contend_once(impl, nproc, count, tmp))
+    for impl, nproc in configs:
+        done = runs[(impl, nproc)]
+        results["contention"].append({
+            "impl": impl, "nproc": nproc, "rounds_per_process": counts[(impl, nproc)], "repeats": repeats,
+            "ops_per_s": statistics.median(r["ops_per_s"] for r in done),
+            "max_wait_ms": max(r["max_wait_ms"] for r in done),
+            "final": [r["final"] for r in done], "expected": done[0]["expected"]})
