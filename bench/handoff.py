@@ -8,13 +8,17 @@ CLOCK_MONOTONIC is system-wide, so the two stamps compare directly. Then the rol
 
 import json
 import os
+import platform
 import random
 import statistics
 import subprocess
 import time
 
-# x86_64 system calls an idle actor sleeps in while it waits for its next request line.
-IDLE_SYSCALLS = {0, 7, 23, 232, 270, 271, 281}  # read, poll, select, epoll_wait, pselect6, ppoll, epoll_pwait
+# System calls an idle actor sleeps in while it waits for its next request line, per architecture.
+IDLE_SYSCALLS = {
+    "x86_64": {0, 7, 23, 232, 270, 271, 281},  # read, poll, select, epoll_wait, pselect6, ppoll, epoll_pwait
+    "aarch64": {63, 72, 73, 22},  # read, pselect6, ppoll, epoll_pwait
+}[platform.machine()]
 BLOCKED_DEADLINE_S = 10.0
 # The two actors of a ping-pong are pinned to two different CPUs, so every hand-off is the same kind
 # of event (a wake-up on the other CPU), whichever way the scheduler would have placed them.
