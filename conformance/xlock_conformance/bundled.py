@@ -33,6 +33,14 @@ def bundled(repo: Optional[Path]) -> list[DriverSpec]:
     return [python_driver(), c_driver(repo), ruby_driver(repo)]
 
 
+def by_name(name: str, repo: Optional[Path]) -> DriverSpec:
+    """`--driver py` (no command): one bundled driver, to run beside a new binding's."""
+    finders = {"py": python_driver, "c": lambda: c_driver(repo), "rb": lambda: ruby_driver(repo)}
+    if name not in finders:
+        raise ValueError(f"--driver {name!r}: give NAME=COMMAND, or one of the bundled drivers {', '.join(finders)}")
+    return finders[name]()
+
+
 def _tail(text: str, lines: int = 6) -> str:
     return " | ".join(text.strip().splitlines()[-lines:])
 

@@ -16,7 +16,8 @@ USAGE = """usage: xlock-conformance [--driver NAME=COMMAND ...] [--run PATTERN .
 
 Runs the xlock/1 conformance cases against drivers (see conformance/PROTOCOL.md) and prints a matrix:
 rows are cases, columns are drivers and driver pairs. Without --driver it runs the bundled drivers
-py (python -m xlock.driver), c (c/build/xlock-driver) and rb (ruby/exe/xlock-driver).
+py (python -m xlock.driver), c (c/build/xlock-driver) and rb (ruby/exe/xlock-driver); `--driver py`
+(a bare name) selects one of them beside your own `--driver NAME=COMMAND`.
 """
 
 

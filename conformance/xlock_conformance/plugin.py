@@ -39,7 +39,8 @@ def spec(*ids: str) -> Any:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("xlock-conformance")
     group.addoption("--driver", action="append", default=[], metavar="NAME=COMMAND",
-                    help="add a driver (repeatable); without it the bundled py, c and rb drivers run")
+                    help="run this driver (repeatable); a bare NAME (py, c, rb) is a bundled driver; "
+                         "without --driver the bundled py, c and rb drivers run")
     group.addoption("--run", action="append", default=[], metavar="PATTERN",
                     help="run only cases whose name, name[column] or spec ID matches (glob; repeatable)")
     group.addoption("--skip", action="append", default=[], metavar="PATTERN",
@@ -55,7 +56,8 @@ class State:
         self.listing = config.getoption("--list")
         options = config.getoption("--driver")
         if options:
-            self.drivers = [bundled.parse_driver_option(v) for v in options]
+            self.drivers = [bundled.by_name(v, self.repo) if "=" not in v else bundled.parse_driver_option(v)
+                            for v in options]
             names = [d.name for d in self.drivers]
             if len(set(names)) != len(names):
                 raise pytest.UsageError(f"--driver names must be distinct: {names}")
