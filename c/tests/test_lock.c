@@ -59,14 +59,20 @@ static void start(acquirer *a, xlock_t *l, long long timeout_ms, int release_aft
     pthread_create(&a->thread, NULL, acquirer_main, a);
 }
 
-/* Waits until the acquirer sleeps on its doorbell (a futex wait in sem_clockwait). */
-static int in_doorbell_wait(acquirer *a)
+/* Waits until the acquirer sleeps in system call nr. */
+static int in_syscall(acquirer *a, long nr)
 {
     long long end = tl_ms() + 10000;
     while (__atomic_load_n(&a->tid, __ATOMIC_SEQ_CST) == 0 && tl_ms() < end)
         sched_yield();
     pid_t tid = __atomic_load_n(&a->tid, __ATOMIC_SEQ_CST);
-    return tid != 0 ? tl_wait_in_syscall(tid, SYS_futex) : -1;
+    return tid != 0 ? tl_wait_in_syscall(tid, nr) : -1;
+}
+
+/* Waits until the acquirer sleeps on its doorbell (a futex wait in sem_clockwait). */
+static int in_doorbell_wait(acquirer *a)
+{
+    return in_syscall(a, SYS_futex);
 }
 
 static void basic_acquire_release(void)
@@ -216,6 +222,36 @@ static void foreign_flock_excludes_and_is_noticed(void)
     CHECK(flock(fd, LOCK_SH | LOCK_NB) == 0);
     close(fd);
     xlock_close(l);
+}
+
+/* A doorbell that cannot be opened does not make acquisition fail: waiters fall back to the
+ * safety poll and releasers skip the ring [XL-WAIT-8]. A directory squats the doorbell's name. */
+static void unavailable_doorbell_falls_back_to_polling(void)
+{
+    const char *ns = tl_ns();
+    xlock_t *probe = open_lock(ns, "no-bell", 0, 0);
+    CHECK(probe);
+    char bell[128];
+    snprintf(bell, sizeof bell, "/dev/shm/sem.%s", xlock_semaphore(probe) + 1);
+    xlock_close(probe);
+    unlink(bell);
+    CHECK(mkdir(bell, 0700) == 0);
+    xlock_t *a = open_lock(ns, "no-bell", 0, 0), *b = open_lock(ns, "no-bell", 0, 0);
+    int ok = a && b;
+    acquirer w;
+    if (ok && xlock_acquire(a, -1) == 0) {
+        start(&w, b, 20000, 0);
+        ok = in_syscall(&w, SYS_clock_nanosleep) == 0; /* sleeping in the poll slices */
+        ok = xlock_release(a) == 0 && ok;
+        pthread_join(w.thread, NULL);
+        ok = ok && w.rc == 0;
+    } else {
+        ok = 0;
+    }
+    xlock_close(a);
+    xlock_close(b);
+    rmdir(bell);
+    CHECK(ok);
 }
 
 /* Shared locks share; exclusive ones exclude them, across objects and processes [XL-LOCK-7]. */
@@ -513,6 +549,7 @@ int main(int argc, char **argv)
         TL_CASE(untimed_waiter_blocks_in_flock_until_release),
         TL_CASE(timed_waiter_gets_lock_after_release),
         TL_CASE(foreign_flock_excludes_and_is_noticed),
+        TL_CASE(unavailable_doorbell_falls_back_to_polling),
         TL_CASE(shared_locks),
         TL_CASE(same_thread_reacquire_is_already_held),
         TL_CASE(reentrant_object_counts),

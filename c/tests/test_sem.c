@@ -137,6 +137,27 @@ static void permits_and_slots(void)
     xlock_sem_close(a);
 }
 
+/* Beyond 64 slots the object closes idle slot descriptors; permits still count right. */
+static void many_slots(void)
+{
+    const char *ns = tl_ns();
+    xlock_sem_t *a = open_sem(ns, "wide", 100), *b = open_sem(ns, "wide", 100);
+    CHECK(a && b);
+    for (int i = 0; i < 90; i++)
+        CHECK_RC(xlock_sem_try_acquire(a), i);
+    for (int i = 90; i < 100; i++)
+        CHECK_RC(xlock_sem_acquire(b, 0), i);
+    CHECK_RC(xlock_sem_try_acquire(b), XLOCK_EWOULDBLOCK);
+    CHECK_RC(xlock_sem_try_acquire(a), XLOCK_EWOULDBLOCK);
+    CHECK_OK(xlock_sem_release(a)); /* slot 89 */
+    CHECK_RC(xlock_sem_try_acquire(b), 89);
+    CHECK_RC(xlock_sem_held(a), 89);
+    CHECK_RC(xlock_sem_held(b), 11);
+    xlock_sem_close(a);
+    CHECK_RC(xlock_sem_acquire(b, 1000), 0);
+    xlock_sem_close(b);
+}
+
 /* A permit held by a process killed with SIGKILL comes back at once [XL-CSEM-2]. */
 typedef struct {
     const char *ns;
@@ -263,6 +284,7 @@ int main(int argc, char **argv)
         TL_CASE(capacity_file_is_created_exactly),
         TL_CASE(capacity_mismatch_and_bad_capacity),
         TL_CASE(permits_and_slots),
+        TL_CASE(many_slots),
         TL_CASE(killed_holder_returns_permits),
         TL_CASE(waiter_woken_by_release),
         TL_CASE(removal),
