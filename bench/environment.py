@@ -94,6 +94,16 @@ def wait_idle(max_seconds):
         time.sleep(5)
 
 
+def checkout():
+    """The commit measured, with "+changes" when the working tree differs from it."""
+    head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return "unknown"
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return head.stdout.strip() + ("+changes" if dirty else "")
+
+
 def machine():
     model = "unknown"
     with open("/proc/cpuinfo") as f:

@@ -216,12 +216,12 @@ def readme_section(res):
         section(res, t)  # judge every target; only the verdicts and the uncontended table are shown
     met = sum(1 for r in t.rows if r[2])
     return ("## Benchmarks\n\n"
-            "Measured %s on %d cores (%s), Linux %s, Python %s, with `%s` (%s s); every figure is a ratio "
+            "Measured %s at commit %s on %d cores (%s), Linux %s, Python %s, with `%s` (%s s); every figure is a ratio "
             "against a baseline measured in the same run. How to read it, and what each miss costs: "
             "`bench/README.md`; all tables: `bench/results/latest.md` after a run.\n\n"
             "### Targets: %d of %d met\n\n"
-            % (res["date"], m["nproc"], m["cpu"], m["kernel"], m["python"], res["command"], res.get("seconds", "?"),
-               met, len(t.rows))
+            % (res["date"], res.get("commit", "?"), m["nproc"], m["cpu"], m["kernel"], m["python"], res["command"],
+               res.get("seconds", "?"), met, len(t.rows))
             + table(("target", "figure", "verdict"), [(w, f, "met" if ok else "**missed**") for w, f, ok in t.rows])
             + "\n#" + unc)
 
@@ -231,9 +231,10 @@ def markdown(res):
     m = res["machine"]
     body = [uncontended_section(res, t), handoff_section(res, t), wakeup_section(res, t),
             contention_section(res, t), semaphore_section(res, t)]
-    head = ("# xlock benchmarks\n\n%s on %d cores, %s, Linux %s, Python %s; `%s` (%s s; load average %.2f "
-            "before, %.2f after)%s.\n\n"
-            % (res["date"], m["nproc"], m["cpu"], m["kernel"], m["python"], res["command"], res.get("seconds", "?"),
+    head = ("# xlock benchmarks\n\n%s on %d cores, %s, Linux %s, Python %s; commit %s; `%s` (%s s; load "
+            "average %.2f before, %.2f after)%s.\n\n"
+            % (res["date"], m["nproc"], m["cpu"], m["kernel"], m["python"], res.get("commit", "?"), res["command"],
+               res.get("seconds", "?"),
                res.get("load_before", -1), res.get("load_after", -1),
                " — QUICK SMOKE RUN, figures not meaningful" if res["quick"] else ""))
     if res["skipped"]:

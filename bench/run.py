@@ -54,7 +54,7 @@ def main():
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": environment.machine(),
                "command": "tox -e bench" + (" -- --quick" if args.quick else ""), "quick": args.quick,
                "skipped": {}, "uncontended": {}, "handoff": [], "wakeup": [], "semaphore_handoff": [],
-               "contention": [], "load_before": environment.loadavg()}
+               "contention": [], "load_before": environment.loadavg(), "commit": environment.checkout()}
     have_libxlock = environment.build_c(results["skipped"])
     environment.build_ruby(results["skipped"])
     drivers, skipped = environment.probe_drivers()
