@@ -114,9 +114,21 @@ static int confirm(xl_file *f, const xl_ns *ns, const char *fname, const char *w
     return rc;
 }
 
+/* Re-opens after a failed re-check are bounded, so a path that never stays put (or a file system
+ * whose stat results disagree with fstat) gives an error instead of a livelock. */
+#define MAX_REOPENS 1000
+
+static int replaced_too_often(const xl_ns *ns, const char *fname, const char *what)
+{
+    return xl_fail(XLOCK_EOS, 0,
+                   "%s: %s%s%s was replaced or removed %d times in a row while locking it; "
+                   "stop whatever keeps replacing it [XL-LOCK-8]",
+                   what, ns->path, slash(ns), fname, MAX_REOPENS);
+}
+
 int xl_file_try(xl_file *f, const xl_ns *ns, const char *fname, int op, const char *what)
 {
-    for (;;) {
+    for (int reopens = 0; reopens < MAX_REOPENS; reopens++) {
         if (f->fd < 0) {
             int rc = xl_file_open(f, ns, fname, what);
             if (rc != 0)
@@ -134,11 +146,12 @@ int xl_file_try(xl_file *f, const xl_ns *ns, const char *fname, int op, const ch
         if (rc <= 0)
             return rc;
     }
+    return replaced_too_often(ns, fname, what);
 }
 
 int xl_file_block(xl_file *f, const xl_ns *ns, const char *fname, int op, const char *what)
 {
-    for (;;) {
+    for (int reopens = 0; reopens < MAX_REOPENS; reopens++) {
         if (f->fd < 0) {
             int rc = xl_file_open(f, ns, fname, what);
             if (rc != 0)
@@ -157,4 +170,5 @@ int xl_file_block(xl_file *f, const xl_ns *ns, const char *fname, int op, const 
         if (rc <= 0)
             return rc;
     }
+    return replaced_too_often(ns, fname, what);
 }
