@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import (
-    HOLD,
+    DEADLINE,
     assert_one_error_line,
     finish,
     hold,
@@ -186,10 +186,10 @@ def test_timed_wait_interrupted_by_sigterm(ns: Path) -> None:
 
 def test_signals_are_forwarded_to_the_command(ns: Path) -> None:
     script = (
-        "import signal, sys\n"
+        "import os, signal\n"
         "def on(signum, frame):\n"
-        "    print('got', signum, flush=True)\n"
-        "    sys.exit(5)\n"
+        "    os.write(1, b'got %d\\n' % signum)  # not print: it may interrupt print('ready')\n"
+        "    os._exit(5)\n"
         "signal.signal(signal.SIGTERM, on)\n"
         "signal.signal(signal.SIGHUP, on)\n"
         "print('ready', flush=True)\n"
@@ -205,12 +205,17 @@ def test_signals_are_forwarded_to_the_command(ns: Path) -> None:
 
 
 def test_forwarded_signal_kills_command_and_xlock_reports_it(ns: Path) -> None:
-    proc = start_xlock("--namespace", str(ns), "run", "job", "--", *HOLD)
-    assert read_line(proc) == "ready\n"
-    os.kill(proc.pid, signal.SIGTERM)
-    status, _, err = finish(proc)
-    assert status == 128 + signal.SIGTERM
-    assert "Traceback" not in err
+    # The command waits for signals only (not for EOF, which would race with the forwarded signal).
+    pause = [sys.executable, "-c", "import signal; print('ready', flush=True); signal.pause()"]
+    proc = start_xlock("--namespace", str(ns), "run", "job", "--", *pause)
+    try:
+        assert read_line(proc) == "ready\n"
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=DEADLINE) == 128 + signal.SIGTERM
+        assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
+    finally:
+        proc.kill()
+        finish(proc)
 
 
 def test_console_script_is_installed() -> None:
