@@ -74,16 +74,20 @@ def message_names(reply: Reply, name: str, path: Optional[str], driver: Driver) 
                          f"{' and '.join(repr(m) for m in missing)}")
 
 
+DOORBELL = "a waiter must be woken by the release's doorbell [XL-WAIT-6], not by a slow poll"
+
+
 def latency_verdict(latencies_ms: list[float], what: str, median_bound: float = 50.0,
-                    max_bound: float = 1000.0) -> None:
+                    max_bound: float = 1000.0, cause: str = DOORBELL) -> None:
     """Wake-ups by a doorbell take scheduling time, not a polling interval. The median must be below
-    `median_bound` ms (XL-WAIT-7's safety poll alone never exceeds 50 ms); every one below `max_bound`."""
+    `median_bound` ms (XL-WAIT-7's safety poll alone never exceeds 50 ms); every one below `max_bound`.
+    Generous on purpose: precise latency belongs to the benchmark."""
     med = statistics.median(latencies_ms)
     shown = ", ".join(f"{x:.1f}" for x in latencies_ms)
     assert med < median_bound and max(latencies_ms) < max_bound, (
         f"{what}: release-to-acquire latencies {shown} ms (median {med:.1f} ms, max "
-        f"{max(latencies_ms):.1f} ms); want median < {median_bound:.0f} ms and every one < {max_bound:.0f} ms. "
-        "A waiter must be woken by the release's doorbell [XL-WAIT-6], not by a slow poll")
+        f"{max(latencies_ms):.1f} ms); want median < {median_bound:.0f} ms and every one < {max_bound:.0f} ms: "
+        f"{cause}")
 
 
 def spread_delays(rounds: int, start: float = 0.03, span: float = 0.25) -> list[float]:

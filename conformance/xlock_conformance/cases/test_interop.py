@@ -6,10 +6,12 @@ import os
 import selectors
 import shutil
 import subprocess
+import time
 
 import pytest
 
-from xlock_conformance.checks import blocked_then_freed
+from xlock_conformance.checks import blocked_then_freed, latency_verdict, spread_delays
+from xlock_conformance.lab import WAKE_DEADLINE
 from xlock_conformance.plugin import spec
 
 NAME = "conformance-flock"
@@ -75,3 +77,33 @@ def test_flock_interop(one, lab):
         finally:
             proc.kill()
             proc.wait()
+
+
+@spec("XL-WAIT-7", "XL-FOREIGN-1")
+def test_flock_wakeup(one, lab):
+    """flock(1) rings no doorbell: a timed waiter notices its release by the safety poll, whose interval
+    never exceeds 50 ms. Measured from just before flock(1) is told to exit to the driver's mono_ns
+    (both CLOCK_MONOTONIC), 4 rounds at spread phases."""
+    if shutil.which("flock") is None:
+        pytest.skip("util-linux flock(1) is not installed")
+    d = lab.start(one, need=["lock", "timeout", "clock"])
+    r = d.call("open", kind="lock", name=NAME, namespace=lab.ns)
+    h, path = r["handle"], r["path"]
+    latencies = []
+    for delay in spread_delays(4):
+        proc = _hold(path, "-x")
+        try:
+            rid = d.send("acquire", handle=h, timeout_ms=10_000)
+            d.no_reply_within(rid, 0.05 + delay, "flock(1) holds the lock file")
+            released = time.monotonic_ns()
+            proc.stdin.close()
+            proc.wait(timeout=5)
+            got = d.wait(rid, WAKE_DEADLINE)
+            assert got.ok, f"driver '{d.label}': timed acquire failed with {got.error} after flock(1) exited"
+        finally:
+            proc.kill()
+            proc.wait()
+        latencies.append((got["mono_ns"] - released) / 1e6)
+        d.call("release", handle=h)
+    latency_verdict(latencies, f"driver '{d.label}' waiting on a lock held by flock(1)", median_bound=75.0,
+                    cause="the safety poll of a timed waiter must run at least every 50 ms [XL-WAIT-7]")
