@@ -134,6 +134,29 @@ def test_status_shows_semaphore_slot_holder(ns: Path) -> None:
         holder.communicate(timeout=DEADLINE)
 
 
+def test_status_shows_a_foreign_flock1_holder(ns: Path) -> None:
+    """util-linux flock(1) on the lock file is a holder like any other [XL-FOREIGN-1]."""
+    assert run_xlock("--namespace", str(ns), "path", "shell-job").returncode == 0  # creates ns
+    lock_path = ns / names.lock_file_name("shell-job")
+    lock_path.touch()
+    script = "import sys; print('ready', flush=True); sys.stdin.read()"
+    foreign = subprocess.Popen(
+        ["flock", "--shared", str(lock_path), sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert read_line(foreign) == "ready\n"
+        [entry] = entries(status_json(ns))
+        assert (entry["name"], entry["mode"]) == ("shell-job", "shared")
+        [holder] = entry["holders"]
+        assert holder["pid"] == foreign.pid
+        assert holder["cmdline"][:3] == ["flock", "--shared", str(lock_path)]
+    finally:
+        foreign.communicate(timeout=DEADLINE)
+
+
 # --------------------------------------------------------------------------------------------------
 # path and namespace
 
@@ -320,6 +343,8 @@ def test_remove_all_idle_leaves_held(ns: Path) -> None:
         ["run", "-w", "soon", "x", "true"],
         ["run", "-n", "-w", "1", "x", "true"],
         ["run", "-E", "300", "x", "true"],
+        ["run", "-s", "-c", "2", "x", "true"],  # a permit is never shared
+        ["run", "-c", "1001", "x", "true"],  # [XL-CSEM-1]
         ["remove", "pool", "--capacity", "2"],  # capacity of a lock
         ["path", "x", "--capacity", "0"],
         ["frobnicate"],

@@ -230,3 +230,27 @@ def test_python_dash_m_help_documents_exit_codes() -> None:
     assert r.returncode == 0
     for text in ("126", "127", "128+N", "-E CODE", "64", "69"):
         assert text in r.stdout
+
+
+def test_capacity_runs_under_a_counting_semaphore_permit(ns: Path, tmp_path: Path) -> None:
+    """`run -c N` takes one of N permits [XL-CSEM-5]; the command learns its slot from $XLOCK_SLOT."""
+    script = "import os, sys; print(os.environ['XLOCK_SLOT'], flush=True); sys.stdin.read()"
+    first = start_xlock("--namespace", str(ns), "run", "-c", "2", "gpu", "--", sys.executable, "-c", script)
+    second = start_xlock(
+        "--namespace", str(ns), "run", "--capacity", "2", "gpu", sys.executable, "-c", script
+    )
+    try:
+        assert sorted([read_line(first), read_line(second)]) == ["0\n", "1\n"]
+        marker = tmp_path / "ran"
+        r = run_xlock("--namespace", str(ns), "run", "-n", "-c", "2", "gpu", "--", "touch", str(marker))
+        assert r.returncode == 1 and not marker.exists()
+        r = run_xlock("--namespace", str(ns), "run", "-n", "-c", "3", "gpu", "--", "touch", str(marker))
+        assert r.returncode == 65  # CAPACITY_MISMATCH [XL-CSEM-3]
+        assert_one_error_line(r.stderr)
+        r = run_xlock("--namespace", str(ns), "run", "-n", "gpu", "--", "touch", str(marker))
+        assert r.returncode == 0 and marker.exists()  # the lock "gpu" is another object [XL-NAME-5]
+    finally:
+        assert finish(first)[0] == 0
+        assert finish(second)[0] == 0
+    r = run_xlock("--namespace", str(ns), "run", "-c", "2", "gpu", "--", "sh", "-c", 'exit "$XLOCK_SLOT"')
+    assert r.returncode == 0  # both permits are free again: slot 0

@@ -20,7 +20,7 @@ import pwd
 import signal
 import stat
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, NoReturn, Optional
@@ -141,12 +141,22 @@ def build_parser() -> argparse.ArgumentParser:
     run = add(
         "run",
         "run a command while holding a lock (like flock(1))",
-        "Take the lock NAME, run COMMAND with it held, release it when COMMAND exits, and exit with "
-        "COMMAND's status. The lock stays in xlock's process: COMMAND does not inherit its descriptor. "
-        "SIGINT, SIGTERM and SIGHUP sent to xlock are forwarded to COMMAND.",
+        "Take the lock NAME (or, with --capacity, a permit of the counting semaphore NAME), run "
+        "COMMAND with it held, release it when COMMAND exits, and exit with COMMAND's status. The lock "
+        "stays in xlock's process: COMMAND does not inherit its descriptor. SIGINT, SIGTERM and SIGHUP "
+        "sent to xlock are forwarded to COMMAND.",
     )
     run.add_argument("name", metavar="NAME", help="lock name")
-    run.add_argument("-s", "--shared", action="store_true", help="take a shared lock (default: exclusive)")
+    what = run.add_mutually_exclusive_group()
+    what.add_argument("-s", "--shared", action="store_true", help="take a shared lock (default: exclusive)")
+    what.add_argument(
+        "-c",
+        "--capacity",
+        metavar="N",
+        type=_capacity,
+        help="take one of N permits of the counting semaphore NAME instead of the lock NAME; "
+        "COMMAND gets the permit's slot index (0..N-1) in $XLOCK_SLOT",
+    )
     how = run.add_mutually_exclusive_group()
     how.add_argument("-n", "--nonblock", action="store_true", help="fail at once if the lock is held")
     how.add_argument("-w", "--wait", metavar="SECONDS", type=_seconds, help="give up after SECONDS")
@@ -277,29 +287,42 @@ def cmd_run(args: argparse.Namespace) -> int:
         command = command[1:]
     if not command:
         raise UsageError("run needs a COMMAND to run (see 'xlock run --help')")
-    lock = xlock.Lock(
-        args.name, namespace=_namespace_arg(args), shared=args.shared, allow_unsupported_fs=_allow_fs(args)
-    )
+    held: xlock.Lock | xlock.Semaphore
+    if args.capacity is None:
+        held = xlock.Lock(
+            args.name,
+            namespace=_namespace_arg(args),
+            shared=args.shared,
+            allow_unsupported_fs=_allow_fs(args),
+        )
+    else:
+        held = xlock.Semaphore(
+            args.name, args.capacity, namespace=_namespace_arg(args), allow_unsupported_fs=_allow_fs(args)
+        )
+    env = None
     try:
         # The handlers stay until run_child blocks the signals, so no signal is lost in between.
         with _exit_on_signals():
             try:
                 if args.nonblock:
-                    lock.acquire(blocking=False)
+                    slot = held.acquire(blocking=False)
                 else:
-                    lock.acquire(timeout=args.wait)
+                    slot = held.acquire(timeout=args.wait)
             except (xlock.WouldBlock, xlock.Timeout) as exc:
                 if not args.quiet:
                     _say(f"{exc}; not running {command[0]}")
                 code: int = args.conflict_exit_code
                 return code
-            return run_child(command)
+            if slot is not None:
+                env = {**os.environ, "XLOCK_SLOT": str(slot)}
+            return run_child(command, env)
     finally:
-        lock.close()  # releases [XL-HOLD-10]
+        held.close()  # releases [XL-HOLD-10]
 
 
-def run_child(argv: Sequence[str]) -> int:
-    """Run argv as a child with xlock's stdio, forward signals to it, return its shell-style status.
+def run_child(argv: Sequence[str], env: Optional[Mapping[str, str]] = None) -> int:
+    """Run argv as a child with xlock's stdio (and `env`, default xlock's environment), forward signals
+    to it, and return its shell-style status.
 
     The watched signals are blocked and taken with sigwaitinfo(), so a child exit cannot be missed and
     nothing runs in a signal handler. A signal the kernel sent to the whole foreground process group
@@ -314,7 +337,7 @@ def run_child(argv: Sequence[str]) -> int:
             pid = os.posix_spawnp(
                 argv[0],
                 list(argv),
-                os.environ,
+                os.environ if env is None else env,
                 setsigmask=old_mask,
                 setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores these; the child must not
             )
