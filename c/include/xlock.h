@@ -30,8 +30,9 @@
  * Fork [XL-HOLD-7, XL-HOLD-8]
  *   The library registers ONE pthread_atfork handler (on the first open of a lock or counting
  *   semaphore) and keeps a process-wide registry of open xlock_t and xlock_sem_t handles. That
- *   registry and its mutex are the library's only global mutable state besides the per-thread error
- *   message. In the child of fork(2) the handler closes every inherited lock-file and slot descriptor
+ *   registry and its mutex, and one mutex that serialises the creation of capacity files inside the
+ *   process (their temporary name holds only the pid [XL-ENC-3]), are the library's only global
+ *   mutable state besides the per-thread error message. In the child of fork(2) the handler closes every inherited lock-file and slot descriptor
  *   and marks every object not held: a release then fails with XLOCK_ENOTHELD and never unlocks the
  *   parent's lock; the next acquire opens fresh descriptors. Handles stay valid and must still be
  *   closed. (A child created by a raw clone(2)/vfork(2) without fork handlers is not covered.)

@@ -169,6 +169,28 @@ static void untimed_waiter_blocks_in_flock_until_release(void)
     xlock_close(l);
 }
 
+/* The death of a holder releases its lock at once [XL-HOLD-10]: a blocking waiter in flock and a
+ * timed waiter in the doorbell loop (no ring: the safety poll notices) both get it. */
+static void killed_holder_releases(void)
+{
+    const char *ns = tl_ns();
+    tl_holder h;
+    xlock_t *l = open_lock(ns, "crash", 0, 0);
+    acquirer a;
+    for (int timed = 0; timed < 2; timed++) {
+        CHECK(tl_holder_start(&h, ns, "crash", 0) == 0);
+        start(&a, l, timed ? 20000 : -1, 1);
+        if (timed)
+            CHECK(in_doorbell_wait(&a) == 0);
+        else
+            CHECK(tl_wait_flock_waiter(xlock_path(l)) == 0);
+        tl_holder_kill(&h);
+        pthread_join(a.thread, NULL);
+        CHECK_OK(a.rc); /* acquired (and released) */
+    }
+    xlock_close(l);
+}
+
 /* A timed waiter is woken when the holder (another process) releases [XL-WAIT-4, XL-WAIT-6]. */
 static void timed_waiter_gets_lock_after_release(void)
 {
@@ -547,6 +569,7 @@ int main(int argc, char **argv)
         TL_CASE(two_objects_exclude_in_one_thread),
         TL_CASE(timed_wait_times_out_at_deadline),
         TL_CASE(untimed_waiter_blocks_in_flock_until_release),
+        TL_CASE(killed_holder_releases),
         TL_CASE(timed_waiter_gets_lock_after_release),
         TL_CASE(foreign_flock_excludes_and_is_noticed),
         TL_CASE(unavailable_doorbell_falls_back_to_polling),
