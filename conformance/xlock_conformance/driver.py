@@ -24,6 +24,8 @@ TRACE_LINES = 30
 STDERR_LINES = 30
 START_TIMEOUT = 15.0  # interpreters with cold caches on a loaded 2-core machine
 REPLY_TIMEOUT = 5.0
+HANG_HINT = ("a driver answers every request with one line on stdout and flushes it (PROTOCOL.md); "
+             "its stderr tail and the trace below show where it stopped")
 
 
 class DriverError(AssertionError):
@@ -39,6 +41,9 @@ class DriverSpec:
     env: dict[str, str] = field(default_factory=dict)
     cwd: Optional[str] = None
     unavailable: Optional[str] = None
+    # Set when the driver once failed to answer hello in time: later cases fail at once instead of
+    # waiting START_TIMEOUT each.
+    hung_at_start: Optional[str] = None
 
 
 @dataclass
@@ -123,7 +128,15 @@ class Driver:
         return f"{time.monotonic() - self._t0:8.3f}"
 
     def handshake(self, timeout: float = START_TIMEOUT) -> None:
-        reply = self.request("hello", timeout=timeout, protocol=PROTOCOL)
+        if self.spec.hung_at_start:
+            raise DriverError(f"driver '{self.label}' is not started again: {self.spec.hung_at_start}")
+        rid = self.send("hello", protocol=PROTOCOL)
+        try:
+            reply = self.wait(rid, timeout)
+        except DriverError as exc:
+            if self.proc.poll() is None:
+                self.spec.hung_at_start = f"in an earlier case, {exc}"
+            raise
         if not reply.ok:
             raise DriverError(f"driver '{self.label}' refused the handshake: {reply.data}")
         problems = []
@@ -195,7 +208,7 @@ class Driver:
             if data is None:
                 raise DriverError(
                     f"driver '{self.label}' did not reply to {op} (id {rid}) within {timeout:.1f} s: "
-                    f"it is blocked or hung{self._alive_note()}")
+                    f"it is blocked or hung{self._alive_note()} — {HANG_HINT}")
             self._stash[data["id"]] = data
         self._pending.pop(rid, None)
         data = self._stash.pop(rid)
@@ -209,7 +222,7 @@ class Driver:
         data = self._take(timeout)
         if data is None:
             raise DriverError(f"driver '{self.label}' did not reply to {what} within {timeout:.1f} s: "
-                              f"it is blocked or hung{self._alive_note()}")
+                              f"it is blocked or hung{self._alive_note()} — {HANG_HINT}")
         return data
 
     def poll(self, rid: int, timeout: float) -> Optional[Reply]:
