@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
 import signal
 import subprocess
 import sys
+import termios
+import time
 from pathlib import Path
 
 import pytest
 from cli_helpers import (
     DEADLINE,
+    XLOCK,
     assert_one_error_line,
     finish,
     hold,
@@ -37,6 +42,11 @@ def catches(pid: int, signum: int) -> bool:
             if line.startswith("SigCgt:"):
                 return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
     return False
+
+
+def stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def append_cmd(log: Path, *words: str) -> list[str]:
@@ -254,3 +264,70 @@ def test_capacity_runs_under_a_counting_semaphore_permit(ns: Path, tmp_path: Pat
         assert finish(second)[0] == 0
     r = run_xlock("--namespace", str(ns), "run", "-c", "2", "gpu", "--", "sh", "-c", 'exit "$XLOCK_SLOT"')
     assert r.returncode == 0  # both permits are free again: slot 0
+
+
+def test_ctrl_c_from_the_terminal_reaches_the_command_once(ns: Path) -> None:
+    """A terminal's SIGINT goes to the whole foreground process group, command included; xlock must
+    not forward it a second time (its si_code is SI_KERNEL), while a kill(2) from a user is forwarded.
+
+    The command counts SIGINTs and prints the count when SIGTERM (sent to xlock, forwarded) arrives.
+    xlock is stopped while the command takes the terminal's SIGINT, so a wrong forward could not merge
+    with it; pending signals are taken lowest number first, by xlock's sigwaitinfo and in the command,
+    so a wrongly forwarded SIGINT would reach the command before the forwarded SIGTERM: the count is exact.
+    """
+    script = (
+        "import os, signal\n"
+        "count = 0\n"
+        "def on_int(signum, frame):\n"
+        "    global count\n"
+        "    count += 1\n"
+        "    os.write(1, b'int\\n')\n"
+        "def on_term(signum, frame):\n"
+        "    os.write(1, b'count %d\\n' % count)\n"
+        "    os._exit(0)\n"
+        "signal.signal(signal.SIGINT, on_int)\n"
+        "signal.signal(signal.SIGTERM, on_term)\n"
+        "os.write(1, b'ready\\n')\n"
+        "while True:\n"
+        "    signal.pause()\n"
+    )
+    master, slave = os.openpty()
+
+    def controlling_terminal() -> None:  # in the child, after setsid(): make the pty its terminal
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [*XLOCK, "--namespace", str(ns), "run", "job", "--", sys.executable, "-c", script],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=controlling_terminal,
+    )
+    os.close(slave)
+    seen = b""
+
+    def read_until(token: bytes) -> None:
+        """Read the terminal until `token` and the end of its line have come."""
+        nonlocal seen
+        deadline = time.monotonic() + DEADLINE
+        while token not in seen or b"\n" not in seen[seen.index(token) :]:
+            left = deadline - time.monotonic()
+            assert left > 0 and select.select([master], [], [], left)[0], f"no {token!r} in {seen!r}"
+            seen += os.read(master, 4096)
+
+    try:
+        read_until(b"ready")
+        os.kill(proc.pid, signal.SIGSTOP)
+        wait_until(lambda: stopped(proc.pid), "xlock is stopped")
+        os.write(master, b"\x03")  # Ctrl-C: the terminal sends SIGINT to the foreground group
+        read_until(b"int")  # the command took it; xlock's copy is pending
+        os.kill(proc.pid, signal.SIGCONT)
+        os.kill(proc.pid, signal.SIGTERM)
+        read_until(b"count")
+        assert proc.wait(timeout=DEADLINE) == 0
+        assert b"count 1" in seen, seen
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
