@@ -88,3 +88,33 @@ def test_posix_semaphore(pair, lab):
     if "remove" in a.capabilities:
         assert a.call("remove", kind="posix_semaphore", name=NAME, namespace=lab.ns)["removed"] is True
         assert not os.path.exists("/dev/shm/sem." + want[1:]), f"remove left /dev/shm/sem.{want[1:]} [XL-PSEM-5]"
+
+
+@spec("XL-CSEM-2", "XL-CSEM-5", "XL-CSEM-6", "XL-WAIT-11")
+def test_semaphore_mixed(available, lab):
+    """Six processes mixing every available binding share a semaphore of capacity 3: exactly three hold,
+    a release lets exactly one more in, and a killed holder's permit goes to a waiter."""
+    need = ["semaphore", "timeout"]
+    drivers = [lab.start(available[i % len(available)], need=need) for i in range(6)]
+    handles = [lab.open(d, "mixed", kind="semaphore", capacity=3) for d in drivers]
+    held = []
+    for d, h in zip(drivers, handles):
+        r = d.request("try_acquire", handle=h)
+        if r.ok:
+            held.append((d, h, r["slot"]))
+        else:
+            assert r.error == "WOULD_BLOCK", f"driver '{d.label}': try_acquire failed with {r.error}"
+    got = sorted(slot for _, _, slot in held)
+    assert got == [0, 1, 2], (f"{len(held)} of 6 processes ({', '.join(d.label for d in drivers)}) hold a permit "
+                              f"of a capacity-3 semaphore (slots {got}); want exactly 3, slots 0, 1, 2")
+    waiting = [(d, h) for d, h in zip(drivers, handles) if all(d is not x for x, _, _ in held)]
+    (w1, h1), (w2, h2), (w3, h3) = waiting
+    first, second = held[0], held[1]
+    r, _ = blocked_then_freed(w1, "acquire", {"handle": h1, "timeout_ms": 10_000},
+                              lambda: first[0].call("release", handle=first[1]), "all 3 permits are held")
+    assert r["slot"] == first[2], f"the released slot was {first[2]}, the waiter got {r['slot']}"
+    w3.fails("WOULD_BLOCK", "try_acquire", handle=h3, why="a release let exactly one more in")
+    r, _ = blocked_then_freed(w2, "acquire", {"handle": h2, "timeout_ms": 10_000}, lambda: second[0].kill(),
+                              "all 3 permits are held")
+    assert r["slot"] == second[2], f"the killed holder had slot {second[2]}, the waiter got {r['slot']}"
+    w3.fails("WOULD_BLOCK", "try_acquire", handle=h3, why="the killed holder's one permit went to a waiter")
