@@ -20,14 +20,13 @@ import pwd
 import signal
 import stat
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from types import FrameType
-from typing import Any, NoReturn, Optional
+from collections.abc import Sequence
+from typing import NoReturn, Optional
 
 import xlock
 
 from . import _libc, _status, names
+from ._child import SIGNAL_BASE, Signalled, exit_on_signals, run_child
 
 EX_CONFLICT = 1
 EX_USAGE = 64
@@ -35,11 +34,6 @@ EX_DATAERR = 65
 EX_UNAVAILABLE = 69
 EX_SOFTWARE = 70
 EX_OSERR = 71
-EX_NOEXEC = 126
-EX_NOTFOUND = 127
-SIGNAL_BASE = 128
-
-_SI_KERNEL = 0x80  # siginfo si_code of a signal sent by the kernel, e.g. Ctrl-C from the terminal
 
 EXIT_CODES_HELP = """\
 exit status:
@@ -59,14 +53,6 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-class _Signalled(BaseException):
-    """Raised by our handler when SIGINT/SIGTERM/SIGHUP arrives while xlock waits for a lock."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
 
 
 # --------------------------------------------------------------------------------------------------
@@ -253,30 +239,6 @@ def _show_name(name: str) -> str:
     return json.dumps(name, ensure_ascii=False)
 
 
-@contextmanager
-def _exit_on_signals() -> Iterator[None]:
-    """While waiting for a lock, turn SIGINT/SIGTERM/SIGHUP into `_Signalled` (exit 128+N, no traceback).
-
-    Signals that were ignored when xlock started (nohup, background jobs) stay ignored.
-    """
-
-    def handler(signum: int, frame: Optional[FrameType]) -> None:
-        raise _Signalled(signum)
-
-    saved: dict[int, Any] = {}
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        previous = signal.getsignal(sig)
-        if previous is signal.SIG_IGN:
-            continue
-        saved[sig] = previous
-        signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for signum, previous in saved.items():
-            signal.signal(signum, previous)
-
-
 # --------------------------------------------------------------------------------------------------
 # run
 
@@ -302,7 +264,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     env = None
     try:
         # The handlers stay until run_child blocks the signals, so no signal is lost in between.
-        with _exit_on_signals():
+        with exit_on_signals():
             try:
                 if args.nonblock:
                     slot = held.acquire(blocking=False)
@@ -318,49 +280,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             return run_child(command, env)
     finally:
         held.close()  # releases [XL-HOLD-10]
-
-
-def run_child(argv: Sequence[str], env: Optional[Mapping[str, str]] = None) -> int:
-    """Run argv as a child with xlock's stdio (and `env`, default xlock's environment), forward signals
-    to it, and return its shell-style status.
-
-    The watched signals are blocked and taken with sigwaitinfo(), so a child exit cannot be missed and
-    nothing runs in a signal handler. A signal the kernel sent to the whole foreground process group
-    (Ctrl-C: si_code SI_KERNEL) already reached the child and is not forwarded a second time.
-    """
-    forwarded = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    watched = forwarded | {signal.SIGCHLD}
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
-    try:
-        try:
-            # Every descriptor of xlock is O_CLOEXEC [XL-HOLD-9], so the lock is not inherited.
-            pid = os.posix_spawnp(
-                argv[0],
-                list(argv),
-                os.environ if env is None else env,
-                setsigmask=old_mask,
-                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores these; the child must not
-            )
-        except FileNotFoundError as exc:
-            _say(f"error: cannot run {argv[0]}: {exc.strerror}")
-            return EX_NOTFOUND
-        except OSError as exc:
-            _say(f"error: cannot run {argv[0]}: {exc.strerror}")
-            return EX_NOEXEC
-        while True:
-            info = signal.sigwaitinfo(watched)
-            if info.si_signo == signal.SIGCHLD:
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done == pid:
-                    code = os.waitstatus_to_exitcode(status)
-                    return code if code >= 0 else SIGNAL_BASE - code
-            elif info.si_code != _SI_KERNEL:
-                try:
-                    os.kill(pid, info.si_signo)
-                except ProcessLookupError:
-                    pass  # exited meanwhile; its SIGCHLD is pending
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -659,7 +578,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except _Signalled as exc:
+    except Signalled as exc:
         return SIGNAL_BASE + exc.signum
     except KeyboardInterrupt:
         return SIGNAL_BASE + signal.SIGINT
