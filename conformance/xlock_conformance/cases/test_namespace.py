@@ -55,7 +55,7 @@ def test_namespace_default(one, lab):
     assert os.listdir(lab.ns) == [], f"the decoy directory got files: {os.listdir(lab.ns)}"
 
 
-@spec("XL-NS-5", "XL-NS-6", "XL-NS-7")
+@spec("XL-NS-5", "XL-NS-6", "XL-NS-7", "XL-ERR-3")
 def test_namespace_insecure(one, lab):
     d = lab.start(one, need=["lock"])
     real = lab.make_dir("real")
@@ -77,6 +77,9 @@ def test_namespace_insecure(one, lab):
             if r.ok or r.error != "INSECURE_NAMESPACE":
                 wrong.append(f"open {kind} in a namespace that is {what} ({path}): want INSECURE_NAMESPACE, "
                              f"got {r.error or 'success'} {r.get('message', '')}")
+            elif path not in r.get("message", ""):
+                wrong.append(f"open {kind} in a namespace that is {what}: the message {r.get('message')!r} "
+                             f"does not name the directory {path} [XL-ERR-3]")
     assert not wrong, "\n".join(wrong)
     assert os.listdir(real) == [], f"a symlinked namespace was used: {os.listdir(real)}"
     # Accepted: a sticky world-writable directory (a shared namespace), a symlink in an earlier component.

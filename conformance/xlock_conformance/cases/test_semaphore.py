@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 
-from xlock_conformance.checks import blocked_then_freed, ns_identity, sem_name, timed_failure
+from xlock_conformance.checks import blocked_then_freed, message_names, ns_identity, sem_name, timed_failure
 from xlock_conformance.plugin import spec
 
 NAME = "conformance-sem"
 
 
-@spec("XL-CSEM-1", "XL-CSEM-2", "XL-CSEM-3", "XL-CSEM-5", "XL-CSEM-6")
+@spec("XL-CSEM-1", "XL-CSEM-2", "XL-CSEM-3", "XL-CSEM-5", "XL-CSEM-6", "XL-ERR-3")
 def test_semaphore_capacity(pair, lab):
     need = ["semaphore", "timeout"]
     a, b = lab.start(pair[0], need=need), lab.start(pair[1], need=need)
@@ -23,7 +23,8 @@ def test_semaphore_capacity(pair, lab):
              b.call("acquire", handle=hb, timeout_ms=1000)["slot"]]
     assert slots == [0, 1, 2], f"three permits got slots {slots}; slots are tried in order 0..N-1 [XL-CSEM-5]"
     b.fails("WOULD_BLOCK", "try_acquire", handle=hb, why="all 3 permits are held")  # never more than N
-    timed_failure(a, ha, 100)
+    r = timed_failure(a, ha, 100)
+    message_names(r, NAME, os.path.join(lab.ns, NAME + ".sem"), a)
     assert a.call("locked", handle=ha)["locked"] is True
     a.call("release", handle=ha)  # returns the most recently acquired permit, slot 1 [XL-CSEM-6]
     got = b.call("try_acquire", handle=hb)
