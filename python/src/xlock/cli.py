@@ -161,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
         "status",
         "show held and waited-for locks and semaphore slots",
         "List the locks and semaphore slots of the namespace that are held or waited for, with the "
-        "holders' and waiters' PIDs, modes and command lines (from /proc/locks).",
+        "holders' and waiters' PIDs, modes and command lines (from /proc/locks). Waiters are processes "
+        "blocked in an untimed wait (flock(2)); a timed waiter or a semaphore waiter sleeps on the "
+        "doorbell between non-blocking attempts, so /proc/locks does not show it.",
     )
     status.add_argument("name", metavar="NAME", nargs="?", help="only this lock or semaphore name")
     status.add_argument("--all", action="store_true", help="also list idle lock and slot files")
