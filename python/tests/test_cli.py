@@ -261,6 +261,7 @@ def test_insecure_namespace_is_refused_with_69(tmp_path: Path) -> None:
         assert str(bad) in r.stderr
     r = run_xlock("--namespace", str(bad), "namespace", "--json")
     assert r.returncode == 69
+    assert_one_error_line(r.stderr)
     info = json.loads(r.stdout)
     assert (info["accepted"], info["error"], info["mode"]) == (False, "INSECURE_NAMESPACE", "0777")
     link = tmp_path / "link"

@@ -492,9 +492,10 @@ def cmd_namespace(args: argparse.Namespace) -> int:
             print(f"sharing:    {sharing}, files get mode {info['file_mode']}")
             print("accepted:   yes")
         else:
-            print(f"accepted:   no: {refusal}")
+            print("accepted:   no")
     if refusal is None:
         return 0
+    _say(f"error: {refusal}")
     return _code_for(refusal)
 
 
