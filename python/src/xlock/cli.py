@@ -418,6 +418,21 @@ def _mount_fs_type(dev: int) -> Optional[str]:
     return None
 
 
+def _describe_refused(path: str) -> tuple[Optional[os.stat_result], Optional[int]]:
+    """stat and f_type of a refused namespace, only to describe it; a symlink is described itself."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        try:
+            return os.lstat(path), None
+        except OSError:
+            return None, None
+    try:
+        return os.fstat(fd), _libc.fstatfs_type(fd)
+    finally:
+        os.close(fd)
+
+
 def namespace_info(args: argparse.Namespace) -> tuple[dict[str, object], Optional[xlock.XLockError]]:
     """What `xlock namespace` reports; the error is the library's refusal, if any."""
     explicit = _namespace_arg(args)
@@ -434,12 +449,7 @@ def namespace_info(args: argparse.Namespace) -> tuple[dict[str, object], Optiona
         ns = _open_namespace(args)
     except (xlock.InsecureNamespace, xlock.UnsupportedFilesystem, xlock.XLockOSError) as exc:
         refusal = exc
-        st: Optional[os.stat_result]
-        try:
-            st = os.stat(path)  # only to describe what was refused
-        except OSError:
-            st = None
-        fs_type = None
+        st, fs_type = _describe_refused(path)
     else:
         try:
             st = os.fstat(ns.fd)
