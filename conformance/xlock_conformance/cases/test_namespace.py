@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 
+import pytest
+
+from xlock_conformance.driver import DriverError, DriverSpec
 from xlock_conformance.plugin import spec
 
 PROBE = "xlock-conformance-probe"
@@ -121,3 +125,52 @@ def test_namespace_moved(one, lab):
         f"after the namespace was renamed, files were created at its old path: {os.listdir(lab.ns)} "
         "(re-resolved the path instead of using the directory descriptor) [XL-NS-12]")
     assert "moved.lock" in os.listdir(moved), f"the lock file was not recreated in the renamed namespace {moved}"
+
+
+OTHER_UID = 54321  # no account needed: setpriv runs the driver with this euid, so its default is ours to spoil
+
+
+@spec("XL-NS-8", "XL-NS-2")
+def test_namespace_default_insecure(one, lab):
+    """The default namespace must belong to the user with mode 0700; it is refused, not repaired,
+    otherwise. Runs the driver as uid 54321 (setpriv) so that /tmp/xlock-54321 can be spoiled safely."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    as_other = DriverSpec(one.name, ["setpriv", f"--reuid={OTHER_UID}", f"--regid={OTHER_UID}", "--clear-groups",
+                                     *one.argv], env=dict(one.env), cwd=one.cwd)
+    default = f"/tmp/xlock-{OTHER_UID}"
+    shutil.rmtree(default, ignore_errors=True)
+    try:
+        try:
+            d = lab.start(as_other, need=["lock"], env={"XLOCK_NAMESPACE": None})
+        except DriverError as exc:
+            if lab.drivers and lab.drivers[-1].proc.poll() is not None:
+                pytest.skip(f"driver '{one.name}' cannot run as uid {OTHER_UID} here (its files are not "
+                            f"readable by that user): {str(exc).splitlines()[-1].strip()}")
+            raise
+        r = d.call("open", kind="lock", name="x")
+        assert r["namespace"] == default, f"as uid {OTHER_UID} the default namespace is {r['namespace']!r}"
+        st = os.lstat(default)
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (OTHER_UID, 0o700), (
+            f"{default} was created owned by {st.st_uid} with mode {oct(stat.S_IMODE(st.st_mode))}, "
+            f"want {OTHER_UID} and 0o700 [XL-NS-4, XL-NS-8]")
+        d.call("close", handle=r["handle"])
+        spoiled = [("mode 0755", OTHER_UID, 0o755), ("mode 0710", OTHER_UID, 0o710),
+                   ("owned by root, mode 0755", 0, 0o755), ("shared 1777, owned by root", 0, 0o1777)]
+        wrong = []
+        for what, owner, mode in spoiled:
+            os.chown(default, owner, owner)
+            os.chmod(default, mode)
+            r = d.request("open", kind="lock", name="x")
+            st = os.lstat(default)
+            if r.ok or r.error != "INSECURE_NAMESPACE":
+                wrong.append(f"default namespace {default} {what}: want INSECURE_NAMESPACE, got "
+                             f"{r.error or 'success'} {r.get('message', '')}")
+            elif default not in r.get("message", ""):
+                wrong.append(f"default namespace {what}: the message {r.get('message')!r} does not name {default}")
+            if (st.st_uid, stat.S_IMODE(st.st_mode)) != (owner, mode):
+                wrong.append(f"default namespace {what}: it was changed to owner {st.st_uid} mode "
+                             f"{oct(stat.S_IMODE(st.st_mode))}; it must never be repaired automatically")
+        assert not wrong, "\n".join(wrong)
+    finally:
+        shutil.rmtree(default, ignore_errors=True)
