@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 from cli_helpers import (
     DEADLINE,
+    XLOCK,
     assert_one_error_line,
     clean_env,
     finish,
@@ -379,3 +382,21 @@ def test_every_subcommand_has_help() -> None:
     for sub in ("run", "status", "path", "namespace", "remove"):
         r = run_xlock(sub, "--help")
         assert r.returncode == 0 and r.stdout.startswith(f"usage: xlock {sub}")
+
+
+def test_closed_stdout_is_not_an_error(ns: Path) -> None:
+    """`xlock path --kind semaphore --capacity 1000 | head -1`: the reader leaves early."""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, 4096)  # far less than the ~60 KB of output
+    proc = subprocess.Popen(
+        [*XLOCK, "--namespace", str(ns), "path", "x", "--kind", "semaphore", "--capacity", "1000"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+    )
+    os.close(write_end)
+    with open(read_end, "rb") as reader:
+        assert reader.readline().startswith(b"capacity file:")
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert proc.wait(timeout=DEADLINE) == 128 + signal.SIGPIPE
+    assert err == b""

@@ -595,6 +595,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return SIGNAL_BASE + exc.signum
     except KeyboardInterrupt:
         return SIGNAL_BASE + signal.SIGINT
+    except BrokenPipeError:
+        # The reader went away (`xlock status | head -1`): stop quietly, as a shell tool killed by
+        # SIGPIPE would, and keep the interpreter from complaining when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return SIGNAL_BASE + signal.SIGPIPE
     except (UsageError, xlock.XLockError, OSError) as exc:
         _say(f"error: {exc}")
         return _code_for(exc)
