@@ -7,7 +7,7 @@ Exit codes (also in `xlock --help` and python/README.md):
   128+N if xlock itself got SIGINT/SIGTERM/SIGHUP while waiting for the lock.
 * every subcommand: 0 success; 1 `remove` of a held lock; 64 usage error (bad name, bad arguments);
   65 capacity mismatch; 69 namespace refused (insecure or unsupported file system); 70 internal error;
-  71 other system error.
+  71 other system error; 141 (128 + SIGPIPE) if standard output was closed early.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ exit status:
              (or xlock got SIGINT/SIGTERM/SIGHUP while waiting)
   all        0 success; 1 remove of a held lock; 64 usage error (bad name or arguments);
              65 capacity mismatch; 69 namespace refused (insecure, unsupported file system);
-             70 internal error; 71 other system error
+             70 internal error; 71 other system error; 141 standard output closed early
 """
 
 
