@@ -79,7 +79,9 @@ class Namespace:
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
+            if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and os.path.islink(self.path)):
+                # Linux checks O_DIRECTORY before O_NOFOLLOW: a symlink gives ENOTDIR. The decision is
+                # the open's; islink only chooses the message.
                 raise InsecureNamespace(
                     f"namespace {self.path} is a symbolic link; xlock refuses it [XL-NS-5]: use the "
                     f"directory it points to, or {_HINT}"

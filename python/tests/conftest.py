@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ACTOR = str(Path(__file__).with_name("actor.py"))
+SPEC = Path(__file__).resolve().parents[2] / "spec"
+
+
+class Actor:
+    """Another process that takes and releases xlock locks on command (see actor.py)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, ACTOR], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def send(self, **cmd: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+
+    def reply(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line, "actor died"
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def call(self, **cmd: Any) -> dict[str, Any]:
+        self.send(**cmd)
+        return self.reply()
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def ns(tmp_path: Path) -> str:
+    """A fresh private namespace path (created by xlock on first use)."""
+    return str(tmp_path / "ns")
+
+
+@pytest.fixture
+def actor() -> Iterator[Actor]:
+    a = Actor()
+    yield a
+    a.close()
+
+
+@pytest.fixture
+def make_actor() -> Iterator[Any]:
+    actors: list[Actor] = []
+
+    def make() -> Actor:
+        a = Actor()
+        actors.append(a)
+        return a
+
+    yield make
+    for a in actors:
+        a.close()
+
+
+def load_vectors(name: str) -> Any:
+    return json.loads((SPEC / "vectors" / name).read_text(encoding="utf-8"))
+
+
+def run_python(code: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XLOCK_NAMESPACE", raising=False)
+    monkeypatch.delenv("XLOCK_ALLOW_UNSUPPORTED_FS", raising=False)
+    os.environ.pop("XLOCK_NAMESPACE", None)

@@ -1,0 +1,138 @@
+"""asyncio: async with never blocks the loop; cancellation leaves nothing held."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from conftest import Actor
+
+import xlock
+
+
+def test_async_with_and_loop_keeps_running(ns: str, actor: Actor) -> None:
+    assert actor.call(op="lock", ns=ns, name="x")["ok"]
+
+    async def main() -> int:
+        lock = xlock.Lock("x", namespace=ns)
+        ticks = 0
+        waiter = asyncio.ensure_future(lock.acquire_async(timeout=30))
+        # The loop keeps running while the acquisition waits: count ticks until we release.
+        while ticks < 20:
+            await asyncio.sleep(0)
+            ticks += 1
+        assert not waiter.done()
+        await asyncio.get_running_loop().run_in_executor(None, lambda: actor.call(op="release"))
+        await waiter
+        assert lock.locked()
+        lock.release()
+        async with lock:
+            assert lock.locked()
+        assert not lock.locked()
+        return ticks
+
+    assert asyncio.run(main()) == 20
+
+
+def test_tasks_sharing_one_lock_wait_for_each_other(ns: str) -> None:
+    async def main() -> list[str]:
+        lock = xlock.Lock("x", namespace=ns)
+        order: list[str] = []
+
+        async def user(tag: str, gate: asyncio.Event | None) -> None:
+            async with lock:
+                order.append(tag + "+")
+                if gate is not None:
+                    await gate.wait()
+                order.append(tag + "-")
+
+        gate = asyncio.Event()
+        first = asyncio.ensure_future(user("a", gate))
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(user("b", None))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(first, second)
+        with pytest.raises(xlock.AlreadyHeld):
+            async with lock:
+                await lock.acquire_async()
+        return order
+
+    assert asyncio.run(main()) == ["a+", "a-", "b+", "b-"]
+
+
+@pytest.mark.parametrize("timeout", [None, 30.0])
+def test_cancellation_leaves_nothing_held(ns: str, actor: Actor, timeout: float | None) -> None:
+    assert actor.call(op="lock", ns=ns, name="x")["ok"]
+
+    async def main() -> None:
+        lock = xlock.Lock("x", namespace=ns)
+        task = asyncio.ensure_future(lock.acquire_async(timeout=timeout))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not lock.locked()
+        # The holder goes away; the cancelled worker must not grab the lock afterwards.
+        await asyncio.get_running_loop().run_in_executor(None, lambda: actor.call(op="release"))
+        probe = xlock.Lock("x", namespace=ns)
+        probe.acquire(timeout=10)
+        probe.release()
+        assert not lock.locked()
+        await lock.acquire_async(timeout=10)
+        lock.release()
+
+    asyncio.run(main())
+
+
+def test_cancellation_race_never_leaks(ns: str) -> None:
+    # Cancel at many points of an acquisition that may or may not have completed: whatever happened,
+    # afterwards the lock is free.
+    async def main() -> None:
+        lock = xlock.Lock("x", namespace=ns)
+        holder = xlock.Lock("x", namespace=ns)
+        for spins in range(30):
+            holder.acquire()
+            task = asyncio.ensure_future(lock.acquire_async(timeout=10))
+            await asyncio.sleep(0)
+            holder.release()
+            for _ in range(spins % 6):
+                await asyncio.sleep(0)
+            task.cancel()
+            try:
+                await task
+                lock.release()
+            except asyncio.CancelledError:
+                pass
+            probe = xlock.Lock("x", namespace=ns)
+            await probe.acquire_async(timeout=10)
+            probe.release()
+            probe.close()
+
+    asyncio.run(main())
+
+
+def test_semaphore_async(ns: str) -> None:
+    async def main() -> None:
+        sem = xlock.Semaphore("pool", 2, namespace=ns)
+        assert await sem.acquire_async() == 0
+        async with sem:
+            assert sem.held == 2
+            task = asyncio.ensure_future(sem.acquire_async(timeout=30))
+            await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert sem.held == 2
+            with pytest.raises(xlock.Timeout):
+                await sem.acquire_async(timeout=0.01)
+        sem.release()
+        assert sem.held == 0
+        psem = xlock.PosixSemaphore("p", value=1, namespace=ns)
+        async with psem:
+            assert psem.held == 1
+        psem.unlink()
+
+    asyncio.run(main())
