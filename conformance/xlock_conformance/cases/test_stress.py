@@ -7,8 +7,8 @@ import time
 from xlock_conformance.plugin import spec
 
 PROCESSES = 6
-ROUNDS = 500
-SEM_ROUNDS = 300
+ROUNDS = 1000
+SEM_ROUNDS = 500
 
 
 def _hammer(lab, available, kind, rounds, extra, need):
