@@ -23,7 +23,7 @@ __all__ = [
 
 NamespaceArg = Union[str, Namespace, None]
 # Longest single in-process wait (Condition.wait) before re-checking deadline, cancel and signals.
-IN_PROCESS_SLICE_S = 0.05
+IN_PROCESS_SLICE_S = 0.02
 
 
 def open_namespace(namespace: NamespaceArg, allow_unsupported_fs: bool) -> tuple[Namespace, bool]:

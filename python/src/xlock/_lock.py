@@ -106,9 +106,12 @@ class Lock:
         """
         if timeout is None:
             # Hot path: one non-blocking flock and the re-check of XL-LOCK-8, under the object's mutex.
-            with self._mutex:
+            mutex = self._mutex
+            mutex.acquire()
+            try:
                 if self._owner is None:
-                    fd = self._file.fd
+                    lock_file = self._file
+                    fd = lock_file.fd
                     if fd >= 0:
                         try:
                             _flock(fd, self._op_nb)
@@ -116,7 +119,7 @@ class Lock:
                             pass  # contended or odd: the slow path decides
                         else:
                             try:
-                                linked = self._file.still_linked()
+                                linked = lock_file.still_linked()
                             except BaseException:
                                 _flock(fd, _LOCK_UN)
                                 raise
@@ -126,6 +129,8 @@ class Lock:
                                 self._count = 1
                                 return
                             _flock(fd, _LOCK_UN)
+            finally:
+                mutex.release()
         self._acquire(_get_ident(), blocking, timeout, None, None)
 
     def _acquire(
@@ -261,7 +266,9 @@ class Lock:
         thread, and the file lock goes when the count reaches zero [XL-HOLD-4]. Raises ``NotHeld`` if this
         object does not hold the lock (or, reentrant, the caller is not the holder) [XL-HOLD-6].
         """
-        with self._mutex:
+        mutex = self._mutex
+        mutex.acquire()
+        try:
             if not self._held:
                 raise self._not_held()
             if self.reentrant:
@@ -279,6 +286,8 @@ class Lock:
             self._count = 0
             if self._waiters:
                 self._cond.notify()
+        finally:
+            mutex.release()
         self._bell.ring()
 
     def _release_as(self, owner: object) -> None:

@@ -127,7 +127,7 @@ class LockFile:
     def still_linked(self) -> bool:
         """True if the path still names the open file (same dev and ino) [XL-LOCK-8]."""
         if (
-            _statx(self._ns.fd, self._cname, _libc.AT_SYMLINK_NOFOLLOW, _libc.STATX_INO, self._buf) == 0
+            _statx(self._ns.fd, self._cname, _AT_SYMLINK_NOFOLLOW, _STATX_INO, self._buf) == 0
             and self._ino_ptr[0] == self._ino
             and self._devpair_ptr[0] == self._devpair
         ):
@@ -149,3 +149,5 @@ def _statx_missing(dirfd: int, name: bytes, flags: int, mask: int, buf: object) 
 
 
 _statx = _libc.lib.statx if _libc.HAVE_STATX else _statx_missing
+_AT_SYMLINK_NOFOLLOW = _libc.AT_SYMLINK_NOFOLLOW
+_STATX_INO = _libc.STATX_INO

@@ -144,6 +144,10 @@ class Namespace:
         if fd >= 0:
             os.close(fd)
 
+    def __del__(self) -> None:
+        if getattr(self, "fd", -1) >= 0:
+            self.close()
+
     @property
     def closed(self) -> bool:
         return self.fd < 0
