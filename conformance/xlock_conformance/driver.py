@@ -108,8 +108,10 @@ class Driver:
                 cwd=spec.cwd, env=full_env, start_new_session=True, **kwargs)
         except OSError as exc:
             raise DriverError(f"driver '{label}' could not be started ({' '.join(spec.argv)}): {exc}") from exc
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._readers = [threading.Thread(target=self._read_stdout, daemon=True),
+                         threading.Thread(target=self._read_stderr, daemon=True)]
+        for reader in self._readers:
+            reader.start()
 
     # -- threads -------------------------------------------------------------------------------------
     def _read_stdout(self) -> None:
@@ -291,7 +293,12 @@ class Driver:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+        for reader in self._readers:  # they end at EOF, which the kill brings
+            reader.join(timeout=1.0)
+        streams = [self.proc.stdin]
+        if not any(r.is_alive() for r in self._readers):  # never close a pipe under a reading thread
+            streams += [self.proc.stdout, self.proc.stderr]
+        for stream in streams:
             try:
                 if stream is not None:
                     stream.close()
