@@ -52,9 +52,45 @@ class Actor:
 
 
 @pytest.fixture
-def ns(tmp_path: Path) -> str:
-    """A fresh private namespace path (created by xlock on first use)."""
-    return str(tmp_path / "ns")
+def ns(tmp_path: Path) -> Iterator[str]:
+    """A fresh private namespace path (created by xlock on first use); its doorbells are unlinked after
+    the test, since xlock itself never unlinks doorbells [XL-WAIT-8]."""
+    path = tmp_path / "ns"
+    yield str(path)
+    unlink_doorbells(path)
+
+
+def decode_file_stem(stem: str) -> bytes:
+    """The inverse of enc() [XL-ENC-1], for the tests' own clean-up."""
+    out, i = bytearray(), 0
+    while i < len(stem):
+        c = stem[i]
+        if c == "%":
+            out.append(int(stem[i + 1 : i + 3], 16))
+            i += 3
+        elif c == "!":
+            out.append(ord(stem[i + 1].upper()))
+            i += 2
+        else:
+            out.append(ord(c))
+            i += 1
+    return bytes(out)
+
+
+def unlink_doorbells(path: Path) -> None:
+    import xlock
+    from xlock._libc import lib
+
+    try:
+        st = os.stat(path)
+        files = os.listdir(path)
+    except OSError:
+        return
+    for file_name in files:
+        for suffix, kind in ((".lock", "l"), (".sem", "s")):
+            if file_name.endswith(suffix):
+                name = decode_file_stem(file_name[: -len(suffix)])
+                lib.sem_unlink(xlock.semaphore_name(kind, st.st_dev, st.st_ino, name).encode())
 
 
 @pytest.fixture

@@ -49,6 +49,13 @@ def test_name_vector(case: dict[str, Any]) -> None:
             assert names.semaphore_name(kind, dev, ino, name) == sem
 
 
+@pytest.mark.parametrize("case", [c for c in NAMES["cases"] if c["valid"]], ids=lambda c: c["description"])
+def test_file_stem_decodes_back(case: dict[str, Any]) -> None:
+    from conftest import decode_file_stem
+
+    assert decode_file_stem(case["lock_file"][: -len(".lock")]) == bytes.fromhex(case["name_utf8_hex"])
+
+
 def test_ill_formed_utf8_bytes_are_invalid_names() -> None:
     for raw in (b"\xff", b"a\xc3", b"\xed\xa0\x80"):
         with pytest.raises(xlock.InvalidName, match="XL-NAME-3"):

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import load_vectors
+from conftest import load_vectors, unlink_doorbells
 
 import xlock
 from xlock._namespace import unsupported_fs_allowed, unsupported_fs_name
@@ -51,9 +51,19 @@ def test_world_writable_without_sticky_refused(tmp_path: Path) -> None:
     with pytest.raises(xlock.InsecureNamespace, match="sticky"):
         xlock.Lock("x", namespace=str(d))
     os.chmod(d, 0o1777)
-    lock = xlock.Lock("x", namespace=str(d))
+    old = os.umask(0o022)
+    try:
+        lock = xlock.Lock("x", namespace=str(d))
+        lock.acquire()
+        lock.release()  # opens (creates) the doorbell
+    finally:
+        os.umask(old)
     assert lock.namespace.shared and lock.namespace.file_mode == 0o666
     assert stat.S_IMODE(os.stat(lock.path).st_mode) == 0o666
+    # the doorbell gets the namespace file mode too, whatever the umask [XL-NS-13]
+    assert stat.S_IMODE(os.stat("/dev/shm/sem." + lock.doorbell[1:]).st_mode) == 0o666
+    lock.close()
+    unlink_doorbells(d)
 
 
 def test_group_shared_namespace_file_mode(tmp_path: Path) -> None:
