@@ -247,6 +247,23 @@ def test_timed_waiter_is_woken_by_release_in_another_process(ns: str, actor: Act
     assert reply["mono_ns"] - released < 1_000_000_000
 
 
+def test_timed_wait_without_sem_clockwait(ns: str, actor: Actor, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The fallback for glibc < 2.30: sem_timedwait on CLOCK_REALTIME, one slice at a time [XL-WAIT-4].
+    from xlock import _libc
+
+    monkeypatch.setattr(_libc, "HAVE_CLOCKWAIT", False)
+    assert actor.call(op="lock", ns=ns, name="x")["ok"]
+    lock = xlock.Lock("x", namespace=ns)
+    with pytest.raises(xlock.Timeout):
+        lock.acquire(timeout=0.03)
+    waiter = threading.Thread(target=lock.acquire, kwargs={"timeout": 30})
+    waiter.start()
+    assert actor.call(op="release")["ok"]
+    waiter.join(30)
+    assert lock.locked()
+    lock.release()
+
+
 def test_timed_waiter_notices_a_foreign_flock_releaser(ns: str) -> None:
     flock = shutil.which("flock")
     if flock is None:

@@ -22,8 +22,7 @@ MAX_POLL_NS = 16_000_000  # doubling up to 16 ms (the spec's ceiling is 50 ms)
 def open_semaphore(sem_name: str, mode: int, value: int) -> Any:
     """``sem_open(name, O_CREAT, mode, value)``; returns the handle or raises ``OSError``.
 
-    If this process owns the semaphore and its mode differs from ``mode`` (the umask applied at
-    creation), it is changed to ``mode`` [XL-NS-13].
+    ``sem_open`` applies the umask to ``mode``; ``fix_semaphore_mode`` then sets it exactly [XL-NS-13].
     """
     handle = lib.sem_open(
         sem_name.encode("ascii"),
@@ -54,14 +53,13 @@ class Doorbell:
     alone [XL-WAIT-8]. Doorbells are never unlinked by xlock.
     """
 
-    __slots__ = ("_getvalue", "_handle", "_mode", "_post", "_time", "_value", "name")
+    __slots__ = ("_getvalue", "_handle", "_mode", "_post", "_value", "name")
 
     def __init__(self, sem_name: str, mode: int) -> None:
         self.name = sem_name
         self._mode = mode
         self._handle: Any = None  # None: not opened yet; ffi.NULL: could not be opened
         self._value = ffi.new("int *")
-        self._time = ffi.new("struct timespec *")
         self._getvalue = lib.sem_getvalue
         self._post = lib.sem_post
 
@@ -98,9 +96,10 @@ class Doorbell:
             while trywait(handle) == 0:
                 pass
 
-    def sleep_until(self, wake_ns: int) -> None:
+    def sleep_until(self, wake_ns: int, ts: Any) -> None:
         """Wait for a post or until ``wake_ns`` (CLOCK_MONOTONIC); return early on a signal (EINTR), so
-        Python runs its signal handlers [XL-WAIT-9].
+        Python runs its signal handlers [XL-WAIT-9]. ``ts`` is the caller's own ``struct timespec *``
+        (waiters in several threads must not share one).
         """
         handle = self.handle()
         if not handle:
@@ -108,7 +107,6 @@ class Doorbell:
             if remaining > 0:
                 time.sleep(remaining / 1e9)
             return
-        ts = self._time
         if _libc.HAVE_CLOCKWAIT:
             ts.tv_sec, ts.tv_nsec = divmod(wake_ns, 1_000_000_000)
             lib.sem_clockwait(handle, _libc.CLOCK_MONOTONIC, ts)
@@ -137,6 +135,7 @@ def wait_loop(
     """
     poll_ns = FIRST_POLL_NS
     waited = False
+    ts = ffi.new("struct timespec *")
     while True:
         bell.drain()
         if attempt():
@@ -149,6 +148,6 @@ def wait_loop(
         wake = now + poll_ns
         if deadline_ns is not None and deadline_ns < wake:
             wake = deadline_ns
-        bell.sleep_until(wake)
+        bell.sleep_until(wake, ts)
         waited = True
         poll_ns = min(poll_ns * 2, MAX_POLL_NS)

@@ -82,7 +82,6 @@ class PosixSemaphore:
         self._handle = handle
         self._held = 0
         self._mutex = threading.Lock()
-        self._time = ffi.new("struct timespec *")
         _fork.track(self)
 
     def _check_owner(self, ns: Namespace) -> None:
@@ -128,6 +127,7 @@ class PosixSemaphore:
         if not blocking and timeout is not None:
             raise InvalidArgument(f"POSIX semaphore {self.name!r}: blocking=False takes no timeout")
         handle = self._live_handle()
+        ts: Any = None  # this call's own timespec, allocated on the first wait
         while True:
             if lib.sem_trywait(handle) == 0:
                 break
@@ -148,13 +148,14 @@ class PosixSemaphore:
                 )
             # Sleep in slices so that Ctrl-C is handled promptly [XL-WAIT-9].
             wake = now + _SLICE_NS if deadline_ns is None else min(deadline_ns, now + _SLICE_NS)
-            if self._wait_until(handle, wake):
+            if ts is None:
+                ts = ffi.new("struct timespec *")
+            if self._wait_until(handle, wake, ts):
                 break
         with self._mutex:
             self._held += 1
 
-    def _wait_until(self, handle: Any, wake_ns: int) -> bool:
-        ts = self._time
+    def _wait_until(self, handle: Any, wake_ns: int, ts: Any) -> bool:
         if _libc.HAVE_CLOCKWAIT:
             ts.tv_sec, ts.tv_nsec = divmod(wake_ns, 1_000_000_000)
             rc = lib.sem_clockwait(handle, _libc.CLOCK_MONOTONIC, ts)
