@@ -685,10 +685,11 @@ class Driver:
         timeout = req.get("timeout_ms")
         done = 0
         try:
-            for done in range(count):
+            while done < count:
                 obj.acquire(timeout)
                 increment(path)
                 obj.release()
+                done += 1
         except XError as exc:
             raise XError(exc.kind, f"{exc} (done: {done})") from None
         return {"count": count}

@@ -43,7 +43,8 @@ def run_suite(tmp_path: Path, drivers: dict[str, str], runs: list[str] = (), tim
         if failed is None:
             failed = tc.find("error")
         if failed is not None:
-            results[(case.removeprefix("test_"), column)] = ("FAIL", (failed.get("message") or "") + (failed.text or ""))
+            text = (failed.get("message") or "") + (failed.text or "")
+            results[(case.removeprefix("test_"), column)] = ("FAIL", text)
         elif tc.find("skipped") is not None:
             results[(case.removeprefix("test_"), column)] = ("skip", tc.find("skipped").get("message") or "")
         else:
@@ -89,7 +90,8 @@ def test_defect_is_caught(tmp_path, defect):
     for case, column, words in expected:
         outcome, text = results.get((case, column), ("missing", ""))
         assert outcome == "FAIL", f"--defect {defect}: {case} [{column}] is {outcome}, want FAIL:\n{out[-3000:]}"
-        assert words in text, f"--defect {defect}: {case} [{column}] failed, but not for the planted bug:\n{text[:2000]}"
+        assert words in text, (f"--defect {defect}: {case} [{column}] failed, but not for the planted bug:\n"
+                               f"{text[:2000]}")
     for case in runs:  # the correct driver alone still passes the same cases: the failure is the defect's
         assert results[(case, "ref")][0] == "pass" if (case, "ref") in results else \
             results[(case, f"ref{PAIR}ref")][0] == "pass", f"{case} fails for the correct driver too:\n{out[-3000:]}"

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Optional
 
 import pytest
 
-from xlock_conformance.driver import Driver, DriverSpec, Reply
+from xlock_conformance.driver import Driver, DriverSpec
 
 # How long "no reply" must last before a request counts as blocked, and how long a woken or freed waiter
 # may take to answer. Generous: the suite proves behaviour, the benchmark measures speed.

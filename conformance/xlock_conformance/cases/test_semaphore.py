@@ -68,7 +68,8 @@ def test_posix_semaphore(pair, lab):
     ra = a.call("open", kind="posix_semaphore", name=NAME, namespace=lab.ns, value=2)
     rb = b.call("open", kind="posix_semaphore", name=NAME, namespace=lab.ns, value=5)  # exists: value ignored
     for d, r in ((a, ra), (b, rb)):
-        assert r.get("semaphore") == want, f"driver '{d.label}' names the raw semaphore {r.get('semaphore')!r}, want {want!r}"
+        assert r.get("semaphore") == want, (
+            f"driver '{d.label}' names the raw semaphore {r.get('semaphore')!r}, want {want!r} [XL-PSEM-1]")
         assert r.get("path") is None, f"driver '{d.label}': a raw semaphore has no path, got {r.get('path')!r}"
     ha, hb = ra["handle"], rb["handle"]
     a.fails("NOT_HELD", "release", handle=ha)
