@@ -24,6 +24,8 @@ TRACE_LINES = 30
 STDERR_LINES = 30
 START_TIMEOUT = 15.0  # interpreters with cold caches on a loaded 2-core machine
 REPLY_TIMEOUT = 5.0
+# `--slow N` multiplies every reply deadline (a driver under valgrind); never the latency bounds.
+SLOW = {"factor": 1.0}
 HANG_HINT = ("a driver answers every request with one line on stdout and flushes it (PROTOCOL.md); "
              "its stderr tail and the trace below show where it stopped")
 
@@ -204,6 +206,7 @@ class Driver:
     def wait(self, rid: int, timeout: float = REPLY_TIMEOUT) -> Reply:
         """The reply to request `rid`, or DriverError when `timeout` s pass without it."""
         op = self._pending.get(rid, "?")
+        timeout *= SLOW["factor"]
         deadline = time.monotonic() + timeout
         while rid not in self._stash:
             data = self._take(deadline - time.monotonic())
@@ -221,6 +224,7 @@ class Driver:
 
     def next_reply(self, what: str, timeout: float = REPLY_TIMEOUT) -> dict[str, Any]:
         """The next reply line whatever its id (for requests whose id the driver cannot read)."""
+        timeout *= SLOW["factor"]
         data = self._take(timeout)
         if data is None:
             raise DriverError(f"driver '{self.label}' did not reply to {what} within {timeout:.1f} s: "

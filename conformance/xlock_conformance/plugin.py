@@ -16,7 +16,7 @@ from typing import Any, Iterator, Optional
 
 import pytest
 
-from xlock_conformance import bundled
+from xlock_conformance import bundled, driver
 from xlock_conformance.driver import DriverSpec
 from xlock_conformance.lab import Lab
 from xlock_conformance.spec import find_repo, must_ids, name_vectors
@@ -47,6 +47,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="leave out cases whose name, name[column] or spec ID matches (glob; repeatable)")
     group.addoption("--list", action="store_true", default=False, help="list the cases with their spec IDs")
     group.addoption("--repo", default=None, help="the xlock checkout (default: found from cwd)")
+    group.addoption("--slow", type=float, default=1.0, metavar="N",
+                    help="multiply every reply deadline by N (drivers under valgrind or sanitizers)")
 
 
 class State:
@@ -93,6 +95,7 @@ def pair_label(a: DriverSpec, b: DriverSpec) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "spec(*ids): the xlock/1 requirement IDs a case checks")
+    driver.SLOW["factor"] = max(config.getoption("--slow"), 1.0)
     try:
         config._xlc = State(config)  # type: ignore[attr-defined]
     except ValueError as exc:
