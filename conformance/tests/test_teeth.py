@@ -69,8 +69,9 @@ def test_reference_driver_passes_every_case(tmp_path):
 
 # defect -> (cases to run, [(case, column, words the failure must contain)])
 DEFECTS = {
-    "lockf": (["flock_interop", "lock_exclusive"],
-              [("flock_interop", "bad", "WOULD_BLOCK"), ("lock_exclusive", f"ref{PAIR}bad", "WOULD_BLOCK")]),
+    "lockf": (["flock_interop", "lock_exclusive", "lock_is_flock"],
+              [("flock_interop", "bad", "WOULD_BLOCK"), ("lock_exclusive", f"ref{PAIR}bad", "WOULD_BLOCK"),
+               ("lock_is_flock", "bad", "('POSIX', 'WRITE'")]),
     "name-case": (["names_map", "names_files"],
                   [("names_map", "bad", "!billing.lock"), ("names_files", "bad", "!billing.lock")]),
     "no-doorbell": (["wakeup_lock", "flock_wakeup"],

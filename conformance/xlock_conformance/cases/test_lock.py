@@ -133,3 +133,40 @@ def test_lock_reentrant(pair, lab):
         other.call("release", handle=ho)
         holder.call("close", handle=hh)
         other.call("close", handle=ho)
+
+
+def _proc_locks(path):
+    """Holders of `path` in /proc/locks as (type, mode, pid), waiters left out [XL-INTRO-2]."""
+    st = os.stat(path)
+    key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    found = []
+    with open("/proc/locks") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 6 and fields[1] != "->" and fields[5] == key:
+                found.append((fields[1], fields[3], int(fields[4])))
+    return found
+
+
+@spec("XL-LOCK-7", "XL-INTRO-2", "XL-CSEM-2")
+def test_lock_is_flock(one, lab):
+    """The kernel's own table says what a driver holds: a FLOCK (never a POSIX record lock), WRITE for
+    exclusive and READ for shared, placed by the process the hello named."""
+    d = lab.start(one, need=["lock", "shared"])
+    for shared, mode in ((False, "WRITE"), (True, "READ")):
+        r = d.call("open", kind="lock", name=f"kernel-{mode.lower()}", namespace=lab.ns, shared=shared)
+        d.call("acquire", handle=r["handle"])
+        held = _proc_locks(r["path"])
+        assert held == [("FLOCK", mode, d.pid)], (
+            f"driver '{d.label}' holds {r['path']} {'shared' if shared else 'exclusively'}; /proc/locks shows "
+            f"{held or 'nothing'}, want [('FLOCK', '{mode}', {d.pid})] (flock(2), by the hello pid) [XL-LOCK-7]")
+        d.call("release", handle=r["handle"])
+        assert _proc_locks(r["path"]) == [], f"after release /proc/locks still shows {_proc_locks(r['path'])}"
+    if "semaphore" in d.capabilities:
+        h = lab.open(d, "kernel-sem", kind="semaphore", capacity=2)
+        slot = d.call("acquire", handle=h)["slot"]
+        path = os.path.join(lab.ns, f"kernel-sem.{slot}.slot")
+        held = _proc_locks(path)
+        assert held == [("FLOCK", "WRITE", d.pid)], (
+            f"driver '{d.label}' holds permit {slot}; /proc/locks shows {held or 'nothing'} for {path}, want an "
+            f"exclusive FLOCK by pid {d.pid} [XL-CSEM-2]")
