@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from xlock_conformance.checks import assert_order, blocked_then_freed, message_names, timed_failure
 from xlock_conformance.plugin import spec
@@ -135,15 +136,19 @@ def test_lock_reentrant(pair, lab):
         other.call("close", handle=ho)
 
 
-def _proc_locks(path):
-    """Holders of `path` in /proc/locks as (type, mode, pid), waiters left out [XL-INTRO-2]."""
+def _proc_locks(path, waiters=False):
+    """Holders (or, with `waiters`, blocked waiters) of `path` in /proc/locks as (type, mode, pid)
+    [XL-INTRO-2]: `N: FLOCK ADVISORY WRITE PID MAJ:MIN:INO 0 EOF`, waiters with `->` after `N:`."""
     st = os.stat(path)
     key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
     found = []
     with open("/proc/locks") as f:
         for line in f:
             fields = line.split()
-            if len(fields) >= 6 and fields[1] != "->" and fields[5] == key:
+            is_waiter = len(fields) > 1 and fields[1] == "->"
+            if is_waiter:
+                fields = fields[:1] + fields[2:]
+            if is_waiter == waiters and len(fields) >= 6 and fields[5] == key:
                 found.append((fields[1], fields[3], int(fields[4])))
     return found
 
@@ -170,3 +175,28 @@ def test_lock_is_flock(one, lab):
         assert held == [("FLOCK", "WRITE", d.pid)], (
             f"driver '{d.label}' holds permit {slot}; /proc/locks shows {held or 'nothing'} for {path}, want an "
             f"exclusive FLOCK by pid {d.pid} [XL-CSEM-2]")
+
+
+@spec("XL-WAIT-2")
+def test_lock_untimed_in_kernel(pair, lab):
+    """An untimed acquire waits in a blocking flock(2): the kernel lists it as a waiter (`->`) in
+    /proc/locks, which no polling loop produces."""
+    for holder, waiter in _directions(lab, pair, ["lock"]):
+        hh, hw = lab.open(holder, NAME), lab.open(waiter, NAME)
+        holder.call("acquire", handle=hh)
+        rid = waiter.send("acquire", handle=hw)
+        path = os.path.join(lab.ns, NAME + ".lock")
+        deadline = time.monotonic() + 3.0
+        while ("FLOCK", "WRITE", waiter.pid) not in _proc_locks(path, waiters=True):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"driver '{waiter.label}' (pid {waiter.pid}) has waited 3 s in an untimed acquire, but "
+                    f"/proc/locks lists no blocked flock by it on {path} (waiters: "
+                    f"{_proc_locks(path, waiters=True)}): untimed waits block in flock(2), no polling [XL-WAIT-2]")
+            waiter.no_reply_within(rid, 0.01, f"driver '{holder.label}' holds the lock")
+        holder.call("release", handle=hh)
+        got = waiter.wait(rid, 3.0)
+        assert got.ok, f"driver '{waiter.label}': untimed acquire failed with {got.error}"
+        waiter.call("release", handle=hw)
+        holder.call("close", handle=hh)
+        waiter.call("close", handle=hw)
