@@ -34,8 +34,10 @@ def test_explicit_then_environment(ns: str, tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("XLOCK_NAMESPACE", ns)
     lock = xlock.Lock("x")
     assert lock.path == os.path.join(ns, "x.lock")
-    other = str(tmp_path / "other")
-    assert xlock.Lock("x", namespace=other).namespace.path == other
+    other = tmp_path / "other"
+    assert xlock.Lock("x", namespace=other).namespace.path == str(other)  # a PathLike is fine
+    with pytest.raises(xlock.InvalidArgument):
+        xlock.Lock("x", namespace=42)  # type: ignore[arg-type]
 
 
 def test_missing_parent_is_an_os_error(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from asyncio import current_task
@@ -21,7 +22,7 @@ __all__ = [
     "seconds_until",
 ]
 
-NamespaceArg = Union[str, Namespace, None]
+NamespaceArg = Union[str, "os.PathLike[str]", Namespace, None]
 # Longest single in-process wait (Condition.wait) before re-checking deadline, cancel and signals.
 IN_PROCESS_SLICE_S = 0.02
 
@@ -31,6 +32,8 @@ def open_namespace(namespace: NamespaceArg, allow_unsupported_fs: bool) -> tuple
     if isinstance(namespace, Namespace):
         namespace.require_open()
         return namespace, False
+    if isinstance(namespace, os.PathLike):
+        namespace = os.fspath(namespace)
     if namespace is not None and not isinstance(namespace, str):
         raise InvalidArgument(f"namespace must be a str path or an xlock.Namespace, not {namespace!r}")
     return Namespace(namespace, allow_unsupported_fs=allow_unsupported_fs), True
