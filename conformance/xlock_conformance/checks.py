@@ -94,3 +94,23 @@ def spread_delays(rounds: int, start: float = 0.03, span: float = 0.25) -> list[
     """Waits before each release, spread evenly over `span` s so that a periodic poller is caught at
     every phase of its period rather than by luck."""
     return [start + span * ((i * 3) % rounds) / rounds for i in range(rounds)]
+
+
+def doorbell_value(name: str) -> Optional[int]:
+    """The value of an existing POSIX named semaphore (None if it does not exist), read with libc."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.sem_open.restype = ctypes.c_void_p
+    libc.sem_open.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    libc.sem_getvalue.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
+    libc.sem_close.argtypes = [ctypes.c_void_p]
+    sem = libc.sem_open(name.encode(), 0)
+    if not sem:
+        return None
+    value = ctypes.c_int(-1)
+    try:
+        libc.sem_getvalue(sem, ctypes.byref(value))
+    finally:
+        libc.sem_close(sem)
+    return value.value
