@@ -351,3 +351,42 @@ def _replied_within(actor: Actor, seconds: float) -> bool:
     assert actor.proc.stdout is not None
     ready, _, _ = select.select([actor.proc.stdout], [], [], seconds)
     return bool(ready)
+
+
+def test_one_release_wakes_every_timed_shared_waiter(ns: str, make_actor: object) -> None:
+    # [XL-WAIT-5]: a shared waiter passes the doorbell on, so the second one is not left to the poll.
+    readers = [make_actor(), make_actor()]  # type: ignore[operator]
+    lock = xlock.Lock("db", namespace=ns)
+    lock.acquire()
+    for reader in readers:
+        reader.send(op="lock", ns=ns, name="db", shared=True, timeout=30)
+    for reader in readers:
+        assert not _replied_within(reader, 0.1)
+    released = time.monotonic_ns()
+    lock.release()
+    for reader in readers:
+        reply = reader.reply()
+        assert reply["ok"] and reply["mono_ns"] - released < 1_000_000_000
+
+
+def test_close_during_a_wait_in_another_thread(ns: str, actor: Actor) -> None:
+    assert actor.call(op="lock", ns=ns, name="x")["ok"]
+    lock = xlock.Lock("x", namespace=ns)
+    errors: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            lock.acquire(timeout=30)
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=wait)
+    t.start()
+    lock.close()
+    assert actor.call(op="release")["ok"]
+    t.join(30)
+    assert not t.is_alive() and not lock.locked()
+    assert isinstance(errors[0], xlock.InvalidArgument)
+    probe = xlock.Lock("x", namespace=ns)
+    probe.acquire(blocking=False)  # nothing is left held by the closed object
+    probe.release()

@@ -154,3 +154,30 @@ def test_posix_semaphore_planted_by_another_user_is_refused(ns: str) -> None:
             xlock.PosixSemaphore("planted", namespace=space)
     finally:
         assert xlock.remove("planted", namespace=space, kind="posix_semaphore")
+
+
+def test_close_during_waits_in_other_threads(ns: str) -> None:
+    sem = xlock.Semaphore("pool", 1, namespace=ns)
+    holder = xlock.Semaphore("pool", 1, namespace=ns)
+    psem = xlock.PosixSemaphore("p", value=0, namespace=ns)
+    holder.acquire()
+    errors: list[BaseException] = []
+
+    def wait(obj: xlock.Semaphore | xlock.PosixSemaphore) -> None:
+        try:
+            obj.acquire(timeout=30)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=wait, args=(obj,)) for obj in (sem, psem)]
+    for t in threads:
+        t.start()
+    sem.close()
+    psem.close()
+    for t in threads:
+        t.join(30)
+        assert not t.is_alive()
+    assert [type(e) for e in errors] == [xlock.InvalidArgument, xlock.InvalidArgument]
+    assert sem.held == 0 and psem.held == 0
+    holder.release()
+    assert psem.unlink()

@@ -193,23 +193,27 @@ class Lock:
             self._abandon_acquisition()
             raise
         with self._mutex:
-            if self._closed:  # closed by another thread while we waited
+            closed = self._closed
+            if closed:  # closed by another thread while we waited: we finish the close
                 self._file_unlock()
-                self._file.close()
                 self._owner = None
-                raise InvalidArgument(f"lock {self.name!r} ({self.path}) was closed while acquiring")
-            self._held = True
-            self._count = 1
+            else:
+                self._held = True
+                self._count = 1
+        if closed:
+            self._finish_close()
+            raise self._closed_error()
 
     def _abandon_acquisition(self) -> None:
         # Whatever interrupted us (timeout, signal, cancel), leave nothing held [XL-WAIT-9, XL-ERR-4].
         self._file_unlock()
         with self._mutex:
             self._owner = None
-            if self._closed:
-                self._file.close()
+            closed = self._closed
             if self._waiters:
                 self._cond.notify()
+        if closed:
+            self._finish_close()
 
     def _file_unlock(self) -> None:
         fd = self._file.fd
@@ -223,6 +227,8 @@ class Lock:
         """One non-blocking attempt with the re-check and reopen of XL-LOCK-8."""
         lock_file = self._file
         while True:
+            if self._closed:
+                raise self._closed_error()
             if lock_file.fd < 0:
                 lock_file.open()
             try:
@@ -250,6 +256,11 @@ class Lock:
                 return
             _flock(lock_file.fd, _LOCK_UN)
             lock_file.close()
+
+    def _closed_error(self) -> InvalidArgument:
+        return InvalidArgument(
+            f"lock {self.name!r} ({self.path}) was closed while acquiring; nothing is held"
+        )
 
     def _timeout(self, timeout: float | None) -> Timeout:
         return Timeout(f"lock {self.name!r} ({self.path}) not acquired {describe_timeout(timeout)}")
@@ -318,7 +329,8 @@ class Lock:
     def close(self) -> None:
         """Release the lock if held and close the descriptors [XL-HOLD-10]. Idempotent.
 
-        An acquisition in progress in another thread ends with ``InvalidArgument``, holding nothing.
+        A timed acquisition in progress in another thread ends soon with ``InvalidArgument``, holding
+        nothing; an untimed one when its ``flock`` returns. That thread then closes the descriptors.
         """
         with self._mutex:
             if self._closed:
@@ -331,12 +343,17 @@ class Lock:
                 self._owner = None
                 self._count = 0
                 ring = True
-            if self._owner is None:  # else the acquiring thread closes the file when it finishes
-                self._file.close()
+            acquiring = self._owner is not None  # that thread still uses the descriptors
             self._cond.notify_all()
         if ring:
             self._bell.ring()
-        self._bell.close()
+        if not acquiring:
+            self._finish_close()
+
+    def _finish_close(self) -> None:
+        # The doorbell's mapping stays until the object is collected (__del__): a release in another
+        # thread may still ring it, and no thread runs a method of an object being collected.
+        self._file.close()
         if self._owns_namespace:
             self.namespace.close()
 
@@ -353,11 +370,14 @@ class Lock:
             self._file.forget()
 
     def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            try:
+        try:
+            if not getattr(self, "_closed", True):
                 self.close()
-            except Exception:
-                pass
+            bell = getattr(self, "_bell", None)
+            if bell is not None:
+                bell.close()
+        except Exception:
+            pass
 
     # -- context managers and asyncio ------------------------------------------------------------------
 

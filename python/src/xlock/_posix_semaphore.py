@@ -80,6 +80,7 @@ class PosixSemaphore:
                 ns.close()
             raise
         self._handle = handle
+        self._closed = False
         self._held = 0
         self._mutex = threading.Lock()
         _fork.track(self)
@@ -107,10 +108,9 @@ class PosixSemaphore:
         return self._held > 0
 
     def _live_handle(self) -> Any:
-        handle = self._handle
-        if not handle:
+        if self._closed:
             raise InvalidArgument(f"POSIX semaphore {self.name!r} ({self.sem_name}) is closed")
-        return handle
+        return self._handle
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> None:
         """Take one permit: ``sem_trywait`` (``blocking=False``), or wait without end or ``timeout``
@@ -141,6 +141,8 @@ class PosixSemaphore:
                 raise Timeout(
                     f"POSIX semaphore {self.name!r} ({self.sem_name}): no permit {describe_timeout(timeout)}"
                 )
+            if self._closed:
+                self._live_handle()  # raises: closed by another thread while we waited
             if cancel is not None and cancel.is_set():
                 raise Cancelled(
                     f"waiting for POSIX semaphore {self.name!r} ({self.sem_name}) was cancelled; "
@@ -206,10 +208,14 @@ class PosixSemaphore:
         )
 
     def close(self) -> None:
-        """Close the semaphore handle (permits held are NOT posted back). Idempotent."""
-        handle, self._handle = self._handle, None
-        if handle:
-            lib.sem_close(handle)
+        """Stop using the semaphore (permits held are NOT posted back). Idempotent.
+
+        A wait in another thread ends within one wait slice with ``InvalidArgument``. The handle itself
+        (``sem_close``) is released when the object is collected, so no thread can still be using it.
+        """
+        if self._closed:
+            return
+        self._closed = True
         self._held = 0
         if self._owns_namespace:
             self.namespace.close()
@@ -219,11 +225,9 @@ class PosixSemaphore:
         self._held = 0  # the child holds none of the parent's permits [XL-HOLD-7]
 
     def __del__(self) -> None:
-        if getattr(self, "_handle", None):
-            try:
-                self.close()
-            except Exception:
-                pass
+        handle, self._handle = getattr(self, "_handle", None), None
+        if handle:
+            lib.sem_close(handle)
 
     def __enter__(self) -> PosixSemaphore:
         self.acquire()

@@ -194,7 +194,8 @@ class Semaphore:
                 slot.close()  # closing the only descriptor releases its flock
         if returned:
             self._bell.ring()
-        self._bell.close()
+        # The doorbell's mapping stays until the object is collected (__del__): a waiter or releaser
+        # in another thread may still use it.
         if self._owns_namespace:
             self.namespace.close()
 
@@ -207,11 +208,14 @@ class Semaphore:
                 slot.forget()
 
     def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            try:
+        try:
+            if not getattr(self, "_closed", True):
                 self.close()
-            except Exception:
-                pass
+            bell = getattr(self, "_bell", None)
+            if bell is not None:
+                bell.close()
+        except Exception:
+            pass
 
     def __enter__(self) -> Semaphore:
         self.acquire()
