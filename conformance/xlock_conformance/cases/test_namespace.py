@@ -145,8 +145,9 @@ def test_namespace_default_insecure(one, lab):
             d = lab.start(as_other, need=["lock"], env={"XLOCK_NAMESPACE": None})
         except DriverError as exc:
             if lab.drivers and lab.drivers[-1].proc.poll() is not None:
-                pytest.skip(f"driver '{one.name}' cannot run as uid {OTHER_UID} here (its files are not "
-                            f"readable by that user): {str(exc).splitlines()[-1].strip()}")
+                pytest.skip(f"driver '{one.name}' cannot run as uid {OTHER_UID} here (it exited at start; "
+                            f"its interpreter or files may be out of that user's reach): "
+                            f"{str(exc).splitlines()[-1].strip()}")
             raise
         r = d.call("open", kind="lock", name="x")
         assert r["namespace"] == default, f"as uid {OTHER_UID} the default namespace is {r['namespace']!r}"
