@@ -30,3 +30,19 @@ def test_not_held(one, lab):
         d.fails("NOT_HELD", "release", handle=lab.open(d, "x", kind="semaphore", capacity=2))
     if "posix_semaphore" in d.capabilities:
         d.fails("NOT_HELD", "release", handle=lab.open(d, "x", kind="posix_semaphore", value=1))
+
+
+@spec()
+def test_protocol_counter(one, lab):
+    """`increment` and `cycle`, the tools of the stress cases, do what PROTOCOL.md says."""
+    d = lab.start(one, need=["lock", "counter"])
+    path = str(lab.tmp / "counter")
+    assert d.call("increment", path=path)["value"] == 1, "increment of a missing file must give 1"
+    assert d.call("increment", path=path)["value"] == 2
+    h = lab.open(d, "count")
+    assert d.call("cycle", handle=h, count=3, path=path)["count"] == 3
+    with open(path) as f:
+        assert f.read().strip() == "5", "cycle of 3 after two increments must leave 5 in the file"
+    assert d.call("locked", handle=h)["locked"] is False, "cycle must leave the lock released"
+    open(path, "w").close()
+    assert d.call("increment", path=path)["value"] == 1, "an empty counter file counts as 0"

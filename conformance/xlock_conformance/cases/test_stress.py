@@ -22,6 +22,7 @@ def _hammer(lab, available, kind, rounds, extra, need):
     for d, rid in pending.items():
         got = d.wait(rid, max(deadline - time.monotonic(), 0.1))
         assert got.ok, f"driver '{d.label}': cycle failed with {got.error}: {got.get('message')}"
+        assert got.get("count") == rounds, f"driver '{d.label}': cycle of {rounds} replied {got.data}"
     with open(counter) as f:
         value = int(f.read().strip())
     want = rounds * PROCESSES
