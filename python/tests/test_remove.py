@@ -45,6 +45,19 @@ def test_remove_semaphore(ns: str) -> None:
     sem.release()
 
 
+def test_remove_malformed_capacity_file(ns: str) -> None:
+    xlock.Namespace(ns).close()
+    with open(os.path.join(ns, "junk.sem"), "w") as f:
+        f.write("garbage")
+    with pytest.raises(xlock.CapacityMismatch):
+        xlock.Semaphore("junk", 2, namespace=ns)
+    with pytest.raises(xlock.InvalidArgument, match="malformed"):
+        xlock.remove("junk", namespace=ns, kind="semaphore")
+    assert xlock.remove("junk", namespace=ns, kind="semaphore", capacity=2)
+    assert os.listdir(ns) == []
+    assert xlock.Semaphore("junk", 2, namespace=ns).acquire() == 0
+
+
 RACER = """
 import sys, xlock
 ns, counter, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])

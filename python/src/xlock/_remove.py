@@ -100,7 +100,16 @@ def _remove_lock(ns: Namespace, name: str) -> bool:
 
 
 def _remove_semaphore(ns: Namespace, name: str, capacity: int | None) -> bool:
-    recorded = read_capacity(ns, name)
+    malformed = False
+    try:
+        recorded = read_capacity(ns, name)
+    except CapacityMismatch:  # a capacity file of the wrong form: removable given the capacity
+        if capacity is None:
+            raise InvalidArgument(
+                f"semaphore {name!r}: {ns.join(capacity_file_name(name))} is malformed; pass capacity= "
+                f"to remove its files while holding every slot"
+            ) from None
+        recorded, malformed = None, True
     if capacity is None:
         if recorded is None:
             return False
@@ -113,7 +122,7 @@ def _remove_semaphore(ns: Namespace, name: str, capacity: int | None) -> bool:
             f"{capacity} [XL-CSEM-3]; nothing was removed"
         )
     held: list[LockFile] = []
-    removed = recorded is not None
+    removed = recorded is not None or malformed
     try:
         for index in range(capacity):
             slot = _lock_existing(ns, slot_file_name(name, index), f"semaphore {name!r} permit {index}")
@@ -122,7 +131,7 @@ def _remove_semaphore(ns: Namespace, name: str, capacity: int | None) -> bool:
         for slot in held:  # [XL-RM-3]: the slot files, then the capacity file, then release
             _unlink(ns, slot.name)
             removed = True
-        if recorded is not None:
+        if recorded is not None or malformed:
             _unlink(ns, capacity_file_name(name))
     finally:
         for slot in held:
