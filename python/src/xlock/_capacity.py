@@ -58,7 +58,8 @@ def read_capacity(ns: Namespace, name: str) -> int | None:
     if match is None:
         raise CapacityMismatch(
             f"semaphore {name!r}: capacity file {path} does not hold 'xlock/1 semaphore capacity=N' "
-            f"(found {data[:_MAX_CAPACITY_FILE]!r}) [XL-CSEM-3]: remove it with xlock.remove while idle"
+            f"(found {data[:_MAX_CAPACITY_FILE]!r}) [XL-CSEM-3]: while the semaphore is idle, remove it with "
+            f"xlock.remove({name!r}, kind='semaphore', capacity=N)"
         )
     return int(match.group(1))
 
