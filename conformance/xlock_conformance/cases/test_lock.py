@@ -142,8 +142,13 @@ def _proc_locks(path, waiters=False):
     st = os.stat(path)
     key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
     found = []
+    seen = set()
     with open("/proc/locks") as f:
         for line in f:
+            # /proc/locks is read in chunks while other processes lock and unlock: a line can come twice.
+            if line in seen:
+                continue
+            seen.add(line)
             fields = line.split()
             is_waiter = len(fields) > 1 and fields[1] == "->"
             if is_waiter:
