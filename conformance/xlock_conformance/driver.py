@@ -93,7 +93,8 @@ class Driver:
         self._next_id = 0
         self._t0 = time.monotonic()
         self._dead = False
-        full_env = dict(os.environ)
+        # The runner's own XLOCK_* settings never leak into a case: each case sets what it tests.
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("XLOCK_")}
         full_env.update(spec.env)
         if env is not None:
             for key, value in env.items():
