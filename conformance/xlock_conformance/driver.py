@@ -78,6 +78,8 @@ class Driver:
 
     def __init__(self, spec: DriverSpec, label: str, env: Optional[dict[str, str]] = None,
                  umask: Optional[int] = None) -> None:
+        if spec.hung_at_start:
+            raise DriverError(f"driver '{label}' is not started again: {spec.hung_at_start}")
         self.spec = spec
         self.name = spec.name
         self.label = label
@@ -133,8 +135,6 @@ class Driver:
         return f"{time.monotonic() - self._t0:8.3f}"
 
     def handshake(self, timeout: float = START_TIMEOUT) -> None:
-        if self.spec.hung_at_start:
-            raise DriverError(f"driver '{self.label}' is not started again: {self.spec.hung_at_start}")
         rid = self.send("hello", protocol=PROTOCOL)
         try:
             reply = self.wait(rid, timeout)
