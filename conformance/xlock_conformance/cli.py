@@ -12,12 +12,14 @@ import pytest
 CASES = Path(__file__).resolve().parent / "cases"
 
 USAGE = """usage: xlock-conformance [--driver NAME=COMMAND ...] [--run PATTERN ...] [--skip PATTERN ...]
-                         [--list] [--junit-xml PATH] [--repo DIR] [pytest options]
+                         [--list] [--junit-xml PATH] [--repo DIR] [--slow N] [pytest options]
 
 Runs the xlock/1 conformance cases against drivers (see conformance/PROTOCOL.md) and prints a matrix:
 rows are cases, columns are drivers and driver pairs. Without --driver it runs the bundled drivers
 py (python -m xlock.driver), c (c/build/xlock-driver) and rb (ruby/exe/xlock-driver); `--driver py`
-(a bare name) selects one of them beside your own `--driver NAME=COMMAND`.
+(a bare name) selects one of them beside your own `--driver NAME=COMMAND`. PATTERN is a glob over case
+names, `case[column]` and spec IDs. `--slow N` multiplies reply deadlines (drivers under valgrind).
+See conformance/README.md.
 """
 
 
