@@ -114,3 +114,22 @@ def doorbell_value(name: str) -> Optional[int]:
     finally:
         libc.sem_close(sem)
     return value.value
+
+
+def make_posix_semaphore(name: str, mode: int, owner: int) -> str:
+    """Create the POSIX named semaphore `name` (value 1) as a hostile or sloppy creator would; returns its
+    /dev/shm path."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.sem_open.restype = ctypes.c_void_p
+    libc.sem_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_uint]
+    libc.sem_close.argtypes = [ctypes.c_void_p]
+    sem = libc.sem_open(name.encode(), os.O_CREAT | os.O_EXCL, mode, 1)
+    if not sem:
+        raise OSError(ctypes.get_errno(), f"sem_open {name}")
+    libc.sem_close(sem)
+    path = "/dev/shm/sem." + name[1:]
+    os.chmod(path, mode)
+    os.chown(path, owner, owner)
+    return path

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import stat
 
-from xlock_conformance.checks import blocked_then_freed, message_names, ns_identity, sem_name, timed_failure
+from xlock_conformance.checks import (blocked_then_freed, make_posix_semaphore, message_names, ns_identity, sem_name,
+                                      timed_failure)
 from xlock_conformance.plugin import spec
 
 NAME = "conformance-sem"
@@ -120,3 +122,26 @@ def test_semaphore_mixed(available, lab):
                               "all 3 permits are held")
     assert r["slot"] == second[2], f"the killed holder had slot {second[2]}, the waiter got {r['slot']}"
     w3.fails("WOULD_BLOCK", "try_acquire", handle=h3, why="the killed holder's one permit went to a waiter")
+
+
+@spec("XL-PSEM-3")
+def test_posix_semaphore_owner(one, lab):
+    """A raw semaphore created by another user is refused in a private namespace and accepted in a shared
+    one; one of our own with a sloppy mode gets the namespace file mode."""
+    d = lab.start(one, need=["posix_semaphore"])
+    shared = lab.make_dir("shared", 0o1777)
+    cases = [(lab.ns, 65534, 0o666, "INSECURE_NAMESPACE", None), (shared, 65534, 0o666, None, 0o666),
+             (lab.make_dir("mine", 0o700), os.geteuid(), 0o644, None, 0o600)]
+    for ns, owner, mode, error, want_mode in cases:
+        dev, ino = ns_identity(ns)
+        name = sem_name("p", dev, ino, "foreign")
+        d.semaphores.add(name)  # removed at the end of the case
+        path = make_posix_semaphore(name, mode, owner)
+        r = d.request("open", kind="posix_semaphore", name="foreign", namespace=ns, value=1)
+        where = f"raw semaphore {name} owned by uid {owner} with mode {oct(mode)} in namespace {ns}"
+        if error:
+            assert not r.ok and r.error == error, f"{where}: want {error}, got {r.error or 'success'} {r.data}"
+        else:
+            assert r.ok, f"{where}: open failed with {r.error}: {r.get('message')}"
+            got = stat.S_IMODE(os.stat(path).st_mode)
+            assert got == want_mode, f"{where}: after open its mode is {oct(got)}, want {oct(want_mode)}"
