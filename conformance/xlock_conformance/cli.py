@@ -38,5 +38,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         "--assert=plain",             # every check says in words what went wrong
         *args,
     ]
-    code = int(pytest.main(pytest_args))
+    try:
+        code = int(pytest.main(pytest_args))
+    except BrokenPipeError:  # `xlock-conformance --list | head`: the reader went away, stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 0 if code == pytest.ExitCode.NO_TESTS_COLLECTED and "--list" in args else code

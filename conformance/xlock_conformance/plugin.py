@@ -72,6 +72,7 @@ class State:
         self.skips: Counter[str] = Counter()
         self.case_ids: "OrderedDict[str, list[str]]" = OrderedDict()
         self.case_module: dict[str, str] = {}
+        self.case_shape: dict[str, str] = {}  # driver, pair or all: which columns a case takes
         self.total = 0
         self.done = 0
         self.started = time.monotonic()
@@ -151,6 +152,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=order)  # stable: keeps definition order inside a module
     for item in items:
         st.case_ids.setdefault(case_name(item), spec_ids(item))
+        fixtures = getattr(item, "fixturenames", ())
+        st.case_shape.setdefault(case_name(item), "driver" if "one" in fixtures else
+                                 "pair" if "pair" in fixtures else "all")
         st.case_module.setdefault(case_name(item), item.module.__name__.rsplit(".", 1)[-1])
     if st.listing:
         _print_listing(config, st)
@@ -174,7 +178,7 @@ def _print_listing(config: pytest.Config, st: State) -> None:
         if st.case_module[name] != current:
             current = st.case_module[name]
             tw.line(f"{current.removeprefix('test_')}:")
-        tw.line(f"  {name:34} {' '.join(ids)}")
+        tw.line(f"  {name:34} {st.case_shape[name]:7} {' '.join(ids) or '(protocol)'}")
     _print_uncovered(tw, st)
 
 
