@@ -145,3 +145,26 @@ def test_posix_semaphore_owner(one, lab):
             assert r.ok, f"{where}: open failed with {r.error}: {r.get('message')}"
             got = stat.S_IMODE(os.stat(path).st_mode)
             assert got == want_mode, f"{where}: after open its mode is {oct(got)}, want {oct(want_mode)}"
+
+
+@spec("XL-CSEM-4", "XL-CSEM-3")
+def test_semaphore_create_race(available, lab):
+    """Six processes of every available binding create the same 30 semaphores at the same moment: the
+    capacity file appears atomically, so nobody reads a partial one (CAPACITY_MISMATCH) and no temporary
+    file is left behind."""
+    drivers = [lab.start(available[i % len(available)], need=["semaphore"]) for i in range(6)]
+    names = [f"race-{i}" for i in range(30)]
+    sent = [(d, [d.send("open", kind="semaphore", name=n, namespace=lab.ns, capacity=3) for n in names])
+            for d in drivers]  # pipelined: every driver works through its list while the others do
+    wrong = []
+    for d, rids in sent:
+        for name, rid in zip(names, rids):
+            r = d.wait(rid, 10.0)
+            if not r.ok:
+                wrong.append(f"driver '{d.label}': open semaphore {name!r} failed with {r.error}: {r.get('message')}")
+    assert not wrong, "\n".join(wrong[:10])
+    for name in names:
+        with open(os.path.join(lab.ns, name + ".sem"), "rb") as f:
+            assert f.read() == b"xlock/1 semaphore capacity=3\n", f"{name}.sem has a wrong content"
+    leftovers = sorted(f for f in os.listdir(lab.ns) if not f.endswith((".sem", ".slot")))
+    assert not leftovers, f"files other than capacity files after the race: {leftovers[:10]} [XL-CSEM-4, XL-ENC-4]"
