@@ -205,3 +205,23 @@ def test_lock_untimed_in_kernel(pair, lab):
         waiter.call("release", handle=hw)
         holder.call("close", handle=hh)
         waiter.call("close", handle=hw)
+
+
+@spec("XL-LOCK-2", "XL-LOCK-7")
+def test_lock_create_race(available, lab):
+    """Six processes of every available binding open the same 30 new locks at once: every open succeeds
+    (EEXIST means another creator won: open it) and all end up on one file per name (exactly one of the
+    six gets each lock)."""
+    drivers = [lab.start(available[i % len(available)], need=["lock"]) for i in range(6)]
+    names = [f"race-{i}" for i in range(30)]
+    sent = [(d, [d.send("open", kind="lock", name=n, namespace=lab.ns) for n in names]) for d in drivers]
+    handles = {}
+    for d, rids in sent:  # pipelined: every driver works through its list while the others do
+        for name, rid in zip(names, rids):
+            r = d.wait(rid, 10.0)
+            assert r.ok, f"driver '{d.label}': open lock {name!r} failed with {r.error}: {r.get('message')}"
+            handles[(d, name)] = r["handle"]
+    for name in names:
+        winners = [d.label for d in drivers if d.request("try_acquire", handle=handles[(d, name)]).ok]
+        assert len(winners) == 1, f"lock {name!r} created concurrently is held by {winners}: want exactly one"
+    assert sorted(os.listdir(lab.ns)) == sorted(n + ".lock" for n in names), "unexpected files after the race"
