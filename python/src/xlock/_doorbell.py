@@ -17,6 +17,8 @@ __all__ = ["ACQUIRED", "CANCELLED", "TIMED_OUT", "Doorbell", "open_semaphore", "
 ACQUIRED, TIMED_OUT, CANCELLED = 0, 1, 2
 FIRST_POLL_NS = 1_000_000  # the first safety poll after 1 ms [XL-WAIT-7]
 MAX_POLL_NS = 16_000_000  # doubling up to 16 ms (the spec's ceiling is 50 ms)
+_sem_getvalue = lib.sem_getvalue
+_sem_post = lib.sem_post
 
 
 def open_semaphore(sem_name: str, mode: int, value: int) -> Any:
@@ -53,34 +55,35 @@ class Doorbell:
     alone [XL-WAIT-8]. Doorbells are never unlinked by xlock.
     """
 
-    __slots__ = ("_getvalue", "_handle", "_mode", "_post", "_value", "name")
+    __slots__ = ("_mode", "name", "opened", "value")
 
     def __init__(self, sem_name: str, mode: int) -> None:
         self.name = sem_name
         self._mode = mode
-        self._handle: Any = None  # None: not opened yet; ffi.NULL: could not be opened
-        self._value = ffi.new("int *")
-        self._getvalue = lib.sem_getvalue
-        self._post = lib.sem_post
+        # Public for Lock.release, which inlines ring(): the handle (None: not opened yet; ffi.NULL:
+        # could not be opened) and sem_getvalue's out-parameter.
+        self.opened: Any = None
+        self.value = ffi.new("int *")
 
     def handle(self) -> Any:
-        handle = self._handle
+        handle = self.opened
         if handle is None:
             try:
                 handle = open_semaphore(self.name, self._mode, 0)
                 fix_semaphore_mode(self.name, self._mode)
             except OSError:
                 handle = ffi.NULL  # [XL-WAIT-8]: never fail an acquisition or release for this
-            self._handle = handle
+            self.opened = handle
         return handle
 
     def ring(self) -> None:
         """Post the doorbell if its value is 0 [XL-WAIT-6]."""
-        handle = self._handle
+        handle = self.opened
         if handle is None:
             handle = self.handle()
-        if handle and self._getvalue(handle, self._value) == 0 and self._value[0] == 0:
-            self._post(handle)
+        value = self.value
+        if handle and _sem_getvalue(handle, value) == 0 and value[0] == 0:
+            _sem_post(handle)
 
     def post(self) -> None:
         """Post unconditionally (a shared waiter passing the wake-up on [XL-WAIT-5])."""
@@ -118,7 +121,7 @@ class Doorbell:
         # A post taken by this wait needs no bookkeeping: the loop drains and tries next anyway.
 
     def close(self) -> None:
-        handle, self._handle = self._handle, None
+        handle, self.opened = self.opened, None
         if handle:
             lib.sem_close(handle)
 

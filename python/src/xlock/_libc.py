@@ -5,9 +5,8 @@ Only functions with integer and pointer arguments are declared, plus ``struct ti
 
 * ``struct statfs``: ``f_type`` is the first field, a ``long`` (``__fsword_t``), on Linux x86_64 and
   aarch64, the platforms xlock/1 is verified on; ``fstatfs_type`` reads it from a 128-byte buffer.
-* ``struct statx``: its layout is fixed by the kernel ABI on every architecture: ``stx_nlink`` u32 at
-  offset 16, ``stx_ino`` u64 at 32, ``stx_dev_major``/``stx_dev_minor`` u32 at 136/140; the structure
-  is 256 bytes.
+* ``struct statx``: its layout is fixed by the kernel ABI on every architecture: ``stx_nlink`` is a u32
+  at offset 16 and the structure is 256 bytes. (``struct stat`` differs per arch, so no ``fstat``.)
 
 cffi releases the GIL around every call, so a thread blocked in ``sem_clockwait`` does not block Python.
 Read ``ffi.errno`` right after the call that failed.
@@ -21,14 +20,13 @@ from typing import Any
 import cffi
 
 __all__ = [
-    "AT_SYMLINK_NOFOLLOW",
+    "AT_EMPTY_PATH",
     "CLOCK_MONOTONIC",
     "CLOCK_REALTIME",
     "HAVE_CLOCKWAIT",
     "O_CREAT",
     "SEM_FAILED",
-    "STATX_INO",
-    "STATX_SIZE",
+    "STATX_NLINK",
     "ffi",
     "fstatfs_type",
     "lib",
@@ -56,14 +54,11 @@ lib: Any = ffi.dlopen(None)
 O_CREAT = 0o100
 CLOCK_REALTIME = 0
 CLOCK_MONOTONIC = 1
-AT_SYMLINK_NOFOLLOW = 0x100
-STATX_INO = 0x100
-STATX_SIZE = 0x200
+AT_EMPTY_PATH = 0x1000
+STATX_NLINK = 0x4
 STATFS_BUFFER_SIZE = 128  # > sizeof(struct statfs) = 120 on x86_64 and aarch64
 STATX_BUFFER_SIZE = 256
-STATX_INO_OFFSET = 32
-STATX_DEV_MAJOR_OFFSET = 136
-STATX_DEV_MINOR_OFFSET = 140
+STATX_NLINK_OFFSET = 16
 SEM_FAILED = ffi.NULL  # glibc defines SEM_FAILED as ((sem_t *) 0)
 
 

@@ -21,7 +21,8 @@ from ._common import (
 )
 from ._doorbell import ACQUIRED, TIMED_OUT, Doorbell, wait_loop
 from ._errors import AlreadyHeld, Cancelled, InvalidArgument, NotHeld, Timeout, WouldBlock, os_error
-from ._lockfile import LockFile
+from ._libc import lib
+from ._lockfile import AT_EMPTY_PATH, EMPTY_PATH, STATX_NLINK, LockFile, statx
 from ._namespace import Namespace
 from .names import NameLike, lock_file_name, name_to_str, semaphore_name
 
@@ -30,6 +31,9 @@ __all__ = ["Lock"]
 _flock = fcntl.flock
 _LOCK_UN = fcntl.LOCK_UN
 _get_ident = threading.get_ident
+_sem_getvalue = lib.sem_getvalue
+_sem_post = lib.sem_post
+_statx, _EMPTY_PATH, _AT_EMPTY, _NLINK = statx, EMPTY_PATH, AT_EMPTY_PATH, STATX_NLINK
 
 
 class Lock:
@@ -80,9 +84,9 @@ class Lock:
         self._op_nb = self._op | fcntl.LOCK_NB
         self._mutex = threading.Lock()
         self._cond = threading.Condition(self._mutex)
-        # _owner: None = free; set with _held False = an acquisition is in progress; _held True = held.
+        # _owner: None = free; set with _count 0 = an acquisition is in progress; _count > 0 = held
+        # (the holder's acquisitions, > 1 only when reentrant [XL-HOLD-4]).
         self._owner: object = None
-        self._held = False
         self._count = 0
         self._waiters = 0
         self._closed = False
@@ -118,17 +122,23 @@ class Lock:
                         except OSError:
                             pass  # contended or odd: the slow path decides
                         else:
+                            # LockFile.still_linked() inlined (one Python call less): the locked file
+                            # still has a name, link count > 0 [XL-LOCK-8].
                             try:
-                                linked = lock_file.still_linked()
+                                if _statx(fd, _EMPTY_PATH, _AT_EMPTY, _NLINK, lock_file.statx_buf) == 0:
+                                    linked = lock_file.nlink[0] != 0
+                                else:
+                                    linked = lock_file.fstat_linked()  # no statx in this libc or kernel
                             except BaseException:
                                 _flock(fd, _LOCK_UN)
                                 raise
                             if linked:
                                 self._owner = _get_ident()
-                                self._held = True
                                 self._count = 1
                                 return
+                            # Removed or replaced: the slow path reopens the path [XL-RM-4].
                             _flock(fd, _LOCK_UN)
+                            lock_file.close()
             finally:
                 mutex.release()
         self._acquire(_get_ident(), blocking, timeout, None, None)
@@ -154,7 +164,7 @@ class Lock:
                 current = self._owner
                 if current is None:
                     break
-                if self._held and (current == owner or current_owner_matches(current)):
+                if self._count and (current == owner or current_owner_matches(current)):
                     if self.reentrant:
                         self._count += 1  # [XL-HOLD-4]
                         return
@@ -198,7 +208,6 @@ class Lock:
                 self._file_unlock()
                 self._owner = None
             else:
-                self._held = True
                 self._count = 1
         if closed:
             self._finish_close()
@@ -280,7 +289,7 @@ class Lock:
         mutex = self._mutex
         mutex.acquire()
         try:
-            if not self._held:
+            if not self._count:
                 raise self._not_held()
             if self.reentrant:
                 if not current_owner_matches(self._owner):
@@ -292,25 +301,31 @@ class Lock:
                     self._count -= 1
                     return
             _flock(self._file.fd, _LOCK_UN)
-            self._held = False
             self._owner = None
             self._count = 0
             if self._waiters:
                 self._cond.notify()
         finally:
             mutex.release()
-        self._bell.ring()
+        # Doorbell.ring() inlined (one Python call less): post only if the value is 0 [XL-WAIT-6].
+        bell = self._bell
+        handle = bell.opened
+        if handle is None:
+            bell.ring()  # the first ring opens the doorbell
+        elif handle:
+            value = bell.value
+            if _sem_getvalue(handle, value) == 0 and value[0] == 0:
+                _sem_post(handle)
 
     def _release_as(self, owner: object) -> None:
         """Release on behalf of ``owner`` (an asyncio task), from any thread."""
         with self._mutex:
-            if not self._held or self._owner is not owner:
+            if not self._count or self._owner is not owner:
                 raise self._not_held()
             if self._count > 1:
                 self._count -= 1
                 return
             _flock(self._file.fd, _LOCK_UN)
-            self._held = False
             self._owner = None
             self._count = 0
             if self._waiters:
@@ -322,7 +337,7 @@ class Lock:
 
     def locked(self) -> bool:
         """True if this object holds the lock (not whether someone else does)."""
-        return self._held
+        return self._count > 0
 
     # -- lifetime -----------------------------------------------------------------------------------
 
@@ -337,9 +352,8 @@ class Lock:
                 return
             self._closed = True
             ring = False
-            if self._held:
+            if self._count:
                 self._file_unlock()
-                self._held = False
                 self._owner = None
                 self._count = 0
                 ring = True
@@ -363,7 +377,6 @@ class Lock:
         self._mutex = threading.Lock()
         self._cond = threading.Condition(self._mutex)
         self._owner = None
-        self._held = False
         self._count = 0
         self._waiters = 0
         if not self._closed:
@@ -431,7 +444,7 @@ class Lock:
 
     def __repr__(self) -> str:
         mode = "shared" if self.shared else "exclusive"
-        state = "closed" if self._closed else "held" if self._held else "not held"
+        state = "closed" if self._closed else "held" if self._count else "not held"
         return f"<xlock.Lock {self.name!r} {mode} {state} path={self.path!r}>"
 
 

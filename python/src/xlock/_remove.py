@@ -54,7 +54,8 @@ def remove(
 
 
 def _lock_existing(ns: Namespace, file_name: str, what: str) -> LockFile | None:
-    """Open an existing file and take it with LOCK_EX | LOCK_NB after the check of XL-LOCK-8."""
+    """Open an existing file and take it with LOCK_EX | LOCK_NB, then check strictly that the path still
+    names it, so that we never unlink a file we do not hold [XL-RM-2]."""
     while True:
         opened = open_existing(ns, file_name)
         if opened is None:
@@ -69,7 +70,7 @@ def _lock_existing(ns: Namespace, file_name: str, what: str) -> LockFile | None:
         except OSError as exc:
             lock_file.close()
             raise os_error(exc, f"flock on {ns.join(file_name)} failed") from None
-        if lock_file.still_linked():
+        if lock_file.path_names_it():
             return lock_file
         lock_file.close()  # replaced meanwhile: look again
 
