@@ -18,11 +18,13 @@ def _directions(lab, pair, need):
     return [(a, b), (b, a)]
 
 
-@spec("XL-LOCK-7", "XL-LOCK-11", "XL-WAIT-1", "XL-WAIT-2", "XL-WAIT-3", "XL-ERR-3", "XL-HOLD-1")
+@spec("XL-LOCK-7", "XL-LOCK-11", "XL-WAIT-1", "XL-WAIT-2", "XL-WAIT-3", "XL-ERR-3", "XL-HOLD-1", "XL-RM-5")
 def test_lock_exclusive(pair, lab):
+    path = os.path.join(lab.ns, NAME + ".lock")
+    inode = None
     for holder, other in _directions(lab, pair, ["lock", "timeout"]):
         hh, ho = lab.open(holder, NAME), lab.open(other, NAME)
-        path = os.path.join(lab.ns, NAME + ".lock")
+        inode = inode or os.stat(path).st_ino
         holder.call("acquire", handle=hh)
         r = other.fails("WOULD_BLOCK", "try_acquire", handle=ho, why=f"driver '{holder.label}' holds it exclusively")
         message_names(r, NAME, path, other)
@@ -39,6 +41,9 @@ def test_lock_exclusive(pair, lab):
         other.call("release", handle=ho)
         holder.call("close", handle=hh)
         other.call("close", handle=ho)
+    assert os.stat(path).st_ino == inode, (
+        f"{path} is another file than the one the first open created: lock files are never renamed, "
+        "replaced or recreated while they exist [XL-RM-1, XL-RM-5]")
 
 
 @spec("XL-LOCK-7", "XL-LOCK-11", "XL-HOLD-1")

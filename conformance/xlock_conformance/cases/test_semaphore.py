@@ -12,7 +12,7 @@ from xlock_conformance.plugin import spec
 NAME = "conformance-sem"
 
 
-@spec("XL-CSEM-1", "XL-CSEM-2", "XL-CSEM-3", "XL-CSEM-5", "XL-CSEM-6", "XL-ERR-3")
+@spec("XL-CSEM-1", "XL-CSEM-2", "XL-CSEM-3", "XL-CSEM-5", "XL-CSEM-6", "XL-ERR-3", "XL-RM-5")
 def test_semaphore_capacity(pair, lab):
     need = ["semaphore", "timeout"]
     a, b = lab.start(pair[0], need=need), lab.start(pair[1], need=need)
@@ -23,6 +23,7 @@ def test_semaphore_capacity(pair, lab):
     assert content == b"xlock/1 semaphore capacity=3\n", f"capacity file holds {content!r} [XL-CSEM-3]"
     slots = [a.call("acquire", handle=ha)["slot"], a.call("try_acquire", handle=ha)["slot"],
              b.call("acquire", handle=hb, timeout_ms=1000)["slot"]]
+    slot_inodes = {i: os.stat(os.path.join(lab.ns, f"{NAME}.{i}.slot")).st_ino for i in range(3)}
     assert slots == [0, 1, 2], f"three permits got slots {slots}; slots are tried in order 0..N-1 [XL-CSEM-5]"
     b.fails("WOULD_BLOCK", "try_acquire", handle=hb, why="all 3 permits are held")  # never more than N
     r = timed_failure(a, ha, 100)
@@ -40,6 +41,8 @@ def test_semaphore_capacity(pair, lab):
     a.fails("NOT_HELD", "release", handle=ha)
     b.fails("NOT_HELD", "release", handle=hb)
     assert a.call("locked", handle=ha)["locked"] is False
+    now = {i: os.stat(os.path.join(lab.ns, f"{NAME}.{i}.slot")).st_ino for i in range(3)}
+    assert now == slot_inodes, f"slot files were replaced or recreated: inodes {slot_inodes} became {now} [XL-RM-5]"
 
 
 @spec("XL-CSEM-1", "XL-CSEM-3", "XL-CSEM-4")
