@@ -6,7 +6,10 @@
    (xlock timed wait with timeout=10 s, xlock untimed wait, or a raw blocking ``fcntl.flock``) reports
    when it got the lock. Medians over repeats.
 
-    python python/bench/bench_uncontended.py [--pairs N] [--rounds N]
+3. With ``--breakdown``: what the pieces of an uncontended acquire+release cost, measured back to back
+   in one run (syscalls make the Python code around them slower, so pieces timed alone add up to less).
+
+    python python/bench/bench_uncontended.py [--pairs N] [--rounds N] [--breakdown]
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import timeit
 
 import xlock
+from xlock._libc import ffi, lib
 
 ACTOR = r"""
 import fcntl, os, sys, time, xlock
@@ -73,6 +78,68 @@ def bench_uncontended(pairs: int, repeats: int) -> tuple[float, float]:
         os.close(fd)
         lock.close()
     return raw_ns, xl_ns
+
+
+def bench_breakdown(pairs: int, repeats: int) -> list[tuple[str, float]]:
+    """ns per step for the calls an uncontended acquire+release makes, alone and back to back."""
+    with tempfile.TemporaryDirectory() as tmp:
+        lock = xlock.Lock("bench", namespace=os.path.join(tmp, "ns"))
+        lock.acquire()
+        lock.release()  # creates the doorbell
+        fd = os.open(lock.path, os.O_RDONLY)
+        bell = lib.sem_open(lock.doorbell.encode("ascii"), 0)
+        statx_buf = ffi.new("char[]", 256)
+        env = {
+            "flock": fcntl.flock,
+            "fd": fd,
+            "ex": fcntl.LOCK_EX,
+            "exnb": fcntl.LOCK_EX | fcntl.LOCK_NB,
+            "un": fcntl.LOCK_UN,
+            "statx": lib.statx,
+            "empty": ffi.new("char[]", b""),
+            "buf": statx_buf,
+            "nlink": ffi.cast("uint32_t *", statx_buf + 16),
+            "fstat": os.fstat,
+            "getvalue": lib.sem_getvalue,
+            "bell": bell,
+            "value": ffi.new("int *"),
+            "mutex": threading.Lock(),
+            "get_ident": threading.get_ident,
+            "acquire": lock.acquire,
+            "release": lock.release,
+        }
+        recheck = "statx(fd, empty, 0x1000, 0x4, buf) == 0 and nlink[0] != 0"
+        ring = "getvalue(bell, value) == 0 and value[0] == 0"
+        calls = f"flock(fd, exnb); {recheck}; flock(fd, un); {ring}"
+        steps = [
+            ("raw flock(LOCK_EX) + flock(LOCK_UN)", "flock(fd, ex); flock(fd, un)"),
+            ("xlock.Lock acquire() + release()", "acquire(); release()"),
+            ("its C calls alone: flock, statx nlink, flock, sem_getvalue", calls),
+            (
+                "  same with os.fstat(fd).st_nlink for statx",
+                calls.replace(recheck, "fstat(fd).st_nlink != 0"),
+            ),
+            ("  same without the re-check", calls.replace(f"; {recheck}", "")),
+            (
+                "  C calls + 2 mutex pairs + get_ident",
+                "mutex.acquire(); "
+                + calls.replace(
+                    "; flock(fd, un)", "; get_ident(); mutex.release(); mutex.acquire(); flock(fd, un)"
+                ).replace(f"; {ring}", f"; mutex.release(); {ring}"),
+            ),
+            ('alone: statx(fd, "", AT_EMPTY_PATH, STATX_NLINK) + nlink', recheck),
+            ("alone: os.fstat(fd).st_nlink", "fstat(fd).st_nlink != 0"),
+            ("alone: sem_getvalue + test", ring),
+            ("alone: threading.Lock acquire + release", "mutex.acquire(); mutex.release()"),
+        ]
+        times: dict[str, list[float]] = {label: [] for label, _ in steps}
+        for _ in range(repeats):  # interleaved, so that a busy moment hits every step alike
+            for label, stmt in steps:
+                times[label].append(timeit.timeit(stmt, globals=env, number=pairs) / pairs * 1e9)
+        lib.sem_close(bell)
+        os.close(fd)
+        lock.close()
+    return [(label, statistics.median(times[label])) for label, _ in steps]
 
 
 class Actor:
@@ -129,7 +196,14 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=100_000, help="acquire+release pairs per repeat")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=30, help="hand-offs per wake-up benchmark")
+    parser.add_argument("--breakdown", action="store_true", help="only the cost of each piece, in ns")
     args = parser.parse_args()
+
+    if args.breakdown:
+        print(f"uncontended acquire+release, by piece, median of {args.repeats} x {args.pairs}:")
+        for label, ns in bench_breakdown(args.pairs, args.repeats):
+            print(f"  {label:62s}: {ns:6.0f} ns")
+        return
 
     raw_ns, xl_ns = bench_uncontended(args.pairs, args.repeats)
     print(f"uncontended, median of {args.repeats} x {args.pairs} pairs:")
