@@ -4,8 +4,8 @@ It lets the hand-off benchmarks drive the baselines exactly like the bindings' d
 ``python bench/actor.py IMPL`` where IMPL is one of
 
   raw          fcntl.flock(fd, LOCK_EX) on an open descriptor (blocking only)
-  raw-recheck  raw, plus the re-check of XL-LOCK-8 after each acquisition (os.stat of the name
-               relative to the namespace directory): the spec's floor in Python
+  raw-recheck  raw, plus the re-check of XL-LOCK-8 after each acquisition (os.fstat of the
+               descriptor, st_nlink > 0): the spec's floor in Python
   filelock     filelock.FileLock (polls every 50 ms, also when "blocking")
   portalocker  blocking: portalocker.Lock with LOCK_EX (a blocking flock);
                timed: portalocker.Lock default flags (LOCK_NB, polls every 250 ms)
@@ -41,18 +41,10 @@ class RawFlock:
 
 
 class RawFlockRecheck(RawFlock):
-    def __init__(self, path):
-        super().__init__(path)
-        namespace, self.file = os.path.split(path)
-        self.dirfd = os.open(namespace, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        st = os.fstat(self.fd)
-        self.ident = (st.st_dev, st.st_ino)
-
     def acquire(self, timeout_s):
         super().acquire(timeout_s)
-        st = os.stat(self.file, dir_fd=self.dirfd, follow_symlinks=False)
-        if (st.st_dev, st.st_ino) != self.ident:
-            raise RuntimeError("lock file replaced")
+        if os.fstat(self.fd).st_nlink == 0:
+            raise RuntimeError("lock file removed")
 
 
 class FileLockPeer:

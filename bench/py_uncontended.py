@@ -31,7 +31,22 @@ def raw_flock(ns):
 
 
 def spec_floor(ns):
-    """The flock pair plus the re-check of XL-LOCK-8 (stat of the name relative to the namespace)."""
+    """The flock pair plus the re-check of XL-LOCK-8: the descriptor still has a name (st_nlink > 0)."""
+    fd = os.open(os.path.join(ns, "raw.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    flock, ex, un, fstat = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN, os.fstat
+
+    def loop(n):
+        for _ in range(n):
+            flock(fd, ex)
+            if fstat(fd).st_nlink == 0:
+                raise AssertionError("lock file removed")
+            flock(fd, un)
+
+    return loop
+
+
+def path_recheck(ns):
+    """For comparison: the stricter path check XL-LOCK-8 allows (os.stat of the name, dev and ino)."""
     fd = os.open(os.path.join(ns, "raw.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     dirfd = os.open(ns, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     st = os.fstat(fd)
@@ -112,6 +127,7 @@ def fasteners_lock(ns):
 IMPLS = {
     "raw": raw_flock,
     "spec-floor": spec_floor,
+    "path-recheck": path_recheck,
     "xlock": xlock_lock,
     "xlock-semaphore": xlock_semaphore,
     "xlock-posix-semaphore": xlock_posix_semaphore,

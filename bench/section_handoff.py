@@ -76,11 +76,11 @@ def handoff_configs(results, drivers, quick, ns):
     ho = "handoff"
     add(ho, dict(pair="raw flock(2), C", kind="baseline", mode="blocking"), actor_argv("raw-c"),
         actor_argv("raw-c"), fast, sessions)
-    add(ho, dict(pair="raw flock(2) + XL-LOCK-8 re-check (spec floor), C", kind="floor", mode="blocking"),
+    add(ho, dict(pair="raw flock(2) + XL-LOCK-8 nlink check (spec floor), C", kind="floor", mode="blocking"),
         actor_argv("raw-c-recheck"), actor_argv("raw-c-recheck"), fast, sessions)
     add(ho, dict(pair="raw fcntl.flock, Python", kind="floor", mode="blocking"), actor_argv("raw"),
         actor_argv("raw"), fast, sessions)
-    add(ho, dict(pair="raw fcntl.flock + XL-LOCK-8 re-check (spec floor), Python", kind="floor",
+    add(ho, dict(pair="raw fcntl.flock + XL-LOCK-8 nlink check (spec floor), Python", kind="floor",
                  mode="blocking"), actor_argv("raw-recheck"), actor_argv("raw-recheck"), fast, sessions)
     add(ho, dict(pair="raw File#flock, Ruby", kind="floor", mode="blocking"), actor_argv("raw-ruby"),
         actor_argv("raw-ruby"), fast, sessions)
@@ -101,9 +101,9 @@ def handoff_configs(results, drivers, quick, ns):
     wk, wr, ws = "wakeup", (6 if quick else 12), (1 if quick else 3)
     add(wk, dict(pair="raw flock(2), C, blocking", kind="baseline"), actor_argv("raw-c"), actor_argv("raw-c"), wr,
         ws, pause_ms=WAKEUP_PAUSE_MS)
-    for impl, label in (("raw-c-recheck", "raw flock(2) + XL-LOCK-8 re-check (spec floor), C, blocking"),
+    for impl, label in (("raw-c-recheck", "raw flock(2) + XL-LOCK-8 nlink check (spec floor), C, blocking"),
                         ("raw", "raw fcntl.flock, Python, blocking"),
-                        ("raw-recheck", "raw fcntl.flock + XL-LOCK-8 re-check (spec floor), Python, blocking")):
+                        ("raw-recheck", "raw fcntl.flock + XL-LOCK-8 nlink check (spec floor), Python, blocking")):
         add(wk, dict(pair=label, kind="floor"), actor_argv(impl), actor_argv(impl), wr, ws, pause_ms=WAKEUP_PAUSE_MS)
     for pair, da, db in driver_pairs(drivers):
         add(wk, dict(pair=pair, kind="xlock"), da["argv"], db["argv"], wr, ws, env=da["env"] or db["env"],
