@@ -95,8 +95,11 @@ static int forking_holder(void *arg)
         return 4;
     pid_t child = fork();
     if (child == 0) { /* lives until the test kills it; it never exits by itself */
+        /* 'g' and the pid in one write (atomic on a pipe), so the parent's 'h' cannot fall between. */
+        char msg[1 + sizeof(pid_t)] = {'g'};
         pid_t self = getpid();
-        if (write(a->ready->w, "g", 1) != 1 || write(a->ready->w, &self, sizeof self) != sizeof self)
+        memcpy(msg + 1, &self, sizeof self);
+        if (write(a->ready->w, msg, sizeof msg) != (ssize_t)sizeof msg)
             _exit(1);
         for (;;)
             pause();
@@ -122,19 +125,24 @@ static void child_does_not_keep_lock_alive(void)
         if (c == 'g' && read(ready.r, &grandchild, sizeof grandchild) == sizeof grandchild)
             seen |= 2; /* the grandchild runs: its at-fork child handler has run */
     }
-    CHECK(seen == 3);
     xlock_options o = tl_opts(ns);
-    xlock_t *l;
-    xlock_sem_t *s;
-    CHECK_OK(xlock_open(&l, "inherited", &o));
-    CHECK_OK(xlock_sem_open(&s, "inherited", 1, &o));
-    CHECK_RC(xlock_try_acquire(l), XLOCK_EWOULDBLOCK);
+    xlock_t *l = NULL;
+    xlock_sem_t *s = NULL;
+    int open_rc = seen == 3 ? xlock_open(&l, "inherited", &o) : XLOCK_EINVAL;
+    if (open_rc == 0)
+        open_rc = xlock_sem_open(&s, "inherited", 1, &o);
+    int held_rc = open_rc == 0 ? xlock_try_acquire(l) : open_rc;
     kill(pid, SIGKILL);
     tl_wait(pid);
-    int lock_rc = xlock_try_acquire(l), sem_rc = xlock_sem_try_acquire(s);
+    int lock_rc = l ? xlock_try_acquire(l) : open_rc;
+    int sem_rc = s ? xlock_sem_try_acquire(s) : open_rc;
+    /* Ends the grandchild before any check can return: it holds the test's stdout open. */
     if (grandchild > 0)
         kill(grandchild, SIGKILL);
     tl_pipe_close(&ready);
+    CHECK(seen == 3);
+    CHECK_OK(open_rc);
+    CHECK_RC(held_rc, XLOCK_EWOULDBLOCK);
     CHECK_OK(lock_rc);
     CHECK_RC(sem_rc, 0);
     xlock_close(l);
