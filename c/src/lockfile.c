@@ -70,8 +70,18 @@ int xl_file_open(xl_file *f, const xl_ns *ns, const char *fname, const char *wha
 
 void xl_slot_file(char buf[XLOCK_FILE_NAME_SIZE], const char *enc, long i)
 {
-    /* enc is at most 240 bytes and i < 1000, so this fits NAME_MAX [XL-ENC-5]. */
-    snprintf(buf, XLOCK_FILE_NAME_SIZE, "%.240s.%hu.slot", enc, (unsigned short)(i % 1000));
+    /* enc is at most 240 bytes and i < 1000, so this fits NAME_MAX [XL-ENC-5]. Formatted by hand,
+     * not by snprintf: it runs for every slot a semaphore tries, on the hot path. */
+    size_t n = strnlen(enc, XL_ENC_MAX);
+    unsigned v = (unsigned)(i % 1000);
+    memcpy(buf, enc, n);
+    buf[n++] = '.';
+    if (v >= 100)
+        buf[n++] = (char)('0' + v / 100);
+    if (v >= 10)
+        buf[n++] = (char)('0' + v / 10 % 10);
+    buf[n++] = (char)('0' + v % 10);
+    memcpy(buf + n, ".slot", 6);
 }
 
 void xl_file_close(xl_file *f)

@@ -158,6 +158,31 @@ static void many_slots(void)
     xlock_sem_close(b);
 }
 
+/* The slot files a semaphore creates carry the names of [XL-ENC-3] (one-, two- and three-digit
+ * slot numbers), as the public mapping xlock_slot_file_name gives them. */
+static void slot_files_are_named_per_spec(void)
+{
+    const char *ns = tl_ns();
+    enum { CAP = 120 };
+    const char *name = "n\xc3\xa4me/x"; /* escaped by enc() */
+    xlock_sem_t *a = open_sem(ns, name, CAP);
+    CHECK(a != NULL);
+    for (int i = 0; i < CAP; i++)
+        CHECK_RC(xlock_sem_try_acquire(a), i);
+    for (unsigned i = 0; i < CAP; i++) {
+        char fname[XLOCK_FILE_NAME_SIZE], path[1024];
+        CHECK(xlock_slot_file_name(fname, sizeof fname, name, strlen(name), i) > 0);
+        snprintf(path, sizeof path, "%s/%s", ns, fname);
+        struct stat st;
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            tl_fail(__FILE__, __LINE__, "slot %u: %s is missing", i, path);
+    }
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "test \"$(ls -A %s | wc -l)\" -eq %d", ns, CAP + 1); /* + .sem */
+    CHECK(system(cmd) == 0);
+    xlock_sem_close(a);
+}
+
 /* A permit held by a process killed with SIGKILL comes back at once [XL-CSEM-2]. */
 typedef struct {
     const char *ns;
@@ -285,6 +310,7 @@ int main(int argc, char **argv)
         TL_CASE(capacity_mismatch_and_bad_capacity),
         TL_CASE(permits_and_slots),
         TL_CASE(many_slots),
+        TL_CASE(slot_files_are_named_per_spec),
         TL_CASE(killed_holder_returns_permits),
         TL_CASE(waiter_woken_by_release),
         TL_CASE(removal),
