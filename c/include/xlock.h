@@ -273,7 +273,8 @@ XLOCK_EXPORT int xlock_open_n(xlock_t **out, const char *name, size_t len,
  * the same object. In a forked child it never unlocks the parent's lock [XL-HOLD-7]. */
 XLOCK_EXPORT void xlock_close(xlock_t *l);
 
-/* One non-blocking attempt (flock LOCK_NB, with the re-check of [XL-LOCK-8]) [XL-WAIT-1].
+/* One non-blocking attempt (flock LOCK_NB, then the re-check of [XL-LOCK-8]: the locked file's
+ * link count is above zero, else it was removed and the path is reopened) [XL-WAIT-1].
  * Returns 0 when held. Errors: XLOCK_EWOULDBLOCK (held by another object, process, or by another
  * thread through this object), XLOCK_EALREADY (this thread holds this non-reentrant object
  * [XL-HOLD-3]; a reentrant one increments its count instead [XL-HOLD-4]), XLOCK_EINSECURE (the lock
@@ -321,8 +322,9 @@ XLOCK_EXPORT int xlock_is_shared(const xlock_t *l);    /* 1 shared, 0 exclusive,
 XLOCK_EXPORT int xlock_is_reentrant(const xlock_t *l); /* 1 / 0 / XLOCK_EINVAL */
 
 /* Safe removal of an idle lock file [XL-RM-1, XL-RM-2]: opens the existing lock file (never
- * creating it), takes flock(LOCK_EX|LOCK_NB), re-checks [XL-LOCK-8], unlinks it, releases and rings
- * the doorbell. *removed is set to 1 if a file was removed, 0 if there was none.
+ * creating it), takes flock(LOCK_EX|LOCK_NB), checks that the path still names the file it holds
+ * (the strict check of [XL-LOCK-8]), unlinks it, releases and rings the doorbell. *removed is set
+ * to 1 if a file was removed, 0 if there was none. Lock files are never renamed [XL-RM-5].
  * Errors: XLOCK_EWOULDBLOCK (held: nothing removed), the namespace and name errors of xlock_open,
  * XLOCK_EINVAL, XLOCK_EOS. A waiter on the removed file re-opens the path [XL-RM-4]. */
 XLOCK_EXPORT int xlock_remove(int *removed, const char *name, const xlock_options *opts);
@@ -380,7 +382,8 @@ XLOCK_EXPORT long xlock_sem_capacity(const xlock_sem_t *s); /* capacity, XLOCK_E
 
 /* Safe removal of an idle counting semaphore's files [XL-RM-3]: reads the capacity file (which must
  * say `capacity`: else XLOCK_ECAPACITY), holds every slot with LOCK_EX|LOCK_NB (else
- * XLOCK_EWOULDBLOCK, nothing removed), unlinks the slot files then the capacity file, releases and
+ * XLOCK_EWOULDBLOCK, nothing removed), each checked to be the file at its path [XL-RM-2], unlinks
+ * the slot files then the capacity file, releases and
  * rings the doorbell. *removed: 1 if files were removed, 0 if there was no capacity file. */
 XLOCK_EXPORT int xlock_sem_remove(int *removed, const char *name, long capacity,
                                   const xlock_options *opts);

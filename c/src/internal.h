@@ -64,11 +64,17 @@ int xl_file_open(xl_file *f, const xl_ns *ns, const char *fname, const char *wha
 void xl_file_close(xl_file *f);
 /* The slot file name enc || "." || decimal(i) || ".slot" [XL-ENC-3], i < 1000. */
 void xl_slot_file(char buf[XLOCK_FILE_NAME_SIZE], const char *enc, long i);
-/* One non-blocking flock(op | LOCK_NB) with the re-check and reopen of [XL-LOCK-8]. 0 when locked,
- * XLOCK_EWOULDBLOCK when held elsewhere (no message: callers describe the wait), else an error. */
+/* One non-blocking flock(op | LOCK_NB) with the re-check and reopen of [XL-LOCK-8] (link count
+ * above zero, on the descriptor). 0 when locked, XLOCK_EWOULDBLOCK when held elsewhere (no message:
+ * callers describe the wait), else an error. */
 int xl_file_try(xl_file *f, const xl_ns *ns, const char *fname, int op, const char *what);
+/* As xl_file_try with the strict re-check of xl_file_named, for removers [XL-RM-2, XL-RM-3]. */
+int xl_file_try_named(xl_file *f, const xl_ns *ns, const char *fname, int op, const char *what);
 /* Blocking flock(op) with the re-check of [XL-LOCK-8] [XL-WAIT-2]; EINTR gives XLOCK_EINTR. */
 int xl_file_block(xl_file *f, const xl_ns *ns, const char *fname, int op, const char *what);
+/* The strict check of [XL-LOCK-8]: 0 if fname in ns names f's (dev, ino), 1 if it names another
+ * file or nothing, or an error code. Removers pass it before unlinking [XL-RM-2]. */
+int xl_file_named(const xl_file *f, const xl_ns *ns, const char *fname, const char *what);
 
 /* ---- doorbells and waiting (wait.c) ---- */
 /* sem_open(name, O_CREAT, fmode, 0) and mode repair; NULL if it cannot be opened [XL-WAIT-8]. */

@@ -49,9 +49,12 @@ static void ring(const xl_ns *ns, int kind, const char *name, size_t len)
     }
 }
 
+/* Re-opens when the path changed between open and flock are bounded, as for acquirers. */
+#define MAX_REOPENS 1000
+
 static int remove_lock(int *removed, const xl_ns *ns, const char *fname, const char *what)
 {
-    for (;;) {
+    for (int reopens = 0; reopens < MAX_REOPENS; reopens++) {
         xl_file f = {-1, 0, 0};
         int rc = open_existing(&f, ns, fname, what);
         if (rc == 1) {
@@ -69,20 +72,23 @@ static int remove_lock(int *removed, const xl_ns *ns, const char *fname, const c
                                fname);
             return xl_fail(XLOCK_EOS, err, "%s: flock failed: %s", what, strerror(err));
         }
-        struct stat st;
-        if (fstatat(ns->fd, fname, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_dev != f.dev ||
-            st.st_ino != f.ino) { /* [XL-LOCK-8]: replaced or removed meanwhile; look again */
+        /* The strict check, so we never unlink a file we do not hold [XL-RM-2]. */
+        rc = xl_file_named(&f, ns, fname, what);
+        if (rc == 1) { /* replaced or removed meanwhile; look again */
             xl_file_close(&f);
             continue;
         }
-        rc = 0;
-        if (unlinkat(ns->fd, fname, 0) != 0)
+        if (rc == 0 && unlinkat(ns->fd, fname, 0) != 0)
             rc = xl_fail(XLOCK_EOS, errno, "%s: cannot remove %s/%s: %s", what, ns->path, fname,
                          strerror(errno));
         xl_file_close(&f); /* releases the flock */
         *removed = rc == 0;
         return rc;
     }
+    return xl_fail(XLOCK_EOS, 0,
+                   "%s: %s/%s was replaced or removed %d times in a row while removing it; stop "
+                   "whatever keeps replacing it [XL-RM-5]",
+                   what, ns->path, fname, MAX_REOPENS);
 }
 
 static int prepare(int *removed, xl_ns *ns, char *what, const char *kind, const char *name,
@@ -131,7 +137,8 @@ int xlock_remove(int *removed, const char *name, const xlock_options *opts)
     return xlock_remove_n(removed, name, name == NULL ? 0 : strlen(name), opts);
 }
 
-/* Holds every slot with LOCK_EX|LOCK_NB, then unlinks slots and the capacity file [XL-RM-3]. */
+/* Holds every slot with LOCK_EX|LOCK_NB, each passing the strict check of [XL-LOCK-8] so only
+ * files we hold are unlinked [XL-RM-2], then unlinks slots and the capacity file [XL-RM-3]. */
 static int remove_slots(const xl_ns *ns, const char *enc, long capacity, const char *capname,
                         const char *what)
 {
@@ -144,7 +151,7 @@ static int remove_slots(const xl_ns *ns, const char *enc, long capacity, const c
     for (; got < capacity; got++) {
         slots[got].fd = -1;
         xl_slot_file(fname, enc, got);
-        rc = xl_file_try(&slots[got], ns, fname, LOCK_EX, what);
+        rc = xl_file_try_named(&slots[got], ns, fname, LOCK_EX, what);
         if (rc == XLOCK_EWOULDBLOCK)
             rc = xl_fail(XLOCK_EWOULDBLOCK, 0, "%s: permit %ld is held; nothing was removed "
                          "[XL-RM-3]", what, got);

@@ -517,6 +517,54 @@ static void removal_is_safe(void)
     CHECK_RC(xlock_remove(&removed, NULL, &o), XLOCK_EINVAL);
 }
 
+/* A lock file taken from its path while held (rm, or a rename over it) is noticed by the re-check
+ * of [XL-LOCK-8]: an acquirer whose flock succeeds on the old file drops it and moves to the file
+ * now at the path, both on a non-blocking attempt and in a blocking flock wait [XL-RM-4]. */
+static void path_taken_away(int by_rename)
+{
+    const char *ns = tl_ns();
+    xlock_t *a = open_lock(ns, "moved", 0, 0), *b = open_lock(ns, "moved", 0, 0);
+    CHECK(a && b);
+    const char *path = xlock_path(a);
+    /* Non-blocking: b keeps a descriptor on the old file, c locks the new one. */
+    CHECK_OK(xlock_acquire(a, -1));
+    CHECK_RC(xlock_try_acquire(b), XLOCK_EWOULDBLOCK);
+    CHECK(tl_take_path_away(path, by_rename) == 0);
+    xlock_t *c = open_lock(ns, "moved", 0, 0);
+    CHECK(c != NULL);
+    CHECK_OK(xlock_try_acquire(c)); /* a's old file does not exclude the new one */
+    CHECK_OK(xlock_release(a));
+    CHECK_RC(xlock_try_acquire(b), XLOCK_EWOULDBLOCK); /* flock on the old file, then re-opened */
+    CHECK_RC(xlock_try_acquire(a), XLOCK_EWOULDBLOCK);
+    CHECK_OK(xlock_release(c));
+    /* Blocking: b waits in flock on c's file when it is taken away and d locks the new one. */
+    CHECK_OK(xlock_acquire(c, -1));
+    acquirer w;
+    start(&w, b, -1, 0);
+    CHECK(tl_wait_flock_waiter(path) == 0);
+    CHECK(tl_take_path_away(path, by_rename) == 0);
+    xlock_t *d = open_lock(ns, "moved", 0, 0);
+    CHECK(d != NULL);
+    CHECK_OK(xlock_try_acquire(d));
+    CHECK_OK(xlock_release(c)); /* b's flock on the old file succeeds; it must not keep it */
+    CHECK(tl_wait_flock_waiter(path) == 0); /* b now waits on the file at the path */
+    CHECK_RC(xlock_locked(b), 0);
+    CHECK_OK(xlock_release(d));
+    pthread_join(w.thread, NULL);
+    CHECK_OK(w.rc);
+    CHECK_RC(xlock_try_acquire(c), XLOCK_EWOULDBLOCK);
+    CHECK_RC(xlock_try_acquire(d), XLOCK_EWOULDBLOCK);
+    CHECK_OK(xlock_release(b));
+    CHECK_OK(xlock_try_acquire(d));
+    xlock_close(a);
+    xlock_close(b);
+    xlock_close(c);
+    xlock_close(d);
+}
+
+static void unlinked_lock_file_is_reopened(void) { path_taken_away(0); }
+static void lock_file_renamed_over_is_reopened(void) { path_taken_away(1); }
+
 /* Every NULL and bad argument documented in xlock.h gets a typed error. */
 static void bad_arguments(void)
 {
@@ -580,6 +628,8 @@ int main(int argc, char **argv)
         TL_CASE(threads_share_one_object),
         TL_CASE(mutual_exclusion_stress),
         TL_CASE(removal_is_safe),
+        TL_CASE(unlinked_lock_file_is_reopened),
+        TL_CASE(lock_file_renamed_over_is_reopened),
         TL_CASE(bad_arguments),
     };
     return tl_main(argc, argv, cases, COUNT(cases));

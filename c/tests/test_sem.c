@@ -281,6 +281,36 @@ static void removal(void)
     CHECK_RC(xlock_sem_remove(NULL, "r", 2, &o), XLOCK_EINVAL);
 }
 
+/* A slot file taken from its path while held (rm, or a rename over it) is noticed by the re-check
+ * of [XL-LOCK-8]: a semaphore whose flock succeeds on the old slot file moves to the new one. */
+static void slot_taken_away(int by_rename)
+{
+    const char *ns = tl_ns();
+    xlock_sem_t *a = open_sem(ns, "moved", 1), *b = open_sem(ns, "moved", 1);
+    CHECK(a && b);
+    CHECK_RC(xlock_sem_acquire(a, -1), 0);
+    CHECK_RC(xlock_sem_try_acquire(b), XLOCK_EWOULDBLOCK); /* b keeps slot 0 open */
+    char path[512];
+    snprintf(path, sizeof path, "%s/moved.0.slot", ns);
+    CHECK(tl_take_path_away(path, by_rename) == 0);
+    xlock_sem_t *c = open_sem(ns, "moved", 1);
+    CHECK(c != NULL);
+    CHECK_RC(xlock_sem_try_acquire(c), 0); /* the new slot file */
+    CHECK_OK(xlock_sem_release(a));
+    CHECK_RC(xlock_sem_try_acquire(b), XLOCK_EWOULDBLOCK); /* flock on the old file, re-opened */
+    CHECK_RC(xlock_sem_try_acquire(a), XLOCK_EWOULDBLOCK);
+    CHECK_OK(xlock_sem_release(c));
+    CHECK_RC(xlock_sem_try_acquire(b), 0);
+    CHECK_RC(xlock_sem_try_acquire(c), XLOCK_EWOULDBLOCK);
+    CHECK_RC(xlock_sem_try_acquire(a), XLOCK_EWOULDBLOCK);
+    xlock_sem_close(a);
+    xlock_sem_close(b);
+    xlock_sem_close(c);
+}
+
+static void unlinked_slot_file_is_reopened(void) { slot_taken_away(0); }
+static void slot_file_renamed_over_is_reopened(void) { slot_taken_away(1); }
+
 /* Symlinked capacity or slot files are refused and not followed [XL-LOCK-4, XL-CSEM-2]. */
 static void symlinked_files_are_refused(void)
 {
@@ -314,6 +344,8 @@ int main(int argc, char **argv)
         TL_CASE(killed_holder_returns_permits),
         TL_CASE(waiter_woken_by_release),
         TL_CASE(removal),
+        TL_CASE(unlinked_slot_file_is_reopened),
+        TL_CASE(slot_file_renamed_over_is_reopened),
         TL_CASE(symlinked_files_are_refused),
     };
     return tl_main(argc, argv, cases, COUNT(cases));

@@ -335,6 +335,19 @@ int tl_wait_flock_waiter(const char *path)
     return -1;
 }
 
+int tl_take_path_away(const char *path, int by_rename)
+{
+    if (!by_rename)
+        return unlink(path);
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    int fd = open(tmp, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return rename(tmp, path);
+}
+
 int tl_main(int argc, char **argv, const tl_case *cases, size_t n)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -80,6 +80,11 @@ long long tl_ms(void);
 /* Waits (up to 10 s) until /proc/locks shows a waiter ("->") for the file at path. 0 when seen. */
 int tl_wait_flock_waiter(const char *path);
 
+/* Takes the file at path away from its name while its holders keep their descriptors: unlinks it
+ * as rm(1) does (by_rename 0), or replaces it atomically by rename(2) of a new empty file over it
+ * (by_rename 1). Either leaves the old file with a link count of zero. 0 on success. */
+int tl_take_path_away(const char *path, int by_rename);
+
 #endif
 
 /* A child process that holds a lock: started holding (or failed), released on request. */
