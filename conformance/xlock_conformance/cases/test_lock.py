@@ -146,21 +146,18 @@ def _proc_locks(path, waiters=False):
     [XL-INTRO-2]: `N: FLOCK ADVISORY WRITE PID MAJ:MIN:INO 0 EOF`, waiters with `->` after `N:`."""
     st = os.stat(path)
     key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    found = []
-    seen = set()
+    found = set()
     with open("/proc/locks") as f:
         for line in f:
-            # /proc/locks is read in chunks while other processes lock and unlock: a line can come twice.
-            if line in seen:
-                continue
-            seen.add(line)
             fields = line.split()
             is_waiter = len(fields) > 1 and fields[1] == "->"
             if is_waiter:
                 fields = fields[:1] + fields[2:]
             if is_waiter == waiters and len(fields) >= 6 and fields[5] == key:
-                found.append((fields[1], fields[3], int(fields[4])))
-    return found
+                found.add((fields[1], fields[3], int(fields[4])))
+    # A set: /proc/locks is read page by page while other processes lock and unlock, and then lists one
+    # lock several times under different ordinals; the same (type, mode, pid) on one file is one entry here.
+    return sorted(found)
 
 
 @spec("XL-LOCK-7", "XL-INTRO-2", "XL-CSEM-2")
