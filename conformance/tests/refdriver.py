@@ -9,6 +9,9 @@ teeth: `--defect NAME` plants one bug that a specific case must catch:
   name-case             uppercase letters are not escaped in file names             [XL-ENC-1]
   no-doorbell           release rings no doorbell; timed waiters poll every 250 ms  [XL-WAIT-6]
   no-release-on-close   close forgets the object but keeps its descriptor (and lock) [XL-HOLD-10]
+  fork-unlock           a forked child still thinks it holds: its release unlocks the parent's lock [XL-HOLD-7]
+  fork-keep-fd          a forked child reopens for its next acquire but never closes the inherited
+                        descriptor, which keeps the parent's lock alive after the parent dies   [XL-HOLD-8]
 
     python refdriver.py [--defect NAME]
 """
@@ -22,15 +25,19 @@ import fcntl
 import hashlib
 import json
 import os
+import select
+import signal
 import stat
 import sys
 import time
+import weakref
 from typing import Any, Optional
 
-DEFECTS = ("lockf", "name-case", "no-doorbell", "no-release-on-close")
+DEFECTS = ("lockf", "name-case", "no-doorbell", "no-release-on-close", "fork-unlock", "fork-keep-fd")
 DEFECT: Optional[str] = None
 CAPABILITIES = ["lock", "shared", "timeout", "reentrant", "semaphore", "posix_semaphore", "map", "remove",
-                "counter", "clock"]
+                "counter", "clock", "fork"]
+FORK_REPORT_S = 5.0
 UNSUPPORTED_FS = {0x6969, 0x517B, 0xFF534D42, 0xFE534D42, 0x65735546, 0x01021997, 0x00C36400, 0x5346414F,
                   0x73757245, 0x564C}
 SEM_VALUE_MAX = 2147483647
@@ -323,6 +330,28 @@ def fix_sem_mode(name: str, ns: Namespace) -> None:
         pass
 
 
+# -- fork [XL-HOLD-7, XL-HOLD-8] -------------------------------------------------------------------------------
+LIVE: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def after_fork_in_child() -> None:
+    """The child holds nothing: it forgets every hold and closes every inherited lock-file descriptor
+    without unlocking it (the parent's open file description keeps the parent's lock)."""
+    if DEFECT == "fork-unlock":
+        return
+    for obj in list(LIVE):
+        obj.forget_after_fork()
+
+
+os.register_at_fork(after_in_child=after_fork_in_child)
+
+
+def forget_fd(file: "FileLock") -> None:
+    if DEFECT != "fork-keep-fd":  # the defect leaks the inherited descriptor, and with it the parent's lock
+        os.close(file.fd)
+    file.fd = -1
+
+
 class Doorbelled:
     kind_letter = "l"
 
@@ -342,6 +371,12 @@ class Lock(Doorbelled):
         self._bell: Optional[int] = None
         self.file = FileLock(ns, enc(name) + ".lock", shared)
         self.count = 0
+        LIVE.add(self)
+
+    def forget_after_fork(self) -> None:
+        self.count = 0
+        if self.file.fd >= 0:
+            forget_fd(self.file)
 
     def acquire(self, timeout_ms: Optional[int], blocking: bool = True) -> dict[str, Any]:
         if self.count:
@@ -393,6 +428,12 @@ class Semaphore(Doorbelled):
         self._bell: Optional[int] = None
         self.held: list[FileLock] = []
         check_capacity_file(ns, self.base, name, capacity)
+        LIVE.add(self)
+
+    def forget_after_fork(self) -> None:
+        for slot in self.held:
+            forget_fd(slot)
+        self.held = []
 
     def _try_slots(self) -> bool:
         for i in range(self.capacity):
@@ -694,9 +735,67 @@ class Driver:
             raise XError(exc.kind, f"{exc} (done: {done})") from None
         return {"count": count}
 
+    def op_fork_check(self, req: dict[str, Any]) -> dict[str, Any]:
+        obj = self.handle(req)
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            fork_child(obj, wfd)  # never returns
+        os.close(wfd)
+        try:
+            line = read_line(rfd, FORK_REPORT_S)
+            try:
+                report = json.loads(line)
+            except ValueError:
+                raise XError("OS_ERROR", f"the forked child {pid} reported {line[:200]!r}, not a JSON line") from None
+        except XError:
+            os.kill(pid, signal.SIGKILL)  # a child that failed is not left behind
+            os.waitpid(pid, 0)
+            raise
+        finally:
+            os.close(rfd)
+        return {"child_pid": pid, **report}
+
     def op_exit(self, req: dict[str, Any]) -> dict[str, Any]:
         reply(req.get("id"), {})
         sys.exit(0)
+
+
+def fork_child(obj: Any, wfd: int) -> None:
+    """In the forked child: leave the protocol streams alone, try the inherited object, report, linger."""
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        report: dict[str, Any] = {}
+        for key, call in (("release", obj.release), ("locked", obj.locked),
+                          ("try_acquire", lambda: obj.acquire(None, blocking=False))):
+            try:
+                out = call()
+                report[key] = out if key == "locked" else "ok"
+            except XError as exc:
+                report[key] = exc.kind
+        os.write(wfd, json.dumps(report).encode() + b"\n")
+    except BaseException as exc:  # report what went wrong, then linger all the same
+        os.write(wfd, f"child failed: {exc!r}\n".encode())
+    finally:
+        while True:
+            signal.pause()
+
+
+def read_line(fd: int, timeout: float) -> str:
+    """One line from the pipe `fd` within `timeout` s."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while not data.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise XError("OS_ERROR", f"the forked child did not report within {timeout} s")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            raise XError("OS_ERROR", f"the forked child closed its pipe after {data!r}")
+        data += chunk
+    return data.decode("utf-8", "replace")
 
 
 def increment(path: str) -> int:

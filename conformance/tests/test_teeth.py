@@ -80,6 +80,12 @@ DEFECTS = {
     "no-release-on-close": (["lock_close_releases"],
                             [("lock_close_releases", f"bad{PAIR}bad", "XL-HOLD-10"),
                              ("lock_close_releases", f"ref{PAIR}bad", "XL-HOLD-10")]),
+    "fork-unlock": (["fork_child_holds_nothing"],
+                    [("fork_child_holds_nothing", f"bad{PAIR}bad", "'release': 'ok'"),
+                     ("fork_child_holds_nothing", f"ref{PAIR}bad", "'release': 'ok'")]),
+    "fork-keep-fd": (["fork_child_holds_nothing"],
+                     [("fork_child_holds_nothing", f"bad{PAIR}bad", "still lives"),
+                      ("fork_child_holds_nothing", f"ref{PAIR}bad", "still lives")]),
 }
 
 
