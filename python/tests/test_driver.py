@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -118,6 +119,7 @@ def test_hello(driver: Driver) -> None:
             "remove",
             "counter",
             "clock",
+            "fork",
         ]
     )
     assert driver.close() == 0
@@ -176,6 +178,38 @@ def test_killed_driver_releases(driver: Driver, ns: str) -> None:
         other.ok("try_acquire", handle=h2)
     finally:
         other.close()
+
+
+def test_fork_check(driver: Driver, ns: str) -> None:
+    """The forked child sees nothing held [XL-HOLD-7], leaves the protocol streams alone, and does not keep
+    the lock alive once the driver is killed [XL-HOLD-8]."""
+    h = driver.ok("open", kind="lock", name="x", namespace=ns)["handle"]
+    driver.ok("acquire", handle=h)
+    reply = driver.ok("fork_check", handle=h)
+    child = reply["child_pid"]
+    try:
+        assert child not in (driver.pid, os.getpid())
+        assert {k: reply[k] for k in ("release", "locked", "try_acquire")} == {
+            "release": "NOT_HELD",
+            "locked": False,
+            "try_acquire": "WOULD_BLOCK",
+        }
+        assert driver.ok("locked", handle=h)["locked"] is True  # the protocol goes on after the fork
+        driver.proc.kill()
+        driver.proc.wait()
+        assert driver.proc.stdout is not None
+        fd = driver.proc.stdout.fileno()
+        assert select.select([fd], [], [], DEADLINE)[0] and os.read(fd, 1) == b"", "the child holds stdout"
+        with open(f"/proc/{child}/stat") as f:
+            assert f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"), "the child must still live"
+        other = Driver()
+        try:
+            h2 = other.ok("open", kind="lock", name="x", namespace=ns)["handle"]
+            other.ok("acquire", handle=h2, timeout_ms=int(DEADLINE * 1000))
+        finally:
+            other.close()
+    finally:
+        os.kill(child, signal.SIGKILL)
 
 
 def test_shared_reentrant_semaphore_posix(driver: Driver, ns: str, tmp_path: Path) -> None:

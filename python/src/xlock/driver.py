@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import sys
 import time
 import traceback
@@ -30,7 +32,9 @@ CAPABILITIES = [
     "remove",
     "counter",
     "clock",
+    "fork",
 ]
+FORK_REPORT_S = 5.0
 KINDS = ("lock", "semaphore", "posix_semaphore")
 
 Reply = dict[str, Any]
@@ -115,6 +119,7 @@ class Session:
             "remove": self.remove,
             "increment": self.increment,
             "cycle": self.cycle,
+            "fork_check": self.fork_check,
             "exit": self.exit,
         }
 
@@ -295,8 +300,72 @@ class Session:
             raise Failed("OS_ERROR", f"{exc} (done: {done})") from None
         return {"count": count}
 
+    def fork_check(self, req: Request) -> Reply:
+        """fork(2) and report what the child sees of the held object [XL-HOLD-7, XL-HOLD-8]."""
+        _, obj = self._get(req)
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            _fork_child(obj, wfd)  # never returns
+        os.close(wfd)
+        try:
+            line = _read_line(rfd, FORK_REPORT_S)
+            try:
+                report: Reply = json.loads(line)
+            except ValueError:
+                raise Failed("OS_ERROR", f"the forked child {pid} reported {line[:200]!r}") from None
+        except Failed:
+            os.kill(pid, signal.SIGKILL)  # a failed child is not left behind
+            os.waitpid(pid, 0)
+            raise
+        finally:
+            os.close(rfd)
+        return {"child_pid": pid, **report}
+
     def exit(self, req: Request) -> Reply:
         raise _Exit
+
+
+def _fork_child(obj: Held, wfd: int) -> None:
+    """In the forked child: leave the protocol streams alone, release, ask locked, try to acquire, report
+    one JSON line on the pipe, then linger until killed (the runner checks the parent's lock dies with it)."""
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        report: Reply = {}
+        try:
+            obj.release()
+            report["release"] = "ok"
+        except xlock.XLockError as exc:
+            report["release"] = exc.kind
+        report["locked"] = bool(obj.locked())
+        try:
+            obj.acquire(blocking=False)
+            report["try_acquire"] = "ok"
+        except xlock.XLockError as exc:
+            report["try_acquire"] = exc.kind
+        os.write(wfd, json.dumps(report).encode("ascii") + b"\n")
+    except BaseException as exc:  # say what went wrong, then linger all the same
+        os.write(wfd, f"python driver child failed: {exc!r}\n".encode())
+    finally:
+        while True:
+            signal.pause()
+
+
+def _read_line(fd: int, timeout: float) -> str:
+    """One line from the pipe `fd` within `timeout` s."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while not data.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise Failed("OS_ERROR", f"the forked child did not report within {timeout} s")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            raise Failed("OS_ERROR", f"the forked child closed its pipe after {data!r}")
+        data += chunk
+    return data.decode("utf-8", "replace")
 
 
 def _failure(req_id: Optional[int], kind: str, message: str) -> Reply:
