@@ -57,7 +57,29 @@ class TestDriver < Minitest::Test
     assert_equal "ruby", reply["implementation"]
     assert_equal "xlock/1", reply["spec"]
     assert_equal s.pid, reply["pid"]
-    assert_equal %w[clock counter lock map posix_semaphore remove reentrant semaphore shared timeout].sort, reply["capabilities"].sort
+    assert_equal %w[clock counter fork lock map posix_semaphore remove reentrant semaphore shared timeout].sort, reply["capabilities"].sort
+  end
+
+  # The forked child holds nothing [XL-HOLD-7] and keeps nothing alive once the driver is killed [XL-HOLD-8].
+  def test_fork_check_child_holds_nothing
+    a = session
+    h = a.call("open", kind: "lock", name: "forked", namespace: @ns)["handle"]
+    assert a.call("acquire", handle: h)["ok"]
+    reply = a.call("fork_check", handle: h)
+    child = reply["child_pid"]
+    begin
+      assert_equal({ "release" => "NOT_HELD", "locked" => false, "try_acquire" => "WOULD_BLOCK" },
+                   reply.slice("release", "locked", "try_acquire"))
+      assert_equal true, a.call("locked", handle: h)["locked"], "the driver serves on after the fork"
+      Process.kill(:KILL, a.pid)
+      a.close # waits for the driver's death
+      refute_includes %w[Z X], File.read("/proc/#{child}/stat").split(")").last.split.first, "the child must still live"
+      b = session
+      hb = b.call("open", kind: "lock", name: "forked", namespace: @ns)["handle"]
+      assert b.call("try_acquire", handle: hb)["ok"], "the lingering child keeps the dead driver's lock"
+    ensure
+      Process.kill(:KILL, child) if child.is_a?(Integer) && child.positive?
+    end
   end
 
   def test_lock_session

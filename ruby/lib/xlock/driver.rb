@@ -7,7 +7,8 @@ module XLock
   # one JSON reply per line on +output+, strictly in order, until EOF or the op "exit".
   class Driver
     PROTOCOL = 1
-    CAPABILITIES = %w[lock shared timeout reentrant semaphore posix_semaphore map remove counter clock].freeze
+    CAPABILITIES = %w[lock shared timeout reentrant semaphore posix_semaphore map remove counter clock fork].freeze
+    FORK_REPORT_S = 5
 
     # A malformed request: the reply is BAD_REQUEST.
     class BadRequest < StandardError; end
@@ -68,7 +69,7 @@ module XLock
       "hello" => :op_hello, "map" => :op_map, "open" => :op_open, "acquire" => :op_acquire,
       "try_acquire" => :op_try_acquire, "release" => :op_release, "locked" => :op_locked,
       "close" => :op_close, "remove" => :op_remove, "increment" => :op_increment, "cycle" => :op_cycle,
-      "exit" => :op_exit
+      "fork_check" => :op_fork_check, "exit" => :op_exit
     }.freeze
 
     def op_hello(request)
@@ -189,6 +190,64 @@ module XLock
         raise e.class, "#{e.message} (done: #{done})"
       end
       { "count" => count }
+    end
+
+    # fork(2) and report what the child sees of the held object [XL-HOLD-7, XL-HOLD-8].
+    def op_fork_check(request)
+      handle = handle_arg(request)
+      reader, writer = IO.pipe
+      pid = Process.fork { fork_child(request, handle, reader, writer) }
+      writer.close
+      begin
+        line = read_child_line(reader, pid)
+        report = JSON.parse(line)
+      rescue XLock::OSError, JSON::ParserError => e
+        Process.kill(:KILL, pid) # a failed child is not left behind
+        Process.wait(pid)
+        raise XLock::OSError, "the forked child #{pid}: #{e.message}"
+      ensure
+        reader.close
+      end
+      { "child_pid" => pid }.merge(report)
+    end
+
+    # In the forked child: leave the protocol streams alone, release, ask locked, try to acquire, write one
+    # JSON line to the pipe, then linger until killed (the runner checks the parent's lock dies with it).
+    def fork_child(request, handle, reader, writer)
+      reader.close
+      $stdin.reopen(File::NULL)
+      $stdout.reopen(File::NULL, "w")
+      object = handle.object
+      report = { "release" => outcome { handle.kind == "lock" ? object.unlock : object.release } }
+      report["locked"] = object.is_a?(XLock::Lock) ? object.locked? : object.held.positive?
+      report["try_acquire"] = outcome { op_try_acquire(request) }
+      writer.write(JSON.generate(report) << "\n")
+    rescue Exception => e # say what went wrong, then linger all the same
+      writer.write("ruby driver child failed: #{e.inspect}\n")
+    ensure
+      writer.flush
+      loop { sleep }
+    end
+
+    def outcome
+      yield
+      "ok"
+    rescue XLock::Error => e
+      e.kind
+    end
+
+    def read_child_line(reader, pid)
+      line = +""
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + FORK_REPORT_S
+      until line.end_with?("\n")
+        left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        raise XLock::OSError, "no report within #{FORK_REPORT_S} s" if left <= 0 || !IO.select([reader], nil, nil, left)
+
+        line << reader.readpartial(4096)
+      end
+      line
+    rescue EOFError
+      raise XLock::OSError, "child #{pid} closed its pipe after #{line.inspect}"
     end
 
     def op_exit(_request)
