@@ -6,6 +6,7 @@ Usage: driver_test.py DRIVER VECTORS_DIR. Prints "N passed, 0 failed"; exit stat
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -56,7 +57,7 @@ def hello_and_eof():
     r = d("hello", protocol=1)
     assert r["ok"] and r["implementation"] == "c" and r["spec"] == "xlock/1" and r["protocol"] == 1
     assert set(r["capabilities"]) == {"lock", "shared", "timeout", "reentrant", "semaphore",
-                                      "posix_semaphore", "map", "remove", "counter", "clock"}
+                                      "posix_semaphore", "map", "remove", "counter", "clock", "fork"}
     assert r["pid"] == d.p.pid
     assert d.close() == 0  # EOF: exit 0
 
@@ -176,8 +177,50 @@ def lock_semaphore_and_counter_ops():
         shutil.rmtree(tmp)
 
 
+def fork_check():
+    """The forked child holds nothing [XL-HOLD-7], leaves stdin/stdout alone, and keeps nothing alive
+    once the driver is killed [XL-HOLD-8]; for a lock and a semaphore permit."""
+    tmp = tempfile.mkdtemp(prefix="xlock-drv-fork-")
+    ns = os.path.join(tmp, "ns")
+    children = []
+    try:
+        for kind, extra in (("lock", {}), ("semaphore", {"capacity": 1})):
+            d = Driver()
+            h = d("open", kind=kind, name="forked", namespace=ns, **extra)["handle"]
+            assert d("acquire", handle=h)["ok"]
+            r = d("fork_check", handle=h)
+            assert r["ok"], r
+            children.append(r["child_pid"])
+            assert (r["release"], r["locked"], r["try_acquire"]) == ("NOT_HELD", False, "WOULD_BLOCK"), r
+            assert d("locked", handle=h)["locked"] is True  # the driver serves on
+            d.p.kill()
+            d.p.wait(timeout=10)
+            assert d.p.stdout.read() == b""  # EOF: the lingering child does not hold stdout
+            with open("/proc/%d/stat" % r["child_pid"]) as f:
+                assert f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"), "the child must still live"
+            e = Driver()
+            h2 = e("open", kind=kind, name="forked", namespace=ns, **extra)["handle"]
+            got = e("acquire", handle=h2, timeout_ms=10000)
+            assert got["ok"], got
+            assert e.close() == 0
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        if os.path.isdir(ns):
+            st = os.stat(ns)
+            m = Driver()
+            sems = m("map", name="forked", dev=st.st_dev, ino=st.st_ino)["semaphores"]
+            m.close()
+            for k in ("l", "s"):
+                try:
+                    os.unlink("/dev/shm/sem." + sems[k][1:])
+                except FileNotFoundError:
+                    pass
+        shutil.rmtree(tmp)
+
+
 for fn in (hello_and_eof, map_matches_every_vector, escapes_and_surrogates, bad_requests,
-           lock_semaphore_and_counter_ops):
+           lock_semaphore_and_counter_ops, fork_check):
     case(fn)
 print("driver_test: %d passed, %d failed" % (results["passed"], results["failed"]))
 sys.exit(1 if results["failed"] else 0)

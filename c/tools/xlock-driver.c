@@ -6,10 +6,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define BAD_REQUEST (-1000)
@@ -229,7 +232,8 @@ static int op_hello(const jobject *req, jwriter *w, failure *f)
     jw_int(w, (long long)getpid());
     jw_key(w, "capabilities");
     static const char *caps[] = {"lock", "shared", "timeout", "reentrant", "semaphore",
-                                 "posix_semaphore", "map", "remove", "counter", "clock"};
+                                 "posix_semaphore", "map", "remove", "counter", "clock",
+                                 "fork"};
     char list[256] = "[";
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
         strcat(list, i ? ",\"" : "\"");
@@ -591,6 +595,113 @@ static int op_cycle(const jobject *req, jwriter *w, failure *f)
     return 0;
 }
 
+/* In the forked child: leave the protocol streams alone, release, ask locked, try to acquire, write
+ * the outcomes as one JSON line to the pipe, then linger until killed [XL-HOLD-7, XL-HOLD-8]. */
+static void fork_child(handle *h, int wfd)
+{
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+    }
+    int rel = do_release(h);
+    int held = h->kind == K_LOCK  ? xlock_locked(h->obj)
+               : h->kind == K_SEM ? xlock_sem_held(h->obj)
+                                  : xlock_psem_held(h->obj);
+    int slot;
+    int got = do_acquire(h, 1, -1, &slot);
+    const char *rk = rel == 0 ? "ok" : xlock_errname(rel);
+    const char *gk = got == 0 ? "ok" : xlock_errname(got);
+    char line[256];
+    int n = snprintf(line, sizeof line, "{\"release\":\"%s\",\"locked\":%s,\"try_acquire\":\"%s\"}\n",
+                     rk ? rk : "OS_ERROR", held > 0 ? "true" : "false", gk ? gk : "OS_ERROR");
+    if (write(wfd, line, (size_t)n) != n)
+        perror("xlock-driver: fork_check child: write");
+    for (;;)
+        pause();
+}
+
+/* The child's line from the pipe within timeout_ms; 0, or -1 with a message in f. */
+static int read_child_line(int fd, char *buf, size_t size, int timeout_ms, failure *f)
+{
+    size_t len = 0;
+    long long deadline = mono_ns() + (long long)timeout_ms * 1000000LL;
+    while (len == 0 || buf[len - 1] != '\n') {
+        long long left = (deadline - mono_ns()) / 1000000LL;
+        struct pollfd p = {fd, POLLIN, 0};
+        int rc = left > 0 ? poll(&p, 1, (int)left) : 0;
+        if (rc < 0 && errno == EINTR)
+            continue;
+        ssize_t n = rc > 0 ? read(fd, buf + len, size - 1 - len) : -1;
+        if (rc <= 0 || n <= 0 || len + (size_t)n >= size - 1) {
+            f->code = XLOCK_EOS;
+            snprintf(f->message, sizeof f->message,
+                     "the forked child did not report one line within %d ms", timeout_ms);
+            return -1;
+        }
+        len += (size_t)n;
+    }
+    buf[len - 1] = '\0';
+    return 0;
+}
+
+static int op_fork_check(const jobject *req, jwriter *w, failure *f)
+{
+    handle *h = find_handle(req, f);
+    if (h == NULL)
+        return -1;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        f->code = XLOCK_EOS;
+        snprintf(f->message, sizeof f->message, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        f->code = XLOCK_EOS;
+        snprintf(f->message, sizeof f->message, "fork: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        fork_child(h, fds[1]); /* never returns */
+    }
+    close(fds[1]);
+    char line[512];
+    jobject got;
+    char err[128];
+    int rc = read_child_line(fds[0], line, sizeof line, 5000, f);
+    close(fds[0]);
+    if (rc == 0 && json_parse_object(&got, line, strlen(line), err, sizeof err) != 0) {
+        f->code = XLOCK_EOS;
+        snprintf(f->message, sizeof f->message, "the forked child reported '%.200s': %s", line, err);
+        rc = -1;
+    }
+    if (rc != 0) {
+        kill(pid, SIGKILL); /* a failed child is not left behind */
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    jw_key(w, "child_pid");
+    jw_int(w, (long long)pid);
+    const char *keys[] = {"release", "locked", "try_acquire"};
+    for (int i = 0; i < 3; i++) {
+        const jfield *v = json_get(&got, keys[i]);
+        jw_key(w, keys[i]);
+        if (v != NULL && v->type == J_STRING)
+            jw_string(w, v->str, v->len);
+        else if (v != NULL && v->type == J_BOOL)
+            jw_bool(w, v->boolean);
+        else
+            jw_null(w);
+    }
+    json_free(&got);
+    return 0;
+}
+
 /* ---- the loop ---- */
 
 static void reply(const jfield *id, int ok, jwriter *body, const failure *f)
@@ -676,6 +787,8 @@ int main(void)
                 rc = op_increment(&req, &body, &f);
             else if (strcmp(op, "cycle") == 0)
                 rc = op_cycle(&req, &body, &f);
+            else if (strcmp(op, "fork_check") == 0)
+                rc = op_fork_check(&req, &body, &f);
             else if (strcmp(op, "exit") == 0)
                 quit = 1;
             else
