@@ -217,14 +217,14 @@ static void *wait_without_gvl(void *arg)
     return NULL;
 }
 
-/* Ruby's unblocking function: runs in the interrupting thread (never in a signal handler). The
- * cancel ends in-process, doorbell and semaphore waits; the token taken before the wait makes a cancel
- * that comes before the wait begins count too [XL-WAIT-10]. The signal ends a blocking flock(2)
- * (xlock_ext_wake.c). */
-static void cancel_wait(void *arg)
+/* Ruby's unblocking function: runs in the interrupting thread, or in Ruby's signal handler when the
+ * waiter is the only thread (Ctrl-C), so it only flags the waiter and signals (async-signal-safe). The
+ * helper of xlock_ext_wake.c then cancels the wait, which ends in-process, doorbell and semaphore
+ * waits (the token taken before the wait makes a cancel that comes before the wait begins count too
+ * [XL-WAIT-10]), and repeats the signal, which ends a blocking flock(2). */
+static void interrupt_wait(void *arg)
 {
     wait_call *call = arg;
-    call->kind->cancel(call->handle);
     xlock_rb_waiter_interrupt(&call->waiter);
 }
 
@@ -246,16 +246,20 @@ int xlock_rb_wait(const xlock_rb_waitable *kind, void *handle, const xlock_rb_de
     wait_call call;
     call.kind = kind;
     call.handle = handle;
+    xlock_rb_waiters_start();
     for (;;) {
         call.timeout_ms = xlock_rb_remaining_ms(deadline);
         call.token = kind->token(handle);
         xlock_rb_busy(use);
         use->busy++;
-        /* The "2" variant: it checks no interrupt after the wait returns, where a raise would lose an
-         * acquisition that succeeded; if an interrupt is already due it returns without calling. */
+        /* RB_NOGVL_INTR_FAIL (the "2" variant): no interrupt is checked after the wait returns, where a
+         * raise would lose an acquisition that succeeded; if one is already due it returns without
+         * calling. */
         call.result = XLOCK_EINTR;
-        xlock_rb_waiter_enter(&call.waiter, handle);
-        rb_thread_call_without_gvl2(wait_without_gvl, &call, cancel_wait, &call);
+        xlock_rb_waiter_enter(&call.waiter, kind, handle);
+        /* As rb_thread_call_without_gvl2, plus RB_NOGVL_UBF_ASYNC_SAFE: without it, in a process whose
+         * only thread waits, Ruby starts and joins an "unblock thread" around every call. */
+        rb_nogvl(wait_without_gvl, &call, interrupt_wait, &call, RB_NOGVL_INTR_FAIL | RB_NOGVL_UBF_ASYNC_SAFE);
         xlock_rb_waiter_leave(&call.waiter);
         if (xlock_rb_busy(use) > 0)
             use->busy--;

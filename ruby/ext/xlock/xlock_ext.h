@@ -3,6 +3,7 @@
 #define XLOCK_EXT_H
 
 #include <pthread.h>
+#include <signal.h>
 
 #include <ruby.h>
 #include <xlock.h>
@@ -65,16 +66,22 @@ void xlock_rb_close(xlock_rb_use *use, const xlock_rb_waitable *kind, void *hand
 int xlock_rb_wait(const xlock_rb_waitable *kind, void *handle, const xlock_rb_deadline *deadline,
                   xlock_rb_use *use);
 
-/* A thread inside a wait, for xlock_ext_wake.c: interrupting it sends it SIGVTALRM until it leaves. */
+/* A thread inside a wait, for xlock_ext_wake.c: interrupting it cancels its wait and sends it
+ * SIGVTALRM until it leaves. */
 typedef struct xlock_rb_waiter {
     pthread_t thread;
-    const void *handle;
-    int interrupt;
+    const xlock_rb_waitable *kind;
+    void *handle;
+    volatile sig_atomic_t interrupt; /* set by the unblocking function, maybe in a signal handler */
+    int cancelled;                   /* the wait was cancelled (under the list's mutex) */
     struct xlock_rb_waiter *next;
 } xlock_rb_waiter;
 
-void xlock_rb_waiter_enter(xlock_rb_waiter *w, const void *handle);
+/* Starts the helper thread that repeats the signal, once per process (with the GVL held). */
+void xlock_rb_waiters_start(void);
+void xlock_rb_waiter_enter(xlock_rb_waiter *w, const xlock_rb_waitable *kind, void *handle);
 void xlock_rb_waiter_leave(xlock_rb_waiter *w);
+/* Async-signal-safe: Ruby's unblocking function. */
 void xlock_rb_waiter_interrupt(xlock_rb_waiter *w);
 void xlock_rb_waiters_interrupt_handle(const void *handle);
 void xlock_rb_waiters_after_fork(void);

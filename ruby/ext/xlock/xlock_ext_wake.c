@@ -5,73 +5,97 @@
  * marks it, and it is sent SIGVTALRM, for which Ruby installs a no-op handler without SA_RESTART (the
  * same signal Ruby's own RUBY_UBF_IO sends, so File#flock is interruptible). A signal that arrives just
  * before the thread enters flock(2) would be lost, so a helper thread sends it again every 2 ms until the
- * thread leaves its wait: the classic race is closed by repetition, as Ruby's timer thread does. */
+ * thread leaves its wait: the classic race is closed by repetition, as Ruby's timer thread does.
+ *
+ * The unblocking function is async-signal-safe (a flag, pthread_kill, sem_post): Ruby may call it from
+ * its signal handler (Ctrl-C in a process with one thread), so it is passed with
+ * RB_NOGVL_UBF_ASYNC_SAFE, without which Ruby starts and joins an "unblock thread" around every wait.
+ * What is not async-signal-safe, libxlock's cancel (a mutex, a condition variable), the helper does. */
 #include "xlock_ext.h"
 
-#include <pthread.h>
+#include <errno.h>
+#include <semaphore.h>
 #include <signal.h>
+#include <string.h>
 #include <time.h>
 
 #define RESEND_INTERVAL_NS 2000000L
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static sem_t bell; /* posted by every interrupt: wakes the helper */
 static xlock_rb_waiter *waiters; /* entries live on the waiting threads' C stacks */
-static int resender_started;
+static int helper_started;
 
-static int any_marked(void)
+/* Under mu: cancels each marked waiter's wait once and signals it; returns whether any is marked. */
+static int resend(void)
 {
     xlock_rb_waiter *w;
-    for (w = waiters; w; w = w->next)
-        if (w->interrupt)
-            return 1;
-    return 0;
+    int any = 0;
+    for (w = waiters; w; w = w->next) {
+        if (!w->interrupt)
+            continue;
+        any = 1;
+        if (!w->cancelled) {
+            w->cancelled = 1;
+            w->kind->cancel(w->handle);
+        }
+        pthread_kill(w->thread, SIGVTALRM);
+    }
+    return any;
 }
 
-static void *resender(void *unused)
+static void *helper(void *unused)
 {
     const struct timespec interval = {0, RESEND_INTERVAL_NS};
     (void)unused;
     for (;;) {
-        xlock_rb_waiter *w;
-        pthread_mutex_lock(&mu);
-        while (!any_marked())
-            pthread_cond_wait(&wake, &mu);
-        for (w = waiters; w; w = w->next)
-            if (w->interrupt)
-                pthread_kill(w->thread, SIGVTALRM);
-        pthread_mutex_unlock(&mu);
-        nanosleep(&interval, NULL);
+        int any;
+        while (sem_wait(&bell) != 0 && errno == EINTR)
+            ;
+        do {
+            pthread_mutex_lock(&mu);
+            any = resend();
+            pthread_mutex_unlock(&mu);
+            if (any)
+                nanosleep(&interval, NULL);
+        } while (any);
     }
     return NULL;
 }
 
-/* Under mu: marks w, signals it now, and lets the helper repeat. */
-static void mark(xlock_rb_waiter *w)
+void xlock_rb_waiters_start(void)
 {
-    w->interrupt = 1;
-    pthread_kill(w->thread, SIGVTALRM);
-    if (!resender_started) {
-        pthread_t t;
-        pthread_attr_t attr;
-        sigset_t all, old;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        /* The helper takes no signal: Ruby's handlers expect Ruby threads (or its timer thread). */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        resender_started = pthread_create(&t, &attr, resender, NULL) == 0;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        pthread_attr_destroy(&attr);
+    pthread_t t;
+    pthread_attr_t attr;
+    sigset_t all, old;
+    int err;
+    if (helper_started) /* read and written with the GVL held */
+        return;
+    if (sem_init(&bell, 0, 0) != 0)
+        xlock_rb_raise_kind("OS_ERROR", "xlock: sem_init for the interrupt helper failed: %s",
+                            strerror(errno));
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* The helper takes no signal: Ruby's handlers expect Ruby threads (or its timer thread). */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    err = pthread_create(&t, &attr, helper, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (err != 0) {
+        sem_destroy(&bell);
+        xlock_rb_raise_kind("OS_ERROR", "xlock: cannot start the interrupt helper thread: %s", strerror(err));
     }
-    pthread_cond_signal(&wake);
+    helper_started = 1;
 }
 
-void xlock_rb_waiter_enter(xlock_rb_waiter *w, const void *handle)
+void xlock_rb_waiter_enter(xlock_rb_waiter *w, const xlock_rb_waitable *kind, void *handle)
 {
     w->thread = pthread_self();
+    w->kind = kind;
     w->handle = handle;
     w->interrupt = 0;
+    w->cancelled = 0;
     pthread_mutex_lock(&mu);
     w->next = waiters;
     waiters = w;
@@ -91,20 +115,28 @@ void xlock_rb_waiter_leave(xlock_rb_waiter *w)
     pthread_mutex_unlock(&mu);
 }
 
+/* Async-signal-safe: w is in the list for the whole blocking region Ruby calls this in. */
 void xlock_rb_waiter_interrupt(xlock_rb_waiter *w)
 {
-    pthread_mutex_lock(&mu);
-    mark(w);
-    pthread_mutex_unlock(&mu);
+    int saved = errno;
+    w->interrupt = 1;
+    pthread_kill(w->thread, SIGVTALRM); /* ends a flock(2) already entered at once */
+    sem_post(&bell);                    /* the helper cancels the wait and repeats the signal */
+    errno = saved;
 }
 
 void xlock_rb_waiters_interrupt_handle(const void *handle)
 {
     xlock_rb_waiter *w;
     pthread_mutex_lock(&mu);
-    for (w = waiters; w; w = w->next)
-        if (w->handle == handle)
-            mark(w);
+    for (w = waiters; w; w = w->next) {
+        if (w->handle == handle) {
+            w->cancelled = 1; /* #close cancelled the handle already */
+            w->interrupt = 1;
+            pthread_kill(w->thread, SIGVTALRM);
+            sem_post(&bell);
+        }
+    }
     pthread_mutex_unlock(&mu);
 }
 
@@ -112,7 +144,6 @@ void xlock_rb_waiters_interrupt_handle(const void *handle)
 void xlock_rb_waiters_after_fork(void)
 {
     pthread_mutex_init(&mu, NULL);
-    pthread_cond_init(&wake, NULL);
     waiters = NULL;
-    resender_started = 0;
+    helper_started = 0; /* the next wait starts a helper and makes a new bell */
 }
