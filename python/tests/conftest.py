@@ -77,6 +77,31 @@ def decode_file_stem(stem: str) -> bytes:
     return bytes(out)
 
 
+@pytest.fixture
+def tmp_path(tmp_path: Path) -> Iterator[Path]:
+    """pytest's tmp_path; afterwards the doorbells of every namespace a test made in it (tmp_path itself
+    or any directory below it) are unlinked, computed from each directory's identity and its lock and
+    capacity file names, never by pattern, since xlock itself never unlinks doorbells [XL-WAIT-8]."""
+    yield tmp_path
+    for parent, _dirs, _files in os.walk(tmp_path):
+        unlink_doorbells(Path(parent))
+
+
+@pytest.fixture
+def removed_names(tmp_path: Path) -> Iterator[list[tuple[str, str]]]:
+    """A list a test fills with the (kind, name) of each lock or semaphore it removes: a removed file no
+    longer names its doorbell, so after the test these are unlinked in every directory under tmp_path."""
+    removed: list[tuple[str, str]] = []
+    yield removed
+    import xlock
+    from xlock._libc import lib
+
+    for parent, _dirs, _files in os.walk(tmp_path):
+        st = os.stat(parent)
+        for kind, name in removed:
+            lib.sem_unlink(xlock.semaphore_name(kind, st.st_dev, st.st_ino, name).encode())
+
+
 def unlink_doorbells(path: Path) -> None:
     import xlock
     from xlock._libc import lib

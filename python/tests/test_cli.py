@@ -279,7 +279,8 @@ def test_insecure_namespace_is_refused_with_69(tmp_path: Path) -> None:
 # remove
 
 
-def test_remove_refuses_held_and_removes_idle(ns: Path) -> None:
+def test_remove_refuses_held_and_removes_idle(ns: Path, removed_names: list[tuple[str, str]]) -> None:
+    removed_names.append(("l", "job"))
     lock_path = ns / names.lock_file_name("job")
     a = hold(ns, "job")
     try:
@@ -296,7 +297,8 @@ def test_remove_refuses_held_and_removes_idle(ns: Path) -> None:
     assert (r.returncode, r.stdout) == (0, f"nothing to remove: {lock_path}\n")
 
 
-def test_remove_semaphore(ns: Path) -> None:
+def test_remove_semaphore(ns: Path, removed_names: list[tuple[str, str]]) -> None:
+    removed_names.append(("s", "pool"))
     sem = xlock.Semaphore("pool", 2, namespace=str(ns))
     sem.acquire()
     try:
@@ -309,7 +311,8 @@ def test_remove_semaphore(ns: Path) -> None:
     assert sorted(os.listdir(ns)) == []
 
 
-def test_remove_all_idle_leaves_held(ns: Path) -> None:
+def test_remove_all_idle_leaves_held(ns: Path, removed_names: list[tuple[str, str]]) -> None:
+    removed_names += [("l", "a"), ("l", "B"), ("s", "pool")]
     for name in ("a", "B"):
         assert run_xlock("--namespace", str(ns), "run", name, "--", "true").returncode == 0
     xlock.Semaphore("pool", 2, namespace=str(ns)).close()

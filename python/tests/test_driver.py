@@ -212,7 +212,10 @@ def test_fork_check(driver: Driver, ns: str) -> None:
         os.kill(child, signal.SIGKILL)
 
 
-def test_shared_reentrant_semaphore_posix(driver: Driver, ns: str, tmp_path: Path) -> None:
+def test_shared_reentrant_semaphore_posix(
+    driver: Driver, ns: str, tmp_path: Path, removed_names: list[tuple[str, str]]
+) -> None:
+    removed_names += [("s", "pool"), ("l", "gone"), ("p", f"driver-test-{os.getpid()}")]
     a = driver.ok("open", kind="lock", name="s", namespace=ns, shared=True)["handle"]
     b = driver.ok("open", kind="lock", name="s", namespace=ns, shared=True)["handle"]
     driver.ok("acquire", handle=a)

@@ -12,7 +12,8 @@ from conftest import Actor
 import xlock
 
 
-def test_remove_lock(ns: str, actor: Actor) -> None:
+def test_remove_lock(ns: str, actor: Actor, removed_names: list[tuple[str, str]]) -> None:
+    removed_names.append(("l", "x"))
     assert not xlock.remove("x", namespace=ns)
     lock = xlock.Lock("x", namespace=ns)
     assert actor.call(op="lock", ns=ns, name="x")["ok"]
@@ -30,7 +31,8 @@ def test_remove_lock(ns: str, actor: Actor) -> None:
         xlock.remove("x", namespace=ns, kind="table")
 
 
-def test_remove_semaphore(ns: str) -> None:
+def test_remove_semaphore(ns: str, removed_names: list[tuple[str, str]]) -> None:
+    removed_names.append(("s", "pool"))
     sem = xlock.Semaphore("pool", 2, namespace=ns)
     sem.acquire()
     with pytest.raises(xlock.WouldBlock):
