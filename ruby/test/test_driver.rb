@@ -128,6 +128,7 @@ class TestDriver < Minitest::Test
   end
 
   def test_semaphores_counter_and_cycle
+    removed_name(:l, "c")
     s = session
     sem = s.call("open", kind: "semaphore", name: "pool", namespace: @ns, capacity: 2)["handle"]
     assert_equal 0, s.call("acquire", handle: sem)["slot"]

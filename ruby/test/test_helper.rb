@@ -31,8 +31,40 @@ module XLockTestHelper
 
   def teardown
     @objects.each(&:close)
+    unlink_doorbells(@tmp)
     FileUtils.rm_rf(@tmp)
     super
+  end
+
+  # Notes a lock (:l) or counting semaphore (:s) the test removes: its file no longer names its doorbell,
+  # so teardown unlinks it by this name.
+  def removed_name(kind, name)
+    (@removed_names ||= []) << [kind, name]
+  end
+
+  # xlock never unlinks doorbells [XL-WAIT-8], so teardown does, for every namespace the test made under
+  # +root+: each directory's identity with the names decoded from its lock and capacity files (and the
+  # names noted by removed_name), never by pattern.
+  def unlink_doorbells(root)
+    Dir.glob("**/", base: root).map { |d| File.join(root, d) }.push(root).each do |dir|
+      st = File.stat(dir)
+      names = Dir.children(dir).filter_map do |file|
+        kind = { ".lock" => :l, ".sem" => :s }[File.extname(file)]
+        [kind, decode_file_stem(File.basename(file, ".*"))] if kind
+      end
+      (names + (@removed_names || [])).each do |kind, name|
+        sem = XLock.map(name, dev: st.dev, ino: st.ino).semaphores.fetch(kind)
+        File.unlink("/dev/shm/sem.#{sem.delete_prefix("/")}")
+      rescue Errno::ENOENT
+        nil
+      end
+    end
+  end
+
+  # The inverse of enc() [XL-ENC-1], for clean-up only.
+  def decode_file_stem(stem)
+    stem.b.gsub(/%(\h\h)|!(.)/) { Regexp.last_match(1) ? Regexp.last_match(1).hex.chr : Regexp.last_match(2).upcase }
+        .force_encoding(Encoding::UTF_8)
   end
 
   # A lock in this test's namespace, closed at teardown.

@@ -306,6 +306,7 @@ class TestLock < Minitest::Test
 
   def test_remove_idle_lock_file
     # [XL-RM-2]
+    removed_name(:l, "gone")
     lock = new_lock("gone")
     lock.lock
     assert_raises(XLock::WouldBlock) { XLock::Lock.remove("gone", namespace: @ns) }

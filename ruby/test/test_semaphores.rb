@@ -126,6 +126,7 @@ class TestSemaphores < Minitest::Test
 
   def test_remove_semaphore_files
     # [XL-RM-3]
+    removed_name(:s, "rm")
     sem = semaphore("rm", 2)
     sem.acquire
     assert_raises(XLock::WouldBlock) { XLock::Semaphore.remove("rm", 2, namespace: @ns) }
