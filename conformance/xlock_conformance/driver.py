@@ -87,6 +87,7 @@ class Driver:
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
         self.capabilities: set[str] = set()
         self.semaphores: set[str] = set()
+        self.names: set[str] = set()  # names sent in open/remove requests, for the case's clean-up
         self.pid: Optional[int] = None
         self.hello: dict[str, Any] = {}
         self._lines: queue.Queue[Any] = queue.Queue()
@@ -165,6 +166,8 @@ class Driver:
         rid = self._next_id
         self._next_id += 1
         msg = {"id": rid, "op": op, **args}
+        if op in ("open", "remove") and isinstance(args.get("name"), str):
+            self.names.add(args["name"])
         self.send_raw(json.dumps(msg, ensure_ascii=False))
         self._pending[rid] = op
         return rid
