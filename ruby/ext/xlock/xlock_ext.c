@@ -298,3 +298,8 @@ RUBY_FUNC_EXPORTED void Init_xlock_ext(void)
     xlock_rb_init_semaphore();
     xlock_rb_init_posix_semaphore();
 }
+
+VALUE xlock_rb_frozen_utf8(const char *s)
+{
+    return rb_str_freeze(rb_utf8_str_new_cstr(s));
+}

@@ -18,6 +18,8 @@ NORETURN(void xlock_rb_raise_kind(const char *kind, const char *fmt, ...));
 
 /* The name as UTF-8 bytes (a String prepared by XLock::Names); a non-String raises. */
 void xlock_rb_check_name(VALUE name);
+/* A frozen UTF-8 String copy of a NUL-terminated C string (names and paths from libxlock). */
+VALUE xlock_rb_frozen_utf8(const char *s);
 /* Fills opts from a namespace (nil or a String without NUL [XL-NS-3]) and flags. The namespace
  * String must stay alive while opts is used. */
 void xlock_rb_options(xlock_options *opts, VALUE namespace, int allow_unsupported_fs);

@@ -76,11 +76,6 @@ static rlock *get_open(VALUE self)
     return r;
 }
 
-static VALUE frozen_utf8(const char *s)
-{
-    return rb_str_freeze(rb_utf8_str_new_cstr(s));
-}
-
 /* _open(name, namespace, shared, reentrant, allow_unsupported_fs), called by #initialize. */
 static VALUE rlock_open(VALUE self, VALUE name, VALUE namespace, VALUE shared, VALUE reentrant, VALUE allow)
 {
@@ -98,10 +93,10 @@ static VALUE rlock_open(VALUE self, VALUE name, VALUE namespace, VALUE shared, V
     RB_GC_GUARD(namespace);
     if (rc < 0)
         xlock_rb_raise(rc);
-    r->name = frozen_utf8(xlock_name(r->l));
-    r->path = frozen_utf8(xlock_path(r->l));
-    r->namespace = frozen_utf8(xlock_namespace(r->l));
-    r->doorbell = frozen_utf8(xlock_semaphore(r->l));
+    r->name = xlock_rb_frozen_utf8(xlock_name(r->l));
+    r->path = xlock_rb_frozen_utf8(xlock_path(r->l));
+    r->namespace = xlock_rb_frozen_utf8(xlock_namespace(r->l));
+    r->doorbell = xlock_rb_frozen_utf8(xlock_semaphore(r->l));
     xlock_namespace_id(&r->dev, &r->ino, r->l);
     r->shared = opts.shared;
     r->reentrant = opts.reentrant;

@@ -68,11 +68,6 @@ static rpsem *get_open(VALUE self)
     return r;
 }
 
-static VALUE frozen_utf8(const char *s)
-{
-    return rb_str_freeze(rb_utf8_str_new_cstr(s));
-}
-
 /* _open(name, value, namespace, allow_unsupported_fs), called by #initialize. */
 static VALUE rpsem_open(VALUE self, VALUE name, VALUE value, VALUE namespace, VALUE allow)
 {
@@ -93,9 +88,9 @@ static VALUE rpsem_open(VALUE self, VALUE name, VALUE value, VALUE namespace, VA
     if (rc < 0)
         xlock_rb_raise(rc);
     r->acquirers = rb_ary_new();
-    r->name = frozen_utf8(xlock_psem_name(r->p));
-    r->namespace = frozen_utf8(xlock_psem_namespace(r->p));
-    r->semaphore = frozen_utf8(xlock_psem_semaphore(r->p));
+    r->name = xlock_rb_frozen_utf8(xlock_psem_name(r->p));
+    r->namespace = xlock_rb_frozen_utf8(xlock_psem_namespace(r->p));
+    r->semaphore = xlock_rb_frozen_utf8(xlock_psem_semaphore(r->p));
     xlock_psem_namespace_id(&r->dev, &r->ino, r->p);
     return self;
 }

@@ -73,11 +73,6 @@ static rsem *get_open(VALUE self)
     return r;
 }
 
-static VALUE frozen_utf8(const char *s)
-{
-    return rb_str_freeze(rb_utf8_str_new_cstr(s));
-}
-
 /* _open(name, capacity, namespace, allow_unsupported_fs), called by #initialize. */
 static VALUE rsem_open(VALUE self, VALUE name, VALUE capacity, VALUE namespace, VALUE allow)
 {
@@ -100,10 +95,10 @@ static VALUE rsem_open(VALUE self, VALUE name, VALUE capacity, VALUE namespace, 
         xlock_rb_raise(rc);
     r->acquirers = rb_ary_new();
     r->acquirers_generation = xlock_rb_fork_generation;
-    r->name = frozen_utf8(xlock_sem_name(r->s));
-    r->path = frozen_utf8(xlock_sem_path(r->s));
-    r->namespace = frozen_utf8(xlock_sem_namespace(r->s));
-    r->doorbell = frozen_utf8(xlock_sem_semaphore(r->s));
+    r->name = xlock_rb_frozen_utf8(xlock_sem_name(r->s));
+    r->path = xlock_rb_frozen_utf8(xlock_sem_path(r->s));
+    r->namespace = xlock_rb_frozen_utf8(xlock_sem_namespace(r->s));
+    r->doorbell = xlock_rb_frozen_utf8(xlock_sem_semaphore(r->s));
     xlock_sem_namespace_id(&r->dev, &r->ino, r->s);
     r->capacity = xlock_sem_capacity(r->s);
     return self;
