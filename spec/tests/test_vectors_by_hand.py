@@ -47,8 +47,26 @@ def coreutils_sem_name(kind: str, dev: int, ino: int, name: str) -> str:
 def test_semaphore_names_match_coreutils(name: str) -> None:
     case = BY_NAME[name]
     for ns in VECTORS["namespaces"]:
-        for kind in "lsp":
-            assert case["semaphores"][ns["id"]][kind] == coreutils_sem_name(kind, ns["dev"], ns["ino"], name)
+        assert case["semaphores"][ns["id"]]["p"] == coreutils_sem_name("p", ns["dev"], ns["ino"], name)
+
+
+def coreutils_bell_word(kind: str, name: str) -> int:
+    data = b"\0".join([b"xlock/1", b"bell", kind.encode(), name.encode()])
+    hexdigest = subprocess.run(["sha256sum"], input=data, capture_output=True, check=True).stdout.split()[0]
+    return int(hexdigest[:8], 16) % 1024
+
+
+@pytest.mark.parametrize("name", ["billing-export", "caf\u00e9", "..", "x" * 80])
+def test_bell_words_match_coreutils(name: str) -> None:
+    """XL-SEM-7: the first 32 bits of the digest, big-endian, modulo 1024."""
+    for kind in "ls":
+        assert BY_NAME[name]["bell_words"][kind] == coreutils_bell_word(kind, name)
+
+
+def test_bell_words_spread_over_the_bell() -> None:
+    """Names map to many different words (a constant mapping would pass the per-case checks)."""
+    words = {c["bell_words"]["l"] for c in VECTORS["cases"] if c["valid"]}
+    assert len(words) > 40
 
 
 def test_case_variants_and_normalisation_forms_never_share_a_file() -> None:
