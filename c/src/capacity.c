@@ -36,7 +36,7 @@ static long parse(const char *buf, size_t n)
 
 /* Reads and checks an existing capacity file. 1 if it does not exist, 0 if it matches, else an
  * error. */
-static int read_capacity(const xl_ns *ns, const char *fname, const char *path, long capacity,
+static int read_capacity(const xlock__ns *ns, const char *fname, const char *path, long capacity,
                          const char *what)
 {
     int fd = openat(ns->fd, fname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -44,19 +44,19 @@ static int read_capacity(const xl_ns *ns, const char *fname, const char *path, l
         if (errno == ENOENT)
             return 1;
         if (errno == ELOOP)
-            return xl_fail(XLOCK_EINSECURE, ELOOP,
+            return xlock__fail(XLOCK_EINSECURE, ELOOP,
                            "%s: %s is a symbolic link; it was not followed [XL-LOCK-4]", what, path);
-        return xl_fail(XLOCK_EOS, errno, "%s: cannot open %s: %s", what, path, strerror(errno));
+        return xlock__fail(XLOCK_EOS, errno, "%s: cannot open %s: %s", what, path, strerror(errno));
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int err = errno;
         close(fd);
-        return xl_fail(XLOCK_EOS, err, "%s: cannot fstat %s: %s", what, path, strerror(err));
+        return xlock__fail(XLOCK_EOS, err, "%s: cannot fstat %s: %s", what, path, strerror(err));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return xl_fail(XLOCK_EINSECURE, 0,
+        return xlock__fail(XLOCK_EINSECURE, 0,
                        "%s: %s is not a regular file; remove it or choose another namespace "
                        "[XL-CSEM-3]",
                        what, path);
@@ -66,16 +66,16 @@ static int read_capacity(const xl_ns *ns, const char *fname, const char *path, l
     int err = errno;
     close(fd);
     if (n < 0)
-        return xl_fail(XLOCK_EOS, err, "%s: cannot read %s: %s", what, path, strerror(err));
+        return xlock__fail(XLOCK_EOS, err, "%s: cannot read %s: %s", what, path, strerror(err));
     long found = (size_t)n > MAX_CONTENT ? -1 : parse(buf, (size_t)n);
     if (found < 0)
-        return xl_fail(XLOCK_ECAPACITY, 0,
+        return xlock__fail(XLOCK_ECAPACITY, 0,
                        "%s: %s is not a capacity file of the form 'xlock/1 semaphore capacity=N' "
                        "(this process wants capacity %ld); remove it when the semaphore is idle "
                        "[XL-CSEM-3]",
                        what, path, capacity);
     if (found != capacity)
-        return xl_fail(XLOCK_ECAPACITY, 0,
+        return xlock__fail(XLOCK_ECAPACITY, 0,
                        "%s: %s says capacity %ld but this process opened it with capacity %ld; "
                        "use the same capacity everywhere [XL-CSEM-3]",
                        what, path, found, capacity);
@@ -83,9 +83,9 @@ static int read_capacity(const xl_ns *ns, const char *fname, const char *path, l
 }
 
 /* Creates the capacity file with the temporary file and linkat of [XL-CSEM-4]. 0 if created,
- * 1 if another participant created it first, else an error. Under xl_create_lock(): the temporary
+ * 1 if another participant created it first, else an error. Under xlock__create_lock(): the temporary
  * name holds only the pid, so threads of one process must take turns. */
-static int create_capacity(const xl_ns *ns, const char *enc, const char *fname, const char *path,
+static int create_capacity(const xlock__ns *ns, const char *enc, const char *fname, const char *path,
                            long capacity, const char *what)
 {
     char tmp[XLOCK_FILE_NAME_SIZE + 32];
@@ -96,43 +96,43 @@ static int create_capacity(const xl_ns *ns, const char *enc, const char *fname, 
         if (fd < 0 && errno == EEXIST && attempt == 0)
             unlinkat(ns->fd, tmp, 0); /* left by a dead process with our pid */
         else if (fd < 0)
-            return xl_fail(XLOCK_EOS, errno, "%s: cannot create %s/%s: %s", what, ns->path, tmp,
+            return xlock__fail(XLOCK_EOS, errno, "%s: cannot create %s/%s: %s", what, ns->path, tmp,
                            strerror(errno));
     }
     char buf[MAX_CONTENT];
     int len = content(buf, sizeof buf, capacity);
     int rc = 0;
     if (fchmod(fd, ns->fmode) != 0 || write(fd, buf, (size_t)len) != len)
-        rc = xl_fail(XLOCK_EOS, errno, "%s: cannot write %s/%s: %s", what, ns->path, tmp,
+        rc = xlock__fail(XLOCK_EOS, errno, "%s: cannot write %s/%s: %s", what, ns->path, tmp,
                      strerror(errno));
     close(fd);
     if (rc == 0 && linkat(ns->fd, tmp, ns->fd, fname, 0) != 0) {
         if (errno == EEXIST)
             rc = 1;
         else
-            rc = xl_fail(XLOCK_EOS, errno, "%s: cannot link %s: %s", what, path, strerror(errno));
+            rc = xlock__fail(XLOCK_EOS, errno, "%s: cannot link %s: %s", what, path, strerror(errno));
     }
     unlinkat(ns->fd, tmp, 0);
     return rc;
 }
 
-int xl_capacity_open(const xl_ns *ns, const char *enc, const char *fname, const char *path,
+int xlock__capacity_open(const xlock__ns *ns, const char *enc, const char *fname, const char *path,
                      long capacity, const char *what)
 {
     for (;;) {
         int rc = read_capacity(ns, fname, path, capacity, what);
         if (rc != 1)
             return rc;
-        xl_create_lock();
+        xlock__create_lock();
         rc = create_capacity(ns, enc, fname, path, capacity, what);
-        xl_create_unlock();
+        xlock__create_unlock();
         if (rc != 1)
             return rc;
         /* another participant won: read theirs */
     }
 }
 
-int xl_capacity_check(const xl_ns *ns, const char *fname, const char *path, long capacity,
+int xlock__capacity_check(const xlock__ns *ns, const char *fname, const char *path, long capacity,
                       const char *what)
 {
     return read_capacity(ns, fname, path, capacity, what);

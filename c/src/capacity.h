@@ -5,10 +5,10 @@
 #include "internal.h"
 
 /* Reads the capacity file fname (must say `capacity`), creating it atomically if missing. */
-int xl_capacity_open(const xl_ns *ns, const char *enc, const char *fname, const char *path,
+int xlock__capacity_open(const xlock__ns *ns, const char *enc, const char *fname, const char *path,
                      long capacity, const char *what);
 /* Reads an existing capacity file: 0 if it says `capacity`, 1 if there is none, else an error. */
-int xl_capacity_check(const xl_ns *ns, const char *fname, const char *path, long capacity,
+int xlock__capacity_check(const xlock__ns *ns, const char *fname, const char *path, long capacity,
                       const char *what);
 
 #endif

@@ -53,7 +53,7 @@ const char *xlock_last_message(void)
     return last_message;
 }
 
-int xl_fail(int code, int err, const char *fmt, ...)
+int xlock__fail(int code, int err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -63,7 +63,7 @@ int xl_fail(int code, int err, const char *fmt, ...)
     return code;
 }
 
-const char *xl_what(char *buf, size_t size, const char *kind, const char *name)
+const char *xlock__what(char *buf, size_t size, const char *kind, const char *name)
 {
     snprintf(buf, size, "%s '%s'", kind, name);
     return buf;

@@ -7,11 +7,11 @@
 #include <sys/file.h>
 
 struct xlock {
-    xl_node node; /* first: the fork registry casts back */
+    xlock__node node; /* first: the fork registry casts back */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* CLOCK_MONOTONIC; signalled when the object stops being busy */
-    xl_ns ns;
-    xl_file file;
+    xlock__ns ns;
+    xlock__file file;
     sem_t *bell;
     int op; /* LOCK_EX or LOCK_SH */
     int reentrant, cancellable;
@@ -39,10 +39,10 @@ static void init_cv(pthread_cond_t *cv)
 
 /* In the child of fork: close the inherited descriptor without flock, forget the hold
  * [XL-HOLD-7, XL-HOLD-8]. Threads that waited in the parent do not exist here. */
-static void lock_child(xl_node *node)
+static void lock_child(xlock__node *node)
 {
     xlock_t *l = (xlock_t *)node;
-    xl_file_close(&l->file);
+    xlock__file_close(&l->file);
     l->held = 0;
     l->acquiring = 0;
     l->depth = 0;
@@ -53,61 +53,61 @@ static void lock_child(xl_node *node)
 int xlock_open_n(xlock_t **out, const char *name, size_t len, const xlock_options *opts)
 {
     if (out == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_open: out is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_open: out is NULL");
     *out = NULL;
-    int rc = xl_check_name(name, len);
+    int rc = xlock__check_name(name, len);
     if (rc != 0)
         return rc;
     xlock_t *l = calloc(1, sizeof *l);
     if (l == NULL)
-        return xl_fail(XLOCK_EOS, ENOMEM, "xlock_open: out of memory");
+        return xlock__fail(XLOCK_EOS, ENOMEM, "xlock_open: out of memory");
     l->file.fd = -1;
     l->ns.fd = -1;
-    l->name = xl_strndup(name, len);
+    l->name = xlock__strndup(name, len);
     if (l->name == NULL) {
         free(l);
-        return xl_fail(XLOCK_EOS, ENOMEM, "xlock_open: out of memory");
+        return xlock__fail(XLOCK_EOS, ENOMEM, "xlock_open: out of memory");
     }
-    xl_what(l->what, sizeof l->what, "lock", l->name);
-    rc = xl_check_options(opts, 1, l->what);
+    xlock__what(l->what, sizeof l->what, "lock", l->name);
+    rc = xlock__check_options(opts, 1, l->what);
     if (rc == 0)
-        rc = xl_ns_open(&l->ns, opts, l->what);
+        rc = xlock__ns_open(&l->ns, opts, l->what);
     if (rc != 0) {
         free(l->name);
         free(l);
         return rc;
     }
-    size_t n = xl_enc(l->fname, name, len);
+    size_t n = xlock__enc(l->fname, name, len);
     memcpy(l->fname + n, ".lock", 6);
-    xl_sem_name(l->semname, XLOCK_KIND_LOCK, l->ns.dev, l->ns.ino, name, len);
+    xlock__sem_name(l->semname, XLOCK_KIND_LOCK, l->ns.dev, l->ns.ino, name, len);
     l->op = opts != NULL && opts->shared ? LOCK_SH : LOCK_EX;
     l->reentrant = opts != NULL && opts->reentrant;
     l->cancellable = opts != NULL && opts->cancellable;
-    l->path = xl_ns_join(&l->ns, l->fname);
+    l->path = xlock__ns_join(&l->ns, l->fname);
     if (l->path == NULL)
-        rc = xl_fail(XLOCK_EOS, ENOMEM, "xlock_open: out of memory");
+        rc = xlock__fail(XLOCK_EOS, ENOMEM, "xlock_open: out of memory");
     else
-        rc = xl_file_open(&l->file, &l->ns, l->fname, l->what);
+        rc = xlock__file_open(&l->file, &l->ns, l->fname, l->what);
     if (rc == 0) {
         pthread_mutex_init(&l->mu, NULL);
         init_cv(&l->cv);
         l->node.mu = &l->mu;
         l->node.child = lock_child;
-        rc = xl_register(&l->node);
+        rc = xlock__register(&l->node);
         if (rc != 0) {
             pthread_mutex_destroy(&l->mu);
             pthread_cond_destroy(&l->cv);
         }
     }
     if (rc != 0) {
-        xl_file_close(&l->file);
-        xl_ns_close(&l->ns);
+        xlock__file_close(&l->file);
+        xlock__ns_close(&l->ns);
         free(l->path);
         free(l->name);
         free(l);
         return rc;
     }
-    l->bell = xl_bell_open(l->semname, &l->ns);
+    l->bell = xlock__bell_open(l->semname, &l->ns);
     *out = l;
     return 0;
 }
@@ -117,7 +117,7 @@ int xlock_open(xlock_t **out, const char *name, const xlock_options *opts)
     if (name == NULL) {
         if (out != NULL)
             *out = NULL;
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_open: name is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_open: name is NULL");
     }
     return xlock_open_n(out, name, strlen(name), opts);
 }
@@ -128,7 +128,7 @@ static void unlock_file(xlock_t *l)
     flock(l->file.fd, LOCK_UN);
     l->held = 0;
     l->depth = 0;
-    xl_bell_ring(l->bell);
+    xlock__bell_ring(l->bell);
     if (l->waiters > 0)
         pthread_cond_signal(&l->cv);
 }
@@ -137,14 +137,14 @@ void xlock_close(xlock_t *l)
 {
     if (l == NULL)
         return;
-    xl_unregister(&l->node);
+    xlock__unregister(&l->node);
     pthread_mutex_lock(&l->mu);
     if (l->held) /* [XL-HOLD-10] */
         unlock_file(l);
     pthread_mutex_unlock(&l->mu);
-    xl_file_close(&l->file);
-    xl_bell_close(l->bell);
-    xl_ns_close(&l->ns);
+    xlock__file_close(&l->file);
+    xlock__bell_close(l->bell);
+    xlock__ns_close(&l->ns);
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->mu);
     free(l->path);
@@ -155,30 +155,30 @@ void xlock_close(xlock_t *l)
 static int try_file(void *ctx)
 {
     xlock_t *l = ctx;
-    return xl_file_try(&l->file, &l->ns, l->fname, l->op, l->what);
+    return xlock__file_try(&l->file, &l->ns, l->fname, l->op, l->what);
 }
 
 static int cancelled(xlock_t *l)
 {
-    return xl_fail(XLOCK_ECANCELED, 0, "%s (%s): the wait was cancelled; nothing is held [XL-WAIT-10]",
+    return xlock__fail(XLOCK_ECANCELED, 0, "%s (%s): the wait was cancelled; nothing is held [XL-WAIT-10]",
                    l->what, l->path);
 }
 
 static int timed_out(xlock_t *l, long long timeout_ms)
 {
-    return xl_fail(XLOCK_ETIMEDOUT, 0, "%s (%s) not acquired within %lld ms", l->what, l->path,
+    return xlock__fail(XLOCK_ETIMEDOUT, 0, "%s (%s) not acquired within %lld ms", l->what, l->path,
                    timeout_ms);
 }
 
 static int would_block(xlock_t *l)
 {
-    return xl_fail(XLOCK_EWOULDBLOCK, 0, "%s (%s) is held by another holder; try again later, "
+    return xlock__fail(XLOCK_EWOULDBLOCK, 0, "%s (%s) is held by another holder; try again later, "
                    "or find the holder with 'xlock status'", l->what, l->path);
 }
 
 static int already(xlock_t *l)
 {
-    return xl_fail(XLOCK_EALREADY, 0,
+    return xlock__fail(XLOCK_EALREADY, 0,
                    "%s (%s) is already held by this thread through this object; release it first "
                    "or open the lock reentrant [XL-HOLD-3]",
                    l->what, l->path);
@@ -208,14 +208,14 @@ static int same_thread(xlock_t *l, int *rc)
 int xlock_try_acquire(xlock_t *l)
 {
     if (l == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_try_acquire: the lock is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_try_acquire: the lock is NULL");
     int rc;
     pthread_mutex_lock(&l->mu);
     if (same_thread(l, &rc)) {
     } else if (l->held || l->acquiring) {
         rc = would_block(l); /* busy through this very object, in another thread [XL-HOLD-2] */
     } else {
-        rc = xl_file_try(&l->file, &l->ns, l->fname, l->op, l->what);
+        rc = xlock__file_try(&l->file, &l->ns, l->fname, l->op, l->what);
         if (rc == 0)
             take(l);
         else if (rc == XLOCK_EWOULDBLOCK)
@@ -230,7 +230,7 @@ static int acquire(xlock_t *l, long long timeout_ms, unsigned long long token)
     int timed = timeout_ms >= 0;
     struct timespec deadline;
     if (timed)
-        deadline = xl_deadline(timeout_ms);
+        deadline = xlock__deadline(timeout_ms);
     int rc;
     pthread_mutex_lock(&l->mu);
     if (same_thread(l, &rc)) {
@@ -259,7 +259,7 @@ static int acquire(xlock_t *l, long long timeout_ms, unsigned long long token)
         return cancelled(l);
     }
     /* The fast path: one non-blocking attempt under the mutex. */
-    rc = xl_file_try(&l->file, &l->ns, l->fname, l->op, l->what);
+    rc = xlock__file_try(&l->file, &l->ns, l->fname, l->op, l->what);
     if (rc == 0)
         take(l);
     if (rc != XLOCK_EWOULDBLOCK) {
@@ -274,19 +274,19 @@ static int acquire(xlock_t *l, long long timeout_ms, unsigned long long token)
     pthread_mutex_unlock(&l->mu);
 
     if (timed || l->cancellable) {
-        rc = xl_wait_loop(l->bell, timed ? &deadline : NULL, &l->cancel_gen, token,
+        rc = xlock__wait_loop(l->bell, timed ? &deadline : NULL, &l->cancel_gen, token,
                           l->op == LOCK_SH, try_file, l);
         if (rc == XLOCK_ETIMEDOUT)
             rc = timed_out(l, timeout_ms);
         else if (rc == XLOCK_ECANCELED)
             rc = cancelled(l);
         else if (rc == XLOCK_EINTR)
-            rc = xl_fail(XLOCK_EINTR, EINTR,
+            rc = xlock__fail(XLOCK_EINTR, EINTR,
                          "%s (%s): the wait was interrupted by a signal; nothing is held "
                          "[XL-WAIT-9]",
                          l->what, l->path);
     } else {
-        rc = xl_file_block(&l->file, &l->ns, l->fname, l->op, l->what);
+        rc = xlock__file_block(&l->file, &l->ns, l->fname, l->op, l->what);
     }
 
     pthread_mutex_lock(&l->mu);
@@ -302,28 +302,28 @@ static int acquire(xlock_t *l, long long timeout_ms, unsigned long long token)
 int xlock_acquire(xlock_t *l, long long timeout_ms)
 {
     if (l == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_acquire: the lock is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_acquire: the lock is NULL");
     return acquire(l, timeout_ms, atomic_load(&l->cancel_gen));
 }
 
 int xlock_acquire_token(xlock_t *l, long long timeout_ms, unsigned long long token)
 {
     if (l == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_acquire_token: the lock is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_acquire_token: the lock is NULL");
     return acquire(l, timeout_ms, token);
 }
 
 int xlock_release(xlock_t *l)
 {
     if (l == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_release: the lock is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_release: the lock is NULL");
     int rc = 0;
     pthread_mutex_lock(&l->mu);
     if (!l->held) { /* [XL-HOLD-6, XL-HOLD-7] */
-        rc = xl_fail(XLOCK_ENOTHELD, 0, "%s (%s) is not held by this object [XL-HOLD-6]", l->what,
+        rc = xlock__fail(XLOCK_ENOTHELD, 0, "%s (%s) is not held by this object [XL-HOLD-6]", l->what,
                      l->path);
     } else if (l->reentrant && !pthread_equal(l->owner, pthread_self())) { /* [XL-HOLD-4] */
-        rc = xl_fail(XLOCK_ENOTHELD, 0,
+        rc = xlock__fail(XLOCK_ENOTHELD, 0,
                      "%s (%s) is held by another thread; a reentrant lock is released by the "
                      "thread that holds it [XL-HOLD-4]",
                      l->what, l->path);
@@ -337,7 +337,7 @@ int xlock_release(xlock_t *l)
 int xlock_locked(xlock_t *l)
 {
     if (l == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_locked: the lock is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_locked: the lock is NULL");
     pthread_mutex_lock(&l->mu);
     int held = l->held;
     pthread_mutex_unlock(&l->mu);
@@ -347,12 +347,12 @@ int xlock_locked(xlock_t *l)
 int xlock_cancel(xlock_t *l)
 {
     if (l == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_cancel: the lock is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_cancel: the lock is NULL");
     atomic_fetch_add(&l->cancel_gen, 1);
     pthread_mutex_lock(&l->mu);
     pthread_cond_broadcast(&l->cv); /* in-process waiters */
     pthread_mutex_unlock(&l->mu);
-    xl_bell_ring(l->bell); /* a doorbell waiter; else its safety poll (<= 16 ms) sees the flag */
+    xlock__bell_ring(l->bell); /* a doorbell waiter; else its safety poll (<= 16 ms) sees the flag */
     return 0;
 }
 
@@ -369,7 +369,7 @@ const char *xlock_semaphore(const xlock_t *l) { return l ? l->semname : NULL; }
 int xlock_namespace_id(unsigned long long *dev, unsigned long long *ino, const xlock_t *l)
 {
     if (dev == NULL || ino == NULL || l == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_namespace_id: a NULL pointer");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_namespace_id: a NULL pointer");
     *dev = l->ns.dev;
     *ino = l->ns.ino;
     return 0;
@@ -378,13 +378,13 @@ int xlock_namespace_id(unsigned long long *dev, unsigned long long *ino, const x
 int xlock_is_shared(const xlock_t *l)
 {
     if (l == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_is_shared: the lock is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_is_shared: the lock is NULL");
     return l->op == LOCK_SH;
 }
 
 int xlock_is_reentrant(const xlock_t *l)
 {
     if (l == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_is_reentrant: the lock is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_is_reentrant: the lock is NULL");
     return l->reentrant;
 }

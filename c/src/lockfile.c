@@ -12,13 +12,13 @@
 
 #define OPEN_FLAGS (O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
 
-static const char *slash(const xl_ns *ns)
+static const char *slash(const xlock__ns *ns)
 {
     size_t n = strlen(ns->path);
     return n > 0 && ns->path[n - 1] == '/' ? "" : "/";
 }
 
-int xl_file_open(xl_file *f, const xl_ns *ns, const char *fname, const char *what)
+int xlock__file_open(xlock__file *f, const xlock__ns *ns, const char *fname, const char *what)
 {
     int fd;
     for (;;) {
@@ -31,7 +31,7 @@ int xl_file_open(xl_file *f, const xl_ns *ns, const char *fname, const char *wha
                 if (fchmod(fd, ns->fmode) != 0) { /* [XL-LOCK-3] */
                     int err = errno;
                     close(fd);
-                    return xl_fail(XLOCK_EOS, err, "%s: cannot chmod %s%s%s: %s", what, ns->path,
+                    return xlock__fail(XLOCK_EOS, err, "%s: cannot chmod %s%s%s: %s", what, ns->path,
                                    slash(ns), fname, strerror(err));
                 }
                 break;
@@ -41,23 +41,23 @@ int xl_file_open(xl_file *f, const xl_ns *ns, const char *fname, const char *wha
         }
         int err = errno;
         if (err == ELOOP) /* [XL-LOCK-4] */
-            return xl_fail(XLOCK_EINSECURE, err,
+            return xlock__fail(XLOCK_EINSECURE, err,
                            "%s: %s%s%s is a symbolic link; it was not followed. Remove it (it is "
                            "not an xlock file) or choose another namespace [XL-LOCK-4]",
                            what, ns->path, slash(ns), fname);
-        return xl_fail(XLOCK_EOS, err, "%s: cannot open %s%s%s: %s", what, ns->path, slash(ns),
+        return xlock__fail(XLOCK_EOS, err, "%s: cannot open %s%s%s: %s", what, ns->path, slash(ns),
                        fname, strerror(err));
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int err = errno;
         close(fd);
-        return xl_fail(XLOCK_EOS, err, "%s: cannot fstat %s%s%s: %s", what, ns->path, slash(ns),
+        return xlock__fail(XLOCK_EOS, err, "%s: cannot fstat %s%s%s: %s", what, ns->path, slash(ns),
                        fname, strerror(err));
     }
     if (!S_ISREG(st.st_mode)) { /* [XL-LOCK-5] */
         close(fd);
-        return xl_fail(XLOCK_EINSECURE, 0,
+        return xlock__fail(XLOCK_EINSECURE, 0,
                        "%s: %s%s%s is not a regular file (a FIFO, directory, device or socket); "
                        "remove it or choose another namespace [XL-LOCK-5]",
                        what, ns->path, slash(ns), fname);
@@ -68,7 +68,7 @@ int xl_file_open(xl_file *f, const xl_ns *ns, const char *fname, const char *wha
     return 0;
 }
 
-void xl_slot_file(char buf[XLOCK_FILE_NAME_SIZE], const char *enc, long i)
+void xlock__slot_file(char buf[XLOCK_FILE_NAME_SIZE], const char *enc, long i)
 {
     /* enc is at most 240 bytes and i < 1000, so this fits NAME_MAX [XL-ENC-5]. Formatted by hand,
      * not by snprintf: it runs for every slot a semaphore tries, on the hot path. */
@@ -84,7 +84,7 @@ void xl_slot_file(char buf[XLOCK_FILE_NAME_SIZE], const char *enc, long i)
     memcpy(buf + n, ".slot", 6);
 }
 
-void xl_file_close(xl_file *f)
+void xlock__file_close(xlock__file *f)
 {
     if (f->fd >= 0)
         close(f->fd);
@@ -96,16 +96,16 @@ void xl_file_close(xl_file *f)
  * descriptor, not the path: fstat measured slightly cheaper than statx(AT_EMPTY_PATH), and a path
  * lookup costs more than the whole flock pair. A rename moving the file away is excluded by rule
  * [XL-RM-5], not detected. */
-static int still_linked(const xl_file *f, const xl_ns *ns, const char *fname, const char *what)
+static int still_linked(const xlock__file *f, const xlock__ns *ns, const char *fname, const char *what)
 {
     struct stat st;
     if (fstat(f->fd, &st) == 0)
         return st.st_nlink > 0 ? 0 : 1;
-    return xl_fail(XLOCK_EOS, errno, "%s: cannot fstat %s%s%s: %s", what, ns->path, slash(ns),
+    return xlock__fail(XLOCK_EOS, errno, "%s: cannot fstat %s%s%s: %s", what, ns->path, slash(ns),
                    fname, strerror(errno));
 }
 
-int xl_file_named(const xl_file *f, const xl_ns *ns, const char *fname, const char *what)
+int xlock__file_named(const xlock__file *f, const xlock__ns *ns, const char *fname, const char *what)
 {
     struct statx sx;
     if (statx(ns->fd, fname, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, STATX_INO, &sx) == 0)
@@ -119,19 +119,19 @@ int xl_file_named(const xl_file *f, const xl_ns *ns, const char *fname, const ch
         if (errno == ENOENT)
             return 1;
     }
-    return xl_fail(XLOCK_EOS, errno, "%s: cannot stat %s%s%s: %s", what, ns->path, slash(ns),
+    return xlock__fail(XLOCK_EOS, errno, "%s: cannot stat %s%s%s: %s", what, ns->path, slash(ns),
                    fname, strerror(errno));
 }
 
 /* After flock succeeded: 0 if the lock is good; otherwise drops it, closes the descriptor and
- * returns 1 (reopen and retry) or an error. strict: the path comparison of xl_file_named. */
-static int confirm(xl_file *f, const xl_ns *ns, const char *fname, int strict, const char *what)
+ * returns 1 (reopen and retry) or an error. strict: the path comparison of xlock__file_named. */
+static int confirm(xlock__file *f, const xlock__ns *ns, const char *fname, int strict, const char *what)
 {
-    int rc = strict ? xl_file_named(f, ns, fname, what) : still_linked(f, ns, fname, what);
+    int rc = strict ? xlock__file_named(f, ns, fname, what) : still_linked(f, ns, fname, what);
     if (rc == 0)
         return 0;
     flock(f->fd, LOCK_UN);
-    xl_file_close(f);
+    xlock__file_close(f);
     return rc;
 }
 
@@ -139,20 +139,20 @@ static int confirm(xl_file *f, const xl_ns *ns, const char *fname, int strict, c
  * that reports a link count of zero for a named file) gives an error instead of a livelock. */
 #define MAX_REOPENS 1000
 
-static int replaced_too_often(const xl_ns *ns, const char *fname, const char *what)
+static int replaced_too_often(const xlock__ns *ns, const char *fname, const char *what)
 {
-    return xl_fail(XLOCK_EOS, 0,
+    return xlock__fail(XLOCK_EOS, 0,
                    "%s: %s%s%s was replaced or removed %d times in a row while locking it; "
                    "stop whatever keeps replacing it [XL-LOCK-8]",
                    what, ns->path, slash(ns), fname, MAX_REOPENS);
 }
 
-static int file_try(xl_file *f, const xl_ns *ns, const char *fname, int op, int strict,
+static int file_try(xlock__file *f, const xlock__ns *ns, const char *fname, int op, int strict,
                     const char *what)
 {
     for (int reopens = 0; reopens < MAX_REOPENS; reopens++) {
         if (f->fd < 0) {
-            int rc = xl_file_open(f, ns, fname, what);
+            int rc = xlock__file_open(f, ns, fname, what);
             if (rc != 0)
                 return rc;
         }
@@ -160,8 +160,8 @@ static int file_try(xl_file *f, const xl_ns *ns, const char *fname, int op, int 
             if (errno == EWOULDBLOCK)
                 return XLOCK_EWOULDBLOCK;
             if (errno == EINTR)
-                return xl_fail(XLOCK_EINTR, EINTR, "%s: flock interrupted by a signal", what);
-            return xl_fail(XLOCK_EOS, errno, "%s: flock on %s%s%s failed: %s", what, ns->path,
+                return xlock__fail(XLOCK_EINTR, EINTR, "%s: flock interrupted by a signal", what);
+            return xlock__fail(XLOCK_EOS, errno, "%s: flock on %s%s%s failed: %s", what, ns->path,
                            slash(ns), fname, strerror(errno));
         }
         int rc = confirm(f, ns, fname, strict, what);
@@ -171,31 +171,31 @@ static int file_try(xl_file *f, const xl_ns *ns, const char *fname, int op, int 
     return replaced_too_often(ns, fname, what);
 }
 
-int xl_file_try(xl_file *f, const xl_ns *ns, const char *fname, int op, const char *what)
+int xlock__file_try(xlock__file *f, const xlock__ns *ns, const char *fname, int op, const char *what)
 {
     return file_try(f, ns, fname, op, 0, what);
 }
 
-int xl_file_try_named(xl_file *f, const xl_ns *ns, const char *fname, int op, const char *what)
+int xlock__file_try_named(xlock__file *f, const xlock__ns *ns, const char *fname, int op, const char *what)
 {
     return file_try(f, ns, fname, op, 1, what);
 }
 
-int xl_file_block(xl_file *f, const xl_ns *ns, const char *fname, int op, const char *what)
+int xlock__file_block(xlock__file *f, const xlock__ns *ns, const char *fname, int op, const char *what)
 {
     for (int reopens = 0; reopens < MAX_REOPENS; reopens++) {
         if (f->fd < 0) {
-            int rc = xl_file_open(f, ns, fname, what);
+            int rc = xlock__file_open(f, ns, fname, what);
             if (rc != 0)
                 return rc;
         }
         if (flock(f->fd, op) != 0) { /* [XL-WAIT-2] */
             if (errno == EINTR) /* never retried here [XL-WAIT-9] */
-                return xl_fail(XLOCK_EINTR, EINTR,
+                return xlock__fail(XLOCK_EINTR, EINTR,
                                "%s (%s%s%s): the wait was interrupted by a signal; nothing is held "
                                "[XL-WAIT-9]",
                                what, ns->path, slash(ns), fname);
-            return xl_fail(XLOCK_EOS, errno, "%s: flock on %s%s%s failed: %s", what, ns->path,
+            return xlock__fail(XLOCK_EOS, errno, "%s: flock on %s%s%s failed: %s", what, ns->path,
                            slash(ns), fname, strerror(errno));
         }
         int rc = confirm(f, ns, fname, 0, what);

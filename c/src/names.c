@@ -54,28 +54,28 @@ static size_t utf8_seq(const unsigned char *s, size_t left)
     return n;
 }
 
-int xl_check_name(const char *name, size_t len)
+int xlock__check_name(const char *name, size_t len)
 {
     char q[400];
     if (name == NULL && len > 0)
-        return xl_fail(XLOCK_EINVAL, 0, "the name is a NULL pointer");
+        return xlock__fail(XLOCK_EINVAL, 0, "the name is a NULL pointer");
     if (len == 0)
-        return xl_fail(XLOCK_EINVALNAME, 0,
+        return xlock__fail(XLOCK_EINVALNAME, 0,
                        "invalid name '': a name must be 1 to 80 UTF-8 bytes long [XL-NAME-1]");
     if (len > XLOCK_NAME_MAX)
-        return xl_fail(XLOCK_EINVALNAME, 0,
+        return xlock__fail(XLOCK_EINVALNAME, 0,
                        "invalid name '%s': it is %zu UTF-8 bytes long, the maximum is 80 [XL-NAME-1]",
                        quote(q, sizeof q, name, len), len);
     const unsigned char *s = (const unsigned char *)name;
     for (size_t i = 0; i < len;) {
         size_t n = utf8_seq(s + i, len - i);
         if (n == 0)
-            return xl_fail(XLOCK_EINVALNAME, 0,
+            return xlock__fail(XLOCK_EINVALNAME, 0,
                            "invalid name '%s': byte %zu is not well-formed UTF-8 of a Unicode "
                            "scalar value (e.g. a lone surrogate) [XL-NAME-3]",
                            quote(q, sizeof q, name, len), i);
         if (s[i] < 0x20 || s[i] == 0x7f || (s[i] == 0xc2 && s[i + 1] <= 0x9f))
-            return xl_fail(XLOCK_EINVALNAME, 0,
+            return xlock__fail(XLOCK_EINVALNAME, 0,
                            "invalid name '%s': it contains the control character U+%04X at byte %zu; "
                            "control characters U+0000-U+001F and U+007F-U+009F are not allowed "
                            "[XL-NAME-2]",
@@ -86,7 +86,7 @@ int xl_check_name(const char *name, size_t len)
     return 0;
 }
 
-size_t xl_enc(char *out, const char *name, size_t len)
+size_t xlock__enc(char *out, const char *name, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
@@ -108,7 +108,7 @@ size_t xl_enc(char *out, const char *name, size_t len)
     return o;
 }
 
-char *xl_strndup(const char *s, size_t len)
+char *xlock__strndup(const char *s, size_t len)
 {
     char *copy = malloc(len + 1);
     if (copy != NULL) {
@@ -131,7 +131,7 @@ static size_t put_decimal(unsigned char *out, unsigned long long v)
     return n;
 }
 
-void xl_sem_name(char *out, int kind, unsigned long long dev, unsigned long long ino,
+void xlock__sem_name(char *out, int kind, unsigned long long dev, unsigned long long ino,
                  const char *name, size_t len)
 {
     /* input = "xlock/1" 0 kind 0 decimal(dev) 0 decimal(ino) 0 UTF-8(name) [XL-SEM-1] */
@@ -148,7 +148,7 @@ void xl_sem_name(char *out, int kind, unsigned long long dev, unsigned long long
     memcpy(input + n, name, len);
     n += len;
     unsigned char digest[32];
-    xl_sha256(digest, input, n);
+    xlock__sha256(digest, input, n);
     /* b32: RFC 4648 lowercase, no padding; the first 25 characters = the first 125 bits
      * [XL-SEM-3]. */
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
@@ -171,23 +171,23 @@ static int deliver(char *buf, size_t size, const char *s, size_t n)
     if (buf == NULL && size == 0)
         return (int)n;
     if (buf == NULL || size < n + 1)
-        return xl_fail(XLOCK_EINVAL, 0, "the buffer has %zu bytes, %zu are needed", size, n + 1);
+        return xlock__fail(XLOCK_EINVAL, 0, "the buffer has %zu bytes, %zu are needed", size, n + 1);
     memcpy(buf, s, n + 1);
     return (int)n;
 }
 
 int xlock_validate_name(const char *name, size_t len)
 {
-    return xl_check_name(name, len);
+    return xlock__check_name(name, len);
 }
 
 static int file_name(char *buf, size_t size, const char *name, size_t len, const char *suffix)
 {
-    int rc = xl_check_name(name, len);
+    int rc = xlock__check_name(name, len);
     if (rc != 0)
         return rc;
     char out[XLOCK_FILE_NAME_SIZE];
-    size_t n = xl_enc(out, name, len);
+    size_t n = xlock__enc(out, name, len);
     size_t s = strlen(suffix);
     memcpy(out + n, suffix, s + 1);
     return deliver(buf, size, out, n + s);
@@ -206,7 +206,7 @@ int xlock_capacity_file_name(char *buf, size_t size, const char *name, size_t le
 int xlock_slot_file_name(char *buf, size_t size, const char *name, size_t len, unsigned int slot)
 {
     if (slot >= XLOCK_CAPACITY_MAX)
-        return xl_fail(XLOCK_EINVAL, 0, "slot %u is out of range: slots are 0 to 999 [XL-CSEM-1]",
+        return xlock__fail(XLOCK_EINVAL, 0, "slot %u is out of range: slots are 0 to 999 [XL-CSEM-1]",
                        slot);
     char suffix[16];
     snprintf(suffix, sizeof suffix, ".%u.slot", slot);
@@ -218,13 +218,13 @@ int xlock_semaphore_name(char *buf, size_t size, int kind, unsigned long long de
 {
     if (kind != XLOCK_KIND_LOCK && kind != XLOCK_KIND_SEMAPHORE &&
         kind != XLOCK_KIND_POSIX_SEMAPHORE)
-        return xl_fail(XLOCK_EINVAL, 0,
+        return xlock__fail(XLOCK_EINVAL, 0,
                        "semaphore kind %d is not one of 'l', 's', 'p' [XL-SEM-2]", kind);
-    int rc = xl_check_name(name, len);
+    int rc = xlock__check_name(name, len);
     if (rc != 0)
         return rc;
     char out[XLOCK_SEM_NAME_SIZE];
-    xl_sem_name(out, kind, dev, ino, name, len);
+    xlock__sem_name(out, kind, dev, ino, name, len);
     return deliver(buf, size, out, 30);
 }
 
@@ -238,7 +238,7 @@ int xlock_default_namespace(char *buf, size_t size)
 int xlock_sha256(unsigned char digest[32], const void *data, size_t len)
 {
     if (digest == NULL || (data == NULL && len > 0))
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_sha256: NULL digest or data");
-    xl_sha256(digest, data, len);
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_sha256: NULL digest or data");
+    xlock__sha256(digest, data, len);
     return 0;
 }

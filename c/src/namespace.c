@@ -44,25 +44,25 @@ static int allow_unsupported(const xlock_options *opts)
 static const char *const advice = "choose another namespace with XLOCK_NAMESPACE or the namespace option";
 
 static int check_dir(int fd, const char *path, int is_default, const xlock_options *opts,
-                     const char *what, xl_ns *ns)
+                     const char *what, xlock__ns *ns)
 {
     struct stat st;
     if (fstat(fd, &st) != 0)
-        return xl_fail(XLOCK_EOS, errno, "%s: cannot fstat namespace %s: %s", what, path,
+        return xlock__fail(XLOCK_EOS, errno, "%s: cannot fstat namespace %s: %s", what, path,
                        strerror(errno));
     uid_t euid = geteuid();
     if (st.st_uid != euid && st.st_uid != 0) /* [XL-NS-6] */
-        return xl_fail(XLOCK_EINSECURE, 0,
+        return xlock__fail(XLOCK_EINSECURE, 0,
                        "%s: namespace %s is owned by uid %lu, not by you (uid %lu) or root; "
                        "fix its owner or %s [XL-NS-6]",
                        what, path, (unsigned long)st.st_uid, (unsigned long)euid, advice);
     if ((st.st_mode & 0022) != 0 && (st.st_mode & S_ISVTX) == 0) /* [XL-NS-7] */
-        return xl_fail(XLOCK_EINSECURE, 0,
+        return xlock__fail(XLOCK_EINSECURE, 0,
                        "%s: namespace %s (mode %04o) is writable by group or others without the "
                        "sticky bit; run chmod +t on it, or %s [XL-NS-7]",
                        what, path, (unsigned)(st.st_mode & 07777), advice);
     if (is_default && (st.st_uid != euid || (st.st_mode & 0077) != 0)) /* [XL-NS-8] */
-        return xl_fail(XLOCK_EINSECURE, 0,
+        return xlock__fail(XLOCK_EINSECURE, 0,
                        "%s: the default namespace %s must be owned by you (uid %lu) with mode 0700, "
                        "but it is owned by uid %lu with mode %04o; fix its owner or mode, or %s "
                        "[XL-NS-8]",
@@ -70,13 +70,13 @@ static int check_dir(int fd, const char *path, int is_default, const xlock_optio
                        (unsigned)(st.st_mode & 07777), advice);
     struct statfs sf;
     if (fstatfs(fd, &sf) != 0)
-        return xl_fail(XLOCK_EOS, errno, "%s: cannot fstatfs namespace %s: %s", what, path,
+        return xlock__fail(XLOCK_EOS, errno, "%s: cannot fstatfs namespace %s: %s", what, path,
                        strerror(errno));
     if (!allow_unsupported(opts)) { /* [XL-NS-10, XL-NS-11] */
         unsigned long type = (unsigned long)(unsigned int)sf.f_type;
         for (size_t i = 0; i < sizeof refused_fs / sizeof refused_fs[0]; i++)
             if (type == refused_fs[i].type)
-                return xl_fail(XLOCK_EUNSUPPORTEDFS, 0,
+                return xlock__fail(XLOCK_EUNSUPPORTEDFS, 0,
                                "%s: namespace %s is on a %s file system (f_type 0x%lx), where "
                                "flock(2) may not exclude across clients; %s, or set "
                                "allow_unsupported_fs / XLOCK_ALLOW_UNSUPPORTED_FS=1 [XL-NS-10]",
@@ -91,7 +91,7 @@ static int check_dir(int fd, const char *path, int is_default, const xlock_optio
     return 0;
 }
 
-int xl_ns_open(xl_ns *ns, const xlock_options *opts, const char *what)
+int xlock__ns_open(xlock__ns *ns, const xlock_options *opts, const char *what)
 {
     char dflt[40];
     int is_default;
@@ -99,14 +99,14 @@ int xl_ns_open(xl_ns *ns, const xlock_options *opts, const char *what)
     ns->path = NULL;
     const char *path = choose(opts, dflt, sizeof dflt, &is_default);
     if (path[0] != '/') /* [XL-NS-3] */
-        return xl_fail(XLOCK_EINVAL, 0,
+        return xlock__fail(XLOCK_EINVAL, 0,
                        "%s: the namespace path '%s' is not absolute; give an absolute directory "
                        "path [XL-NS-3]",
                        what, path);
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) { /* [XL-NS-4] */
         if (mkdir(path, 0700) != 0 && errno != EEXIST)
-            return xl_fail(XLOCK_EOS, errno, "%s: cannot create namespace %s: %s", what, path,
+            return xlock__fail(XLOCK_EOS, errno, "%s: cannot create namespace %s: %s", what, path,
                            strerror(errno));
         fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
@@ -115,21 +115,21 @@ int xl_ns_open(xl_ns *ns, const xlock_options *opts, const char *what)
         struct stat lst;
         /* With O_DIRECTORY, Linux reports a symbolic link as ENOTDIR rather than ELOOP. */
         if (err == ELOOP || (err == ENOTDIR && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)))
-            return xl_fail(XLOCK_EINSECURE, err,
+            return xlock__fail(XLOCK_EINSECURE, err,
                            "%s: namespace %s is a symbolic link; use the real directory or %s "
                            "[XL-NS-5]",
                            what, path, advice);
         if (err == ENOTDIR)
-            return xl_fail(XLOCK_EINSECURE, err,
+            return xlock__fail(XLOCK_EINSECURE, err,
                            "%s: namespace %s is not a directory; %s [XL-NS-5]", what, path, advice);
-        return xl_fail(XLOCK_EOS, err, "%s: cannot open namespace %s: %s", what, path,
+        return xlock__fail(XLOCK_EOS, err, "%s: cannot open namespace %s: %s", what, path,
                        strerror(err));
     }
     int rc = check_dir(fd, path, is_default, opts, what, ns);
     if (rc == 0) {
         ns->path = strdup(path);
         if (ns->path == NULL)
-            rc = xl_fail(XLOCK_EOS, ENOMEM, "%s: out of memory", what);
+            rc = xlock__fail(XLOCK_EOS, ENOMEM, "%s: out of memory", what);
     }
     if (rc != 0) {
         close(fd);
@@ -139,7 +139,7 @@ int xl_ns_open(xl_ns *ns, const xlock_options *opts, const char *what)
     return 0;
 }
 
-void xl_ns_close(xl_ns *ns)
+void xlock__ns_close(xlock__ns *ns)
 {
     if (ns->fd >= 0)
         close(ns->fd);
@@ -148,7 +148,7 @@ void xl_ns_close(xl_ns *ns)
     ns->path = NULL;
 }
 
-char *xl_ns_join(const xl_ns *ns, const char *fname)
+char *xlock__ns_join(const xlock__ns *ns, const char *fname)
 {
     size_t p = strlen(ns->path), f = strlen(fname);
     int slash = p > 0 && ns->path[p - 1] == '/';

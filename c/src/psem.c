@@ -16,7 +16,7 @@
 struct xlock_psem {
     pthread_mutex_t mu;
     sem_t *sem;
-    xl_ns ns;
+    xlock__ns ns;
     int cancellable;
     int held; /* permits this object holds [XL-PSEM-4] */
     atomic_ullong cancel_gen;
@@ -34,20 +34,20 @@ static int check_owner(xlock_psem_t *p)
     if (lstat(path, &st) != 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return 0; /* unlinked meanwhile, or no /dev/shm: nothing to check */
-        return xl_fail(XLOCK_EOS, errno, "%s: cannot stat %s: %s", p->what, path,
+        return xlock__fail(XLOCK_EOS, errno, "%s: cannot stat %s: %s", p->what, path,
                        strerror(errno));
     }
     uid_t euid = geteuid();
     if (!S_ISREG(st.st_mode) ||
         (st.st_uid != euid && st.st_uid != 0 && st.st_uid != p->ns.uid && !p->ns.shared))
-        return xl_fail(XLOCK_EINSECURE, 0,
+        return xlock__fail(XLOCK_EINSECURE, 0,
                        "%s: the POSIX semaphore %s (%s) is owned by uid %lu, which is not you "
                        "(uid %lu), root or the owner of namespace %s; remove it (xlock_psem_unlink) "
                        "or use a shared namespace [XL-PSEM-3]",
                        p->what, p->semname, path, (unsigned long)st.st_uid, (unsigned long)euid,
                        p->ns.path);
     if (st.st_uid == euid && (st.st_mode & 07777) != p->ns.fmode && chmod(path, p->ns.fmode) != 0)
-        return xl_fail(XLOCK_EOS, errno, "%s: cannot chmod %s: %s", p->what, path,
+        return xlock__fail(XLOCK_EOS, errno, "%s: cannot chmod %s: %s", p->what, path,
                        strerror(errno));
     return 0;
 }
@@ -56,35 +56,35 @@ int xlock_psem_open_n(xlock_psem_t **out, const char *name, size_t len, long val
                       const xlock_options *opts)
 {
     if (out == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_psem_open: out is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_psem_open: out is NULL");
     *out = NULL;
-    int rc = xl_check_name(name, len);
+    int rc = xlock__check_name(name, len);
     if (rc != 0)
         return rc;
     xlock_psem_t *p = calloc(1, sizeof *p);
     if (p == NULL)
-        return xl_fail(XLOCK_EOS, ENOMEM, "xlock_psem_open: out of memory");
+        return xlock__fail(XLOCK_EOS, ENOMEM, "xlock_psem_open: out of memory");
     p->ns.fd = -1;
-    p->name = xl_strndup(name, len);
+    p->name = xlock__strndup(name, len);
     if (p->name == NULL) {
         free(p);
-        return xl_fail(XLOCK_EOS, ENOMEM, "xlock_psem_open: out of memory");
+        return xlock__fail(XLOCK_EOS, ENOMEM, "xlock_psem_open: out of memory");
     }
-    xl_what(p->what, sizeof p->what, "POSIX semaphore", p->name);
+    xlock__what(p->what, sizeof p->what, "POSIX semaphore", p->name);
     if (value < 0 || value > SEM_VALUE_MAX)
-        rc = xl_fail(XLOCK_EINVAL, 0,
+        rc = xlock__fail(XLOCK_EINVAL, 0,
                      "%s: initial value %ld is out of range; it must be 0 to %d [XL-PSEM-2]",
                      p->what, value, SEM_VALUE_MAX);
     if (rc == 0)
-        rc = xl_check_options(opts, 0, p->what);
+        rc = xlock__check_options(opts, 0, p->what);
     if (rc == 0)
-        rc = xl_ns_open(&p->ns, opts, p->what);
+        rc = xlock__ns_open(&p->ns, opts, p->what);
     if (rc == 0) {
-        xl_sem_name(p->semname, XLOCK_KIND_POSIX_SEMAPHORE, p->ns.dev, p->ns.ino, name, len);
+        xlock__sem_name(p->semname, XLOCK_KIND_POSIX_SEMAPHORE, p->ns.dev, p->ns.ino, name, len);
         p->sem = sem_open(p->semname, O_CREAT, p->ns.fmode, (unsigned)value); /* [XL-PSEM-2] */
         if (p->sem == SEM_FAILED) {
             p->sem = NULL;
-            rc = xl_fail(XLOCK_EOS, errno, "%s: sem_open(%s) failed: %s", p->what, p->semname,
+            rc = xlock__fail(XLOCK_EOS, errno, "%s: sem_open(%s) failed: %s", p->what, p->semname,
                          strerror(errno));
         } else {
             rc = check_owner(p);
@@ -93,7 +93,7 @@ int xlock_psem_open_n(xlock_psem_t **out, const char *name, size_t len, long val
     if (rc != 0) {
         if (p->sem != NULL)
             sem_close(p->sem);
-        xl_ns_close(&p->ns);
+        xlock__ns_close(&p->ns);
         free(p->name);
         free(p);
         return rc;
@@ -109,7 +109,7 @@ int xlock_psem_open(xlock_psem_t **out, const char *name, long value, const xloc
     if (name == NULL) {
         if (out != NULL)
             *out = NULL;
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_psem_open: name is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_psem_open: name is NULL");
     }
     return xlock_psem_open_n(out, name, strlen(name), value, opts);
 }
@@ -121,7 +121,7 @@ void xlock_psem_close(xlock_psem_t *p)
     while (p->held > 0 && sem_post(p->sem) == 0) /* closing releases, as for locks */
         p->held--;
     sem_close(p->sem);
-    xl_ns_close(&p->ns);
+    xlock__ns_close(&p->ns);
     pthread_mutex_destroy(&p->mu);
     free(p->name);
     free(p);
@@ -137,11 +137,11 @@ static void count(xlock_psem_t *p, int delta)
 int xlock_psem_try_acquire(xlock_psem_t *p)
 {
     if (p == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_psem_try_acquire: the semaphore is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_psem_try_acquire: the semaphore is NULL");
     if (sem_trywait(p->sem) != 0) {
         if (errno == EAGAIN)
-            return xl_fail(XLOCK_EWOULDBLOCK, 0, "%s (%s): its value is 0", p->what, p->semname);
-        return xl_fail(XLOCK_EOS, errno, "%s (%s): sem_trywait failed: %s", p->what, p->semname,
+            return xlock__fail(XLOCK_EWOULDBLOCK, 0, "%s (%s): its value is 0", p->what, p->semname);
+        return xlock__fail(XLOCK_EOS, errno, "%s (%s): sem_trywait failed: %s", p->what, p->semname,
                        strerror(errno));
     }
     count(p, 1);
@@ -153,25 +153,25 @@ static int psem_acquire(xlock_psem_t *p, long long timeout_ms, unsigned long lon
     int timed = timeout_ms >= 0;
     struct timespec deadline;
     if (timed)
-        deadline = xl_deadline(timeout_ms);
+        deadline = xlock__deadline(timeout_ms);
     for (;;) {
         if (atomic_load(&p->cancel_gen) != token)
-            return xl_fail(XLOCK_ECANCELED, 0,
+            return xlock__fail(XLOCK_ECANCELED, 0,
                            "%s (%s): the wait was cancelled; nothing is held [XL-WAIT-10]",
                            p->what, p->semname);
         int r;
         if (!timed && !p->cancellable) {
             r = sem_wait(p->sem); /* [XL-PSEM-4] */
         } else {
-            struct timespec until = xl_deadline(CANCEL_SLICE_MS);
-            if (!p->cancellable || (timed && xl_ts_before(&deadline, &until)))
+            struct timespec until = xlock__deadline(CANCEL_SLICE_MS);
+            if (!p->cancellable || (timed && xlock__ts_before(&deadline, &until)))
                 until = deadline;
             r = sem_clockwait(p->sem, CLOCK_MONOTONIC, &until);
             if (r != 0 && errno == ETIMEDOUT) {
-                struct timespec now = xl_now();
-                if (!timed || xl_ts_before(&now, &deadline))
+                struct timespec now = xlock__now();
+                if (!timed || xlock__ts_before(&now, &deadline))
                     continue; /* a slice ended: look at the cancel flag again */
-                return xl_fail(XLOCK_ETIMEDOUT, ETIMEDOUT, "%s (%s): not acquired within %lld ms",
+                return xlock__fail(XLOCK_ETIMEDOUT, ETIMEDOUT, "%s (%s): not acquired within %lld ms",
                                p->what, p->semname, timeout_ms);
             }
         }
@@ -180,11 +180,11 @@ static int psem_acquire(xlock_psem_t *p, long long timeout_ms, unsigned long lon
             return 0;
         }
         if (errno == EINTR) /* [XL-WAIT-9] */
-            return xl_fail(XLOCK_EINTR, EINTR,
+            return xlock__fail(XLOCK_EINTR, EINTR,
                            "%s (%s): the wait was interrupted by a signal; nothing is held "
                            "[XL-WAIT-9]",
                            p->what, p->semname);
-        return xl_fail(XLOCK_EOS, errno, "%s (%s): sem_wait failed: %s", p->what, p->semname,
+        return xlock__fail(XLOCK_EOS, errno, "%s (%s): sem_wait failed: %s", p->what, p->semname,
                        strerror(errno));
     }
 }
@@ -192,28 +192,28 @@ static int psem_acquire(xlock_psem_t *p, long long timeout_ms, unsigned long lon
 int xlock_psem_acquire(xlock_psem_t *p, long long timeout_ms)
 {
     if (p == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_psem_acquire: the semaphore is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_psem_acquire: the semaphore is NULL");
     return psem_acquire(p, timeout_ms, atomic_load(&p->cancel_gen));
 }
 
 int xlock_psem_acquire_token(xlock_psem_t *p, long long timeout_ms, unsigned long long token)
 {
     if (p == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_psem_acquire_token: the semaphore is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_psem_acquire_token: the semaphore is NULL");
     return psem_acquire(p, timeout_ms, token);
 }
 
 int xlock_psem_release(xlock_psem_t *p)
 {
     if (p == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_psem_release: the semaphore is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_psem_release: the semaphore is NULL");
     int rc = 0;
     pthread_mutex_lock(&p->mu);
     if (p->held == 0)
-        rc = xl_fail(XLOCK_ENOTHELD, 0, "%s (%s): this object holds no permit [XL-PSEM-4]",
+        rc = xlock__fail(XLOCK_ENOTHELD, 0, "%s (%s): this object holds no permit [XL-PSEM-4]",
                      p->what, p->semname);
     else if (sem_post(p->sem) != 0)
-        rc = xl_fail(XLOCK_EOS, errno, "%s (%s): sem_post failed: %s", p->what, p->semname,
+        rc = xlock__fail(XLOCK_EOS, errno, "%s (%s): sem_post failed: %s", p->what, p->semname,
                      strerror(errno));
     else
         p->held--;
@@ -224,7 +224,7 @@ int xlock_psem_release(xlock_psem_t *p)
 int xlock_psem_held(xlock_psem_t *p)
 {
     if (p == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_psem_held: the semaphore is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_psem_held: the semaphore is NULL");
     pthread_mutex_lock(&p->mu);
     int n = p->held;
     pthread_mutex_unlock(&p->mu);
@@ -234,16 +234,16 @@ int xlock_psem_held(xlock_psem_t *p)
 int xlock_psem_value(int *value, xlock_psem_t *p)
 {
     if (value == NULL || p == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_psem_value: a NULL pointer");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_psem_value: a NULL pointer");
     if (sem_getvalue(p->sem, value) != 0)
-        return xl_fail(XLOCK_EOS, errno, "%s: sem_getvalue failed: %s", p->what, strerror(errno));
+        return xlock__fail(XLOCK_EOS, errno, "%s: sem_getvalue failed: %s", p->what, strerror(errno));
     return 0;
 }
 
 int xlock_psem_cancel(xlock_psem_t *p)
 {
     if (p == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_psem_cancel: the semaphore is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_psem_cancel: the semaphore is NULL");
     atomic_fetch_add(&p->cancel_gen, 1); /* seen by cancellable waits at their next slice */
     return 0;
 }
@@ -261,7 +261,7 @@ int xlock_psem_namespace_id(unsigned long long *dev, unsigned long long *ino,
                             const xlock_psem_t *p)
 {
     if (dev == NULL || ino == NULL || p == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_psem_namespace_id: a NULL pointer");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_psem_namespace_id: a NULL pointer");
     *dev = p->ns.dev;
     *ino = p->ns.ino;
     return 0;

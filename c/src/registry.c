@@ -16,19 +16,19 @@ static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int atfork_error;
-static xl_node head = {&head, &head, NULL, NULL};
+static xlock__node head = {&head, &head, NULL, NULL};
 
 static void prepare(void)
 {
     pthread_mutex_lock(&create_mu);
     pthread_mutex_lock(&registry_mu);
-    for (xl_node *n = head.next; n != &head; n = n->next)
+    for (xlock__node *n = head.next; n != &head; n = n->next)
         pthread_mutex_lock(n->mu);
 }
 
 static void parent(void)
 {
-    for (xl_node *n = head.prev; n != &head; n = n->prev)
+    for (xlock__node *n = head.prev; n != &head; n = n->prev)
         pthread_mutex_unlock(n->mu);
     pthread_mutex_unlock(&registry_mu);
     pthread_mutex_unlock(&create_mu);
@@ -36,7 +36,7 @@ static void parent(void)
 
 static void child(void)
 {
-    for (xl_node *n = head.prev; n != &head; n = n->prev) {
+    for (xlock__node *n = head.prev; n != &head; n = n->prev) {
         n->child(n);
         pthread_mutex_unlock(n->mu);
     }
@@ -49,11 +49,11 @@ static void install(void)
     atfork_error = pthread_atfork(prepare, parent, child);
 }
 
-int xl_register(xl_node *node)
+int xlock__register(xlock__node *node)
 {
     pthread_once(&once, install);
     if (atfork_error != 0)
-        return xl_fail(XLOCK_EOS, atfork_error, "pthread_atfork failed: %s",
+        return xlock__fail(XLOCK_EOS, atfork_error, "pthread_atfork failed: %s",
                        strerror(atfork_error));
     pthread_mutex_lock(&registry_mu);
     node->next = &head;
@@ -64,7 +64,7 @@ int xl_register(xl_node *node)
     return 0;
 }
 
-void xl_unregister(xl_node *node)
+void xlock__unregister(xlock__node *node)
 {
     pthread_mutex_lock(&registry_mu);
     node->prev->next = node->next;
@@ -73,12 +73,12 @@ void xl_unregister(xl_node *node)
     pthread_mutex_unlock(&registry_mu);
 }
 
-void xl_create_lock(void)
+void xlock__create_lock(void)
 {
     pthread_mutex_lock(&create_mu);
 }
 
-void xl_create_unlock(void)
+void xlock__create_unlock(void)
 {
     pthread_mutex_unlock(&create_mu);
 }

@@ -13,12 +13,12 @@
 #define IDLE_SLOT_FDS 64
 
 struct xlock_sem {
-    xl_node node; /* first: the fork registry casts back */
+    xlock__node node; /* first: the fork registry casts back */
     pthread_mutex_t mu;
-    xl_ns ns;
+    xlock__ns ns;
     sem_t *bell;
     long capacity;
-    xl_file *slots;         /* capacity entries */
+    xlock__file *slots;         /* capacity entries */
     unsigned char *mine;    /* mine[i]: this object holds slot i */
     int *stack;             /* held slots, most recent last [XL-CSEM-6] */
     int nheld;
@@ -31,11 +31,11 @@ struct xlock_sem {
 
 /* In the child of fork: close every inherited slot descriptor without flock, forget the permits
  * [XL-CSEM-6, XL-HOLD-7, XL-HOLD-8]. */
-static void sem_child(xl_node *node)
+static void sem_child(xlock__node *node)
 {
     xlock_sem_t *s = (xlock_sem_t *)node;
     for (long i = 0; i < s->capacity; i++) {
-        xl_file_close(&s->slots[i]);
+        xlock__file_close(&s->slots[i]);
         s->mine[i] = 0;
     }
     s->nheld = 0;
@@ -45,9 +45,9 @@ static void sem_free(xlock_sem_t *s)
 {
     if (s->slots != NULL)
         for (long i = 0; i < s->capacity; i++)
-            xl_file_close(&s->slots[i]);
-    xl_bell_close(s->bell);
-    xl_ns_close(&s->ns);
+            xlock__file_close(&s->slots[i]);
+    xlock__bell_close(s->bell);
+    xlock__ns_close(&s->ns);
     free(s->slots);
     free(s->mine);
     free(s->stack);
@@ -59,7 +59,7 @@ static void sem_free(xlock_sem_t *s)
 static int check_capacity(long capacity, const char *what)
 {
     if (capacity < 1 || capacity > XLOCK_CAPACITY_MAX)
-        return xl_fail(XLOCK_EINVAL, 0,
+        return xlock__fail(XLOCK_EINVAL, 0,
                        "%s: capacity %ld is out of range; it must be 1 to 1000 [XL-CSEM-1]", what,
                        capacity);
     return 0;
@@ -69,53 +69,53 @@ int xlock_sem_open_n(xlock_sem_t **out, const char *name, size_t len, long capac
                      const xlock_options *opts)
 {
     if (out == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_sem_open: out is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_sem_open: out is NULL");
     *out = NULL;
-    int rc = xl_check_name(name, len);
+    int rc = xlock__check_name(name, len);
     if (rc != 0)
         return rc;
     xlock_sem_t *s = calloc(1, sizeof *s);
     if (s == NULL)
-        return xl_fail(XLOCK_EOS, ENOMEM, "xlock_sem_open: out of memory");
+        return xlock__fail(XLOCK_EOS, ENOMEM, "xlock_sem_open: out of memory");
     s->ns.fd = -1;
-    s->name = xl_strndup(name, len);
+    s->name = xlock__strndup(name, len);
     if (s->name == NULL) {
         free(s);
-        return xl_fail(XLOCK_EOS, ENOMEM, "xlock_sem_open: out of memory");
+        return xlock__fail(XLOCK_EOS, ENOMEM, "xlock_sem_open: out of memory");
     }
-    xl_what(s->what, sizeof s->what, "semaphore", s->name);
+    xlock__what(s->what, sizeof s->what, "semaphore", s->name);
     rc = check_capacity(capacity, s->what);
     if (rc == 0)
-        rc = xl_check_options(opts, 0, s->what);
+        rc = xlock__check_options(opts, 0, s->what);
     if (rc == 0)
-        rc = xl_ns_open(&s->ns, opts, s->what);
+        rc = xlock__ns_open(&s->ns, opts, s->what);
     if (rc != 0) {
         free(s->name);
         free(s);
         return rc;
     }
     s->capacity = capacity;
-    size_t n = xl_enc(s->enc, name, len);
+    size_t n = xlock__enc(s->enc, name, len);
     char fname[XLOCK_FILE_NAME_SIZE];
     memcpy(fname, s->enc, n);
     memcpy(fname + n, ".sem", 5);
-    s->path = xl_ns_join(&s->ns, fname);
+    s->path = xlock__ns_join(&s->ns, fname);
     s->slots = malloc((size_t)capacity * sizeof *s->slots);
     s->mine = calloc((size_t)capacity, 1);
     s->stack = malloc((size_t)capacity * sizeof *s->stack);
     if (s->path == NULL || s->slots == NULL || s->mine == NULL || s->stack == NULL) {
         s->capacity = 0;
         sem_free(s);
-        return xl_fail(XLOCK_EOS, ENOMEM, "xlock_sem_open: out of memory");
+        return xlock__fail(XLOCK_EOS, ENOMEM, "xlock_sem_open: out of memory");
     }
     for (long i = 0; i < capacity; i++)
         s->slots[i].fd = -1;
-    rc = xl_capacity_open(&s->ns, s->enc, fname, s->path, capacity, s->what);
+    rc = xlock__capacity_open(&s->ns, s->enc, fname, s->path, capacity, s->what);
     if (rc == 0) {
         pthread_mutex_init(&s->mu, NULL);
         s->node.mu = &s->mu;
         s->node.child = sem_child;
-        rc = xl_register(&s->node);
+        rc = xlock__register(&s->node);
         if (rc != 0)
             pthread_mutex_destroy(&s->mu);
     }
@@ -123,8 +123,8 @@ int xlock_sem_open_n(xlock_sem_t **out, const char *name, size_t len, long capac
         sem_free(s);
         return rc;
     }
-    xl_sem_name(s->semname, XLOCK_KIND_SEMAPHORE, s->ns.dev, s->ns.ino, name, len);
-    s->bell = xl_bell_open(s->semname, &s->ns);
+    xlock__sem_name(s->semname, XLOCK_KIND_SEMAPHORE, s->ns.dev, s->ns.ino, name, len);
+    s->bell = xlock__bell_open(s->semname, &s->ns);
     *out = s;
     return 0;
 }
@@ -134,7 +134,7 @@ int xlock_sem_open(xlock_sem_t **out, const char *name, long capacity, const xlo
     if (name == NULL) {
         if (out != NULL)
             *out = NULL;
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_sem_open: name is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_sem_open: name is NULL");
     }
     return xlock_sem_open_n(out, name, strlen(name), capacity, opts);
 }
@@ -146,15 +146,15 @@ static void release_top(xlock_sem_t *s)
     flock(s->slots[i].fd, LOCK_UN);
     s->mine[i] = 0;
     if (i >= IDLE_SLOT_FDS)
-        xl_file_close(&s->slots[i]);
-    xl_bell_ring(s->bell); /* [XL-WAIT-6] */
+        xlock__file_close(&s->slots[i]);
+    xlock__bell_ring(s->bell); /* [XL-WAIT-6] */
 }
 
 void xlock_sem_close(xlock_sem_t *s)
 {
     if (s == NULL)
         return;
-    xl_unregister(&s->node);
+    xlock__unregister(&s->node);
     pthread_mutex_lock(&s->mu);
     while (s->nheld > 0)
         release_top(s);
@@ -170,8 +170,8 @@ static int try_slots(xlock_sem_t *s)
     for (int i = 0; i < s->capacity; i++) {
         if (s->mine[i])
             continue; /* our own flock would be granted again */
-        xl_slot_file(fname, s->enc, i);
-        int rc = xl_file_try(&s->slots[i], &s->ns, fname, LOCK_EX, s->what);
+        xlock__slot_file(fname, s->enc, i);
+        int rc = xlock__file_try(&s->slots[i], &s->ns, fname, LOCK_EX, s->what);
         if (rc == 0) {
             s->mine[i] = 1;
             s->stack[s->nheld++] = i;
@@ -180,7 +180,7 @@ static int try_slots(xlock_sem_t *s)
         if (rc != XLOCK_EWOULDBLOCK)
             return rc;
         if (i >= IDLE_SLOT_FDS)
-            xl_file_close(&s->slots[i]);
+            xlock__file_close(&s->slots[i]);
     }
     return XLOCK_EWOULDBLOCK;
 }
@@ -197,10 +197,10 @@ static int try_locked(void *ctx)
 int xlock_sem_try_acquire(xlock_sem_t *s)
 {
     if (s == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_sem_try_acquire: the semaphore is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_sem_try_acquire: the semaphore is NULL");
     int rc = try_locked(s);
     if (rc == XLOCK_EWOULDBLOCK)
-        rc = xl_fail(XLOCK_EWOULDBLOCK, 0, "%s (%s): all %ld permits are held", s->what, s->path,
+        rc = xlock__fail(XLOCK_EWOULDBLOCK, 0, "%s (%s): all %ld permits are held", s->what, s->path,
                      s->capacity);
     return rc;
 }
@@ -209,21 +209,21 @@ static int sem_acquire(xlock_sem_t *s, long long timeout_ms, unsigned long long 
 {
     struct timespec deadline;
     if (timeout_ms >= 0)
-        deadline = xl_deadline(timeout_ms);
+        deadline = xlock__deadline(timeout_ms);
     /* Always the doorbell loop, with an infinite deadline when untimed [XL-WAIT-11]. A waiter
      * that got a permit after waiting passes one ring on, as shared lock waiters do [XL-WAIT-5]:
      * several releases may have left a single post. */
-    int rc = xl_wait_loop(s->bell, timeout_ms >= 0 ? &deadline : NULL, &s->cancel_gen, token, 1,
+    int rc = xlock__wait_loop(s->bell, timeout_ms >= 0 ? &deadline : NULL, &s->cancel_gen, token, 1,
                           try_locked, s);
     if (rc == XLOCK_ETIMEDOUT)
-        return xl_fail(XLOCK_ETIMEDOUT, 0, "%s (%s): no permit acquired within %lld ms", s->what,
+        return xlock__fail(XLOCK_ETIMEDOUT, 0, "%s (%s): no permit acquired within %lld ms", s->what,
                        s->path, timeout_ms);
     if (rc == XLOCK_ECANCELED)
-        return xl_fail(XLOCK_ECANCELED, 0,
+        return xlock__fail(XLOCK_ECANCELED, 0,
                        "%s (%s): the wait was cancelled; nothing is held [XL-WAIT-10]", s->what,
                        s->path);
     if (rc == XLOCK_EINTR)
-        return xl_fail(XLOCK_EINTR, EINTR,
+        return xlock__fail(XLOCK_EINTR, EINTR,
                        "%s (%s): the wait was interrupted by a signal; nothing is held "
                        "[XL-WAIT-9]",
                        s->what, s->path);
@@ -233,25 +233,25 @@ static int sem_acquire(xlock_sem_t *s, long long timeout_ms, unsigned long long 
 int xlock_sem_acquire(xlock_sem_t *s, long long timeout_ms)
 {
     if (s == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_sem_acquire: the semaphore is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_sem_acquire: the semaphore is NULL");
     return sem_acquire(s, timeout_ms, atomic_load(&s->cancel_gen));
 }
 
 int xlock_sem_acquire_token(xlock_sem_t *s, long long timeout_ms, unsigned long long token)
 {
     if (s == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_sem_acquire_token: the semaphore is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_sem_acquire_token: the semaphore is NULL");
     return sem_acquire(s, timeout_ms, token);
 }
 
 int xlock_sem_release(xlock_sem_t *s)
 {
     if (s == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_sem_release: the semaphore is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_sem_release: the semaphore is NULL");
     int rc = 0;
     pthread_mutex_lock(&s->mu);
     if (s->nheld == 0)
-        rc = xl_fail(XLOCK_ENOTHELD, 0, "%s (%s): this object holds no permit [XL-CSEM-6]",
+        rc = xlock__fail(XLOCK_ENOTHELD, 0, "%s (%s): this object holds no permit [XL-CSEM-6]",
                      s->what, s->path);
     else
         release_top(s);
@@ -262,7 +262,7 @@ int xlock_sem_release(xlock_sem_t *s)
 int xlock_sem_held(xlock_sem_t *s)
 {
     if (s == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_sem_held: the semaphore is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_sem_held: the semaphore is NULL");
     pthread_mutex_lock(&s->mu);
     int n = s->nheld;
     pthread_mutex_unlock(&s->mu);
@@ -272,9 +272,9 @@ int xlock_sem_held(xlock_sem_t *s)
 int xlock_sem_cancel(xlock_sem_t *s)
 {
     if (s == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_sem_cancel: the semaphore is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_sem_cancel: the semaphore is NULL");
     atomic_fetch_add(&s->cancel_gen, 1);
-    xl_bell_ring(s->bell);
+    xlock__bell_ring(s->bell);
     return 0;
 }
 
@@ -291,7 +291,7 @@ const char *xlock_sem_semaphore(const xlock_sem_t *s) { return s ? s->semname : 
 int xlock_sem_namespace_id(unsigned long long *dev, unsigned long long *ino, const xlock_sem_t *s)
 {
     if (dev == NULL || ino == NULL || s == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_sem_namespace_id: a NULL pointer");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_sem_namespace_id: a NULL pointer");
     *dev = s->ns.dev;
     *ino = s->ns.ino;
     return 0;
@@ -300,6 +300,6 @@ int xlock_sem_namespace_id(unsigned long long *dev, unsigned long long *ino, con
 long xlock_sem_capacity(const xlock_sem_t *s)
 {
     if (s == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_sem_capacity: the semaphore is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_sem_capacity: the semaphore is NULL");
     return s->capacity;
 }

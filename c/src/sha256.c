@@ -45,7 +45,7 @@ static void compress(uint32_t h[8], const unsigned char block[64])
     h[4] += e; h[5] += f; h[6] += g; h[7] += k;
 }
 
-void xl_sha256(unsigned char digest[32], const void *data, size_t len)
+void xlock__sha256(unsigned char digest[32], const void *data, size_t len)
 {
     uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};

@@ -5,6 +5,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-void xl_sha256(unsigned char digest[32], const void *data, size_t len);
+void xlock__sha256(unsigned char digest[32], const void *data, size_t len);
 
 #endif

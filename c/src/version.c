@@ -16,23 +16,23 @@ size_t xlock_options_size(void) { return sizeof(xlock_options); }
 int xlock_options_init(xlock_options *opts)
 {
     if (opts == NULL)
-        return xl_fail(XLOCK_EINVAL, 0, "xlock_options_init: opts is NULL");
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_options_init: opts is NULL");
     memset(opts, 0, sizeof *opts);
     opts->version = XLOCK_OPTIONS_VERSION;
     return 0;
 }
 
-int xl_check_options(const xlock_options *opts, int for_lock, const char *what)
+int xlock__check_options(const xlock_options *opts, int for_lock, const char *what)
 {
     if (opts == NULL)
         return 0;
     if (opts->version != XLOCK_OPTIONS_VERSION)
-        return xl_fail(XLOCK_EINVAL, 0,
+        return xlock__fail(XLOCK_EINVAL, 0,
                        "%s: options version %u is not supported (expected %u); "
                        "initialise the options with xlock_options_init",
                        what, opts->version, (unsigned)XLOCK_OPTIONS_VERSION);
     if (!for_lock && (opts->shared || opts->reentrant))
-        return xl_fail(XLOCK_EINVAL, 0,
+        return xlock__fail(XLOCK_EINVAL, 0,
                        "%s: the options 'shared' and 'reentrant' apply to locks only", what);
     return 0;
 }

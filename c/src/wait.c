@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-sem_t *xl_bell_open(const char *semname, const xl_ns *ns)
+sem_t *xlock__bell_open(const char *semname, const xlock__ns *ns)
 {
     sem_t *bell = sem_open(semname, O_CREAT, ns->fmode, 0);
     if (bell == SEM_FAILED)
@@ -22,13 +22,13 @@ sem_t *xl_bell_open(const char *semname, const xl_ns *ns)
     return bell;
 }
 
-void xl_bell_close(sem_t *bell)
+void xlock__bell_close(sem_t *bell)
 {
     if (bell != NULL)
         sem_close(bell);
 }
 
-struct timespec xl_now(void)
+struct timespec xlock__now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -46,16 +46,16 @@ static struct timespec add_ms(struct timespec t, long long ms)
     return t;
 }
 
-struct timespec xl_deadline(long long timeout_ms)
+struct timespec xlock__deadline(long long timeout_ms)
 {
     /* Computed once, from CLOCK_MONOTONIC, at the start of the call [XL-WAIT-3]. Timeouts beyond
      * ~292 years are clamped. */
     if (timeout_ms > 9000000000000LL)
         timeout_ms = 9000000000000LL;
-    return add_ms(xl_now(), timeout_ms);
+    return add_ms(xlock__now(), timeout_ms);
 }
 
-int xl_ts_before(const struct timespec *a, const struct timespec *b)
+int xlock__ts_before(const struct timespec *a, const struct timespec *b)
 {
     return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
@@ -64,7 +64,7 @@ int xl_ts_before(const struct timespec *a, const struct timespec *b)
 #define POLL_FIRST_MS 1
 #define POLL_MAX_MS 16
 
-int xl_wait_loop(sem_t *bell, const struct timespec *deadline, atomic_ullong *cancel_gen,
+int xlock__wait_loop(sem_t *bell, const struct timespec *deadline, atomic_ullong *cancel_gen,
                  unsigned long long token, int post_after_wait, int (*try_fn)(void *), void *ctx)
 {
     long long poll_ms = POLL_FIRST_MS;
@@ -84,12 +84,12 @@ int xl_wait_loop(sem_t *bell, const struct timespec *deadline, atomic_ullong *ca
         }
         if (rc != XLOCK_EWOULDBLOCK)
             return rc;
-        struct timespec now = xl_now(); /* 3. deadline */
-        if (deadline != NULL && !xl_ts_before(&now, deadline))
+        struct timespec now = xlock__now(); /* 3. deadline */
+        if (deadline != NULL && !xlock__ts_before(&now, deadline))
             return XLOCK_ETIMEDOUT;
         /* 4. wait for a ring until the earlier of the deadline and the next safety poll */
         struct timespec until = add_ms(now, poll_ms);
-        if (deadline != NULL && xl_ts_before(deadline, &until))
+        if (deadline != NULL && xlock__ts_before(deadline, &until))
             until = *deadline;
         int polled = 1;
         if (bell != NULL) {

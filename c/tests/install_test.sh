@@ -36,13 +36,15 @@ APP
 mkdir -p "$tmp/ns" && chmod 700 "$tmp/ns"
 
 make -s driver
+set -- $(make -s print-versions)   # libxlock.so.ABI libxlock.so.ABI.MINOR.PATCH, from xlock.h
+soname=$1 shlib=$2
 # 1. A plain PREFIX install, dynamic linking.
 prefix="$tmp/prefix"
 make -s install PREFIX="$prefix"
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 (cd "$tmp" && cc -std=c99 -Wall -Werror app.c -o app $(pkg-config --cflags --libs libxlock))
 LD_LIBRARY_PATH="$prefix/lib" "$tmp/app" "$tmp/ns"
-readelf -d "$tmp/app" | grep -q 'NEEDED.*libxlock.so.1' || { echo "app does not need libxlock.so.1"; exit 1; }
+readelf -d "$tmp/app" | grep -q "NEEDED.*\\[$soname\\]" || { echo "app does not need $soname"; exit 1; }
 # ... and static linking.
 (cd "$tmp" && cc app.c -o app-static $(pkg-config --cflags libxlock) "$prefix/lib/libxlock.a" -pthread)
 "$tmp/app-static" "$tmp/ns"
@@ -53,7 +55,7 @@ left=$(find "$prefix" -type f -o -type l)
 # 2. A DESTDIR staging install (as packagers do), found through the sysroot.
 make -s install DESTDIR="$tmp/stage" PREFIX=/opt/xlock
 grep -q '^prefix=/opt/xlock$' "$tmp/stage/opt/xlock/lib/pkgconfig/libxlock.pc"
-for f in include/xlock.h lib/libxlock.so lib/libxlock.so.1 lib/libxlock.so.1.0.0 lib/libxlock.a; do
+for f in include/xlock.h lib/libxlock.so lib/$soname lib/$shlib lib/libxlock.a; do
     [ -e "$tmp/stage/opt/xlock/$f" ] || { echo "missing $f"; exit 1; }
 done
 PKG_CONFIG_PATH="$tmp/stage/opt/xlock/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$tmp/stage" \
