@@ -73,3 +73,44 @@ def test_duplicate_definition_fails(tree: Path) -> None:
     result = run(tree)
     assert result.returncode == 1
     assert "XL-NAME-1 is defined more than once" in result.stdout
+
+
+def _report(stdout: str) -> dict[str, str]:
+    """The per-binding lines of the uncited-MUST report: binding -> the rest of its line."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("MUST requirements no test cites"))
+    out = {}
+    for line in lines[start + 1:]:
+        if not line.startswith("  "):
+            break
+        binding, _, rest = line.strip().partition(":")
+        out[binding] = rest.strip()
+    return out
+
+
+def test_uncited_must_report_per_binding(tree: Path) -> None:
+    # A tiny fixture: the python binding's tests cite two MUST requirements, c's tests cite every one of
+    # them, ruby has no tests, and a citation outside a test directory does not count.
+    spec_text = (tree / "spec" / "xlock-1.md").read_text()
+    sys.path.insert(0, str(CHECKER.parent))
+    try:
+        import check_spec
+    finally:
+        sys.path.pop(0)
+    musts = check_spec.must_ids(spec_text)
+    assert "XL-NS-1" in musts and "XL-LOCK-8" in musts and "XL-NAME-1" not in musts  # NAME-1 says no MUST
+    (tree / "python" / "tests").mkdir(parents=True)
+    (tree / "python" / "tests" / "test_a.py").write_text("# [XL-NS-1] and [XL-LOCK-8], [XL-NAME-1]\n")
+    (tree / "python" / "src").mkdir()
+    (tree / "python" / "src" / "impl.py").write_text("# " + " ".join(musts) + "\n")  # not a test
+    (tree / "c" / "tests").mkdir(parents=True)
+    (tree / "c" / "tests" / "test_all.c").write_text("/* " + " ".join(musts) + " */\n")
+    result = run(tree)
+    assert result.returncode == 0, result.stdout  # a report, never a failure
+    report = _report(result.stdout)
+    py_missing = report["python"].split("uncited")[1].split()
+    assert py_missing == [i for i in musts if i not in ("XL-NS-1", "XL-LOCK-8")]
+    assert report["python"].startswith(f"{len(musts) - 2} uncited")
+    assert report["c"] == "0 uncited  none"
+    assert report["ruby"] == "(no tests at ruby/test)"
+    assert report["conformance"] == "(no tests at conformance/xlock_conformance/cases)"

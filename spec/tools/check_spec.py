@@ -4,6 +4,8 @@
 2. `vectors/names.json` is exactly what `gen_vectors.py` produces.
 3. Every requirement ID is defined once in `xlock-1.md`.
 4. Every requirement ID cited anywhere in the repository (spec, vectors, bindings, conformance) is defined.
+5. A report, not a failure: per binding (python/, c/, ruby/, conformance/), the MUST requirements that no
+   test of that binding cites.
 
     python spec/tools/check_spec.py [--root DIR]
 """
@@ -23,6 +25,16 @@ CITATION = re.compile(r"XL-[A-Z]+-[0-9]+")
 SCANNED_DIRS = ("spec", "python", "c", "ruby", "conformance")
 SCANNED_SUFFIXES = {".md", ".json", ".py", ".c", ".h", ".rb", ".txt", ".toml", ".ini", ".in"}
 SKIPPED_PARTS = {".tox", ".git", "build", "dist", "__pycache__", ".venv", "tmp", ".mypy_cache"}
+# A requirement bullet with its continuation lines: the text up to the next bullet or unindented line.
+BULLET = re.compile(r"^\s*- \[(XL-[A-Z]+-[0-9]+)\](.*?)(?=^\s*- \[|^\S|\Z)", re.M | re.S)
+TEST_SUFFIXES = SCANNED_SUFFIXES | {".sh"}
+# Where each binding keeps its tests; a citation anywhere under these counts for that binding.
+BINDING_TESTS = {
+    "python": ("python/tests",),
+    "c": ("c/tests",),
+    "ruby": ("ruby/test",),
+    "conformance": ("conformance/xlock_conformance/cases",),
+}
 
 
 def defined_ids(spec_text: str) -> tuple[set[str], list[str]]:
@@ -78,6 +90,41 @@ def check_ids(root: Path, ids: set[str]) -> list[str]:
     return errors
 
 
+def must_ids(spec_text: str) -> list[str]:
+    """Requirement IDs whose bullet says MUST (or MUST NOT), in spec order."""
+    return [m.group(1) for m in BULLET.finditer(spec_text) if "MUST" in m.group(2)]
+
+
+def cited_ids(root: Path, dirs: tuple[str, ...]) -> set[str]:
+    """Every requirement ID cited in the files under `dirs` (relative to `root`)."""
+    found: set[str] = set()
+    for top in dirs:
+        base = root / top
+        if not base.exists():
+            continue
+        for path in sorted(base.rglob("*")):
+            if not path.is_file() or path.suffix not in TEST_SUFFIXES:
+                continue
+            if SKIPPED_PARTS.intersection(path.relative_to(root).parts):
+                continue
+            found.update(CITATION.findall(path.read_text(encoding="utf-8", errors="replace")))
+    return found
+
+
+def uncited_report(root: Path, spec_text: str) -> list[str]:
+    """Per binding, the MUST requirements no test of that binding cites (a report, never a failure)."""
+    musts = must_ids(spec_text)
+    lines = [f"MUST requirements no test cites, per binding ({len(musts)} MUST requirements):"]
+    for binding, dirs in BINDING_TESTS.items():
+        if not any((root / d).exists() for d in dirs):
+            lines.append(f"  {binding + ':':13} (no tests at {', '.join(dirs)})")
+            continue
+        cited = cited_ids(root, dirs)
+        missing = [i for i in musts if i not in cited]
+        lines.append(f"  {binding + ':':13} {len(missing):2} uncited  {' '.join(missing) or 'none'}")
+    return lines
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2],
@@ -95,6 +142,8 @@ def main(argv: list[str]) -> int:
 
         if gen_vectors.main(["--check"]) != 0:
             errors.append("vectors/names.json differs from gen_vectors.py output")
+    for line in uncited_report(root, (spec_dir / "xlock-1.md").read_text(encoding="utf-8")):
+        print(line)
     for e in errors:
         print(f"FAIL {e}")
     if errors:
