@@ -9,12 +9,14 @@ end
 
 require "xlock/version"
 require "xlock/errors"
+require "xlock/deprecation"
 require "xlock/names"
 require "xlock/xlock_ext"
 require "xlock/lock"
 require "xlock/semaphore"
 require "xlock/posix_semaphore"
 require "xlock/mapping"
+require "xlock/remove"
 
 module XLock
   # Opens the lock +name+, waits for it (at most +timeout+ seconds; nil waits as long as it takes), yields

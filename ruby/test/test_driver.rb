@@ -89,7 +89,7 @@ class TestDriver < Minitest::Test
     assert opened["ok"], opened.inspect
     assert_equal File.join(@ns, "billing-export.lock"), opened["path"]
     assert_equal [File.stat(@ns).dev, File.stat(@ns).ino], [opened["dev"], opened["ino"]]
-    assert_equal XLock.semaphore_name(:lock, "billing-export", dev: opened["dev"], ino: opened["ino"]), opened["semaphore"]
+    assert_nil opened["semaphore"], "a lock has no POSIX semaphore [XL-SEM-2]"
     h = opened["handle"]
     acquired = a.call("acquire", handle: h, timeout_ms: nil)
     assert acquired["ok"]
@@ -151,7 +151,7 @@ class TestDriver < Minitest::Test
     assert_equal 1, s.call("increment", path: counter)["value"]
     lock = s.call("open", kind: "lock", name: "c", namespace: @ns)["handle"]
     assert_equal 50, s.call("cycle", handle: lock, count: 50, path: counter, timeout_ms: nil)["count"]
-    assert_equal "51", File.read(counter)
+    assert_equal "51\n", File.read(counter), "the counter file is decimal digits and a newline"
     assert_equal({ "removed" => true }, s.call("remove", kind: "lock", name: "c", namespace: @ns).slice("removed"))
   end
 
@@ -167,6 +167,50 @@ class TestDriver < Minitest::Test
     assert_equal "INVALID_NAME", s.call("open", kind: "lock", name_hex: "61eda080", namespace: @ns)["error"]
     assert_equal "INVALID_ARGUMENT", s.call("open", kind: "lock", name: "a", namespace: "relative")["error"]
     assert s.call("hello", protocol: 1)["ok"]
+  end
+
+  # The draft-2 decisions of PROTOCOL.md: exact types, one name form, the counter file's format.
+  def test_protocol_types_are_exact
+    s = session
+    [2, 1.0, "1", true, nil].each do |protocol|
+      assert_equal "BAD_REQUEST", s.call("hello", protocol: protocol)["error"], "hello protocol #{protocol.inspect}"
+    end
+    reply = s.send_line('{"id":"7","op":"hello","protocol":1}')
+    assert_equal [nil, "BAD_REQUEST"], [reply["id"], reply["error"]], "a string id"
+    assert_equal "BAD_REQUEST", s.send_line('{"id":1.5,"op":"hello","protocol":1}')["error"]
+    assert_equal "BAD_REQUEST", s.call("map", name: "a", name_hex: "61", dev: 1, ino: 1)["error"], "name and name_hex"
+    assert_equal "BAD_REQUEST", s.call("map", name_hex: "616", dev: 1, ino: 1)["error"], "odd name_hex"
+    h = s.call("open", kind: "lock", name: "types", namespace: @ns)["handle"]
+    [1.5, 1e3, true, "10"].each do |timeout|
+      assert_equal "BAD_REQUEST", s.call("acquire", handle: h, timeout_ms: timeout)["error"], "timeout_ms #{timeout.inspect}"
+    end
+    refute s.call("locked", handle: h)["locked"]
+    assert s.call("acquire", handle: h, timeout_ms: 10**30)["ok"], "a timeout_ms beyond any deadline is untimed"
+    assert s.call("release", handle: h)["ok"]
+    assert s.call("acquire", handle: h, timeout_ms: -(10**30))["ok"], "a negative timeout_ms is untimed"
+    assert_equal "BAD_REQUEST", s.call("open", kind: "semaphore", name: "t", namespace: @ns, capacity: 2.0)["error"]
+    assert_equal "INVALID_ARGUMENT", s.call("open", kind: "semaphore", name: "t", namespace: @ns, capacity: 10**30)["error"]
+    assert_equal "INVALID_ARGUMENT", s.call("open", kind: "semaphore", name: "t", namespace: @ns, capacity: 0)["error"]
+    assert_equal "BAD_REQUEST", s.call("open", kind: "posix_semaphore", name: "t", namespace: @ns, value: "1")["error"]
+    error = s.call("open", kind: "posix_semaphore", name: "t", namespace: @ns, value: 10**30)
+    assert_equal "INVALID_ARGUMENT", error["error"]
+    assert_includes error["message"], (10**30).to_s, "the value as given"
+  end
+
+  def test_increment_reads_decimal_with_or_without_newline
+    s = session
+    counter = File.join(@tmp, "counter")
+    File.write(counter, "")
+    assert_equal 1, s.call("increment", path: counter)["value"]
+    File.write(counter, "41")
+    assert_equal 42, s.call("increment", path: counter)["value"]
+    assert_equal "42\n", File.read(counter)
+    assert_equal 43, s.call("increment", path: counter)["value"]
+    ["4 2", "-1", "+1", "1_000", "0x10", "7\n\n", " 7", "seven"].each do |text|
+      File.write(counter, text)
+      assert_equal "BAD_REQUEST", s.call("increment", path: counter)["error"], text.inspect
+      assert_equal text, File.read(counter), "a malformed counter file is left alone"
+    end
   end
 
   def test_exit_and_eof

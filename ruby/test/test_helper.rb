@@ -53,7 +53,7 @@ module XLockTestHelper
         [kind, decode_file_stem(File.basename(file, ".*"))] if kind
       end
       (names + (@removed_names || [])).each do |kind, name|
-        sem = XLock.map(name, dev: st.dev, ino: st.ino).semaphores.fetch(kind)
+        sem = XLock.__send__(:_semaphore_name, kind.to_s.ord, st.dev, st.ino, name)
         File.unlink("/dev/shm/sem.#{sem.delete_prefix("/")}")
       rescue Errno::ENOENT
         nil

@@ -1,6 +1,6 @@
-/* xlock_ext.c — the Ruby binding's shared parts: errors, options, deadlines and the interruptible wait.
- * The classes are in xlock_ext_lock.c, xlock_ext_semaphore.c, xlock_ext_posix_semaphore.c and the
- * pure name mapping in xlock_ext_names.c. libxlock itself is compiled into the same shared object. */
+/* xlock_ext.c — the Ruby binding's shared parts: errors, options, deadlines, init. The one handle type
+ * and the interruptible wait are in xlock_ext_handle.c; what differs per class in xlock_ext_lock.c,
+ * xlock_ext_semaphore.c, xlock_ext_posix_semaphore.c; the pure name mapping in xlock_ext_names.c. libxlock itself is compiled into the same shared object. */
 #include "xlock_ext.h"
 
 #include <math.h>
@@ -9,10 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <ruby/thread.h>
 
 VALUE rb_mXLock;
-unsigned long xlock_rb_fork_generation;
 
 static ID id_timeout, id_mul, id_ceil;
 #define XLOCK_ERROR_KINDS 12
@@ -179,110 +177,7 @@ long long xlock_rb_remaining_ms(const xlock_rb_deadline *d)
     return (long long)((d->at_ns - now + 999999ULL) / 1000000ULL);
 }
 
-/* ---- the interruptible wait [XL-WAIT-9, XL-WAIT-10] ---- */
-
-int xlock_rb_busy(xlock_rb_use *use)
-{
-    if (use->generation != xlock_rb_fork_generation) {
-        use->busy = 0;
-        use->generation = xlock_rb_fork_generation;
-    }
-    return use->busy;
-}
-
-void xlock_rb_close(xlock_rb_use *use, const xlock_rb_waitable *kind, void *handle)
-{
-    use->closing = 1;
-    if (xlock_rb_busy(use) == 0) {
-        use->close(use->obj);
-    } else if (handle) {
-        kind->cancel(handle);
-        xlock_rb_waiters_interrupt_handle(handle);
-    }
-}
-
-typedef struct {
-    const xlock_rb_waitable *kind;
-    void *handle;
-    long long timeout_ms;
-    unsigned long long token;
-    int result;
-    xlock_rb_waiter waiter;
-} wait_call;
-
-static void *wait_without_gvl(void *arg)
-{
-    wait_call *call = arg;
-    call->result = call->kind->wait(call->handle, call->timeout_ms, call->token);
-    return NULL;
-}
-
-/* Ruby's unblocking function: runs in the interrupting thread, or in Ruby's signal handler when the
- * waiter is the only thread (Ctrl-C), so it only flags the waiter and signals (async-signal-safe). The
- * helper of xlock_ext_wake.c then cancels the wait, which ends in-process, doorbell and semaphore
- * waits (the token taken before the wait makes a cancel that comes before the wait begins count too
- * [XL-WAIT-10]), and repeats the signal, which ends a blocking flock(2). */
-static void interrupt_wait(void *arg)
-{
-    wait_call *call = arg;
-    xlock_rb_waiter_interrupt(&call->waiter);
-}
-
-static void *nothing(void *unused)
-{
-    return unused;
-}
-
-/* Runs Ruby's pending interrupts as at a blocking call: unlike rb_thread_check_ints, this also raises
- * those deferred with Thread.handle_interrupt(... => :on_blocking), which this wait is. */
-static void check_ints_blocking(void)
-{
-    rb_thread_call_without_gvl(nothing, NULL, NULL, NULL);
-}
-
-int xlock_rb_wait(const xlock_rb_waitable *kind, void *handle, const xlock_rb_deadline *deadline,
-                  xlock_rb_use *use)
-{
-    wait_call call;
-    call.kind = kind;
-    call.handle = handle;
-    xlock_rb_waiters_start();
-    for (;;) {
-        call.timeout_ms = xlock_rb_remaining_ms(deadline);
-        call.token = kind->token(handle);
-        xlock_rb_busy(use);
-        use->busy++;
-        /* RB_NOGVL_INTR_FAIL (the "2" variant): no interrupt is checked after the wait returns, where a
-         * raise would lose an acquisition that succeeded; if one is already due it returns without
-         * calling. */
-        call.result = XLOCK_EINTR;
-        xlock_rb_waiter_enter(&call.waiter, kind, handle);
-        /* As rb_thread_call_without_gvl2, plus RB_NOGVL_UBF_ASYNC_SAFE: without it, in a process whose
-         * only thread waits, Ruby starts and joins an "unblock thread" around every call. */
-        rb_nogvl(wait_without_gvl, &call, interrupt_wait, &call, RB_NOGVL_INTR_FAIL | RB_NOGVL_UBF_ASYNC_SAFE);
-        xlock_rb_waiter_leave(&call.waiter);
-        if (xlock_rb_busy(use) > 0)
-            use->busy--;
-        if (use->closing) {
-            if (use->busy == 0)
-                use->close(use->obj); /* releases what this wait may have acquired */
-            return XLOCK_ECANCELED;
-        }
-        if (call.result != XLOCK_EINTR && call.result != XLOCK_ECANCELED)
-            return call.result;
-        check_ints_blocking(); /* raises Thread#raise, Interrupt, kills the thread, or returns */
-        if (use->closing)       /* another thread closed it while this one ran interrupts */
-            return XLOCK_ECANCELED;
-    }
-}
-
 /* ---- init ---- */
-
-static void after_fork_in_child(void)
-{
-    xlock_rb_fork_generation++;
-    xlock_rb_waiters_after_fork();
-}
 
 RUBY_FUNC_EXPORTED void Init_xlock_ext(void)
 {
@@ -291,7 +186,7 @@ RUBY_FUNC_EXPORTED void Init_xlock_ext(void)
     id_ceil = rb_intern("ceil");
     rb_mXLock = rb_define_module("XLock");
     rb_require("xlock/errors");
-    pthread_atfork(NULL, NULL, after_fork_in_child);
+    pthread_atfork(NULL, NULL, xlock_rb_handles_after_fork);
     rb_define_const(rb_mXLock, "LIBXLOCK_VERSION", rb_str_freeze(rb_str_new_cstr(xlock_version_string())));
     xlock_rb_init_names();
     xlock_rb_init_lock();

@@ -36,43 +36,76 @@ xlock_rb_deadline xlock_rb_deadline_from_args(int argc, VALUE *argv);
 /* The milliseconds left until the deadline, rounded up ("at least"), 0 if passed, -1 if untimed. */
 long long xlock_rb_remaining_ms(const xlock_rb_deadline *d);
 
-/* One kind of waitable libxlock handle, as seen by the interruptible wait. */
+/* What the block of #synchronize gets. */
+enum { XLOCK_RB_YIELD_NOTHING, XLOCK_RB_YIELD_SELF, XLOCK_RB_YIELD_SLOT };
+
+/* One kind of libxlock handle (xlock_t, xlock_sem_t, xlock_psem_t): the functions the common code of
+ * xlock_ext_handle.c calls, each taking the libxlock handle. */
 typedef struct {
-    unsigned long long (*token)(void *handle);
-    int (*wait)(void *handle, long long timeout_ms, unsigned long long token);
-    int (*cancel)(void *handle);
-} xlock_rb_waitable;
+    const char *what; /* "lock", "semaphore", "POSIX semaphore", for messages */
+    int yields;       /* XLOCK_RB_YIELD_* */
+    int has_path;     /* defines #path */
+    int (*try_acquire)(void *h); /* >= 0 acquired (a slot index for semaphores) */
+    int (*release)(void *h);
+    int (*held)(void *h); /* acquisitions or permits the object holds */
+    unsigned long long (*token)(void *h);
+    int (*wait)(void *h, long long timeout_ms, unsigned long long token);
+    int (*cancel)(void *h);
+    void (*close)(void *h); /* releases what it holds, frees */
+} xlock_rb_kind;
 
-/* How many threads of this process wait on an object without the GVL, and whether #close was called
- * (then the last waiter to leave closes the handle: libxlock's close must not race other calls). */
+/* The one typed-data struct of every XLock handle object. */
 typedef struct {
-    int busy;
-    int closing;              /* #close was called: no new operation starts */
-    unsigned long generation; /* xlock_rb_fork_generation when busy was last counted */
-    void (*close)(void *obj); /* closes the libxlock handle of obj (idempotent) */
-    void *obj;
-} xlock_rb_use;
+    const xlock_rb_kind *kind;
+    void *h;                  /* the libxlock handle; NULL once closed */
+    int busy;                 /* threads of this process waiting on it without the GVL */
+    int closing;              /* #close was called: no new operation starts; the last waiter closes */
+    unsigned long generation; /* xlock_rb_fork_generation when busy and acquirers were last valid */
+    /* The Thread of each acquisition held, most recent last, for #synchronize [XL-CSEM-6]. */
+    VALUE acquirers;
+    /* Frozen, kept after #close. path: nil for a raw semaphore; semaphore: a raw semaphore's own name,
+     * a lock's or counting semaphore's doorbell (draft 1). */
+    VALUE name, namespace, path, semaphore;
+    unsigned long long dev, ino;
+    /* Kind-specific, read by the class files. */
+    long capacity;
+    int shared, reentrant;
+} xlock_rb_handle;
 
-/* The number of threads waiting; 0 in a forked child (the parent's waiters are not there). */
-int xlock_rb_busy(xlock_rb_use *use);
-/* #close: marks the object closing and closes the handle now if nobody waits on it, else cancels
- * the waits and leaves the close to the last waiter. */
-void xlock_rb_close(xlock_rb_use *use, const xlock_rb_waitable *kind, void *handle);
+/* The alloc function of a handle class (each class passes its kind). */
+VALUE xlock_rb_handle_alloc(VALUE klass, const xlock_rb_kind *kind);
+/* Defines XLock::<name> with alloc and the common methods: synchronize, close, closed?, name,
+ * namespace, namespace_identity, and path if kind->has_path. */
+VALUE xlock_rb_define_handle_class(const char *name, const xlock_rb_kind *kind, rb_alloc_func_t alloc);
+/* The handle of self (a TypeError unless it is one of kind; NULL kind: any). */
+xlock_rb_handle *xlock_rb_get(VALUE self, const xlock_rb_kind *kind);
+/* As xlock_rb_get, raising XLock::InvalidArgument for a closed object. */
+xlock_rb_handle *xlock_rb_get_open(VALUE self, const xlock_rb_kind *kind);
+/* For _open: the handle of self, which must never have been opened. */
+xlock_rb_handle *xlock_rb_start_open(VALUE self, const xlock_rb_kind *kind);
+/* Records what the open call gave (strings copied; path and semaphore may be NULL). */
+void xlock_rb_opened(xlock_rb_handle *r, const char *name, const char *namespace, const char *path,
+                     const char *semaphore, unsigned long long dev, unsigned long long ino);
+int xlock_rb_is_open(const xlock_rb_handle *r);
+/* Acquires with the `timeout:` of argc/argv, interruptibly; raises on failure (XLock::Cancelled if
+ * closed meanwhile). Returns libxlock's result (>= 0). */
+int xlock_rb_acquire(xlock_rb_handle *r, int argc, VALUE *argv);
+/* One attempt: libxlock's result (>= 0) or XLOCK_EWOULDBLOCK; raises other errors. */
+int xlock_rb_try_acquire(xlock_rb_handle *r);
+/* Releases the most recent acquisition; raises (XLock::NotHeld) on failure. */
+void xlock_rb_release(xlock_rb_handle *r);
+/* What the object holds now (0 once closed). */
+int xlock_rb_held(xlock_rb_handle *r);
+/* In the child after fork. */
+void xlock_rb_handles_after_fork(void);
 
-/* Waits on handle until acquired, failed or the deadline passed, without the GVL. Ruby's interrupts
- * (Thread#raise, Thread#kill, Timeout, signals such as SIGINT) cancel the wait through its
- * unblocking function [XL-WAIT-10]; Ruby then raises the interrupt, or, if none is due (a deferred
- * interrupt, a cancel aimed at another thread waiting on the same handle, a stray EINTR), the wait
- * is retried with the remaining deadline [XL-WAIT-9]. Returns libxlock's result (>= 0 on success),
- * or XLOCK_ECANCELED if the object was closed meanwhile (the handle is then already closed). */
-int xlock_rb_wait(const xlock_rb_waitable *kind, void *handle, const xlock_rb_deadline *deadline,
-                  xlock_rb_use *use);
+/* ---- xlock_ext_wake.c ---- */
 
 /* A thread inside a wait, for xlock_ext_wake.c: interrupting it cancels its wait and sends it
  * SIGVTALRM until it leaves. */
 typedef struct xlock_rb_waiter {
     pthread_t thread;
-    const xlock_rb_waitable *kind;
+    const xlock_rb_kind *kind;
     void *handle;
     volatile sig_atomic_t interrupt; /* set by the unblocking function, maybe in a signal handler */
     int cancelled;                   /* the wait was cancelled (under the list's mutex) */
@@ -81,7 +114,7 @@ typedef struct xlock_rb_waiter {
 
 /* Starts the helper thread that repeats the signal, once per process (with the GVL held). */
 void xlock_rb_waiters_start(void);
-void xlock_rb_waiter_enter(xlock_rb_waiter *w, const xlock_rb_waitable *kind, void *handle);
+void xlock_rb_waiter_enter(xlock_rb_waiter *w, const xlock_rb_kind *kind, void *handle);
 void xlock_rb_waiter_leave(xlock_rb_waiter *w);
 /* Async-signal-safe: Ruby's unblocking function. */
 void xlock_rb_waiter_interrupt(xlock_rb_waiter *w);

@@ -54,6 +54,18 @@ static VALUE names_semaphore(VALUE mod, VALUE kind, VALUE dev, VALUE ino, VALUE 
     return result(rc, buf);
 }
 
+/* _validate_name(name) -> nil; XLock::InvalidName naming the rule broken [XL-NAME-1..XL-NAME-3]. */
+static VALUE names_validate(VALUE mod, VALUE name)
+{
+    int rc;
+    xlock_rb_check_name(name);
+    rc = xlock_validate_name(RSTRING_PTR(name), (size_t)RSTRING_LEN(name));
+    RB_GC_GUARD(name);
+    if (rc < 0)
+        xlock_rb_raise(rc);
+    return Qnil;
+}
+
 /* XLock.default_namespace -> "/tmp/xlock-EUID" [XL-NS-2] (ignores XLOCK_NAMESPACE). */
 static VALUE names_default_namespace(VALUE mod)
 {
@@ -67,5 +79,6 @@ void xlock_rb_init_names(void)
     rb_define_private_method(rb_singleton_class(rb_mXLock), "_capacity_file_name", names_capacity_file, 1);
     rb_define_private_method(rb_singleton_class(rb_mXLock), "_slot_file_name", names_slot_file, 2);
     rb_define_private_method(rb_singleton_class(rb_mXLock), "_semaphore_name", names_semaphore, 4);
+    rb_define_private_method(rb_singleton_class(rb_mXLock), "_validate_name", names_validate, 1);
     rb_define_module_function(rb_mXLock, "default_namespace", names_default_namespace, 0);
 }

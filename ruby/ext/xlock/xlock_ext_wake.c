@@ -89,7 +89,7 @@ void xlock_rb_waiters_start(void)
     helper_started = 1;
 }
 
-void xlock_rb_waiter_enter(xlock_rb_waiter *w, const xlock_rb_waitable *kind, void *handle)
+void xlock_rb_waiter_enter(xlock_rb_waiter *w, const xlock_rb_kind *kind, void *handle)
 {
     w->thread = pthread_self();
     w->kind = kind;

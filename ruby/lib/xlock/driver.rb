@@ -43,7 +43,11 @@ module XLock
       raise BadRequest, "a request must be a JSON object" unless request.is_a?(Hash)
 
       id = request["id"]
-      id = nil unless id.is_a?(Integer)
+      unless id.is_a?(Integer)
+        bad_id = id
+        id = nil
+        raise BadRequest, "id must be an integer, got #{bad_id.inspect}"
+      end
       op = request["op"]
       raise BadRequest, "missing op" unless op.is_a?(String)
 
@@ -74,7 +78,9 @@ module XLock
 
     def op_hello(request)
       protocol = request["protocol"]
-      raise BadRequest, "this driver speaks protocol #{PROTOCOL}, not #{protocol.inspect}" unless protocol == PROTOCOL
+      unless protocol.is_a?(Integer) && protocol == PROTOCOL
+        raise BadRequest, "this driver speaks protocol #{PROTOCOL} only, not #{protocol.inspect}"
+      end
 
       { "implementation" => "ruby", "version" => XLock::VERSION, "spec" => XLock::SPEC, "protocol" => PROTOCOL,
         "pid" => Process.pid, "capabilities" => CAPABILITIES }
@@ -85,7 +91,7 @@ module XLock
       mapping = XLock.map(name, dev: uint_arg(request, "dev"), ino: uint_arg(request, "ino"))
       { "lock_file" => mapping.lock_file, "capacity_file" => mapping.capacity_file,
         "slot_files" => { "0" => mapping.slot_file(0), "999" => mapping.slot_file(999) },
-        "semaphores" => mapping.semaphores.transform_keys(&:to_s) }
+        "semaphores" => { "p" => mapping.semaphores.fetch(:p) } }
     end
 
     def op_open(request)
@@ -111,7 +117,7 @@ module XLock
       dev, ino = object.namespace_identity
       { "handle" => handle, "namespace" => object.namespace, "dev" => dev, "ino" => ino,
         "path" => kind == "posix_semaphore" ? nil : object.path,
-        "semaphore" => kind == "posix_semaphore" ? object.semaphore_name : object.doorbell }
+        "semaphore" => kind == "posix_semaphore" ? object.semaphore_name : nil }
     end
 
     def op_acquire(request)
@@ -152,9 +158,7 @@ module XLock
 
     def op_close(request)
       handle = handle_arg(request)
-      # The protocol's close releases what the object holds; a raw semaphore's own close posts nothing back.
-      handle.object.release while handle.kind == "posix_semaphore" && handle.object.held.positive?
-      handle.object.close
+      handle.object.close # releases what the object holds, posting back a raw semaphore's permits [XL-PSEM-6]
       @handles.delete(request["handle"])
       {}
     end
@@ -268,18 +272,23 @@ module XLock
       Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
     end
 
+    # The counter file holds decimal digits and an optional "\n"; missing or empty is 0.
     def increment(path)
-      text = File.exist?(path) ? File.read(path).strip : ""
-      value = text.empty? ? 1 : Integer(text, 10) + 1
-      File.write(path, value.to_s)
+      text = File.exist?(path) ? File.binread(path) : ""
+      unless text.empty? || text.match?(/\A[0-9]+\n?\z/)
+        raise BadRequest, "counter file #{path} does not hold a decimal integer: #{text[0, 40].inspect}"
+      end
+
+      value = text.to_i + 1
+      File.write(path, "#{value}\n")
       value
-    rescue ArgumentError
-      raise BadRequest, "counter file #{path} does not hold a decimal integer: #{text.inspect}"
     end
 
     # --- arguments ---
 
     def name_arg(request)
+      raise BadRequest, "give name or name_hex, not both" if request.key?("name") && request.key?("name_hex")
+
       if request.key?("name_hex")
         hex = string_arg(request, "name_hex")
         raise BadRequest, "name_hex is not hexadecimal" unless hex.match?(/\A(?:[0-9a-fA-F]{2})*\z/)

@@ -8,7 +8,7 @@ module XLock
   #
   # Implemented in C (ext/xlock/xlock_ext_lock.c, documented there): #lock(timeout: nil), #try_lock,
   # #unlock, #synchronize(timeout: nil) { |lock| }, #locked?, #close, #closed?, #name, #namespace, #path,
-  # #doorbell, #namespace_identity, #shared?, #reentrant?.
+  # #namespace_identity, #shared?, #reentrant?.
   class Lock
     # Opens (creating if needed) the lock file of +name+ in +namespace+ (an absolute directory path;
     # nil: XLOCK_NAMESPACE, else /tmp/xlock-EUID [XL-NS-1]). Acquires nothing.
@@ -18,7 +18,7 @@ module XLock
     # Raises XLock::InvalidName, XLock::InvalidArgument, XLock::InsecureNamespace,
     # XLock::UnsupportedFilesystem, XLock::OSError.
     def initialize(name, namespace: nil, shared: false, reentrant: false, allow_unsupported_fs: false)
-      _open(Names.utf8_bytes(name), Names.namespace_path(namespace),
+      _open(Names.checked(name), Names.namespace_path(namespace),
             shared ? true : false, reentrant ? true : false, allow_unsupported_fs ? true : false)
     end
 
@@ -26,7 +26,14 @@ module XLock
     # Raises XLock::WouldBlock (nothing removed) if the lock is held. Waiters on the removed file
     # reopen the path, so removal never yields two holders [XL-RM-4].
     def self.remove(name, namespace: nil, allow_unsupported_fs: false)
-      _remove(Names.utf8_bytes(name), Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
+      _remove(Names.checked(name), Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
+    end
+
+    # Deprecated: the draft-1 doorbell semaphore's name. Draft 2 wakes waiters through the namespace's bell
+    # file instead (see #bell_word); this returns the old name until libxlock drops it, then nil.
+    def doorbell
+      Deprecation.warn_once("XLock::Lock#doorbell", "XLock::Lock#bell_word")
+      _doorbell
     end
 
     # A copy would share nothing with the original; open another object for the same name instead.

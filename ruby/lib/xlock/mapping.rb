@@ -10,17 +10,18 @@ module XLock
     end
   end
 
-  SEMAPHORE_KINDS = { lock: "l", semaphore: "s", posix_semaphore: "p" }.freeze
+  # Raw POSIX semaphores are the one kind left [XL-SEM-2]; draft 1's doorbells (l, s) are withdrawn.
+  SEMAPHORE_KINDS = { posix_semaphore: "p" }.freeze
   UINT64_MAX = (1 << 64) - 1
   private_constant :SEMAPHORE_KINDS, :UINT64_MAX
 
   class << self
     # XLock.map("billing-export", dev: 2049, ino: 131073) -> XLock::Mapping with lock_file,
-    # capacity_file, semaphores ({l: "/xl1l...", s: ..., p: ...}) and #slot_file(i).
+    # capacity_file, semaphores ({p: "/xl1p..."}) and #slot_file(i).
     # Raises XLock::InvalidName [XL-NAME-3], XLock::InvalidArgument for a bad dev or ino.
     def map(name, dev:, ino:)
-      name = Names.utf8_bytes(name)
-      semaphores = SEMAPHORE_KINDS.to_h { |kind, letter| [letter.to_sym, semaphore_name(kind, name, dev: dev, ino: ino)] }
+      name = Names.checked(name)
+      semaphores = SEMAPHORE_KINDS.to_h { |kind, letter| [letter.to_sym, semaphore_name(kind, dev, ino, name)] }
       Mapping.new(name: name, lock_file: lock_file_name(name), capacity_file: capacity_file_name(name),
                   semaphores: semaphores.freeze).freeze
     end
@@ -37,19 +38,40 @@ module XLock
 
     # The slot file name of permit +slot+ of the counting semaphore +name+ [XL-ENC-3].
     def slot_file_name(name, slot)
-      _slot_file_name(Names.utf8_bytes(name), slot)
+      _slot_file_name(Names.checked(name), slot)
     end
 
-    # The POSIX semaphore name of +name+ for +kind+ (:lock, :semaphore, :posix_semaphore) in the
-    # namespace with identity (dev, ino) [XL-SEM-1].
-    def semaphore_name(kind, name, dev:, ino:)
-      letter = SEMAPHORE_KINDS.fetch(kind) do
-        raise InvalidArgument, "kind must be one of #{SEMAPHORE_KINDS.keys.inspect}, not #{kind.inspect}"
+    # The POSIX semaphore name of +name+ for +kind+ in the namespace with identity (dev, ino) [XL-SEM-1], as
+    # Python's xlock.semaphore_name(kind, dev, ino, name). +kind+ is :posix_semaphore or its letter "p"
+    # [XL-SEM-2]. Raises XLock::InvalidName, XLock::InvalidArgument.
+    # The old argument order semaphore_name(kind, name, dev:, ino:) still works, deprecated.
+    def semaphore_name(kind, *args, **keywords)
+      if args.size == 1 && keywords.keys.sort == %i[dev ino]
+        Deprecation.warn_once("XLock.semaphore_name(kind, name, dev:, ino:)", "XLock.semaphore_name(kind, dev, ino, name)")
+        dev, ino, name = keywords[:dev], keywords[:ino], args.first
+      elsif args.size == 3 && keywords.empty?
+        dev, ino, name = args
+      else
+        raise ArgumentError, "wrong arguments: XLock.semaphore_name(kind, dev, ino, name)"
       end
-      _semaphore_name(letter.ord, check_uint64(:dev, dev), check_uint64(:ino, ino), Names.utf8_bytes(name))
+      name = Names.checked(name)
+      _semaphore_name(semaphore_kind(kind).ord, check_uint64(:dev, dev), check_uint64(:ino, ino), name)
     end
 
     private
+
+    # The spec's letter of a kind given as a Symbol (:posix_semaphore) or as the letter ("p").
+    def semaphore_kind(kind)
+      return kind if kind.is_a?(String) && SEMAPHORE_KINDS.value?(kind)
+
+      SEMAPHORE_KINDS.fetch(kind) do
+        if [:lock, :semaphore, "l", "s"].include?(kind)
+          raise InvalidArgument, "locks and counting semaphores have no POSIX semaphore since draft 2 of xlock/1 " \
+                                 "(their waiters sleep on a bell word: XLock.bell_word) [XL-SEM-2]"
+        end
+        raise InvalidArgument, "kind must be :posix_semaphore or \"p\", not #{kind.inspect} [XL-SEM-2]"
+      end
+    end
 
     def check_uint64(what, value)
       return value if value.is_a?(Integer) && value.between?(0, UINT64_MAX)

@@ -19,6 +19,14 @@ module XLock
       raise InvalidName, "name #{name.inspect} cannot be converted to UTF-8 (#{e.message}) [XL-NAME-3]"
     end
 
+    # utf8_bytes, checked against the name rules [XL-NAME-1..XL-NAME-3] before any other argument:
+    # a bad name is XLock::InvalidName whatever else is wrong.
+    def checked(name)
+      name = utf8_bytes(name)
+      XLock.__send__(:_validate_name, name)
+      name
+    end
+
     # A namespace is an absolute directory path or nil (then XLOCK_NAMESPACE or the default [XL-NS-1]).
     def namespace_path(namespace)
       return nil if namespace.nil?

@@ -15,15 +15,16 @@ module XLock
   class PosixSemaphore
     # Opens (creating with +value+, 0..SEM_VALUE_MAX, if it does not exist [XL-PSEM-2]) the raw semaphore.
     def initialize(name, value: 1, namespace: nil, allow_unsupported_fs: false)
+      name = Names.checked(name)
       raise InvalidArgument, "value must be a non-negative Integer, not #{value.inspect}" unless value.is_a?(Integer)
 
-      _open(Names.utf8_bytes(name), value, Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
+      _open(name, value, Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
     end
 
     # sem_unlink of the semaphore of (namespace, name): true if one was unlinked, false if none existed.
     # See the hazard above [XL-PSEM-5].
     def self.unlink(name, namespace: nil, allow_unsupported_fs: false)
-      _unlink(Names.utf8_bytes(name), Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
+      _unlink(Names.checked(name), Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
     end
 
     # A copy would share nothing with the original; open another object for the same name instead.

@@ -7,21 +7,30 @@ module XLock
   #
   # Implemented in C (ext/xlock/xlock_ext_semaphore.c): #acquire(timeout: nil) -> slot, #try_acquire -> slot
   # or nil, #release, #synchronize(timeout: nil) { |slot| }, #held, #capacity, #close, #closed?, #name,
-  # #namespace, #path, #doorbell, #namespace_identity.
+  # #namespace, #path, #namespace_identity.
   class Semaphore
     # Opens the semaphore +name+ with +capacity+ (1..1000) in +namespace+ (as XLock::Lock.new).
     def initialize(name, capacity, namespace: nil, allow_unsupported_fs: false)
+      name = Names.checked(name)
       raise InvalidArgument, "capacity must be an Integer from 1 to 1000, not #{capacity.inspect}" unless capacity.is_a?(Integer)
 
-      _open(Names.utf8_bytes(name), capacity, Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
+      _open(name, capacity, Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
     end
 
     # Removes the idle files of the semaphore +name+ (which must have +capacity+) [XL-RM-3]: true if
     # removed, false if there were none. Raises XLock::WouldBlock if any permit is held.
     def self.remove(name, capacity, namespace: nil, allow_unsupported_fs: false)
+      name = Names.checked(name)
       raise InvalidArgument, "capacity must be an Integer from 1 to 1000, not #{capacity.inspect}" unless capacity.is_a?(Integer)
 
-      _remove(Names.utf8_bytes(name), capacity, Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
+      _remove(name, capacity, Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
+    end
+
+    # Deprecated: the draft-1 doorbell semaphore's name. Draft 2 wakes waiters through the namespace's bell
+    # file instead (see #bell_word); this returns the old name until libxlock drops it, then nil.
+    def doorbell
+      Deprecation.warn_once("XLock::Semaphore#doorbell", "XLock::Semaphore#bell_word")
+      _doorbell
     end
 
     # A copy would share nothing with the original; open another object for the same name instead.

@@ -1,0 +1,45 @@
+# frozen_string_literal: true
+
+module XLock
+  REMOVE_KINDS = %i[lock semaphore posix_semaphore].freeze
+  private_constant :REMOVE_KINDS
+
+  # Removes what +name+ leaves behind, as Python's xlock.remove(name, *, namespace=None, kind="lock",
+  # capacity=None):
+  # - kind: :lock - the idle lock file, only while holding it [XL-RM-2];
+  # - kind: :semaphore - the idle slot and capacity files of a counting semaphore of +capacity+ permits,
+  #   only while holding every slot [XL-RM-3];
+  # - kind: :posix_semaphore - sem_unlink of the raw semaphore; see the hazard in XLock::PosixSemaphore
+  #   [XL-PSEM-5].
+  # Waiters on a removed file reopen the path, so removal never yields two holders [XL-RM-4].
+  # Returns true if this call removed something, false if there was nothing. Raises XLock::WouldBlock if
+  # the lock or a permit is held (nothing removed), XLock::CapacityMismatch, XLock::InvalidName,
+  # XLock::InvalidArgument, XLock::InsecureNamespace, XLock::OSError.
+  def self.remove(name, kind: :lock, namespace: nil, capacity: nil, allow_unsupported_fs: false)
+    name = Names.checked(name)
+    kind = kind.to_sym if kind.is_a?(String) && REMOVE_KINDS.include?(kind.to_sym)
+    case kind
+    when :lock
+      remove_takes_no_capacity(kind, capacity)
+      Lock.remove(name, namespace: namespace, allow_unsupported_fs: allow_unsupported_fs)
+    when :semaphore
+      unless capacity.is_a?(Integer)
+        raise InvalidArgument, "XLock.remove(#{name.inspect}, kind: :semaphore) needs capacity: the Integer " \
+                               "capacity the semaphore was opened with, not #{capacity.inspect}"
+      end
+      Semaphore.remove(name, capacity, namespace: namespace, allow_unsupported_fs: allow_unsupported_fs)
+    when :posix_semaphore
+      remove_takes_no_capacity(kind, capacity)
+      PosixSemaphore.unlink(name, namespace: namespace, allow_unsupported_fs: allow_unsupported_fs)
+    else
+      raise InvalidArgument, "XLock.remove: kind must be one of #{REMOVE_KINDS.inspect}, not #{kind.inspect}"
+    end
+  end
+
+  def self.remove_takes_no_capacity(kind, capacity)
+    return if capacity.nil?
+
+    raise InvalidArgument, "XLock.remove: capacity: is for kind: :semaphore, not #{kind.inspect}"
+  end
+  private_class_method :remove_takes_no_capacity
+end
