@@ -81,3 +81,28 @@ def test_invalid_cases_have_the_error_kind_and_no_mapping() -> None:
     invalid = [c for c in VECTORS["cases"] if not c["valid"]]
     assert len(invalid) >= 15
     assert all(c["error"] == "INVALID_NAME" and "lock_file" not in c for c in invalid)
+
+
+PG_KEYS = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "pg_keys.json").read_text())
+
+
+def coreutils_pg_key(kind: str, label: str, name: str, extra: int | None) -> int:
+    parts = [b"xlock/1", b"pg", kind.encode(), label.encode(), name.encode()]
+    if extra is not None:
+        parts.append(str(extra).encode())
+    hexdigest = subprocess.run(["sha256sum"], input=b"\0".join(parts), capture_output=True, check=True).stdout.split()[0]
+    unsigned = int(hexdigest[:16], 16)
+    return unsigned - (1 << 64) if unsigned >= 1 << 63 else unsigned
+
+
+@pytest.mark.parametrize("case", PG_KEYS["cases"], ids=lambda c: c["description"])
+def test_pg_keys_match_coreutils(case: dict) -> None:
+    """XL-PG-3: the first 8 bytes of the digest, big-endian, signed; XL-PG-12: the pg_locks split."""
+    key = coreutils_pg_key(case["kind"], case["label"], case["name"], case.get("extra"))
+    assert case["key"] == key
+    assert (case["classid"] << 32 | case["objid"]) == key & 0xFFFFFFFFFFFFFFFF
+
+
+def test_pg_keys_are_distinct() -> None:
+    keys = [c["key"] for c in PG_KEYS["cases"]]
+    assert len(set(keys)) == len(keys)

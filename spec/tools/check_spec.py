@@ -142,6 +142,10 @@ def main(argv: list[str]) -> int:
 
         if gen_vectors.main(["--check"]) != 0:
             errors.append("vectors/names.json differs from gen_vectors.py output")
+        import gen_pg_keys
+
+        if gen_pg_keys.main(["--check"]) != 0:
+            errors.append("vectors/pg_keys.json differs from gen_pg_keys.py output")
     for line in uncited_report(root, (spec_dir / "xlock-1.md").read_text(encoding="utf-8")):
         print(line)
     for e in errors:
