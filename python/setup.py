@@ -22,8 +22,9 @@ class SdistWithVectors(sdist):
         # The checkout's vectors, or (an sdist built from an unpacked sdist) the copy beside us.
         for src in (HERE.parent / "spec" / "vectors", HERE / "spec" / "vectors"):
             if (src / "names.json").is_file():
-                shutil.copytree(src, Path(base_dir) / "spec" / "vectors",
-                                ignore=shutil.ignore_patterns("__pycache__"))
+                shutil.copytree(
+                    src, Path(base_dir) / "spec" / "vectors", ignore=shutil.ignore_patterns("__pycache__")
+                )
                 return
         raise SystemExit("xlock sdist: spec/vectors not found (build from an xlock checkout or its sdist)")
 
