@@ -20,12 +20,21 @@ Gem::Specification.new do |spec|
   spec.authors = ["xlock contributors"]
   spec.license = "MIT"
   spec.homepage = "https://github.com/xlock/xlock"
-  spec.metadata = { "source_code_uri" => "https://github.com/xlock/xlock/tree/main/ruby" }
+  spec.metadata = {
+    "homepage_uri" => "https://github.com/xlock/xlock",
+    "source_code_uri" => "https://github.com/xlock/xlock/tree/main/ruby",
+    "documentation_uri" => "https://github.com/xlock/xlock/blob/main/ruby/README.md",
+    "bug_tracker_uri" => "https://github.com/xlock/xlock/issues",
+    "changelog_uri" => "https://github.com/xlock/xlock/blob/main/spec/CHANGELOG.md",
+    "rubygems_mfa_required" => "true"
+  }
   spec.required_ruby_version = ">= 3.0"
+  spec.requirements << "Linux (spec xlock/1, section 15: other platforms are not supported yet)"
+  spec.requirements << "a C compiler and the Ruby headers (Debian: ruby-dev)"
   spec.platform = Gem::Platform::RUBY
 
   spec.files = Dir.chdir(__dir__) do
-    Dir["lib/**/*.rb", "ext/xlock/*.{c,h,rb}", "ext/xlock/vendor/*.{c,h}", "exe/*", "README.md"]
+    Dir["lib/**/*.rb", "ext/xlock/*.{c,h,rb}", "ext/xlock/vendor/*.{c,h}", "exe/*", "README.md", "LICENSE"]
   end
   spec.bindir = "exe"
   spec.executables = ["xlock-driver"]
