@@ -22,6 +22,10 @@ def find_repo(explicit: Optional[str] = None) -> Optional[Path]:
         for cand in (start, *start.parents):
             if (cand / SPEC_FILE).is_file():
                 return cand
+    # An installed package with no checkout around: the spec and vectors it ships (setup.py).
+    packaged = Path(__file__).resolve().parent / "data"
+    if (packaged / SPEC_FILE).is_file():
+        return packaged
     return None
 
 
