@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -53,15 +55,12 @@ class Actor:
 
 @pytest.fixture
 def ns(tmp_path: Path) -> Iterator[str]:
-    """A fresh private namespace path (created by xlock on first use); its doorbells are unlinked after
-    the test, since xlock itself never unlinks doorbells [XL-WAIT-8]."""
-    path = tmp_path / "ns"
-    yield str(path)
-    unlink_doorbells(path)
+    """A fresh private namespace path (created by xlock on first use)."""
+    yield str(tmp_path / "ns")
 
 
 def decode_file_stem(stem: str) -> bytes:
-    """The inverse of enc() [XL-ENC-1], for the tests' own clean-up."""
+    """The inverse of enc() [XL-ENC-1]."""
     out, i = bytearray(), 0
     while i < len(stem):
         c = stem[i]
@@ -77,45 +76,36 @@ def decode_file_stem(stem: str) -> bytes:
     return bytes(out)
 
 
-@pytest.fixture
-def tmp_path(tmp_path: Path) -> Iterator[Path]:
-    """pytest's tmp_path; afterwards the doorbells of every namespace a test made in it (tmp_path itself
-    or any directory below it) are unlinked, computed from each directory's identity and its lock and
-    capacity file names, never by pattern, since xlock itself never unlinks doorbells [XL-WAIT-8]."""
-    yield tmp_path
-    for parent, _dirs, _files in os.walk(tmp_path):
-        unlink_doorbells(Path(parent))
+def draft1_doorbell(kind: str, dev: int, ino: int, name: bytes) -> str:
+    """The /dev/shm file of draft 1's doorbell of kind l or s (withdrawn, XL-SEM-2), for the check below."""
+    data = b"\0".join((b"xlock/1", kind.encode(), b"%d" % dev, b"%d" % ino, name))
+    return "sem.xl1" + kind + base64.b32encode(hashlib.sha256(data).digest()).decode().lower()[:25]
 
 
-@pytest.fixture
-def removed_names(tmp_path: Path) -> Iterator[list[tuple[str, str]]]:
-    """A list a test fills with the (kind, name) of each lock or semaphore it removes: a removed file no
-    longer names its doorbell, so after the test these are unlinked in every directory under tmp_path."""
-    removed: list[tuple[str, str]] = []
-    yield removed
-    import xlock
-    from xlock._libc import lib
+def doorbells_under(root: Path) -> set[str]:
+    """The /dev/shm files draft 1 would have created for the locks and counting semaphores of every
+    namespace under root, computed from each directory's identity and its file names."""
+    wanted = set()
+    for parent, _dirs, files in os.walk(root):
+        try:
+            st = os.stat(parent)
+        except OSError:
+            continue
+        for file_name in files:
+            for suffix, kind in ((".lock", "l"), (".sem", "s")):
+                if file_name.endswith(suffix):
+                    name = decode_file_stem(file_name[: -len(suffix)])
+                    wanted.add(draft1_doorbell(kind, st.st_dev, st.st_ino, name))
+    return wanted
 
-    for parent, _dirs, _files in os.walk(tmp_path):
-        st = os.stat(parent)
-        for kind, name in removed:
-            lib.sem_unlink(xlock.semaphore_name(kind, st.st_dev, st.st_ino, name).encode())
 
-
-def unlink_doorbells(path: Path) -> None:
-    import xlock
-    from xlock._libc import lib
-
-    try:
-        st = os.stat(path)
-        files = os.listdir(path)
-    except OSError:
-        return
-    for file_name in files:
-        for suffix, kind in ((".lock", "l"), (".sem", "s")):
-            if file_name.endswith(suffix):
-                name = decode_file_stem(file_name[: -len(suffix)])
-                lib.sem_unlink(xlock.semaphore_name(kind, st.st_dev, st.st_ino, name).encode())
+@pytest.fixture(autouse=True)
+def _nothing_in_dev_shm_for_locks(tmp_path: Path) -> Iterator[None]:
+    """Locks and counting semaphores create nothing in /dev/shm [XL-SEM-2]: after each test, none of the
+    doorbells draft 1 would have made for the locks and semaphores of the test's namespaces exists."""
+    yield
+    leaked = doorbells_under(tmp_path) & set(os.listdir("/dev/shm"))
+    assert not leaked, f"locks or counting semaphores created POSIX semaphores: {sorted(leaked)}"
 
 
 @pytest.fixture

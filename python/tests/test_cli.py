@@ -180,11 +180,14 @@ def test_path_agrees_with_library_and_vectors(ns: Path, name: str) -> None:
     info = json.loads(r.stdout)
     st = ns.stat()
     assert info["path"] == os.path.join(ns, cases[name]["lock_file"])
-    assert info["semaphore"] == names.semaphore_name("l", st.st_dev, st.st_ino, name)
+    assert info["bell_word"] == cases[name]["bell_words"]["l"]  # [XL-SEM-7]
+    assert info["bell"] == str(ns / ".xlock-bell")
+    assert "semaphore" not in info
     assert (info["namespace"], info["dev"], info["ino"]) == (str(ns), st.st_dev, st.st_ino)
+    assert os.listdir(ns) == []  # path creates no file
     lock = xlock.Lock(name, namespace=str(ns))
     try:
-        assert (info["path"], info["semaphore"]) == (lock.path, lock.doorbell)
+        assert (info["path"], info["bell_word"]) == (lock.path, lock.bell_word)
     finally:
         lock.close()
 
@@ -195,10 +198,10 @@ def test_path_semaphore_kinds(ns: Path) -> None:
     st = ns.stat()
     assert info["path"] == str(ns / "!pool.sem")
     assert info["slot_files"] == [str(ns / f"!pool.{i}.slot") for i in range(3)]
-    assert info["semaphore"] == names.semaphore_name("s", st.st_dev, st.st_ino, "Pool")
+    assert info["bell_word"] == xlock.bell_word("s", "Pool")
     sem = xlock.Semaphore("Pool", 3, namespace=str(ns))
     try:
-        assert (info["path"], info["semaphore"]) == (sem.path, sem.doorbell)
+        assert (info["path"], info["bell_word"]) == (sem.path, sem.bell_word)
     finally:
         sem.close()
     r = run_xlock("--namespace", str(ns), "path", "Pool", "--kind", "posix_semaphore", "--json")
@@ -208,6 +211,8 @@ def test_path_semaphore_kinds(ns: Path) -> None:
     assert info["shm_path"] == "/dev/shm/sem." + info["semaphore"][1:]
     text = run_xlock("--namespace", str(ns), "path", "Pool").stdout
     assert text.splitlines()[0].split() == ["lock", "file:", str(ns / "!pool.lock")]
+    word = xlock.bell_word("l", "Pool")
+    assert text.splitlines()[1].split() == ["bell:", f"{ns / '.xlock-bell'},", "word", str(word)]
 
 
 def test_namespace_explicit(ns: Path) -> None:
@@ -223,6 +228,8 @@ def test_namespace_explicit(ns: Path) -> None:
         "0700",
     )
     assert (info["shared"], info["file_mode"], info["default"]) == (False, "0600", False)
+    assert (info["sharing"], info["capacity_mode"]) == ("private", "0600")  # [XL-NS-15]
+    assert info["bell"] == str(ns / ".xlock-bell") and info["bell_state"] == "absent"  # not created
     fd = os.open(ns, os.O_RDONLY | os.O_DIRECTORY)
     try:
         assert info["fs_magic"] == f"0x{_libc.fstatfs_type(fd):x}"
@@ -245,6 +252,9 @@ def test_namespace_from_environment_and_shared(tmp_path: Path) -> None:
         True,
         "0666",
     )
+    assert (info["sharing"], info["capacity_mode"]) == ("world-shared", "0644")
+    text = run_xlock("namespace", env=clean_env(XLOCK_NAMESPACE=str(shared))).stdout
+    assert "sharing:    world-shared" in text and "every local user is a member" in text  # [XL-NS-15]
 
 
 def test_namespace_default() -> None:
@@ -279,8 +289,7 @@ def test_insecure_namespace_is_refused_with_69(tmp_path: Path) -> None:
 # remove
 
 
-def test_remove_refuses_held_and_removes_idle(ns: Path, removed_names: list[tuple[str, str]]) -> None:
-    removed_names.append(("l", "job"))
+def test_remove_refuses_held_and_removes_idle(ns: Path) -> None:
     lock_path = ns / names.lock_file_name("job")
     a = hold(ns, "job")
     try:
@@ -297,8 +306,7 @@ def test_remove_refuses_held_and_removes_idle(ns: Path, removed_names: list[tupl
     assert (r.returncode, r.stdout) == (0, f"nothing to remove: {lock_path}\n")
 
 
-def test_remove_semaphore(ns: Path, removed_names: list[tuple[str, str]]) -> None:
-    removed_names.append(("s", "pool"))
+def test_remove_semaphore(ns: Path) -> None:
     sem = xlock.Semaphore("pool", 2, namespace=str(ns))
     sem.acquire()
     try:
@@ -308,11 +316,10 @@ def test_remove_semaphore(ns: Path, removed_names: list[tuple[str, str]]) -> Non
         sem.close()
     r = run_xlock("--namespace", str(ns), "remove", "pool", "--kind", "semaphore", "--capacity", "2")
     assert r.returncode == 0, r.stderr
-    assert sorted(os.listdir(ns)) == []
+    assert sorted(os.listdir(ns)) == [".xlock-bell"]
 
 
-def test_remove_all_idle_leaves_held(ns: Path, removed_names: list[tuple[str, str]]) -> None:
-    removed_names += [("l", "a"), ("l", "B"), ("s", "pool")]
+def test_remove_all_idle_leaves_held(ns: Path) -> None:
     for name in ("a", "B"):
         assert run_xlock("--namespace", str(ns), "run", name, "--", "true").returncode == 0
     xlock.Semaphore("pool", 2, namespace=str(ns)).close()
@@ -326,7 +333,7 @@ def test_remove_all_idle_leaves_held(ns: Path, removed_names: list[tuple[str, st
             "removed: lock a",
             "removed: semaphore pool",
         ]
-        assert sorted(os.listdir(ns)) == [names.lock_file_name("busy")]
+        assert sorted(os.listdir(ns)) == [".xlock-bell", names.lock_file_name("busy")]
     finally:
         finish(a)
 

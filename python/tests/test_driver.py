@@ -135,7 +135,9 @@ def test_session_two_drivers_exclude(driver: Driver, ns: str) -> None:
         assert opened["handle"].startswith("h")
         assert (opened["namespace"], opened["dev"], opened["ino"]) == (ns, st.st_dev, st.st_ino)
         assert opened["path"] == os.path.join(ns, "billing-export.lock")
-        assert opened["semaphore"] == names.semaphore_name("l", st.st_dev, st.st_ino, "billing-export")
+        assert opened["semaphore"] is None  # no POSIX semaphore for a lock [XL-SEM-2]
+        assert (opened["bell"], opened["bell_word"]) == (os.path.join(ns, ".xlock-bell"), 220)  # [XL-SEM-7]
+        assert opened["sharing"] == "private"
         h1 = opened["handle"]
         h2 = other.ok("open", kind="lock", name="billing-export", namespace=ns)["handle"]
 
@@ -212,10 +214,7 @@ def test_fork_check(driver: Driver, ns: str) -> None:
         os.kill(child, signal.SIGKILL)
 
 
-def test_shared_reentrant_semaphore_posix(
-    driver: Driver, ns: str, tmp_path: Path, removed_names: list[tuple[str, str]]
-) -> None:
-    removed_names += [("s", "pool"), ("l", "gone"), ("p", f"driver-test-{os.getpid()}")]
+def test_shared_reentrant_semaphore_posix(driver: Driver, ns: str, tmp_path: Path) -> None:
     a = driver.ok("open", kind="lock", name="s", namespace=ns, shared=True)["handle"]
     b = driver.ok("open", kind="lock", name="s", namespace=ns, shared=True)["handle"]
     driver.ok("acquire", handle=a)
@@ -231,7 +230,8 @@ def test_shared_reentrant_semaphore_posix(
     opened = driver.ok("open", kind="semaphore", name="pool", namespace=ns, capacity=2)
     st = os.stat(ns)
     assert opened["path"] == os.path.join(ns, "pool.sem")
-    assert opened["semaphore"] == names.semaphore_name("s", st.st_dev, st.st_ino, "pool")
+    assert opened["semaphore"] is None
+    assert opened["bell_word"] == names.bell_word("s", "pool")
     s = opened["handle"]
     assert driver.ok("acquire", handle=s)["slot"] == 0
     assert driver.ok("try_acquire", handle=s)["slot"] == 1
@@ -247,6 +247,7 @@ def test_shared_reentrant_semaphore_posix(
     p = driver.ok("open", kind="posix_semaphore", name=name, namespace=ns, value=1)
     assert p["path"] is None
     assert p["semaphore"] == names.semaphore_name("p", st.st_dev, st.st_ino, name)
+    assert (p["bell"], p["bell_word"]) == (None, None)
     assert driver.ok("acquire", handle=p["handle"], timeout_ms=100)["slot"] is None
     assert driver.error("try_acquire", handle=p["handle"]) == "WOULD_BLOCK"
     driver.ok("release", handle=p["handle"])
@@ -298,6 +299,7 @@ def test_map_every_vector(driver: Driver) -> None:
                     "capacity_file": case["capacity_file"],
                     "slot_files": case["slot_files"],
                     "semaphores": case["semaphores"][ns_id],
+                    "bell_words": case["bell_words"],
                 }, case["description"]
 
 
@@ -322,6 +324,32 @@ def test_bad_requests_and_driver_keeps_going(driver: Driver, ns: str) -> None:
     assert driver.error("acquire") == "BAD_REQUEST"
     assert driver.error("map", name="x", dev="1", ino=2) == "BAD_REQUEST"
     assert driver.error("map", name_hex="zz", dev=1, ino=2) == "BAD_REQUEST"
+    assert driver.error("map", name_hex="616", dev=1, ino=2) == "BAD_REQUEST"  # odd number of digits
+    assert driver.error("map", name="a", name_hex="61", dev=1, ino=2) == "BAD_REQUEST"  # both
+    assert driver.error("hello", protocol=2) == "BAD_REQUEST"
+    assert driver.error("hello", protocol=True) == "BAD_REQUEST"
+    h = driver.ok("open", kind="lock", name="types", namespace=ns)["handle"]
+    for bad_timeout in (1.5, True, "10"):  # exact integer types (PROTOCOL.md)
+        assert driver.error("acquire", handle=h, timeout_ms=bad_timeout) == "BAD_REQUEST"
+    driver.ok("acquire", handle=h, timeout_ms=10**30)  # beyond any deadline: untimed [XL-WAIT-3]
+    driver.ok("release", handle=h)
+    driver.ok("close", handle=h)
+    assert driver.error("open", kind="semaphore", name="x", namespace=ns, capacity=2.0) == "BAD_REQUEST"
+    assert (
+        driver.error("open", kind="semaphore", name="x", namespace=ns, capacity=10**30) == "INVALID_ARGUMENT"
+    )
+    assert (
+        driver.error("open", kind="posix_semaphore", name="x", namespace=ns, value=-1) == "INVALID_ARGUMENT"
+    )
+    counter = Path(ns).parent / "counter"
+    counter.write_text("12\n")
+    assert driver.ok("increment", path=str(counter))["value"] == 13
+    assert counter.read_text() == "13\n"
+    counter.write_text("7")
+    assert driver.ok("increment", path=str(counter))["value"] == 8
+    for junk in ("x", "1 2", "-3", "4\n\n", "\n"):
+        counter.write_text(junk)
+        assert driver.error("increment", path=str(counter)) == "BAD_REQUEST", junk
     # errors of the binding, by kind
     assert driver.error("open", kind="lock", name="", namespace=ns) == "INVALID_NAME"
     assert driver.error("open", kind="lock", name_hex="ff", namespace=ns) == "INVALID_NAME"

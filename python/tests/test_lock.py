@@ -25,11 +25,12 @@ def test_lock_file_created_with_namespace_mode(ns: str) -> None:
     assert lock.path == os.path.join(ns, "!billing%20export.lock")
     st = os.stat(lock.path)
     assert st.st_mode & 0o777 == 0o600 and st.st_size == 0
-    assert lock.namespace.path == ns and (lock.namespace.dev, lock.namespace.ino) == (
-        os.stat(ns).st_dev,
-        os.stat(ns).st_ino,
-    )
-    assert lock.doorbell == xlock.semaphore_name("l", lock.namespace.dev, lock.namespace.ino, lock.name)
+    assert lock.namespace == ns and lock.namespace_identity == (os.stat(ns).st_dev, os.stat(ns).st_ino)
+    assert lock.sharing == "private"
+    # the bell word, a pure function of kind and name [XL-SEM-7, XL-INTRO-1]; the bell is the
+    # namespace's one file of 4096 bytes [XL-BELL-1]
+    assert lock.bell_word == xlock.bell_word("l", lock.name)
+    assert os.stat(os.path.join(ns, ".xlock-bell")).st_size == 4096
     lock.close()
     lock.close()
 
@@ -222,7 +223,7 @@ def test_bad_arguments(ns: str) -> None:
             xlock.Lock(bad, namespace=ns)
     with pytest.raises(xlock.InvalidArgument):
         xlock.Lock("x", namespace="relative")
-    assert sorted(os.listdir(ns)) == ["x.lock"]
+    assert sorted(os.listdir(ns)) == [".xlock-bell", "x.lock"]
 
 
 def test_close_releases(ns: str) -> None:

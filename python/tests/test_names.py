@@ -1,4 +1,4 @@
-"""spec/vectors/names.json and errors.json, reproduced exactly [XL-SEM-6, XL-ERR-1]."""
+"""spec/vectors/names.json and errors.json, reproduced exactly [XL-SEM-6, XL-SEM-7, XL-ERR-1]."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ def test_name_vector(case: dict[str, Any]) -> None:
             with pytest.raises(xlock.InvalidName):
                 fn(name)
         with pytest.raises(xlock.InvalidName):
-            names.semaphore_name("l", 1, 2, name)
+            names.semaphore_name("p", 1, 2, name)
+        with pytest.raises(xlock.InvalidName):  # the name is checked before the kind [XL-NAME-6]
+            names.bell_word("x", name)
         return
     names.validate_name(name)
     assert names.validate_name(bytes.fromhex(case["name_utf8_hex"])) is None
@@ -47,6 +49,11 @@ def test_name_vector(case: dict[str, Any]) -> None:
         dev, ino = NAMESPACES[ns_id]
         for kind, sem in sems.items():
             assert names.semaphore_name(kind, dev, ino, name) == sem
+    for kind, word in case["bell_words"].items():
+        assert xlock.bell_word(kind, name) == word
+    encoded = names.EncodedName(name)  # the one value every object works from
+    assert (encoded.lock_file, encoded.capacity_file) == (case["lock_file"], case["capacity_file"])
+    assert {k: encoded.bell_word(k) for k in "ls"} == case["bell_words"]
 
 
 @pytest.mark.parametrize("case", [c for c in NAMES["cases"] if c["valid"]], ids=lambda c: c["description"])
@@ -66,7 +73,12 @@ def test_bad_mapping_arguments() -> None:
     with pytest.raises(xlock.InvalidArgument):
         names.semaphore_name("x", 1, 2, "a")
     with pytest.raises(xlock.InvalidArgument):
-        names.semaphore_name("l", -1, 2, "a")
+        names.semaphore_name("p", -1, 2, "a")
+    for withdrawn in ("l", "s"):  # draft 1's doorbells [XL-SEM-2]
+        with pytest.raises(xlock.InvalidArgument):
+            names.semaphore_name(withdrawn, 1, 2, "a")
+    with pytest.raises(xlock.InvalidArgument):
+        names.bell_word("p", "a")
     with pytest.raises(xlock.InvalidArgument):
         names.slot_file_name("a", 1000)
     with pytest.raises(xlock.InvalidName):
@@ -88,6 +100,10 @@ def test_namespace_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in ("", "relative/dir", "/a\0b"):
         with pytest.raises(xlock.InvalidArgument):
             names.resolve_namespace_path(bad)
+    # trailing slashes go, nothing else is normalised [XL-NS-14]
+    assert names.resolve_namespace_path("/tmp/ns//") == "/tmp/ns"
+    assert names.resolve_namespace_path("/") == "/"
+    assert names.resolve_namespace_path("//a/./b/") == "//a/./b"
 
 
 @pytest.mark.parametrize("entry", ERRORS["errors"], ids=lambda e: e["kind"])

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import load_vectors, unlink_doorbells
+from conftest import load_vectors
 
 import xlock
 from xlock._namespace import unsupported_fs_allowed, unsupported_fs_name
@@ -35,7 +35,8 @@ def test_explicit_then_environment(ns: str, tmp_path: Path, monkeypatch: pytest.
     lock = xlock.Lock("x")
     assert lock.path == os.path.join(ns, "x.lock")
     other = tmp_path / "other"
-    assert xlock.Lock("x", namespace=other).namespace.path == str(other)  # a PathLike is fine
+    assert xlock.Lock("x", namespace=other).namespace == str(other)  # a PathLike is fine
+    assert xlock.Lock("x", namespace=str(other) + "//").path == str(other / "x.lock")  # [XL-NS-14]
     with pytest.raises(xlock.InvalidArgument):
         xlock.Lock("x", namespace=42)  # type: ignore[arg-type]
 
@@ -57,15 +58,18 @@ def test_world_writable_without_sticky_refused(tmp_path: Path) -> None:
     try:
         lock = xlock.Lock("x", namespace=str(d))
         lock.acquire()
-        lock.release()  # opens (creates) the doorbell
+        lock.release()
+        sem = xlock.Semaphore("pool", 2, namespace=str(d))
     finally:
         os.umask(old)
-    assert lock.namespace.shared and lock.namespace.file_mode == 0o666
+    assert lock.sharing == "world-shared"
     assert stat.S_IMODE(os.stat(lock.path).st_mode) == 0o666
-    # the doorbell gets the namespace file mode too, whatever the umask [XL-NS-13]
-    assert stat.S_IMODE(os.stat("/dev/shm/sem." + lock.doorbell[1:]).st_mode) == 0o666
+    # the bell and slot files get the namespace file mode too, whatever the umask; the capacity file
+    # the file mode without group and other write [XL-NS-13, XL-BELL-2]
+    assert stat.S_IMODE(os.stat(d / ".xlock-bell").st_mode) == 0o666
+    assert stat.S_IMODE(os.stat(sem.path).st_mode) == 0o644
     lock.close()
-    unlink_doorbells(d)
+    sem.close()
 
 
 def test_group_shared_namespace_file_mode(tmp_path: Path) -> None:
@@ -73,7 +77,7 @@ def test_group_shared_namespace_file_mode(tmp_path: Path) -> None:
     d.mkdir()
     os.chmod(d, 0o3770)
     lock = xlock.Lock("x", namespace=str(d))
-    assert lock.namespace.file_mode == 0o660
+    assert lock.sharing == "group-shared"
     assert stat.S_IMODE(os.stat(lock.path).st_mode) == 0o660
 
 

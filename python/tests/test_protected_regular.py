@@ -15,10 +15,8 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from conftest import unlink_doorbells
 
 import xlock
 
@@ -51,7 +49,6 @@ def shared_ns() -> Iterator[str]:
     try:
         yield ns
     finally:
-        unlink_doorbells(Path(ns))
         shutil.rmtree(ns)
 
 

@@ -112,10 +112,9 @@ def test_without_statx_the_fstat_fallback_rechecks(
     ns: str, how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A libc without statx (or a kernel refusing it): the re-check uses os.fstat instead [XL-LOCK-8].
-    from xlock import _lock, _lockfile
+    from xlock import _lockfile
 
-    monkeypatch.setattr(_lockfile, "statx", _lockfile._statx_missing)
-    monkeypatch.setattr(_lock, "_statx", _lockfile._statx_missing)  # the inlined copy in acquire()
+    monkeypatch.setattr(_lockfile, "_statx", _lockfile._statx_missing)
     lock = xlock.Lock("swap", namespace=ns)
     lock.acquire()
     assert path_file_is_held(lock.path)

@@ -12,8 +12,7 @@ from conftest import Actor
 import xlock
 
 
-def test_remove_lock(ns: str, actor: Actor, removed_names: list[tuple[str, str]]) -> None:
-    removed_names.append(("l", "x"))
+def test_remove_lock(ns: str, actor: Actor) -> None:
     assert not xlock.remove("x", namespace=ns)
     lock = xlock.Lock("x", namespace=ns)
     assert actor.call(op="lock", ns=ns, name="x")["ok"]
@@ -31,8 +30,7 @@ def test_remove_lock(ns: str, actor: Actor, removed_names: list[tuple[str, str]]
         xlock.remove("x", namespace=ns, kind="table")
 
 
-def test_remove_semaphore(ns: str, removed_names: list[tuple[str, str]]) -> None:
-    removed_names.append(("s", "pool"))
+def test_remove_semaphore(ns: str) -> None:
     sem = xlock.Semaphore("pool", 2, namespace=ns)
     sem.acquire()
     with pytest.raises(xlock.WouldBlock):
@@ -41,7 +39,7 @@ def test_remove_semaphore(ns: str, removed_names: list[tuple[str, str]]) -> None
         xlock.remove("pool", namespace=ns, kind="semaphore", capacity=3)
     sem.release()
     assert xlock.remove("pool", namespace=ns, kind="semaphore")
-    assert os.listdir(ns) == []
+    assert os.listdir(ns) == [".xlock-bell"]  # the namespace's bell stays [XL-BELL-7]
     assert not xlock.remove("pool", namespace=ns, kind="semaphore", capacity=2)
     assert sem.acquire() == 0  # slot files are recreated on use
     sem.release()
@@ -53,10 +51,12 @@ def test_remove_malformed_capacity_file(ns: str) -> None:
         f.write("garbage")
     with pytest.raises(xlock.CapacityMismatch):
         xlock.Semaphore("junk", 2, namespace=ns)
-    with pytest.raises(xlock.InvalidArgument, match="malformed"):
-        xlock.remove("junk", namespace=ns, kind="semaphore")
-    assert xlock.remove("junk", namespace=ns, kind="semaphore", capacity=2)
-    assert os.listdir(ns) == []
+    # A malformed capacity file is refused, naming the file and its owner; nothing is removed [XL-RM-3].
+    for capacity in (None, 2):
+        with pytest.raises(xlock.CapacityMismatch, match=r"junk\.sem \(owned by uid 0.*malformed"):
+            xlock.remove("junk", namespace=ns, kind="semaphore", capacity=capacity)
+        assert os.listdir(ns) == ["junk.sem"]
+    os.unlink(os.path.join(ns, "junk.sem"))
     assert xlock.Semaphore("junk", 2, namespace=ns).acquire() == 0
 
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
-import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from conftest import Actor
 from test_lock import _replied_within
 
 import xlock
+
+NOBODY = 65534
 
 
 def test_capacity_file_and_slots(ns: str) -> None:
@@ -34,8 +37,14 @@ def test_capacity_file_and_slots(ns: str) -> None:
         sem.release()
     with pytest.raises(xlock.NotHeld):
         sem.release()
-    assert sorted(os.listdir(ns)) == ["!pool.0.slot", "!pool.1.slot", "!pool.2.slot", "!pool.sem"]
-    assert sem.doorbell == xlock.semaphore_name("s", sem.namespace.dev, sem.namespace.ino, "Pool")
+    assert sorted(os.listdir(ns)) == [
+        "!pool.0.slot",
+        "!pool.1.slot",
+        "!pool.2.slot",
+        "!pool.sem",
+        ".xlock-bell",
+    ]
+    assert sem.bell_word == xlock.bell_word("s", "Pool")  # [XL-SEM-7]
 
 
 def test_capacity_mismatch_and_bad_capacity(ns: str) -> None:
@@ -111,7 +120,10 @@ def test_foreign_flock_holds_a_permit(ns: str) -> None:
 def test_posix_semaphore_value_and_over_release(ns: str) -> None:
     sem = xlock.PosixSemaphore("p", value=2, namespace=ns)
     try:
-        assert sem.sem_name == xlock.semaphore_name("p", sem.namespace.dev, sem.namespace.ino, "p")
+        assert sem.semaphore_name == xlock.semaphore_name("p", *sem.namespace_identity, "p")
+        with pytest.warns(DeprecationWarning):
+            assert sem.sem_name == sem.semaphore_name
+        assert sem.path == "/dev/shm/sem." + sem.semaphore_name[1:]
         assert sem.value() == 2
         sem.acquire()
         sem.acquire(timeout=1)
@@ -129,10 +141,14 @@ def test_posix_semaphore_value_and_over_release(ns: str) -> None:
         assert sem.value() == 2
         again = xlock.PosixSemaphore("p", value=5, namespace=ns)  # value applies only on creation
         assert again.value() == 2
-        st = os.stat("/dev/shm/sem." + sem.sem_name[1:])
+        st = os.stat(sem.path)
         assert stat.S_IMODE(st.st_mode) == 0o600
-        with pytest.raises(xlock.InvalidArgument):
-            xlock.PosixSemaphore("p", value=-1, namespace=ns)
+        for bad in (-1, 2**31, 1.5, True):
+            with pytest.raises(xlock.InvalidArgument, match=f"not {bad!r}"):  # the value as given
+                xlock.PosixSemaphore("p", value=bad, namespace=ns)  # type: ignore[arg-type]
+        again.acquire()
+        again.close()  # posts back what it holds [XL-PSEM-6]
+        assert sem.value() == 2
     finally:
         assert sem.unlink()
     assert not sem.unlink()
@@ -140,20 +156,41 @@ def test_posix_semaphore_value_and_over_release(ns: str) -> None:
 
 def test_posix_semaphore_planted_by_another_user_is_refused(ns: str) -> None:
     space = xlock.Namespace(ns)
-    sem_name = xlock.semaphore_name("p", space.dev, space.ino, "planted")
-    code = (
-        "import os, sys\n"
-        "from xlock import _doorbell\n"
-        "os.setgid(65534); os.setuid(65534)\n"
-        "_doorbell.open_semaphore(sys.argv[1], 0o666, 1)\n"
-    )
-    subprocess.run([sys.executable, "-c", code, sem_name], check=True, timeout=60)
+    path = "/dev/shm/sem." + xlock.semaphore_name("p", space.dev, space.ino, "planted")[1:]
+    with open(path, "wb") as f:
+        f.write(bytes(32))
+    os.chown(path, NOBODY, NOBODY)
     try:
-        assert os.stat("/dev/shm/sem." + sem_name[1:]).st_uid == 65534
         with pytest.raises(xlock.InsecureNamespace, match="owned by uid 65534"):
             xlock.PosixSemaphore("planted", namespace=space)
     finally:
         assert xlock.remove("planted", namespace=space, kind="posix_semaphore")
+
+
+@pytest.mark.parametrize("plant", ["empty", "short", "fifo", "directory", "symlink"])
+def test_posix_semaphore_file_checked_on_its_descriptor(ns: str, plant: str, tmp_path: Path) -> None:
+    # Whatever is at the semaphore's path is checked before it is mapped: never a crash, never a bare
+    # OSError, never errno 0 [XL-PSEM-3, XL-ERR-5].
+    space = xlock.Namespace(ns)
+    path = "/dev/shm/sem." + xlock.semaphore_name("p", space.dev, space.ino, "planted")[1:]
+    if plant in ("empty", "short"):
+        with open(path, "wb") as f:
+            f.write(b"" if plant == "empty" else bytes(8))
+    elif plant == "fifo":
+        os.mkfifo(path)
+    elif plant == "directory":
+        os.mkdir(path)
+    else:
+        os.symlink(tmp_path / "target", path)
+    try:
+        with pytest.raises(xlock.InsecureNamespace, match=re.escape(path)):
+            xlock.PosixSemaphore("planted", namespace=space)
+    finally:
+        if plant == "directory":
+            os.rmdir(path)
+        else:
+            os.unlink(path)
+    assert not os.path.exists(tmp_path / "target")
 
 
 def test_close_during_waits_in_other_threads(ns: str) -> None:

@@ -110,8 +110,12 @@ def test_decode_every_vector(case: dict[str, object]) -> None:
         assert _status.decode_file_name(slot_file) == _status.NamespaceFile(
             slot_file, str(name), "slot", int(index)
         )
-    tmp = names.temp_capacity_file_name(str(name), 4242)
+    tmp = names.EncodedName(str(name)).temp_capacity_file("0123abcd")  # [XL-ENC-3]
     assert _status.decode_file_name(tmp) == _status.NamespaceFile(tmp, str(name), "temporary")
+    # draft 1's pid-numbered temporary file is withdrawn, and the bell is no name's file
+    for other in (str(case["capacity_file"]) + ".4242.tmp", ".xlock-bell", ".xlock-bell.0123abcd.tmp"):
+        decoded = _status.decode_file_name(other)
+        assert decoded is None or decoded.kind != "temporary" or decoded.name != name
 
 
 @pytest.mark.parametrize(

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from ._errors import (
     AlreadyHeld,
+    BackendError,
     Cancelled,
     CapacityMismatch,
     InsecureNamespace,
     Interrupted,
     InvalidArgument,
     InvalidName,
+    Lost,
     NotHeld,
     Timeout,
+    UnsupportedBackend,
     UnsupportedFilesystem,
     WouldBlock,
     XLockError,
@@ -24,6 +27,7 @@ from ._posix_semaphore import PosixSemaphore
 from ._remove import remove
 from ._semaphore import Semaphore
 from .names import (
+    bell_word,
     capacity_file_name,
     default_namespace_path,
     lock_file_name,
@@ -39,6 +43,7 @@ SPEC_VERSION = "xlock/1"
 __all__ = [
     "SPEC_VERSION",
     "AlreadyHeld",
+    "BackendError",
     "Cancelled",
     "CapacityMismatch",
     "InsecureNamespace",
@@ -46,16 +51,19 @@ __all__ = [
     "InvalidArgument",
     "InvalidName",
     "Lock",
+    "Lost",
     "Namespace",
     "NotHeld",
     "PosixSemaphore",
     "Semaphore",
     "Timeout",
+    "UnsupportedBackend",
     "UnsupportedFilesystem",
     "WouldBlock",
     "XLockError",
     "XLockOSError",
     "__version__",
+    "bell_word",
     "capacity_file_name",
     "default_namespace_path",
     "error_for_kind",

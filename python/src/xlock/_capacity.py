@@ -2,74 +2,60 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import re
-import stat
-import threading
+import secrets
 
-from ._errors import CapacityMismatch, InsecureNamespace, os_error
+from ._errors import CapacityMismatch, os_error
+from ._files import MAX_ROUNDS, file_error, open_file, owner_of, replaced_error
 from ._namespace import Namespace
-from .names import capacity_file_name, temp_capacity_file_name
+from .names import EncodedName
 
 __all__ = ["capacity_content", "ensure_capacity", "read_capacity"]
 
 _MAX_CAPACITY_FILE = 64
 _CONTENT = re.compile(rb"xlock/1 semaphore capacity=(0|[1-9][0-9]*)\n\Z")
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-# Threads of one process share the temporary file name (it holds the pid): create one at a time.
-_creating = threading.Lock()
 
 
 def capacity_content(capacity: int) -> bytes:
     return b"xlock/1 semaphore capacity=%d\n" % capacity
 
 
-def read_capacity(ns: Namespace, name: str) -> int | None:
+def read_capacity(ns: Namespace, name: EncodedName) -> int | None:
     """Return the capacity recorded in the capacity file, ``None`` if there is none.
 
     Raises ``InsecureNamespace`` for a symlink or non-regular file, ``CapacityMismatch`` for content
-    that is not exactly of the form of XL-CSEM-3.
+    that is not exactly of the form of XL-CSEM-3, ``XLockOSError``.
     """
-    file_name = capacity_file_name(name)
-    path = ns.join(file_name)
+    opened = open_file(ns, name.capacity_file, create=False)
+    if opened is None:
+        return None
+    fd = opened[0]
     try:
-        fd = os.open(file_name, _OPEN_FLAGS, dir_fd=ns.require_open())
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        if exc.errno == errno.ELOOP:
-            raise InsecureNamespace(
-                f"{path} is a symbolic link; xlock never follows links in a namespace [XL-LOCK-4]: remove "
-                f"it if you did not create it, and check who can write to {ns.path}"
-            ) from None
-        raise os_error(exc, f"cannot open {path}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise InsecureNamespace(f"{path} is not a regular file [XL-CSEM-3]: remove it")
         data = os.read(fd, _MAX_CAPACITY_FILE + 1)
     except OSError as exc:
-        raise os_error(exc, f"cannot read {path}") from None
+        raise os_error(exc, f"cannot read {ns.join(name.capacity_file)}") from None
     finally:
         os.close(fd)
     match = _CONTENT.match(data) if len(data) <= _MAX_CAPACITY_FILE else None
     if match is None:
         raise CapacityMismatch(
-            f"semaphore {name!r}: capacity file {path} does not hold 'xlock/1 semaphore capacity=N' "
-            f"(found {data[:_MAX_CAPACITY_FILE]!r}) [XL-CSEM-3]: while the semaphore is idle, remove it with "
-            f"xlock.remove({name!r}, kind='semaphore', capacity=N)"
+            f"semaphore {name.text!r}: capacity file {ns.join(name.capacity_file)} "
+            f"({owner_of(ns, name.capacity_file)}) is malformed: it does not hold 'xlock/1 semaphore "
+            f"capacity=N' (found {data[:_MAX_CAPACITY_FILE]!r}) [XL-CSEM-3]: xlock did not write it; have "
+            f"its owner remove it, then open the semaphore again"
         )
     return int(match.group(1))
 
 
-def ensure_capacity(ns: Namespace, name: str, capacity: int) -> None:
+def ensure_capacity(ns: Namespace, name: EncodedName, capacity: int) -> None:
     """Check the capacity file against ``capacity``, creating it if missing [XL-CSEM-3, XL-CSEM-4].
 
-    Raises ``CapacityMismatch`` (giving both capacities), ``InsecureNamespace``, ``XLockOSError``.
+    Raises ``CapacityMismatch`` (giving both capacities), ``InsecureNamespace``, ``XLockOSError``
+    (``EAGAIN`` if the file keeps vanishing).
     """
-    while True:
+    for _ in range(MAX_ROUNDS):
         found = read_capacity(ns, name)
         if found is None:
             _create(ns, name, capacity)
@@ -78,39 +64,43 @@ def ensure_capacity(ns: Namespace, name: str, capacity: int) -> None:
                 continue  # removed between creation and reading: start over
         if found != capacity:
             raise CapacityMismatch(
-                f"semaphore {name!r} ({ns.join(capacity_file_name(name))}) has capacity {found}, but "
-                f"capacity {capacity} was asked for [XL-CSEM-3]: use capacity={found}, or remove the "
-                f"semaphore while it is idle"
+                f"semaphore {name.text!r} ({ns.join(name.capacity_file)}, "
+                f"{owner_of(ns, name.capacity_file)}) has capacity {found}, but capacity {capacity} was "
+                f"asked for [XL-CSEM-3]: use capacity={found}, or remove the semaphore while it is idle"
             )
         return
+    raise replaced_error(ns, name.capacity_file)
 
 
-def _create(ns: Namespace, name: str, capacity: int) -> None:
-    final = capacity_file_name(name)
-    with _creating:
-        temp = temp_capacity_file_name(name, os.getpid())
-        dirfd = ns.require_open()
+def _create(ns: Namespace, name: EncodedName, capacity: int) -> None:
+    """Write a temporary file with a random name and link it to the capacity file [XL-CSEM-4]. A link
+    that exists already is another participant's: the caller reads and compares it."""
+    dirfd = ns.require_open()
+    mode = ns.capacity_mode
+    for _ in range(MAX_ROUNDS):
+        temp = name.temp_capacity_file(secrets.token_hex(4))
         try:
-            fd = os.open(temp, _TEMP_FLAGS, ns.file_mode, dir_fd=dirfd)
+            fd = os.open(temp, _TEMP_FLAGS, mode, dir_fd=dirfd)
         except FileExistsError:
-            os.unlink(temp, dir_fd=dirfd)  # left by a dead process that had our pid
-            fd = os.open(temp, _TEMP_FLAGS, ns.file_mode, dir_fd=dirfd)
+            continue  # planted or another creator's: a new random suffix
         except OSError as exc:
-            raise os_error(exc, f"cannot create {ns.join(temp)}") from None
+            raise file_error(ns, temp, exc, "cannot create") from None
         try:
             try:
-                os.fchmod(fd, ns.file_mode)
+                os.fchmod(fd, mode)
                 os.write(fd, capacity_content(capacity))
             finally:
                 os.close(fd)
             try:
-                os.link(temp, final, src_dir_fd=dirfd, dst_dir_fd=dirfd, follow_symlinks=False)
+                os.link(temp, name.capacity_file, src_dir_fd=dirfd, dst_dir_fd=dirfd, follow_symlinks=False)
             except FileExistsError:
-                pass  # another participant won; the caller reads and compares [XL-CSEM-4]
+                pass
         except OSError as exc:
-            raise os_error(exc, f"cannot create {ns.join(final)}") from None
+            raise file_error(ns, name.capacity_file, exc, "cannot create") from None
         finally:
             try:
                 os.unlink(temp, dir_fd=dirfd)
             except OSError:
                 pass
+        return
+    raise replaced_error(ns, name.temp_capacity_file("*"))

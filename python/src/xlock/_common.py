@@ -14,6 +14,7 @@ from ._errors import InvalidArgument
 from ._namespace import Namespace
 
 __all__ = [
+    "FOREVER_NS",
     "IN_PROCESS_SLICE_S",
     "NamespaceArg",
     "current_owner_matches",
@@ -25,6 +26,8 @@ __all__ = [
 NamespaceArg = Union[str, "os.PathLike[str]", Namespace, None]
 # Longest single in-process wait (Condition.wait) before re-checking deadline, cancel and signals.
 IN_PROCESS_SLICE_S = 0.02
+# A deadline that never comes (~146 years of CLOCK_MONOTONIC); longer timeouts mean "wait for ever".
+FOREVER_NS = 1 << 62
 
 
 def open_namespace(namespace: NamespaceArg, allow_unsupported_fs: bool) -> tuple[Namespace, bool]:
@@ -42,8 +45,8 @@ def open_namespace(namespace: NamespaceArg, allow_unsupported_fs: bool) -> tuple
 def deadline_from(timeout: float | None) -> int | None:
     """The CLOCK_MONOTONIC deadline in ns of a timeout in seconds, computed once [XL-WAIT-3].
 
-    ``None``, a negative number or infinity mean untimed (``None``). Raises ``InvalidArgument`` for NaN
-    or a non-number.
+    ``None``, a negative number, infinity or a timeout too large to represent as a deadline mean untimed
+    (``None``). Raises ``InvalidArgument`` for NaN or a non-number.
     """
     if timeout is None:
         return None
@@ -51,7 +54,7 @@ def deadline_from(timeout: float | None) -> int | None:
         raise InvalidArgument(f"timeout must be a number of seconds or None, not {timeout!r}")
     if math.isnan(timeout):
         raise InvalidArgument("timeout must be a number of seconds or None, not NaN")
-    if timeout < 0 or math.isinf(timeout):
+    if timeout < 0 or timeout * 1e9 >= FOREVER_NS:
         return None
     return time.monotonic_ns() + int(timeout * 1e9)
 

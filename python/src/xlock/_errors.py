@@ -8,14 +8,17 @@ from __future__ import annotations
 
 __all__ = [
     "AlreadyHeld",
+    "BackendError",
     "Cancelled",
     "CapacityMismatch",
     "InsecureNamespace",
     "Interrupted",
     "InvalidArgument",
     "InvalidName",
+    "Lost",
     "NotHeld",
     "Timeout",
+    "UnsupportedBackend",
     "UnsupportedFilesystem",
     "WouldBlock",
     "XLockError",
@@ -96,6 +99,24 @@ class Cancelled(XLockError, RuntimeError):
     kind = "CANCELLED"
 
 
+class Lost(XLockError, RuntimeError):
+    """The session of a PostgreSQL-backed holder ended or lost the lock [XL-PG-10]."""
+
+    kind = "LOST"
+
+
+class UnsupportedBackend(XLockError, RuntimeError):
+    """A PostgreSQL backend xlock cannot use: a standby, a pooler, too old a server [XL-PG-6, XL-PG-9]."""
+
+    kind = "UNSUPPORTED_BACKEND"
+
+
+class BackendError(XLockError, ConnectionError):
+    """The PostgreSQL server is unreachable, refused us, or failed a statement [XL-PG-15]."""
+
+    kind = "BACKEND_ERROR"
+
+
 class XLockOSError(XLockError, OSError):
     """Any other failing system call; ``errno`` is kept (construct as ``XLockOSError(errno, message)``)."""
 
@@ -117,6 +138,9 @@ _BY_KIND: dict[str, type[XLockError]] = {
         Interrupted,
         Cancelled,
         XLockOSError,
+        Lost,
+        UnsupportedBackend,
+        BackendError,
     )
 }
 

@@ -1,6 +1,7 @@
 """The only place that talks to libc through cffi (ABI mode: no compiler is needed at install).
 
-Only functions with integer and pointer arguments are declared, plus ``struct timespec``, which is two
+Only functions with integer and pointer arguments are declared (``syscall`` is variadic: every argument
+after the number must be passed as ``ffi.cast`` to its exact C type), plus ``struct timespec``, which is two
 ``long`` on 64-bit Linux. Two structures are read from plain byte buffers at fixed offsets instead:
 
 * ``struct statfs``: ``f_type`` is the first field, a ``long`` (``__fsword_t``), on Linux x86_64 and
@@ -8,7 +9,8 @@ Only functions with integer and pointer arguments are declared, plus ``struct ti
 * ``struct statx``: its layout is fixed by the kernel ABI on every architecture: ``stx_nlink`` is a u32
   at offset 16 and the structure is 256 bytes. (``struct stat`` differs per arch, so no ``fstat``.)
 
-cffi releases the GIL around every call, so a thread blocked in ``sem_clockwait`` does not block Python.
+cffi releases the GIL around every call, so a thread blocked in ``sem_clockwait`` or a futex wait does not
+block Python.
 Read ``ffi.errno`` right after the call that failed.
 """
 
@@ -23,10 +25,17 @@ __all__ = [
     "AT_EMPTY_PATH",
     "CLOCK_MONOTONIC",
     "CLOCK_REALTIME",
+    "FUTEX_BITSET_MATCH_ANY",
+    "FUTEX_WAIT_BITSET",
+    "FUTEX_WAKE_OP",
     "HAVE_CLOCKWAIT",
-    "O_CREAT",
-    "SEM_FAILED",
+    "MAP_FAILED",
+    "MAP_SHARED",
+    "PROT_READ",
+    "PROT_WRITE",
+    "SEM_T_SIZE",
     "STATX_NLINK",
+    "SYS_FUTEX",
     "ffi",
     "fstatfs_type",
     "lib",
@@ -36,22 +45,33 @@ ffi = cffi.FFI()
 ffi.cdef(
     """
     struct timespec { long tv_sec; long tv_nsec; };
-    void *sem_open(const char *name, int oflag, ...);
-    int sem_close(void *sem);
+    long syscall(long number, ...);
+    void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
+    int munmap(void *addr, size_t length);
+    int sem_init(void *sem, int pshared, unsigned int value);
     int sem_post(void *sem);
     int sem_wait(void *sem);
     int sem_trywait(void *sem);
     int sem_timedwait(void *sem, const struct timespec *abstime);
     int sem_clockwait(void *sem, int clockid, const struct timespec *abstime);
     int sem_getvalue(void *sem, int *sval);
-    int sem_unlink(const char *name);
     int fstatfs(int fd, void *buf);
     int statx(int dirfd, const char *pathname, int flags, unsigned int mask, void *statxbuf);
     """
 )
 lib: Any = ffi.dlopen(None)
 
-O_CREAT = 0o100
+PROT_READ = 0x1
+PROT_WRITE = 0x2
+MAP_SHARED = 0x01
+MAP_FAILED = ffi.cast("void *", -1)
+# sizeof(sem_t) in glibc on 64-bit Linux (__SIZEOF_SEM_T); xlock/1 is verified on x86_64 and aarch64.
+SEM_T_SIZE = 32
+# SYS_futex: the generic syscall table (aarch64, riscv64, ...) has 98; x86_64 has 202.
+SYS_FUTEX = 202 if os.uname().machine == "x86_64" else 98
+FUTEX_WAIT_BITSET = 9
+FUTEX_WAKE_OP = 5
+FUTEX_BITSET_MATCH_ANY = 0xFFFFFFFF
 CLOCK_REALTIME = 0
 CLOCK_MONOTONIC = 1
 AT_EMPTY_PATH = 0x1000
@@ -59,7 +79,6 @@ STATX_NLINK = 0x4
 STATFS_BUFFER_SIZE = 128  # > sizeof(struct statfs) = 120 on x86_64 and aarch64
 STATX_BUFFER_SIZE = 256
 STATX_NLINK_OFFSET = 16
-SEM_FAILED = ffi.NULL  # glibc defines SEM_FAILED as ((sem_t *) 0)
 
 
 def _has_symbol(symbol: str) -> bool:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import fcntl
 import threading
 import time
-from types import TracebackType
+from typing import Any
 
-from . import _fork
-from ._async import acquire_in_worker
+from ._bell import ACQUIRED, TIMED_OUT, bell_of, wait_loop
 from ._common import (
     IN_PROCESS_SLICE_S,
     NamespaceArg,
@@ -16,27 +15,21 @@ from ._common import (
     current_task_or_none,
     deadline_from,
     describe_timeout,
-    open_namespace,
     seconds_until,
 )
-from ._doorbell import ACQUIRED, TIMED_OUT, Doorbell, wait_loop
-from ._errors import AlreadyHeld, Cancelled, InvalidArgument, NotHeld, Timeout, WouldBlock, os_error
-from ._libc import lib
-from ._lockfile import AT_EMPTY_PATH, EMPTY_PATH, STATX_NLINK, LockFile, statx
-from ._namespace import Namespace
-from .names import NameLike, lock_file_name, name_to_str, semaphore_name
+from ._errors import AlreadyHeld, Cancelled, InvalidArgument, NotHeld, Timeout, WouldBlock
+from ._handle import Handle
+from ._lockfile import BUSY, LOCKED, LockFile
+from .names import NameLike
 
 __all__ = ["Lock"]
 
 _flock = fcntl.flock
 _LOCK_UN = fcntl.LOCK_UN
 _get_ident = threading.get_ident
-_sem_getvalue = lib.sem_getvalue
-_sem_post = lib.sem_post
-_statx, _EMPTY_PATH, _AT_EMPTY, _NLINK = statx, EMPTY_PATH, AT_EMPTY_PATH, STATX_NLINK
 
 
-class Lock:
+class Lock(Handle):
     """A named lock shared by every process (in any language) using the same namespace.
 
     ``Lock(name)`` opens (creating if needed) the lock file ``enc(name).lock`` in the namespace chosen
@@ -49,8 +42,9 @@ class Lock:
     ``InsecureNamespace`` (unsafe namespace, or a symlink/FIFO/... at the lock file path [XL-LOCK-4,
     XL-LOCK-5]), ``UnsupportedFilesystem`` [XL-NS-10], ``XLockOSError``.
 
-    Attributes: ``name``, ``path`` (the lock file), ``namespace`` (an ``xlock.Namespace``), ``shared``,
-    ``reentrant``, ``doorbell`` (the doorbell semaphore's name).
+    Attributes: ``name``, ``path`` (the lock file), ``namespace`` (the directory's path),
+    ``namespace_identity`` (``(dev, ino)``), ``bell_word`` (the word of the namespace's bell that wakes
+    its waiters), ``shared``, ``reentrant``.
     """
 
     def __init__(
@@ -62,24 +56,22 @@ class Lock:
         reentrant: bool = False,
         allow_unsupported_fs: bool = False,
     ) -> None:
-        self._closed = True
-        self.name = name_to_str(name)
-        file_name = lock_file_name(self.name)
-        ns, owned = open_namespace(namespace, allow_unsupported_fs)
+        self._set_name(name)
+        self._open_namespace(namespace, allow_unsupported_fs)
+        ns = self._ns
         try:
-            self._file = LockFile(ns, file_name)
-            self._file.open()
+            self._file = LockFile(ns, self._name.lock_file)
+            self._file.open()  # opens (creates) and checks the file now
+            self._bell = bell_of(ns, create=True)  # [XL-BELL-1]
         except BaseException:
-            if owned:
-                ns.close()
+            self._file_close()
+            self._release_namespace()
             raise
-        self.namespace: Namespace = ns
-        self._owns_namespace = owned
-        self.path = ns.join(file_name)
+        self.path: str = self._file.path
         self.shared = bool(shared)
         self.reentrant = bool(reentrant)
-        self.doorbell = semaphore_name("l", ns.dev, ns.ino, self.name)
-        self._bell = Doorbell(self.doorbell, ns.file_mode)
+        self.bell_word: int = self._name.bell_word("l")
+        self._word = self._bell.word(self.bell_word)
         self._op = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
         self._op_nb = self._op | fcntl.LOCK_NB
         self._mutex = threading.Lock()
@@ -89,8 +81,7 @@ class Lock:
         self._owner: object = None
         self._count = 0
         self._waiters = 0
-        self._closed = False
-        _fork.track(self)
+        self._opened()
 
     # -- acquisition ---------------------------------------------------------------------------------
 
@@ -98,47 +89,28 @@ class Lock:
         """Acquire the lock.
 
         ``acquire()`` waits without end in a blocking ``flock`` [XL-WAIT-2]; ``acquire(timeout=s)`` waits
-        at most ``s`` seconds (a negative ``s`` means without end), woken by the releaser's doorbell
-        [XL-WAIT-4]; ``acquire(blocking=False)`` makes one attempt [XL-WAIT-1].
+        at most ``s`` seconds (a negative ``s``, infinity or a timeout too large to represent mean without
+        end), woken by the releaser's ring of the bell [XL-WAIT-12]; ``acquire(blocking=False)`` makes one
+        attempt [XL-WAIT-1].
 
         Raises ``WouldBlock`` if ``blocking=False`` and the lock is held elsewhere; ``Timeout`` when the
         deadline passes (no earlier; ``timeout=0`` is one attempt); ``AlreadyHeld`` if this thread holds
         this non-reentrant object [XL-HOLD-3]; ``InvalidArgument`` for ``blocking=False`` with a timeout,
-        a bad timeout or a closed object; ``InsecureNamespace`` if the lock file was replaced by a
-        symlink or non-regular file; ``XLockOSError``. A signal handler's exception (``KeyboardInterrupt``)
-        propagates; nothing is held afterwards [XL-WAIT-9].
+        a NaN or non-number timeout or a closed object; ``InsecureNamespace`` if the lock file was
+        replaced by a symlink or non-regular file; ``XLockOSError``. A signal handler's exception
+        (``KeyboardInterrupt``) propagates; nothing is held afterwards [XL-WAIT-9].
         """
         if timeout is None:
-            # Hot path: one non-blocking flock and the re-check of XL-LOCK-8, under the object's mutex.
+            # Hot path: one non-blocking attempt of the lock-file cycle, under the object's mutex.
             mutex = self._mutex
             mutex.acquire()
             try:
-                if self._owner is None:
-                    lock_file = self._file
-                    fd = lock_file.fd
-                    if fd >= 0:
-                        try:
-                            _flock(fd, self._op_nb)
-                        except OSError:
-                            pass  # contended or odd: the slow path decides
-                        else:
-                            # LockFile.still_linked() inlined (one Python call less): the locked file
-                            # still has a name, link count > 0 [XL-LOCK-8].
-                            try:
-                                if _statx(fd, _EMPTY_PATH, _AT_EMPTY, _NLINK, lock_file.statx_buf) == 0:
-                                    linked = lock_file.nlink[0] != 0
-                                else:
-                                    linked = lock_file.fstat_linked()  # no statx in this libc or kernel
-                            except BaseException:
-                                _flock(fd, _LOCK_UN)
-                                raise
-                            if linked:
-                                self._owner = _get_ident()
-                                self._count = 1
-                                return
-                            # Removed or replaced: the slow path reopens the path [XL-RM-4].
-                            _flock(fd, _LOCK_UN)
-                            lock_file.close()
+                if self._owner is None and self._file.fd >= 0 and self._file.lock(self._op_nb) == LOCKED:
+                    self._owner = _get_ident()
+                    self._count = 1
+                    return
+            except Exception:
+                pass  # the slow path decides and reports
             finally:
                 mutex.release()
         self._acquire(_get_ident(), blocking, timeout, None, None)
@@ -151,10 +123,10 @@ class Lock:
         cancel: threading.Event | None,
         deadline_ns: int | None,
     ) -> None:
-        if not blocking and timeout is not None:
-            raise InvalidArgument(f"lock {self.name!r} ({self.path}): blocking=False takes no timeout")
         if deadline_ns is None:
             deadline_ns = deadline_from(timeout)
+        if not blocking and timeout is not None:
+            raise InvalidArgument(f"lock {self.name!r} ({self.path}): blocking=False takes no timeout")
         with self._cond:
             # Wait while another thread (or task) of this process holds or is acquiring this object
             # [XL-HOLD-2], in short slices so signals and cancellation are noticed.
@@ -192,20 +164,18 @@ class Lock:
                 if not self._try_file():
                     raise WouldBlock(f"lock {self.name!r} ({self.path}) is held elsewhere")
             elif deadline_ns is None and cancel is None:
-                self._block_file()
-            else:
-                outcome, waited = wait_loop(self._bell, self._try_file, deadline_ns, cancel)
+                self._file.lock(self._op)  # untimed: a blocking flock [XL-WAIT-2]
+            elif not self._try_file():  # step 0: one try before the bell is touched [XL-WAIT-12]
+                outcome = wait_loop(self._bell, self._word, self._try_file, deadline_ns, cancel)
                 if outcome != ACQUIRED:
                     raise self._timeout(timeout) if outcome == TIMED_OUT else self._cancelled()
-                if waited and self.shared:
-                    self._bell.post()  # wake the next shared waiter of the same release [XL-WAIT-5]
         except BaseException:
             self._abandon_acquisition()
             raise
         with self._mutex:
             closed = self._closed
             if closed:  # closed by another thread while we waited: we finish the close
-                self._file_unlock()
+                self._file.unlock()
                 self._owner = None
             else:
                 self._count = 1
@@ -215,7 +185,7 @@ class Lock:
 
     def _abandon_acquisition(self) -> None:
         # Whatever interrupted us (timeout, signal, cancel), leave nothing held [XL-WAIT-9, XL-ERR-4].
-        self._file_unlock()
+        self._file.unlock()
         with self._mutex:
             self._owner = None
             closed = self._closed
@@ -224,47 +194,11 @@ class Lock:
         if closed:
             self._finish_close()
 
-    def _file_unlock(self) -> None:
-        fd = self._file.fd
-        if fd >= 0:
-            try:
-                _flock(fd, _LOCK_UN)
-            except OSError:
-                pass
-
     def _try_file(self) -> bool:
-        """One non-blocking attempt with the re-check and reopen of XL-LOCK-8."""
-        lock_file = self._file
-        while True:
-            if self._closed:
-                raise self._closed_error()
-            if lock_file.fd < 0:
-                lock_file.open()
-            try:
-                _flock(lock_file.fd, self._op_nb)
-            except BlockingIOError:
-                return False
-            except OSError as exc:
-                raise os_error(exc, f"flock on {self.path} failed") from None
-            if lock_file.still_linked():
-                return True
-            _flock(lock_file.fd, _LOCK_UN)  # a removed or replaced file: reopen the path [XL-RM-4]
-            lock_file.close()
-
-    def _block_file(self) -> None:
-        """The untimed wait: a blocking flock [XL-WAIT-2], with the re-check of XL-LOCK-8."""
-        lock_file = self._file
-        while True:
-            if lock_file.fd < 0:
-                lock_file.open()
-            try:
-                _flock(lock_file.fd, self._op)  # EINTR: Python runs the handler, which may raise
-            except OSError as exc:
-                raise os_error(exc, f"flock on {self.path} failed") from None
-            if lock_file.still_linked():
-                return
-            _flock(lock_file.fd, _LOCK_UN)
-            lock_file.close()
+        """One non-blocking attempt of the lock-file cycle."""
+        if self._closed:
+            raise self._closed_error()
+        return self._file.lock(self._op_nb) != BUSY
 
     def _closed_error(self) -> InvalidArgument:
         return InvalidArgument(
@@ -280,7 +214,7 @@ class Lock:
     # -- release ----------------------------------------------------------------------------------------
 
     def release(self) -> None:
-        """Release the lock and ring its doorbell [XL-LOCK-9, XL-WAIT-6].
+        """Release the lock and ring the bell [XL-LOCK-9, XL-WAIT-6].
 
         Any thread may release a non-reentrant object [XL-HOLD-5]; a reentrant one only from the holding
         thread, and the file lock goes when the count reaches zero [XL-HOLD-4]. Raises ``NotHeld`` if this
@@ -307,17 +241,9 @@ class Lock:
                 self._cond.notify()
         finally:
             mutex.release()
-        # Doorbell.ring() inlined (one Python call less): post only if the value is 0 [XL-WAIT-6].
-        bell = self._bell
-        handle = bell.opened
-        if handle is None:
-            bell.ring()  # the first ring opens the doorbell
-        elif handle:
-            value = bell.value
-            if _sem_getvalue(handle, value) == 0 and value[0] == 0:
-                _sem_post(handle)
+        self._bell.ring(self._word)
 
-    def _release_as(self, owner: object) -> None:
+    def _undo(self, owner: object, got: Any) -> None:
         """Release on behalf of ``owner`` (an asyncio task), from any thread."""
         with self._mutex:
             if not self._count or self._owner is not owner:
@@ -330,7 +256,7 @@ class Lock:
             self._count = 0
             if self._waiters:
                 self._cond.notify()
-        self._bell.ring()
+        self._bell.ring(self._word)
 
     def _not_held(self) -> NotHeld:
         return NotHeld(f"lock {self.name!r} ({self.path}) is not held by this object; nothing released")
@@ -353,23 +279,27 @@ class Lock:
             self._closed = True
             ring = False
             if self._count:
-                self._file_unlock()
+                self._file.unlock()
                 self._owner = None
                 self._count = 0
                 ring = True
             acquiring = self._owner is not None  # that thread still uses the descriptors
             self._cond.notify_all()
         if ring:
-            self._bell.ring()
+            self._bell.ring(self._word)
         if not acquiring:
             self._finish_close()
 
+    def _file_close(self) -> None:
+        lock_file = getattr(self, "_file", None)
+        if lock_file is not None:
+            lock_file.close()
+
     def _finish_close(self) -> None:
-        # The doorbell's mapping stays until the object is collected (__del__): a release in another
-        # thread may still ring it, and no thread runs a method of an object being collected.
+        # The bell's mapping stays until the object is collected: a release in another thread may still
+        # ring it, and no thread runs a method of an object being collected.
         self._file.close()
-        if self._owns_namespace:
-            self.namespace.close()
+        self._release_namespace()
 
     def _after_fork_in_child(self) -> None:
         # [XL-HOLD-7, XL-HOLD-8]: the child holds nothing, never unlocks the parent's open file
@@ -380,31 +310,12 @@ class Lock:
         self._count = 0
         self._waiters = 0
         if not self._closed:
-            self._file.forget()
+            self._file.close()
 
-    def __del__(self) -> None:
-        try:
-            if not getattr(self, "_closed", True):
-                self.close()
-            bell = getattr(self, "_bell", None)
-            if bell is not None:
-                bell.close()
-        except Exception:
-            pass
+    # -- asyncio ----------------------------------------------------------------------------------------
 
-    # -- context managers and asyncio ------------------------------------------------------------------
-
-    def __enter__(self) -> Lock:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
+    def _async_owner(self) -> object:
+        return current_task_or_none()
 
     async def acquire_async(self, timeout: float | None = None) -> None:
         """Acquire without blocking the event loop; raises like ``acquire``.
@@ -413,32 +324,12 @@ class Lock:
         worker thread; if the task is cancelled, the wait ends within one wait slice and nothing stays
         held. Other tasks sharing this object wait for it like threads do.
         """
-        task = current_task_or_none()
-        deadline_ns = deadline_from(timeout)
-        try:
-            self._acquire(task, False, None, None, None)
-            return
-        except WouldBlock:
-            pass
+        await self._acquire_async(timeout)
 
-        def wait(cancel: threading.Event) -> None:
-            self._acquire(task, True, timeout, cancel, _forever_if_none(deadline_ns))
-
-        await acquire_in_worker(wait, lambda _: self._release_as(task))
-
-    async def __aenter__(self) -> Lock:
-        await self.acquire_async()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _release_async(self) -> None:
         task = current_task_or_none()
         if task is not None and self._owner is task:
-            self._release_as(task)
+            self._undo(task, None)
         else:
             self.release()
 
@@ -446,11 +337,3 @@ class Lock:
         mode = "shared" if self.shared else "exclusive"
         state = "closed" if self._closed else "held" if self._count else "not held"
         return f"<xlock.Lock {self.name!r} {mode} {state} path={self.path!r}>"
-
-
-_FOREVER_NS = 1 << 62
-
-
-def _forever_if_none(deadline_ns: int | None) -> int:
-    # A worker waits with the doorbell loop even when untimed, so that cancellation is noticed.
-    return _FOREVER_NS if deadline_ns is None else deadline_ns

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import errno
 import os
+import pwd
 import stat
 from types import TracebackType
 
 from . import _libc
-from ._errors import InsecureNamespace, InvalidArgument, UnsupportedFilesystem, os_error
-from .names import default_namespace_path, resolve_namespace_path
+from ._errors import InsecureNamespace, InvalidArgument, UnsupportedFilesystem, XLockError, os_error
+from .names import choose_namespace
 
 __all__ = ["UNSUPPORTED_FS_TYPES", "Namespace", "unsupported_fs_name"]
 
@@ -30,6 +31,17 @@ UNSUPPORTED_FS_TYPES: dict[int, str] = {
 _HINT = "fix it, or choose another namespace with XLOCK_NAMESPACE or the namespace argument"
 
 
+def _owner_of(path: str) -> str:
+    try:
+        uid = os.lstat(path).st_uid
+    except OSError:
+        return ""
+    try:
+        return f" (owned by uid {uid}, {pwd.getpwuid(uid).pw_name})"
+    except KeyError:
+        return f" (owned by uid {uid})"
+
+
 def unsupported_fs_name(f_type: int) -> str | None:
     """Return the name of a refused file system type [XL-NS-10], or ``None`` if ``f_type`` is fine."""
     return UNSUPPORTED_FS_TYPES.get(f_type & 0xFFFFFFFF)
@@ -45,7 +57,10 @@ class Namespace:
 
     ``path`` is chosen per XL-NS-1: the argument, else ``$XLOCK_NAMESPACE``, else ``/tmp/xlock-<euid>``.
     The directory is created with mode 0700 if missing [XL-NS-4]. Attributes: ``path``, ``fd``, ``dev``
-    and ``ino`` (the namespace identity), ``shared`` [XL-NS-9], ``file_mode`` [XL-NS-13], ``is_default``.
+    and ``ino`` (the namespace identity), ``uid`` and ``mode`` of the directory, ``shared`` [XL-NS-9],
+    ``sharing`` (``"private"``, ``"group-shared"`` or ``"world-shared"``), ``file_mode`` [XL-NS-13],
+    ``capacity_mode`` (the file mode without group and other write), ``is_default`` (chosen by the
+    default rule of XL-NS-1, to which XL-NS-8 applies).
 
     Raises ``InvalidArgument`` for a relative, empty or NUL-containing path [XL-NS-3];
     ``InsecureNamespace`` if the last component is a symlink or not a directory, is owned by another user,
@@ -62,20 +77,28 @@ class Namespace:
     uid: int
     mode: int
     shared: bool
+    sharing: str
     file_mode: int
+    capacity_mode: int
     is_default: bool
 
     def __init__(self, path: str | None = None, *, allow_unsupported_fs: bool = False) -> None:
         self.fd = -1
-        self.path = resolve_namespace_path(path)
-        self.is_default = self.path.rstrip("/") == default_namespace_path()
+        self.path, source = choose_namespace(path)
+        self.is_default = source == "default"
+        created = False
         try:
             os.mkdir(self.path, 0o700)  # [XL-NS-4]; EEXIST: the checks below decide
+            created = True
         except FileExistsError:
             pass
         except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise os_error(exc, f"cannot create namespace directory {self.path}") from None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise InsecureNamespace(
+                    f"cannot create namespace directory {self.path}: permission denied; ask the owner of "
+                    f"its parent directory to create it, or {_HINT}"
+                ) from None
+            raise os_error(exc, f"cannot create namespace directory {self.path}") from None
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
@@ -90,9 +113,22 @@ class Namespace:
                 raise InsecureNamespace(
                     f"namespace {self.path} is not a directory [XL-NS-5]: remove it, or {_HINT}"
                 ) from None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise InsecureNamespace(
+                    f"cannot open namespace directory {self.path}: permission denied{_owner_of(self.path)}; "
+                    f"ask its owner for access, or {_HINT}"
+                ) from None
             raise os_error(exc, f"cannot open namespace directory {self.path}") from None
         try:
+            if created:
+                os.fchmod(fd, 0o700)  # a restrictive umask must not leave it unusable [XL-NS-4]
             self._check(fd, allow_unsupported_fs)
+        except XLockError:
+            os.close(fd)
+            raise
+        except OSError as exc:
+            os.close(fd)
+            raise os_error(exc, f"cannot check namespace directory {self.path}") from None
         except BaseException:
             os.close(fd)
             raise
@@ -131,12 +167,14 @@ class Namespace:
         self.uid = st.st_uid
         self.mode = mode
         self.shared = bool(mode & 0o022)  # [XL-NS-9]
+        self.sharing = "world-shared" if mode & 0o002 else "group-shared" if mode & 0o020 else "private"
         # [XL-NS-13]
         self.file_mode = 0o666 if mode & 0o002 else 0o660 if mode & 0o020 else 0o600
+        self.capacity_mode = self.file_mode & ~0o022
 
     def join(self, file_name: str) -> str:
         """Return the path of ``file_name`` in this namespace (for messages and introspection)."""
-        return self.path.rstrip("/") + "/" + file_name
+        return ("" if self.path == "/" else self.path) + "/" + file_name
 
     def close(self) -> None:
         """Close the directory descriptor. Idempotent."""

@@ -1,23 +1,27 @@
-"""``xlock.remove``: safe removal of idle files, only while holding them [XL-RM-2, XL-RM-3, XL-PSEM-5]."""
+"""``xlock.remove``: safe removal of idle files, only while holding them [XL-RM-2, XL-RM-3, XL-PSEM-5].
+Removal never creates anything [XL-RM-6]."""
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 
-from . import _libc
+from ._bell import bell_of
 from ._capacity import read_capacity
 from ._common import NamespaceArg, open_namespace
-from ._doorbell import Doorbell
-from ._errors import CapacityMismatch, InvalidArgument, WouldBlock, os_error
-from ._lockfile import LockFile, open_existing
+from ._errors import CapacityMismatch, InvalidArgument, WouldBlock
+from ._files import file_error, owner_of
+from ._lockfile import ABSENT, BUSY, LockFile
 from ._namespace import Namespace
-from .names import NameLike, capacity_file_name, lock_file_name, name_to_str, semaphore_name, slot_file_name
+from ._posix_semaphore import unlink_semaphore
+from ._semaphore import MAX_CAPACITY, check_capacity
+from ._status import slot_indexes
+from .names import EncodedName, NameLike, encoded
 
 __all__ = ["remove"]
 
-_KINDS = ("lock", "semaphore", "posix_semaphore")
+KINDS = ("lock", "semaphore", "posix_semaphore")
+_LOCK_EX_NB = fcntl.LOCK_EX | fcntl.LOCK_NB
 
 
 def remove(
@@ -32,123 +36,102 @@ def remove(
 
     A lock file is removed only while holding it exclusively [XL-RM-2]; a semaphore's files only while
     holding every slot [XL-RM-3]; waiters then reopen the path, so removal never yields two holders
-    [XL-RM-4]. ``capacity`` (semaphores) defaults to the one recorded in the capacity file.
+    [XL-RM-4]. A semaphore's capacity is the one its capacity file records; ``capacity``, if given, must
+    agree (without a capacity file, it says how many slot files to look for; by default those found).
+    Nothing is ever created [XL-RM-6].
 
-    Returns True if something was removed, False if there was nothing. Raises ``WouldBlock`` if the lock
-    or a permit is held (nothing is removed); ``CapacityMismatch``; ``InvalidName``; ``InvalidArgument``
-    for an unknown ``kind``; ``InsecureNamespace``; ``XLockOSError``.
+    Returns True if this call unlinked at least one file (or the raw semaphore), False if there was
+    nothing to remove [XL-RM-7]. Raises ``WouldBlock`` if the lock or a permit is held (nothing is
+    removed); ``CapacityMismatch`` for a malformed capacity file or another capacity (nothing is
+    removed); ``InvalidName``; ``InvalidArgument`` for an unknown ``kind`` or a bad ``capacity``;
+    ``InsecureNamespace`` (including a file only its owner may remove); ``XLockOSError``.
     """
-    text = name_to_str(name)
-    if kind not in _KINDS:
-        raise InvalidArgument(f"remove: kind must be one of {', '.join(_KINDS)}, not {kind!r}")
+    n = encoded(name)
+    if kind not in KINDS:
+        raise InvalidArgument(f"remove: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if capacity is not None:
+        if kind != "semaphore":
+            raise InvalidArgument(f"remove: capacity applies to kind 'semaphore' only, not {kind!r}")
+        check_capacity(f"semaphore {n.text!r}", capacity)
     ns, owned = open_namespace(namespace, False)
     try:
         if kind == "lock":
-            return _remove_lock(ns, text)
+            return _remove_lock(ns, n)
         if kind == "semaphore":
-            return _remove_semaphore(ns, text, capacity)
-        return _unlink_posix(ns, text)
+            return _remove_semaphore(ns, n, capacity)
+        return unlink_semaphore(n.semaphore_name("p", ns.dev, ns.ino), repr(n.text))
     finally:
         if owned:
             ns.close()
 
 
-def _lock_existing(ns: Namespace, file_name: str, what: str) -> LockFile | None:
-    """Open an existing file and take it with LOCK_EX | LOCK_NB, then check strictly that the path still
-    names it, so that we never unlink a file we do not hold [XL-RM-2]."""
-    while True:
-        opened = open_existing(ns, file_name)
-        if opened is None:
-            return None
-        lock_file = LockFile(ns, file_name)
-        lock_file.adopt(*opened)
-        try:
-            fcntl.flock(lock_file.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock_file.close()
-            raise WouldBlock(f"{what} ({ns.join(file_name)}) is held; nothing was removed") from None
-        except OSError as exc:
-            lock_file.close()
-            raise os_error(exc, f"flock on {ns.join(file_name)} failed") from None
-        if lock_file.path_names_it():
-            return lock_file
-        lock_file.close()  # replaced meanwhile: look again
+def _take(ns: Namespace, file_name: str, what: str) -> LockFile | None:
+    """The file locked exclusively with the strict re-check [XL-RM-2], or ``None`` if there is none."""
+    lock_file = LockFile(ns, file_name, create=False, strict=True)
+    got = lock_file.lock(_LOCK_EX_NB)
+    if got == ABSENT:
+        return None
+    if got == BUSY:
+        lock_file.close()
+        raise WouldBlock(f"{what} ({ns.join(file_name)}) is held; nothing was removed")
+    return lock_file
 
 
-def _unlink(ns: Namespace, file_name: str) -> None:
+def _unlink(ns: Namespace, file_name: str) -> bool:
     try:
         os.unlink(file_name, dir_fd=ns.require_open())
     except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise os_error(exc, f"cannot remove {ns.join(file_name)}") from None
-
-
-def _remove_lock(ns: Namespace, name: str) -> bool:
-    file_name = lock_file_name(name)
-    lock_file = _lock_existing(ns, file_name, f"lock {name!r}")
-    if lock_file is None:
         return False
-    try:
-        _unlink(ns, file_name)
-    finally:
-        lock_file.close()  # the only descriptor: closing releases the flock
-    # Waiters on the removed file must notice at once and reopen the path [XL-RM-2].
-    bell = Doorbell(semaphore_name("l", ns.dev, ns.ino, name), ns.file_mode)
-    bell.ring()
-    bell.close()
+    except OSError as exc:
+        raise file_error(ns, file_name, exc, "cannot remove") from None
     return True
 
 
-def _remove_semaphore(ns: Namespace, name: str, capacity: int | None) -> bool:
-    malformed = False
+def _ring(ns: Namespace, word: int) -> None:
+    # Waiters on a removed file must notice at once and reopen the path; the bell is not created.
+    bell = bell_of(ns, create=False)
+    bell.ring(bell.word(word))
+
+
+def _remove_lock(ns: Namespace, n: EncodedName) -> bool:
+    lock_file = _take(ns, n.lock_file, f"lock {n.text!r}")
+    if lock_file is None:
+        return False
     try:
-        recorded = read_capacity(ns, name)
-    except CapacityMismatch:  # a capacity file of the wrong form: removable given the capacity
-        if capacity is None:
-            raise InvalidArgument(
-                f"semaphore {name!r}: {ns.join(capacity_file_name(name))} is malformed; pass capacity= "
-                f"to remove its files while holding every slot"
-            ) from None
-        recorded, malformed = None, True
-    if capacity is None:
-        if recorded is None:
-            return False
-        capacity = recorded
-    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= 1000:
-        raise InvalidArgument(f"semaphore {name!r}: capacity must be an integer from 1 to 1000 [XL-CSEM-1]")
-    if recorded is not None and recorded != capacity:
+        removed = _unlink(ns, n.lock_file)
+    finally:
+        lock_file.close()  # the only descriptor: closing releases the flock
+    _ring(ns, n.bell_word("l"))
+    return removed
+
+
+def _remove_semaphore(ns: Namespace, n: EncodedName, capacity: int | None) -> bool:
+    recorded = read_capacity(ns, n)  # CapacityMismatch if malformed: nothing is removed [XL-RM-3]
+    if recorded is not None and capacity is not None and recorded != capacity:
         raise CapacityMismatch(
-            f"semaphore {name!r} ({ns.join(capacity_file_name(name))}) has capacity {recorded}, not "
-            f"{capacity} [XL-CSEM-3]; nothing was removed"
+            f"semaphore {n.text!r} ({ns.join(n.capacity_file)}, {owner_of(ns, n.capacity_file)}) has "
+            f"capacity {recorded}, not {capacity} [XL-RM-3]; nothing was removed"
         )
+    if recorded is not None:
+        indexes = list(range(recorded))
+    elif capacity is not None:
+        indexes = list(range(capacity))
+    else:  # no capacity file: the slot files left behind, if any
+        indexes = [i for i in slot_indexes(ns.require_open(), n.enc) if i < MAX_CAPACITY]
     held: list[LockFile] = []
-    removed = recorded is not None or malformed
+    removed = False
     try:
-        for index in range(capacity):
-            slot = _lock_existing(ns, slot_file_name(name, index), f"semaphore {name!r} permit {index}")
+        for index in indexes:
+            slot = _take(ns, n.slot_file(index), f"semaphore {n.text!r} permit {index}")
             if slot is not None:
                 held.append(slot)
         for slot in held:  # [XL-RM-3]: the slot files, then the capacity file, then release
-            _unlink(ns, slot.name)
-            removed = True
-        if recorded is not None or malformed:
-            _unlink(ns, capacity_file_name(name))
+            removed = _unlink(ns, slot.name) or removed
+        if recorded is not None:
+            removed = _unlink(ns, n.capacity_file) or removed
     finally:
         for slot in held:
             slot.close()
     if held:
-        bell = Doorbell(semaphore_name("s", ns.dev, ns.ino, name), ns.file_mode)
-        bell.ring()
-        bell.close()
+        _ring(ns, n.bell_word("s"))
     return removed
-
-
-def _unlink_posix(ns: Namespace, name: str) -> bool:
-    sem_name = semaphore_name("p", ns.dev, ns.ino, name)
-    if _libc.lib.sem_unlink(sem_name.encode("ascii")) == 0:
-        return True
-    err = _libc.ffi.errno
-    if err == errno.ENOENT:
-        return False
-    raise os_error(OSError(err, os.strerror(err)), f"cannot unlink POSIX semaphore {sem_name} for {name!r}")

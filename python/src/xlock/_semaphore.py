@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import fcntl
 import threading
-from types import TracebackType
+from typing import Any
 
-from . import _fork
-from ._async import acquire_in_worker
+from ._bell import ACQUIRED, TIMED_OUT, bell_of, wait_loop
 from ._capacity import ensure_capacity
-from ._common import NamespaceArg, deadline_from, describe_timeout, open_namespace
-from ._doorbell import ACQUIRED, TIMED_OUT, Doorbell, wait_loop
-from ._errors import Cancelled, InvalidArgument, NotHeld, Timeout, WouldBlock, os_error
-from ._lockfile import LockFile
-from ._namespace import Namespace
-from .names import NameLike, capacity_file_name, name_to_str, semaphore_name, slot_file_name
+from ._common import NamespaceArg, deadline_from, describe_timeout
+from ._errors import Cancelled, InvalidArgument, NotHeld, Timeout, WouldBlock
+from ._handle import Handle
+from ._lockfile import LOCKED, LockFile
+from .names import NameLike
 
-__all__ = ["MAX_CAPACITY", "Semaphore"]
+__all__ = ["MAX_CAPACITY", "Semaphore", "check_capacity"]
 
 MAX_CAPACITY = 1000
 _LOCK_EX_NB = fcntl.LOCK_EX | fcntl.LOCK_NB
-_FOREVER_NS = 1 << 62
 
 
-class Semaphore:
+def check_capacity(what: str, capacity: object) -> int:
+    """``capacity`` if it is an integer from 1 to 1000 [XL-CSEM-1]; else ``InvalidArgument``."""
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY:
+        raise InvalidArgument(
+            f"{what}: capacity must be an integer from 1 to {MAX_CAPACITY}, not {capacity!r} [XL-CSEM-1]"
+        )
+    return capacity
+
+
+class Semaphore(Handle):
     """A counting semaphore of ``capacity`` permits whose permits come back when a holder dies.
 
     Permit ``i`` is an exclusive ``flock`` on the slot file ``enc(name).i.slot`` [XL-CSEM-2]; every
@@ -34,7 +40,8 @@ class Semaphore:
     to 1000 [XL-CSEM-1]; ``CapacityMismatch`` if the semaphore exists with another capacity;
     ``InsecureNamespace``, ``UnsupportedFilesystem``, ``XLockOSError`` as for ``Lock``.
 
-    Attributes: ``name``, ``capacity``, ``path`` (the capacity file), ``namespace``, ``doorbell``.
+    Attributes: ``name``, ``capacity``, ``path`` (the capacity file), ``namespace``,
+    ``namespace_identity``, ``bell_word``.
     """
 
     def __init__(
@@ -45,31 +52,23 @@ class Semaphore:
         namespace: NamespaceArg = None,
         allow_unsupported_fs: bool = False,
     ) -> None:
-        self._closed = True
-        self.name = name_to_str(name)
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY:
-            raise InvalidArgument(
-                f"semaphore {self.name!r}: capacity must be an integer from 1 to {MAX_CAPACITY}, not "
-                f"{capacity!r} [XL-CSEM-1]"
-            )
-        ns, owned = open_namespace(namespace, allow_unsupported_fs)
+        self._set_name(name)
+        self.capacity = check_capacity(f"semaphore {self._name.text!r}", capacity)
+        self._open_namespace(namespace, allow_unsupported_fs)
+        ns = self._ns
         try:
-            ensure_capacity(ns, self.name, capacity)
+            ensure_capacity(ns, self._name, capacity)
+            self._bell = bell_of(ns, create=True)  # [XL-BELL-1]
         except BaseException:
-            if owned:
-                ns.close()
+            self._release_namespace()
             raise
-        self.namespace: Namespace = ns
-        self._owns_namespace = owned
-        self.capacity = capacity
-        self.path = ns.join(capacity_file_name(self.name))
-        self.doorbell = semaphore_name("s", ns.dev, ns.ino, self.name)
-        self._bell = Doorbell(self.doorbell, ns.file_mode)
-        self._slots = [LockFile(ns, slot_file_name(self.name, i)) for i in range(capacity)]
+        self.path: str = ns.join(self._name.capacity_file)
+        self.bell_word: int = self._name.bell_word("s")
+        self._word = self._bell.word(self.bell_word)
+        self._slots = [LockFile(ns, self._name.slot_file(i)) for i in range(capacity)]
         self._mine: list[int] = []  # slot indexes held, most recent last
         self._mutex = threading.Lock()
-        self._closed = False
-        _fork.track(self)
+        self._opened()
 
     @property
     def held(self) -> int:
@@ -83,25 +82,27 @@ class Semaphore:
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> int:
         """Acquire one permit and return its slot index (0-based).
 
-        Tries the slots in order [XL-CSEM-5]; if all are busy, waits (without end, or ``timeout``
-        seconds) in the doorbell loop [XL-WAIT-11]. Raises ``WouldBlock`` (``blocking=False``, no permit
-        free), ``Timeout``, ``InvalidArgument`` (``blocking=False`` with a timeout, bad timeout, closed),
-        ``InsecureNamespace``, ``XLockOSError``; a signal handler's exception propagates, holding nothing
-        new.
+        Tries the slots it does not hold [XL-CSEM-5]; if all are busy, waits (without end, or ``timeout``
+        seconds) in the bell loop [XL-WAIT-11]. Raises ``WouldBlock`` (``blocking=False``, no permit
+        free), ``Timeout``, ``InvalidArgument`` (``blocking=False`` with a timeout, NaN or non-number
+        timeout, closed), ``InsecureNamespace``, ``XLockOSError``; a signal handler's exception
+        propagates, holding nothing new.
         """
-        return self._acquire(blocking, timeout, None, None)
+        index: int = self._acquire(None, blocking, timeout, None, None)
+        return index
 
     def _acquire(
         self,
+        owner: object,
         blocking: bool,
         timeout: float | None,
-        cancel: object | None,
+        cancel: threading.Event | None,
         deadline_ns: int | None,
     ) -> int:
-        if not blocking and timeout is not None:
-            raise InvalidArgument(f"semaphore {self.name!r} ({self.path}): blocking=False takes no timeout")
         if deadline_ns is None:
             deadline_ns = deadline_from(timeout)
+        if not blocking and timeout is not None:
+            raise InvalidArgument(f"semaphore {self.name!r} ({self.path}): blocking=False takes no timeout")
         got: list[int] = []
 
         def attempt() -> bool:
@@ -111,14 +112,11 @@ class Semaphore:
             got.append(index)
             return True
 
-        if attempt():
+        if attempt():  # step 0: one try before the bell is touched [XL-WAIT-12]
             return got[0]
         if not blocking:
             raise WouldBlock(f"semaphore {self.name!r} ({self.path}): all {self.capacity} permits are held")
-        assert cancel is None or isinstance(cancel, threading.Event)
-        outcome, _ = wait_loop(
-            self._bell, attempt, _FOREVER_NS if deadline_ns is None else deadline_ns, cancel
-        )
+        outcome = wait_loop(self._bell, self._word, attempt, deadline_ns, cancel)
         if outcome == ACQUIRED:
             return got[0]
         if outcome == TIMED_OUT:
@@ -128,59 +126,36 @@ class Semaphore:
         raise Cancelled(f"waiting for semaphore {self.name!r} ({self.path}) was cancelled; nothing is held")
 
     def _try_slots(self) -> int:
-        """One pass over the slots [XL-CSEM-5]; returns the slot now held, or -1."""
+        """One round over the slots this object does not hold [XL-CSEM-5]; the slot now held, or -1."""
         with self._mutex:
             if self._closed:
                 raise InvalidArgument(f"semaphore {self.name!r} ({self.path}) is closed")
             mine = self._mine
             for index, slot in enumerate(self._slots):
-                if index in mine:
-                    continue  # flock on our own descriptor would "succeed" again
-                if self._try_slot(slot):
+                # never a slot it holds: flock on our own descriptor would "succeed" again
+                if index not in mine and slot.lock(_LOCK_EX_NB) == LOCKED:
                     mine.append(index)
                     return index
             return -1
 
-    @staticmethod
-    def _try_slot(slot: LockFile) -> bool:
-        while True:
-            if slot.fd < 0:
-                slot.open()
-            try:
-                fcntl.flock(slot.fd, _LOCK_EX_NB)
-            except BlockingIOError:
-                return False
-            except OSError as exc:
-                raise os_error(exc, f"flock on slot file {slot.name} failed") from None
-            try:
-                linked = slot.still_linked()
-            except BaseException:
-                fcntl.flock(slot.fd, fcntl.LOCK_UN)
-                raise
-            if linked:
-                return True
-            fcntl.flock(slot.fd, fcntl.LOCK_UN)  # removed or replaced: reopen [XL-LOCK-8]
-            slot.close()
-
     def release(self) -> None:
-        """Return the most recently acquired permit and ring the doorbell [XL-CSEM-6].
+        """Return the most recently acquired permit and ring the bell [XL-CSEM-6].
 
         Raises ``NotHeld`` if this object holds no permit.
         """
         with self._mutex:
             if not self._mine:
                 raise NotHeld(f"semaphore {self.name!r} ({self.path}): this object holds no permit")
-            index = self._mine.pop()
-            fcntl.flock(self._slots[index].fd, fcntl.LOCK_UN)
-        self._bell.ring()
+            self._slots[self._mine.pop()].unlock()
+        self._bell.ring(self._word)
 
-    def _release_index(self, index: int) -> None:
+    def _undo(self, owner: object, got: Any) -> None:
         with self._mutex:
-            if index not in self._mine:
-                raise NotHeld(f"semaphore {self.name!r} ({self.path}): permit {index} is not held")
-            self._mine.remove(index)
-            fcntl.flock(self._slots[index].fd, fcntl.LOCK_UN)
-        self._bell.ring()
+            if got not in self._mine:
+                raise NotHeld(f"semaphore {self.name!r} ({self.path}): permit {got} is not held")
+            self._mine.remove(got)
+            self._slots[got].unlock()
+        self._bell.ring(self._word)
 
     def close(self) -> None:
         """Return every permit held and close the descriptors. Idempotent."""
@@ -193,11 +168,8 @@ class Semaphore:
             for slot in self._slots:
                 slot.close()  # closing the only descriptor releases its flock
         if returned:
-            self._bell.ring()
-        # The doorbell's mapping stays until the object is collected (__del__): a waiter or releaser
-        # in another thread may still use it.
-        if self._owns_namespace:
-            self.namespace.close()
+            self._bell.ring(self._word)
+        self._release_namespace()
 
     def _after_fork_in_child(self) -> None:
         # [XL-CSEM-6]: XL-HOLD-7 and XL-HOLD-8 apply to slot descriptors.
@@ -205,57 +177,15 @@ class Semaphore:
         self._mine = []
         if not self._closed:
             for slot in self._slots:
-                slot.forget()
-
-    def __del__(self) -> None:
-        try:
-            if not getattr(self, "_closed", True):
-                self.close()
-            bell = getattr(self, "_bell", None)
-            if bell is not None:
-                bell.close()
-        except Exception:
-            pass
-
-    def __enter__(self) -> Semaphore:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
+                slot.close()
 
     async def acquire_async(self, timeout: float | None = None) -> int:
         """Acquire one permit without blocking the event loop; returns the slot index.
 
         Raises like ``acquire``. If the awaiting task is cancelled, nothing stays held.
         """
-        deadline_ns = deadline_from(timeout)
-        try:
-            return self._acquire(False, None, None, None)
-        except WouldBlock:
-            pass
-
-        def wait(cancel: threading.Event) -> int:
-            return self._acquire(True, timeout, cancel, _FOREVER_NS if deadline_ns is None else deadline_ns)
-
-        return await acquire_in_worker(wait, self._release_index)
-
-    async def __aenter__(self) -> Semaphore:
-        await self.acquire_async()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
+        index: int = await self._acquire_async(timeout)
+        return index
 
     def __repr__(self) -> str:
         return (

@@ -131,6 +131,23 @@ def decode_name(encoded: str) -> str | None:
         return None
 
 
+def is_random_suffix(text: str) -> bool:
+    """The r of a temporary file name: 8 lowercase hexadecimal digits [XL-ENC-3]."""
+    return len(text) == 8 and all(c in _HEX for c in text)
+
+
+def slot_indexes(dir_fd: int, enc: str) -> list[int]:
+    """The indexes of the slot files ``enc.i.slot`` present in the directory open as ``dir_fd``."""
+    found = []
+    prefix = enc + "."
+    for file in os.listdir(dir_fd):
+        if file.startswith(prefix) and file.endswith(".slot"):
+            index = _decimal(file[len(prefix) : -len(".slot")])
+            if index is not None and index <= _MAX_SLOT:
+                found.append(index)
+    return sorted(found)
+
+
 def _decimal(text: str) -> int | None:
     """decimal(n) of spec §0: ASCII digits, no sign, no leading zero."""
     if not text.isascii() or not text.isdigit() or (len(text) > 1 and text[0] == "0"):
@@ -153,10 +170,10 @@ def decode_file_name(file: str) -> NamespaceFile | None:
         if slot is None or slot > _MAX_SLOT:
             return None
     elif file.endswith(".tmp"):
-        stem, _, pid = file[: -len(".tmp")].rpartition(".")
-        if not stem.endswith(".sem") or _decimal(pid) is None:
+        stem, _, suffix = file[: -len(".tmp")].rpartition(".")
+        if not is_random_suffix(suffix):
             return None
-        stem, kind = stem[: -len(".sem")], "temporary"
+        kind = "temporary"
     else:
         return None
     name = decode_name(stem)

@@ -20,13 +20,16 @@ import pwd
 import signal
 import stat
 import sys
+import time
 from collections.abc import Sequence
 from typing import NoReturn, Optional
 
 import xlock
 
 from . import _libc, _status, names
+from ._bell import BELL_FILE, bell_of
 from ._child import SIGNAL_BASE, Signalled, exit_on_signals, run_child
+from ._files import owner_of
 
 EX_CONFLICT = 1
 EX_USAGE = 64
@@ -34,6 +37,15 @@ EX_DATAERR = 65
 EX_UNAVAILABLE = 69
 EX_SOFTWARE = 70
 EX_OSERR = 71
+
+# What a shared namespace means for its users [XL-NS-15, XL-THREAT-3, XL-THREAT-4].
+SHARING_MEANS = {
+    "group-shared": "every member of the directory's group may create, hold and deny service on locks "
+    "here; the file owner can rename or unlink a held file (two holders until it is released)",
+    "world-shared": "every local user is a member: anyone may create, hold and deny service on locks here, "
+    "and the owner of a file can rename or unlink it while held (two holders until it is released); "
+    "prefer a group-shared namespace",
+}
 
 EXIT_CODES_HELP = """\
 exit status:
@@ -163,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         "List the locks and semaphore slots of the namespace that are held or waited for, with the "
         "holders' and waiters' PIDs, modes and command lines (from /proc/locks). Waiters are processes "
         "blocked in an untimed wait (flock(2)); a timed waiter or a semaphore waiter sleeps on the "
-        "doorbell between non-blocking attempts, so /proc/locks does not show it.",
+        "namespace's bell between non-blocking attempts, so /proc/locks does not show it.",
     )
     status.add_argument("name", metavar="NAME", nargs="?", help="only this lock or semaphore name")
     status.add_argument("--all", action="store_true", help="also list idle lock and slot files")
@@ -171,9 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     path = add(
         "path",
-        "print the files and semaphore names of a name",
-        "Print the lock file (or capacity file) path of NAME in the namespace and its POSIX semaphore "
-        "name. Creates the namespace directory if it is missing, as any xlock user would.",
+        "print the files and bell word of a name",
+        "Print the lock file (or capacity file) path of NAME in the namespace, and the namespace's bell "
+        "file with NAME's word in it (for --kind posix_semaphore: the raw semaphore's name and file). "
+        "Creates the namespace directory if it is missing, as any xlock user would; creates no file.",
     )
     path.add_argument("name", metavar="NAME")
     path.add_argument(
@@ -194,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
         "remove",
         "remove the files of idle locks and semaphores",
         "Remove the lock file of NAME (or a semaphore's files), only if nobody holds it: the files are "
-        "removed while holding them, so no waiter is ever split from its lock.",
+        "removed while holding them, so no waiter is ever split from its lock. Creates nothing. With "
+        "--all-idle, every idle lock and semaphore; files that are held, that you may not remove or "
+        "that are malformed are reported and left, and temporary files older than 60 s are removed.",
     )
     remove.add_argument("name", metavar="NAME", nargs="?")
     remove.add_argument(
@@ -353,30 +368,32 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def name_paths(ns: xlock.Namespace, name: str, kind: str, capacity: Optional[int]) -> dict[str, object]:
-    """The files and semaphore names of `name` in `ns` (XL-ENC-3, XL-SEM-1); opens nothing [XL-INTRO-1]."""
-    names.validate_name(name)
+    """The files, bell word or raw semaphore name of `name` in `ns` (XL-ENC-3, XL-SEM-1, XL-SEM-7);
+    opens nothing [XL-INTRO-1]."""
+    n = names.EncodedName(name)
     info: dict[str, object] = {
         "name": name,
         "kind": kind,
         "namespace": ns.path,
         "dev": ns.dev,
         "ino": ns.ino,
+        "sharing": ns.sharing,
     }
-    if kind == "lock":
-        info["path"] = os.path.join(ns.path, names.lock_file_name(name))
-        info["semaphore"] = names.semaphore_name("l", ns.dev, ns.ino, name)
-    elif kind == "semaphore":
-        info["path"] = os.path.join(ns.path, names.capacity_file_name(name))
-        info["semaphore"] = names.semaphore_name("s", ns.dev, ns.ino, name)
-        if capacity is not None:
-            info["slot_files"] = [
-                os.path.join(ns.path, names.slot_file_name(name, i)) for i in range(capacity)
-            ]
-    else:
-        sem = names.semaphore_name("p", ns.dev, ns.ino, name)
+    if kind == "posix_semaphore":
+        sem = n.semaphore_name("p", ns.dev, ns.ino)
         info["path"] = None
         info["semaphore"] = sem
-        info["shm_path"] = "/dev/shm/sem." + sem[1:]  # glibc's file for a named semaphore [XL-PSEM-3]
+        info["shm_path"] = "/dev/shm/sem." + sem[1:]  # the semaphore's file [XL-PSEM-2]
+        return info
+    info["bell"] = ns.join(BELL_FILE)
+    if kind == "lock":
+        info["path"] = ns.join(n.lock_file)
+        info["bell_word"] = n.bell_word("l")
+    else:
+        info["path"] = ns.join(n.capacity_file)
+        info["bell_word"] = n.bell_word("s")
+        if capacity is not None:
+            info["slot_files"] = [ns.join(n.slot_file(i)) for i in range(capacity)]
     return info
 
 
@@ -397,9 +414,10 @@ def cmd_path(args: argparse.Namespace) -> int:
         print(f"{labels[args.kind] + ':':<15} {info['path']}")
     for slot_file in info.get("slot_files", []):  # type: ignore[attr-defined]
         print(f"{'slot file:':<15} {slot_file}")
-    label = "semaphore:" if args.kind == "posix_semaphore" else "doorbell:"
-    print(f"{label:<15} {info['semaphore']}")
-    if "shm_path" in info:
+    if "bell" in info:
+        print(f"{'bell:':<15} {info['bell']}, word {info['bell_word']}")
+    else:
+        print(f"{'semaphore:':<15} {info['semaphore']}")
         print(f"{'file:':<15} {info['shm_path']}")
     return 0
 
@@ -454,7 +472,15 @@ def namespace_info(args: argparse.Namespace) -> tuple[dict[str, object], Optiona
         try:
             st = os.fstat(ns.fd)
             fs_type = _libc.fstatfs_type(ns.fd)
-            info.update(shared=ns.shared, file_mode=f"{ns.file_mode:04o}", default=ns.is_default)
+            info.update(
+                shared=ns.shared,
+                sharing=ns.sharing,
+                file_mode=f"{ns.file_mode:04o}",
+                capacity_mode=f"{ns.capacity_mode:04o}",
+                default=ns.is_default,
+                bell=ns.join(BELL_FILE),
+                bell_state=bell_of(ns, create=False).state,  # opens an existing bell only [XL-BELL-8]
+            )
         finally:
             ns.close()
     if st is not None:
@@ -498,8 +524,13 @@ def cmd_namespace(args: argparse.Namespace) -> int:
             magic = f" ({info['fs_magic']})" if "fs_magic" in info else ""
             print(f"filesystem: {fs}{magic}")
         if refusal is None:
-            sharing = "shared" if info["shared"] else "private"
-            print(f"sharing:    {sharing}, files get mode {info['file_mode']}")
+            print(
+                f"sharing:    {info['sharing']}, files get mode {info['file_mode']} (capacity files "
+                f"{info['capacity_mode']})"
+            )
+            if info["sharing"] != "private":
+                print(f"            {SHARING_MEANS[str(info['sharing'])]}")
+            print(f"bell:       {info['bell']}: {info['bell_state']}")
             print("accepted:   yes")
         else:
             print("accepted:   no")
@@ -513,15 +544,54 @@ def cmd_namespace(args: argparse.Namespace) -> int:
 # remove
 
 
+TEMPORARY_AGE_S = 60  # temporary files older than this are left behind by a dead creator [XL-RM-8]
+
+
+def _idle_targets(files: list[str]) -> list[tuple[str, str]]:
+    """(name, kind) of every lock and counting semaphore with a file in the namespace, slot files
+    without a capacity file included, each once."""
+    targets: dict[tuple[str, str], None] = {}
+    for decoded in (_status.decode_file_name(f) for f in files):
+        if decoded is not None and decoded.kind != "temporary":
+            targets[(decoded.name, "lock" if decoded.kind == "lock" else "semaphore")] = None
+    return list(targets)
+
+
+def _is_temporary(file_name: str) -> bool:
+    if file_name.startswith(BELL_FILE + ".") and file_name.endswith(".tmp"):
+        return _status.is_random_suffix(file_name[len(BELL_FILE) + 1 : -len(".tmp")])
+    decoded = _status.decode_file_name(file_name)
+    return decoded is not None and decoded.kind == "temporary"
+
+
+def _reclaim_temporaries(ns: xlock.Namespace, files: list[str]) -> int:
+    """Unlink the temporary files older than TEMPORARY_AGE_S [XL-RM-8]; returns how many were left."""
+    left = 0
+    now = time.time()
+    for file_name in files:
+        if not _is_temporary(file_name):
+            continue
+        try:
+            st = os.stat(file_name, dir_fd=ns.fd, follow_symlinks=False)
+            if now - st.st_mtime < TEMPORARY_AGE_S:
+                continue  # a creator may still be at work
+            os.unlink(file_name, dir_fd=ns.fd)
+            print(f"removed: temporary file {_show_name(file_name)}")
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            print(f"left: temporary file {_show_name(file_name)}: {exc.strerror} ({owner_of(ns, file_name)})")
+            left += 1
+    return left
+
+
 def _remove_all_idle(args: argparse.Namespace) -> int:
+    """Remove every idle lock and counting semaphore; skip and report what is held, not ours to remove
+    or malformed, and go on [XL-RM-8]."""
     ns = _open_namespace(args)
     try:
-        targets = [
-            (f.name, "lock" if f.kind == "lock" else "semaphore")
-            for f in (_status.decode_file_name(n) for n in sorted(os.listdir(ns.fd)))
-            if f is not None and f.kind in ("lock", "capacity")
-        ]
-        for name, kind in targets:
+        files = sorted(os.listdir(ns.fd))
+        for name, kind in _idle_targets(files):
             label = f"{kind} {_show_name(name)}"
             try:
                 # a semaphore's capacity is read from its capacity file
@@ -529,8 +599,12 @@ def _remove_all_idle(args: argparse.Namespace) -> int:
             except xlock.WouldBlock:
                 print(f"held, left: {label}")
                 continue
+            except (xlock.InsecureNamespace, xlock.CapacityMismatch, xlock.XLockOSError) as exc:
+                print(f"left: {label}: {exc}")
+                continue
             if removed:
                 print(f"removed: {label}")
+        _reclaim_temporaries(ns, files)
         return 0
     finally:
         ns.close()

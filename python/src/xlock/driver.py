@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Callable, Optional, Union
 import xlock
 
 from . import names
+from ._bell import BELL_FILE
 
 PROTOCOL = 1
 CAPABILITIES = [
@@ -35,7 +36,9 @@ CAPABILITIES = [
     "fork",
 ]
 FORK_REPORT_S = 5.0
+MAX_TIMEOUT_MS = 2**62 // 1_000_000  # beyond this a timeout means untimed [XL-WAIT-3]
 KINDS = ("lock", "semaphore", "posix_semaphore")
+SHARING = {"private": "private", "group-shared": "group", "world-shared": "world"}
 
 Reply = dict[str, Any]
 Request = dict[str, Any]
@@ -76,26 +79,30 @@ def _flag(req: Request, key: str) -> bool:
 
 def _name(req: Request) -> str:
     """`name`, or `name_hex` decoded so that ill-formed UTF-8 reaches the binding as lone surrogates,
-    where validation reports INVALID_NAME [XL-NAME-3]."""
+    where validation reports INVALID_NAME [XL-NAME-3]. Both at once is a bad request."""
     if req.get("name_hex") is not None:
+        if req.get("name") is not None:
+            raise BadRequest("give either 'name' or 'name_hex', not both")
         text = _arg(req, "name_hex", str)
-        try:
-            raw = bytes.fromhex(text)
-        except ValueError:
-            raise BadRequest(f"name_hex {text!r} is not hexadecimal") from None
-        return raw.decode("utf-8", "surrogateescape")
+        if len(text) % 2 or any(c not in "0123456789abcdefABCDEF" for c in text):
+            raise BadRequest(f"name_hex {text!r} is not an even number of hexadecimal digits")
+        return bytes.fromhex(text).decode("utf-8", "surrogateescape")
     value: str = _arg(req, "name", str)
     return value
 
 
 def _increment(path: str) -> int:
-    """The shared counter: read (missing or empty is 0), add one, write back; no locking of its own."""
+    """The shared counter: read (missing or empty is 0; decimal digits, optionally one trailing newline),
+    add one, write back as decimal + newline; no locking of its own."""
     try:
         with open(path, "rb") as f:
-            text = f.read().strip()
+            text = f.read()
     except FileNotFoundError:
         text = b""
-    value = int(text) + 1 if text else 1
+    digits = text[:-1] if text.endswith(b"\n") else text
+    if text and (not digits or not digits.isdigit()):
+        raise BadRequest(f"counter file {path} holds {text[:40]!r}, not a decimal number")
+    value = int(digits) + 1 if text else 1
     with open(path, "wb") as f:
         f.write(b"%d\n" % value)
     return value
@@ -158,6 +165,11 @@ class Session:
     # ---------------------------------------------------------------------------------------------
 
     def hello(self, req: Request) -> Reply:
+        protocol = req.get("protocol")
+        if protocol != PROTOCOL or isinstance(protocol, bool):
+            raise BadRequest(
+                f"protocol {protocol!r} is not supported; this driver speaks protocol {PROTOCOL}"
+            )
         return {
             "implementation": "python",
             "version": xlock.__version__,
@@ -175,7 +187,8 @@ class Session:
             "lock_file": names.lock_file_name(name),
             "capacity_file": names.capacity_file_name(name),
             "slot_files": {str(i): names.slot_file_name(name, i) for i in (0, 999)},
-            "semaphores": {k: names.semaphore_name(k, dev, ino, name) for k in "lsp"},
+            "semaphores": {"p": names.semaphore_name("p", dev, ino, name)},
+            "bell_words": {k: names.bell_word(k, name) for k in "ls"},
         }
 
     def open(self, req: Request) -> Reply:
@@ -189,33 +202,38 @@ class Session:
         if kind != "lock" and (shared or reentrant):
             raise BadRequest("'shared' and 'reentrant' apply to kind lock only")
         obj: Held
+        bell_word: Optional[int] = None
+        semaphore: Optional[str] = None
+        path: Optional[str]
         if kind == "lock":
-            obj = xlock.Lock(
+            lock = xlock.Lock(
                 name, namespace=namespace, shared=shared, reentrant=reentrant, allow_unsupported_fs=allow
             )
-            path: Optional[str] = obj.path
-            semaphore = obj.doorbell
+            obj, path, bell_word = lock, lock.path, lock.bell_word
         elif kind == "semaphore":
             capacity: int = _arg(req, "capacity", int)
-            obj = xlock.Semaphore(name, capacity, namespace=namespace, allow_unsupported_fs=allow)
-            path, semaphore = obj.path, obj.doorbell
+            sem = xlock.Semaphore(name, capacity, namespace=namespace, allow_unsupported_fs=allow)
+            obj, path, bell_word = sem, sem.path, sem.bell_word
         else:
             value = _arg(req, "value", int, optional=True)
-            obj = xlock.PosixSemaphore(
+            psem = xlock.PosixSemaphore(
                 name, value=1 if value is None else value, namespace=namespace, allow_unsupported_fs=allow
             )
-            path, semaphore = None, obj.sem_name
-        ns = obj.namespace
+            obj, path, semaphore = psem, None, psem.semaphore_name
+        dev, ino = obj.namespace_identity
         handle = f"h{self.next_handle}"
         self.next_handle += 1
         self.handles[handle] = (kind, obj)
         return {
             "handle": handle,
-            "namespace": ns.path,
-            "dev": ns.dev,
-            "ino": ns.ino,
+            "namespace": obj.namespace,
+            "dev": dev,
+            "ino": ino,
             "path": path,
             "semaphore": semaphore,
+            "bell": None if bell_word is None else _join(obj.namespace, BELL_FILE),
+            "bell_word": bell_word,
+            "sharing": SHARING[obj.sharing],
         }
 
     def _get(self, req: Request) -> tuple[str, Held]:
@@ -238,7 +256,9 @@ class Session:
     @staticmethod
     def _timeout(req: Request) -> Optional[float]:
         ms: Optional[int] = _arg(req, "timeout_ms", int, optional=True)
-        return None if ms is None else ms / 1000  # negative: untimed [XL-WAIT-3]
+        if ms is None or ms < 0 or ms >= MAX_TIMEOUT_MS:
+            return None  # negative or beyond any deadline: untimed [XL-WAIT-3]
+        return ms / 1000
 
     def acquire(self, req: Request) -> Reply:
         kind, obj = self._get(req)
@@ -366,6 +386,10 @@ def _read_line(fd: int, timeout: float) -> str:
             raise Failed("OS_ERROR", f"the forked child closed its pipe after {data!r}")
         data += chunk
     return data.decode("utf-8", "replace")
+
+
+def _join(namespace: str, file_name: str) -> str:
+    return ("" if namespace == "/" else namespace) + "/" + file_name
 
 
 def _failure(req_id: Optional[int], kind: str, message: str) -> Reply:

@@ -15,10 +15,15 @@ from typing import Union
 from ._errors import InvalidArgument, InvalidName
 
 __all__ = [
+    "BELL_WORDS",
     "MAX_NAME_BYTES",
+    "EncodedName",
+    "bell_word",
     "capacity_file_name",
+    "choose_namespace",
     "default_namespace_path",
     "encode_name",
+    "encoded",
     "lock_file_name",
     "resolve_namespace_path",
     "semaphore_name",
@@ -27,7 +32,9 @@ __all__ = [
 ]
 
 MAX_NAME_BYTES = 80
-SEMAPHORE_KINDS = ("l", "s", "p")
+SEMAPHORE_KINDS = ("p",)  # [XL-SEM-2]
+BELL_KINDS = ("l", "s")
+BELL_WORDS = 1024  # words of a bell file [XL-SEM-7]
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # Bytes that stay themselves in enc() [XL-ENC-1]; "." is handled apart (escaped at index 0).
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -86,10 +93,9 @@ def validate_name(name: NameLike) -> None:
     name_utf8(name)
 
 
-def encode_name(name: NameLike) -> str:
-    """Return ``enc(name)`` [XL-ENC-1], the file-name stem of a name. Raises ``InvalidName``."""
+def _enc(raw: bytes) -> str:
     out = []
-    for i, b in enumerate(name_utf8(name)):
+    for i, b in enumerate(raw):
         if b in _PLAIN or (b == 0x2E and i > 0):
             out.append(chr(b))
         elif b in _UPPER:
@@ -97,6 +103,60 @@ def encode_name(name: NameLike) -> str:
         else:
             out.append(f"%{b:02x}")
     return "".join(out)
+
+
+class EncodedName:
+    """A name validated and encoded once [XL-NAME-1..3, XL-ENC-1], carrying its file names [XL-ENC-3].
+
+    Every object and removal works from one of these, so a name is never validated or encoded twice.
+    """
+
+    __slots__ = ("capacity_file", "enc", "lock_file", "text", "utf8")
+
+    text: str
+    utf8: bytes
+    enc: str
+    lock_file: str
+    capacity_file: str
+
+    def __init__(self, name: NameLike) -> None:
+        self.utf8 = name_utf8(name)
+        self.text = name if isinstance(name, str) else self.utf8.decode("utf-8")
+        self.enc = _enc(self.utf8)
+        self.lock_file = self.enc + ".lock"
+        self.capacity_file = self.enc + ".sem"
+
+    def slot_file(self, index: int) -> str:
+        """The slot file of permit ``index`` (0-based) [XL-ENC-3]; the caller checks the index."""
+        return f"{self.enc}.{index}.slot"
+
+    def temp_capacity_file(self, suffix: str) -> str:
+        """The temporary file used while creating the capacity file, ``suffix`` 8 random hex digits."""
+        return f"{self.enc}.{suffix}.tmp"
+
+    def bell_word(self, kind: str) -> int:
+        """The index of this name's word in the namespace's bell [XL-SEM-7]."""
+        data = b"\0".join((b"xlock/1", b"bell", kind.encode(), self.utf8))
+        return int.from_bytes(hashlib.sha256(data).digest()[:4], "big") & (BELL_WORDS - 1)
+
+    def semaphore_name(self, kind: str, dev: int, ino: int) -> str:
+        """The POSIX semaphore name of (kind, namespace identity, this name) [XL-SEM-1]."""
+        data = b"\0".join((b"xlock/1", kind.encode(), b"%d" % dev, b"%d" % ino, self.utf8))
+        digest = base64.b32encode(hashlib.sha256(data).digest()).decode("ascii").lower()
+        return "/xl1" + kind + digest[:25]
+
+    def __repr__(self) -> str:
+        return f"EncodedName({self.text!r})"
+
+
+def encoded(name: NameLike | EncodedName) -> EncodedName:
+    """``name`` as an ``EncodedName`` (validated once). Raises ``InvalidName``."""
+    return name if isinstance(name, EncodedName) else EncodedName(name)
+
+
+def encode_name(name: NameLike) -> str:
+    """Return ``enc(name)`` [XL-ENC-1], the file-name stem of a name. Raises ``InvalidName``."""
+    return _enc(name_utf8(name))
 
 
 def lock_file_name(name: NameLike) -> str:
@@ -118,25 +178,31 @@ def slot_file_name(name: NameLike, index: int) -> str:
     return f"{encode_name(name)}.{index}.slot"
 
 
-def temp_capacity_file_name(name: NameLike, pid: int) -> str:
-    """Return the temporary file used while creating a capacity file [XL-ENC-3]."""
-    return f"{encode_name(name)}.sem.{pid}.tmp"
-
-
 def semaphore_name(kind: str, dev: int, ino: int, name: NameLike) -> str:
     """Return the POSIX semaphore name for (kind, namespace identity, name) [XL-SEM-1].
 
-    ``kind`` is ``"l"`` (lock doorbell), ``"s"`` (counting-semaphore doorbell) or ``"p"`` (raw POSIX
-    semaphore) [XL-SEM-2]. Raises ``InvalidName``, or ``InvalidArgument`` for another kind or a negative
-    or non-integer ``dev``/``ino``.
+    ``kind`` is ``"p"`` (raw POSIX semaphore) [XL-SEM-2]; locks and counting semaphores have a bell
+    word instead (``bell_word``). Raises ``InvalidName``, or ``InvalidArgument`` for another kind or a
+    negative or non-integer ``dev``/``ino``.
     """
+    encoded_name = EncodedName(name)  # the name first [XL-NAME-6]
     if kind not in SEMAPHORE_KINDS:
-        raise InvalidArgument(f"semaphore kind must be one of 'l', 's', 'p', not {kind!r}")
+        raise InvalidArgument(f"semaphore kind must be 'p' (raw POSIX semaphore), not {kind!r} [XL-SEM-2]")
     _check_int("dev", dev, 0, None)
     _check_int("ino", ino, 0, None)
-    data = b"\0".join((b"xlock/1", kind.encode(), b"%d" % dev, b"%d" % ino, name_utf8(name)))
-    digest = base64.b32encode(hashlib.sha256(data).digest()).decode("ascii").lower()
-    return "/xl1" + kind + digest[:25]
+    return encoded_name.semaphore_name(kind, dev, ino)
+
+
+def bell_word(kind: str, name: NameLike) -> int:
+    """Return the word (0 to 1023) of the namespace's bell that wakes waiters for ``name`` [XL-SEM-7].
+
+    ``kind`` is ``"l"`` (lock) or ``"s"`` (counting semaphore). Raises ``InvalidName``, or
+    ``InvalidArgument`` for another kind.
+    """
+    encoded_name = EncodedName(name)  # the name first [XL-NAME-6]
+    if kind not in BELL_KINDS:
+        raise InvalidArgument(f"bell kind must be 'l' (lock) or 's' (counting semaphore), not {kind!r}")
+    return encoded_name.bell_word(kind)
 
 
 def default_namespace_path() -> str:
@@ -147,25 +213,31 @@ def default_namespace_path() -> str:
 def resolve_namespace_path(explicit: str | None) -> str:
     """Choose the namespace path [XL-NS-1]: ``explicit``, else ``$XLOCK_NAMESPACE``, else the default.
 
-    Raises ``InvalidArgument`` for a relative or empty path or one containing a NUL byte [XL-NS-3].
+    Trailing ``/`` are removed (except from ``/`` itself); nothing else is normalised. Raises
+    ``InvalidArgument`` for a relative or empty path or one containing a NUL byte [XL-NS-3].
     """
+    return choose_namespace(explicit)[0]
+
+
+def choose_namespace(explicit: str | None) -> tuple[str, str]:
+    """``(path, source)`` of XL-NS-1; source is ``"argument"``, ``"XLOCK_NAMESPACE"`` or ``"default"``."""
     if explicit is not None:
         path = os.fspath(explicit)
-        source = "the namespace argument"
+        source, what = "argument", "the namespace argument"
     elif os.environ.get("XLOCK_NAMESPACE"):
         path = os.environ["XLOCK_NAMESPACE"]
-        source = "XLOCK_NAMESPACE"
+        source = what = "XLOCK_NAMESPACE"
     else:
-        return default_namespace_path()
+        return default_namespace_path(), "default"
     if not isinstance(path, str):
-        raise InvalidArgument(f"{source} must be a str path, not {type(path).__name__}")
+        raise InvalidArgument(f"{what} must be a str path, not {type(path).__name__}")
     if not path:
-        raise InvalidArgument(f"{source} is empty; give an absolute directory path")
+        raise InvalidArgument(f"{what} is empty; give an absolute directory path")
     if "\0" in path:
-        raise InvalidArgument(f"{source} {path!r} contains a NUL byte")
+        raise InvalidArgument(f"{what} {path!r} contains a NUL byte")
     if not path.startswith("/"):
-        raise InvalidArgument(f"{source} {path!r} is not absolute; give an absolute directory path")
-    return path
+        raise InvalidArgument(f"{what} {path!r} is not absolute; give an absolute directory path")
+    return path.rstrip("/") or "/", source
 
 
 def _check_int(what: str, value: object, low: int, high: int | None) -> None:
