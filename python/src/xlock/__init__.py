@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import _platform  # noqa: F401  (first: refuses a platform other than Linux, spec §15)
 from ._errors import (
     AlreadyHeld,
     BackendError,
