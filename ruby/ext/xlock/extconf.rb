@@ -7,6 +7,14 @@
 require "mkmf"
 require_relative "vendor"
 
+# Spec xlock/1 is specified and verified for Linux only; section 15 (Platform notes) describes macOS and
+# Windows, which are not implemented yet [XL-PLAT-1, XL-PLAT-2].
+unless RbConfig::CONFIG["host_os"].to_s.include?("linux")
+  abort("xlock: this gem supports Linux only; this is #{RbConfig::CONFIG["host_os"]}. Spec xlock/1 " \
+        "section 15 (Platform notes) describes macOS and Windows, which are not implemented yet: " \
+        "install it on Linux (a container or a VM will do).")
+end
+
 use_system = arg_config("--use-system-libxlock") || enable_config("system-libxlock", false) ||
              ENV["XLOCK_USE_SYSTEM_LIBXLOCK"] == "1"
 
