@@ -1,17 +1,28 @@
 #!/usr/bin/env python3
-"""A small, self-contained xlock/1 driver (conformance/PROTOCOL.md) written from the spec alone.
+"""A small, self-contained xlock/1 (draft 2) driver (conformance/PROTOCOL.md) written from the spec alone.
 
-It does not use the xlock package: stdlib `fcntl` for flock(2), `os` for the *at calls, ctypes for the POSIX
-semaphores. It exists to prove the suite fair (this driver, correct, passes every case) and to prove it has
-teeth: `--defect NAME` plants one bug that a specific case must catch:
+It does not use the xlock package: stdlib `fcntl` for flock(2), `os` for the *at calls and pread, ctypes for
+mmap, the futex system call and the sem_* functions on a mapping it checked itself. It exists to prove the
+suite fair (this driver, correct, passes every case) and to prove it has teeth: `--defect NAME` plants one
+bug that a specific case must catch:
 
   lockf                 POSIX record locks (fcntl F_SETLK) instead of flock(2)        [XL-LOCK-7]
   name-case             uppercase letters are not escaped in file names             [XL-ENC-1]
-  no-doorbell           release rings no doorbell; timed waiters poll every 250 ms  [XL-WAIT-6]
+  no-bell-ring          releases never ring the bell: timed waiters wake by the safety poll only [XL-BELL-6]
   no-release-on-close   close forgets the object but keeps its descriptor (and lock) [XL-HOLD-10]
   fork-unlock           a forked child still thinks it holds: its release unlocks the parent's lock [XL-HOLD-7]
   fork-keep-fd          a forked child reopens for its next acquire but never closes the inherited
                         descriptor, which keeps the parent's lock alive after the parent dies   [XL-HOLD-8]
+  devshm-doorbell       draft 1: a POSIX semaphore in /dev/shm per lock and counting semaphore [XL-SEM-2]
+  bell-no-size-check    maps a bell of any size and reads it from user space (SIGBUS on a short one) [XL-BELL-3]
+  bell-userspace-shared reads the bell's mapping in a shared namespace (SIGBUS after a truncation) [XL-BELL-5]
+  flood-no-deadline     restarts its deadline on every ring: a flooding member keeps it waiting [XL-WAIT-12]
+  weak-recheck-shared   the st_nlink re-check in shared namespaces too (hard links split the lock) [XL-LOCK-8]
+  capacity-0666         capacity files get the namespace file mode, writable by every member [XL-NS-13]
+  psem-sem-open         trusts whatever file is at a raw semaphore's path (maps a planted short file) [XL-PSEM-3]
+  remove-creates        remove opens (creating) the lock file and the bell                  [XL-RM-6]
+  socket-os-error       ENXIO (a UNIX socket at the path) is OS_ERROR                        [XL-LOCK-5]
+  hello-any-protocol    hello accepts any protocol version                                   [PROTOCOL]
 
     python refdriver.py [--defect NAME]
 """
@@ -31,9 +42,12 @@ import stat
 import sys
 import time
 import weakref
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-DEFECTS = ("lockf", "name-case", "no-doorbell", "no-release-on-close", "fork-unlock", "fork-keep-fd")
+DEFECTS = ("lockf", "name-case", "no-bell-ring", "no-release-on-close", "fork-unlock", "fork-keep-fd",
+           "devshm-doorbell", "bell-no-size-check", "bell-userspace-shared", "flood-no-deadline",
+           "weak-recheck-shared", "capacity-0666", "psem-sem-open", "remove-creates", "socket-os-error",
+           "hello-any-protocol")
 DEFECT: Optional[str] = None
 CAPABILITIES = ["lock", "shared", "timeout", "reentrant", "semaphore", "posix_semaphore", "map", "remove",
                 "counter", "clock", "fork"]
@@ -41,7 +55,13 @@ FORK_REPORT_S = 5.0
 UNSUPPORTED_FS = {0x6969, 0x517B, 0xFF534D42, 0xFE534D42, 0x65735546, 0x01021997, 0x00C36400, 0x5346414F,
                   0x73757245, 0x564C}
 SEM_VALUE_MAX = 2147483647
+SEM_T_SIZE = 32  # glibc, 64-bit Linux
 CLOCK_MONOTONIC = 1
+MAX_ROUNDS = 100  # XL-LOCK-12, XL-ENC-6
+BELL_FILE = ".xlock-bell"
+BELL_SIZE = 4096
+MS = 1_000_000
+MAX_DEADLINE_NS = 2**63 - 1
 
 # -- libc ---------------------------------------------------------------------------------------------------
 libc = ctypes.CDLL(None, use_errno=True)
@@ -51,14 +71,37 @@ class Timespec(ctypes.Structure):
     _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 
 
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+libc.syscall.restype = ctypes.c_long
+for _fn in ("sem_post", "sem_trywait", "sem_wait"):
+    getattr(libc, _fn).argtypes = [ctypes.c_void_p]
+libc.sem_init.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint]
+libc.sem_clockwait.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(Timespec)]
+libc.fstatfs.argtypes = [ctypes.c_int, ctypes.c_char_p]
 libc.sem_open.restype = ctypes.c_void_p
 libc.sem_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_uint]
-for _fn in ("sem_post", "sem_trywait", "sem_wait", "sem_close"):
-    getattr(libc, _fn).argtypes = [ctypes.c_void_p]
-libc.sem_getvalue.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
-libc.sem_clockwait.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(Timespec)]
-libc.sem_unlink.argtypes = [ctypes.c_char_p]
-libc.fstatfs.argtypes = [ctypes.c_int, ctypes.c_char_p]
+libc.sem_close.argtypes = [ctypes.c_void_p]
+PROT_RW, MAP_SHARED, MAP_FAILED = 0x3, 0x1, ctypes.c_void_p(-1).value
+SYS_FUTEX = 202 if os.uname().machine == "x86_64" else 98
+FUTEX_WAKE_OP, FUTEX_WAIT_BITSET = 5, 9
+INT_MAX = 2**31 - 1
+
+
+def futex_op(op: int, oparg: int, cmp: int, cmparg: int) -> int:
+    return ((op & 0xF) << 28) | ((cmp & 0xF) << 24) | ((oparg & 0xFFF) << 12) | (cmparg & 0xFFF)
+
+
+OP_OR_1 = futex_op(2, 1, 0, 0)   # FUTEX_OP_OR 1: announce (XL-BELL-5)
+OP_ADD_1 = futex_op(1, 1, 0, 0)  # FUTEX_OP_ADD 1: ring (XL-BELL-6)
+
+
+def futex(addr: int, op: int, val: int, arg4: Any, addr2: int, val3: int) -> tuple[int, int]:
+    """The raw futex system call, shared (no FUTEX_PRIVATE_FLAG) [XL-BELL-4]; returns (result, errno)."""
+    rc = libc.syscall(ctypes.c_long(SYS_FUTEX), ctypes.c_void_p(addr), ctypes.c_int(op), ctypes.c_uint(val),
+                      arg4, ctypes.c_void_p(addr2), ctypes.c_uint(val3))
+    return rc, (ctypes.get_errno() if rc < 0 else 0)
 
 
 class XError(Exception):
@@ -71,31 +114,22 @@ def os_error(what: str, err: int) -> XError:
     return XError("OS_ERROR", f"{what}: {os.strerror(err)} (errno {err})")
 
 
-def sem_open(name: str, mode: int, value: int) -> Optional[int]:
-    handle = libc.sem_open(name.encode(), os.O_CREAT, mode, value)
-    return handle or None  # SEM_FAILED is NULL in glibc
+def owner_of(path: str, dir_fd: Optional[int] = None) -> str:
+    """The owner of `path`, for messages only (XL-NS-5, XL-ERR-3)."""
+    try:
+        return f"uid {os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_uid}"
+    except OSError:
+        return "an unknown owner"
 
 
-def sem_wait_until(sem: int, deadline_ns: Optional[int]) -> None:
-    """Wait for a post until the deadline (CLOCK_MONOTONIC ns), or forever."""
-    if deadline_ns is None:
-        libc.sem_wait(sem)
-        return
-    ts = Timespec(deadline_ns // 1_000_000_000, deadline_ns % 1_000_000_000)
-    libc.sem_clockwait(sem, CLOCK_MONOTONIC, ctypes.byref(ts))
-
-
-def ring(sem: Optional[int]) -> None:
-    """XL-WAIT-6: post the doorbell if its value is 0."""
-    if sem is None or DEFECT == "no-doorbell":
-        return
-    value = ctypes.c_int(0)
-    if libc.sem_getvalue(sem, ctypes.byref(value)) == 0 and value.value == 0:
-        libc.sem_post(sem)
+def rand8() -> str:
+    return os.urandom(4).hex()  # XL-ENC-6: unpredictable
 
 
 # -- names ----------------------------------------------------------------------------------------------
 def check_name(req: dict[str, Any]) -> str:
+    if "name" in req and "name_hex" in req:
+        raise XError("BAD_REQUEST", "give name or name_hex, not both")
     if isinstance(req.get("name"), str):
         name = req["name"]
         try:
@@ -103,10 +137,10 @@ def check_name(req: dict[str, Any]) -> str:
         except UnicodeEncodeError:
             raise XError("INVALID_NAME", "name is not valid Unicode (lone surrogate) [XL-NAME-3]") from None
     elif isinstance(req.get("name_hex"), str):
-        try:
-            raw = bytes.fromhex(req["name_hex"])
-        except ValueError:
-            raise XError("BAD_REQUEST", "name_hex is not hexadecimal") from None
+        text = req["name_hex"]
+        if len(text) % 2 or any(c not in "0123456789abcdefABCDEF" for c in text):
+            raise XError("BAD_REQUEST", "name_hex is not an even number of hexadecimal digits")
+        raw = bytes.fromhex(text)
         try:
             name = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -139,6 +173,12 @@ def sem_name(kind: str, dev: int, ino: int, name: str) -> str:
     return "/xl1" + kind + base64.b32encode(hashlib.sha256(data).digest()).decode().lower()[:25]
 
 
+def bell_word(kind: str, name: str) -> int:
+    """XL-SEM-7."""
+    digest = hashlib.sha256(b"\0".join([b"xlock/1", b"bell", kind.encode(), name.encode()])).digest()
+    return int.from_bytes(digest[:4], "big") % 1024
+
+
 # -- namespaces ---------------------------------------------------------------------------------------------
 class Namespace:
     def __init__(self, path: Any, allow_unsupported: bool) -> None:
@@ -151,19 +191,25 @@ class Namespace:
             raise XError("BAD_REQUEST", "namespace must be a string or null")
         if not path or not path.startswith("/") or "\0" in path:
             raise XError("INVALID_ARGUMENT", f"namespace {path!r} must be an absolute path [XL-NS-3]")
+        path = path.rstrip("/") or "/"  # XL-NS-14
+        created = False
         try:
             os.mkdir(path, 0o700)
+            created = True
         except FileExistsError:
             pass
         except OSError as exc:
-            raise os_error(f"cannot create namespace {path}", exc.errno) from None
+            raise os_error(f"cannot create namespace {path}", exc.errno or 0) from None
         try:
             self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                 raise XError("INSECURE_NAMESPACE", f"namespace {path} is a symbolic link or not a directory "
                                                    "[XL-NS-5]") from None
-            raise os_error(f"cannot open namespace {path}", exc.errno) from None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise XError("INSECURE_NAMESPACE", f"namespace {path} (owned by {owner_of(path)}) is closed to "
+                                                   "you; ask its owner, or choose another namespace [XL-NS-5]") from None
+            raise os_error(f"cannot open namespace {path}", exc.errno or 0) from None
         try:
             st = os.fstat(self.fd)
             euid = os.geteuid()
@@ -174,8 +220,9 @@ class Namespace:
                 raise XError("INSECURE_NAMESPACE", f"namespace {path} is writable by others without the sticky "
                                                    "bit [XL-NS-7]")
             if default and (st.st_uid != euid or st.st_mode & 0o077):
-                raise XError("INSECURE_NAMESPACE", f"default namespace {path} must be yours with mode 0700 "
-                                                   "[XL-NS-8]")
+                raise XError("INSECURE_NAMESPACE", f"default namespace {path} (owner uid {st.st_uid}, mode "
+                                                   f"{oct(stat.S_IMODE(st.st_mode))}) must be yours with mode "
+                                                   "0700 [XL-NS-8]")
             buf = ctypes.create_string_buffer(256)
             if libc.fstatfs(self.fd, buf) != 0:
                 raise os_error(f"fstatfs {path}", ctypes.get_errno())
@@ -183,49 +230,70 @@ class Namespace:
             allow = allow_unsupported or os.environ.get("XLOCK_ALLOW_UNSUPPORTED_FS") == "1"
             if f_type in UNSUPPORTED_FS and not allow:
                 raise XError("UNSUPPORTED_FS", f"namespace {path} is on file system 0x{f_type:x} [XL-NS-10]")
+            if created:
+                os.fchmod(self.fd, 0o700)  # XL-NS-4: whatever the umask
         except XError:
             os.close(self.fd)
             raise
         self.path, self.dev, self.ino = path, st.st_dev, st.st_ino
-        shared_group, shared_other = st.st_mode & 0o020, st.st_mode & 0o002
-        self.shared = bool(shared_group or shared_other)
+        group_w, other_w = st.st_mode & 0o020, st.st_mode & 0o002
+        self.shared = bool(group_w or other_w)
+        self.sharing = "world" if other_w else "group" if group_w else "private"  # XL-NS-15
         self.owner = st.st_uid
-        self.file_mode = 0o666 if shared_other else 0o660 if shared_group else 0o600  # XL-NS-13
+        self.file_mode = 0o666 if other_w else 0o660 if group_w else 0o600  # XL-NS-13
+        self.capacity_mode = self.file_mode if DEFECT == "capacity-0666" else self.file_mode & ~0o022
+
+    def file_path(self, file: str) -> str:
+        return ("" if self.path == "/" else self.path) + "/" + file  # XL-NS-14
 
 
 # -- files --------------------------------------------------------------------------------------------------
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 
 
-def open_lock_file(ns: Namespace, file: str) -> tuple[int, int, int]:
-    """XL-LOCK-1..5: open or create the lock file; returns (fd, dev, ino)."""
+def file_error(ns: Namespace, file: str, exc: OSError) -> XError:
+    """XL-LOCK-4, XL-LOCK-5, XL-ERR-5."""
+    where = ns.file_path(file)
+    if exc.errno == errno.ELOOP:
+        return XError("INSECURE_NAMESPACE", f"{where} is a symbolic link [XL-LOCK-4]")
+    if exc.errno == errno.ENXIO and DEFECT == "socket-os-error":
+        return os_error(f"cannot open {where}", exc.errno)
+    if exc.errno in (errno.ENXIO, errno.EISDIR):
+        return XError("INSECURE_NAMESPACE", f"{where} is not a regular file (a socket or directory) [XL-LOCK-5]")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return XError("INSECURE_NAMESPACE", f"{where} (owned by {owner_of(file, ns.fd)}) is closed to you; ask "
+                                            "its owner or the namespace's owner [XL-LOCK-5]")
+    return os_error(f"cannot open {where}", exc.errno or 0)
+
+
+def open_lock_file(ns: Namespace, file: str, create: bool = True) -> Optional[tuple[int, int, int]]:
+    """XL-LOCK-1..5, XL-LOCK-12: open or create the lock file; returns (fd, dev, ino), or None when it is
+    missing and `create` is false."""
     flags = OPEN_FLAGS
     if DEFECT == "lockf":
         flags = (flags & ~os.O_RDONLY) | os.O_RDWR  # lockf needs a writable descriptor
-    while True:
+    for _ in range(MAX_ROUNDS):
         try:
             fd = os.open(file, flags, dir_fd=ns.fd)
         except FileNotFoundError:
+            if not create:
+                return None
             try:
                 fd = os.open(file, flags | os.O_CREAT | os.O_EXCL, ns.file_mode, dir_fd=ns.fd)
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise _file_error(ns, file, exc) from None
+                raise file_error(ns, file, exc) from None
             os.fchmod(fd, ns.file_mode)
         except OSError as exc:
-            raise _file_error(ns, file, exc) from None
+            raise file_error(ns, file, exc) from None
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
-            raise XError("INSECURE_NAMESPACE", f"{ns.path}/{file} is not a regular file [XL-LOCK-5]")
+            raise XError("INSECURE_NAMESPACE", f"{ns.file_path(file)} is not a regular file [XL-LOCK-5]")
         return fd, st.st_dev, st.st_ino
-
-
-def _file_error(ns: Namespace, file: str, exc: OSError) -> XError:
-    if exc.errno == errno.ELOOP:
-        return XError("INSECURE_NAMESPACE", f"{ns.path}/{file} is a symbolic link [XL-LOCK-4]")
-    return os_error(f"cannot open {ns.path}/{file}", exc.errno or 0)
+    raise XError("OS_ERROR", f"{ns.file_path(file)}: another process keeps creating and removing it "
+                             f"(errno {errno.EAGAIN}) [XL-LOCK-12]")
 
 
 def flock(fd: int, shared: bool, blocking: bool) -> bool:
@@ -253,27 +321,34 @@ def unflock(fd: int) -> None:
 
 
 class FileLock:
-    """One flock on one file of the namespace, with the path re-check of XL-LOCK-8."""
+    """One flock on one file of the namespace, with the re-check of XL-LOCK-8."""
 
     def __init__(self, ns: Namespace, file: str, shared: bool = False) -> None:
         self.ns, self.file, self.shared = ns, file, shared
-        self.fd, self.dev, self.ino = open_lock_file(ns, file)
+        self.fd, self.dev, self.ino = open_lock_file(ns, file)  # type: ignore[misc]
+
+    def still_named(self) -> bool:
+        if DEFECT == "weak-recheck-shared" and self.ns.shared:
+            return os.fstat(self.fd).st_nlink > 0  # the cheap check, wrong in a shared namespace
+        try:  # the strict check, everywhere: the path names our inode (required in shared namespaces)
+            st = os.stat(self.file, dir_fd=self.ns.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return (st.st_dev, st.st_ino) == (self.dev, self.ino)
 
     def attempt(self, blocking: bool) -> bool:
-        while True:
+        for _ in range(MAX_ROUNDS):
             if self.fd < 0:
-                self.fd, self.dev, self.ino = open_lock_file(self.ns, self.file)
+                self.fd, self.dev, self.ino = open_lock_file(self.ns, self.file)  # type: ignore[misc]
             if not flock(self.fd, self.shared, blocking):
                 return False
-            try:
-                st = os.stat(self.file, dir_fd=self.ns.fd, follow_symlinks=False)
-                if (st.st_dev, st.st_ino) == (self.dev, self.ino):
-                    return True
-            except FileNotFoundError:
-                pass
+            if self.still_named():
+                return True
             unflock(self.fd)  # removed or replaced while we waited: reopen and try again (XL-LOCK-8)
             os.close(self.fd)
             self.fd = -1
+        raise XError("OS_ERROR", f"{self.ns.file_path(self.file)}: another process keeps removing it "
+                                 f"(errno {errno.EAGAIN}) [XL-LOCK-12]")
 
     def unlock(self) -> None:
         unflock(self.fd)
@@ -284,53 +359,181 @@ class FileLock:
             self.fd = -1
 
 
+# -- the bell [§9a] -------------------------------------------------------------------------------------------
+class Bell:
+    """The namespace's bell, opened once per namespace per process; `addr` is None when unusable."""
+
+    def __init__(self, ns: Namespace, create: bool) -> None:
+        self.fd, self.addr, self.shared = -1, None, ns.shared
+        self.state = "missing"
+        try:
+            self._open(ns, create)
+        except OSError as exc:
+            self.state = f"unusable: {exc}"
+        if self.addr is None and self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def _open(self, ns: Namespace, create: bool) -> None:
+        flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+        for _ in range(MAX_ROUNDS):
+            try:
+                self.fd = os.open(BELL_FILE, flags, dir_fd=ns.fd)
+                break
+            except FileNotFoundError:
+                if not create:
+                    return
+            tmp = f"{BELL_FILE}.{rand8()}.tmp"  # XL-BELL-2: created atomically
+            try:
+                tfd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, ns.file_mode,
+                              dir_fd=ns.fd)
+            except FileExistsError:
+                continue
+            try:
+                os.fchmod(tfd, ns.file_mode)
+                os.ftruncate(tfd, BELL_SIZE)
+                try:
+                    os.link(tmp, BELL_FILE, src_dir_fd=ns.fd, dst_dir_fd=ns.fd, follow_symlinks=False)
+                except FileExistsError:
+                    continue
+            finally:
+                os.close(tfd)
+                os.unlink(tmp, dir_fd=ns.fd)
+        else:
+            self.state = "unusable: cannot create it"
+            return
+        st = os.fstat(self.fd)  # XL-BELL-3: checked on the descriptor before mapping
+        owners_ok = ns.shared or st.st_uid in (os.geteuid(), 0, ns.owner)
+        size_ok = st.st_size == BELL_SIZE or DEFECT == "bell-no-size-check"
+        if not (stat.S_ISREG(st.st_mode) and size_ok and owners_ok and not st.st_mode & 0o777 & ~ns.file_mode):
+            self.state = f"unusable: not a regular {BELL_SIZE}-byte file of a trusted owner and mode"
+            return
+        addr = libc.mmap(None, BELL_SIZE, PROT_RW, MAP_SHARED, self.fd, 0)
+        if addr in (None, MAP_FAILED):
+            self.state = f"unusable: mmap failed (errno {ctypes.get_errno()})"
+            return
+        self.addr = addr
+        self.state = "usable"
+        if DEFECT == "bell-no-size-check":
+            ctypes.c_uint32.from_address(addr).value  # noqa: B018 (touches the mapping: SIGBUS if short)
+
+    def read(self, word: int) -> Optional[int]:
+        """The word's value; None (and the bell is given up) when it cannot be read [XL-BELL-8]."""
+        if self.addr is None:
+            return None
+        if not self.shared or DEFECT in ("bell-userspace-shared", "bell-no-size-check"):
+            return ctypes.c_uint32.from_address(self.addr + 4 * word).value
+        try:
+            data = os.pread(self.fd, 4, 4 * word)  # XL-BELL-5: never the mapping in a shared namespace
+        except OSError:
+            data = b""
+        if len(data) != 4:
+            self.give_up()
+            return None
+        return int.from_bytes(data, sys.byteorder)
+
+    def announce(self, word: int) -> Optional[int]:
+        """XL-BELL-5: set bit 0 with FUTEX_WAKE_OP (wakes nobody), then read the word."""
+        if self.addr is None:
+            return None
+        rc, err = futex(self.addr + 4 * word, FUTEX_WAKE_OP, 0, ctypes.c_void_p(0), self.addr + 4 * word, OP_OR_1)
+        if rc < 0 and err not in (errno.EINTR, errno.EAGAIN):
+            self.give_up()
+            return None
+        return self.read(word)
+
+    def ring(self, word: int) -> None:
+        """XL-BELL-6: if a waiter announced itself, add 1 (clears bit 0) and wake every waiter."""
+        if self.addr is None or DEFECT == "no-bell-ring":
+            return
+        value = self.read(word)
+        if value is None or not value & 1:
+            return
+        rc, err = futex(self.addr + 4 * word, FUTEX_WAKE_OP, INT_MAX, ctypes.c_void_p(0), self.addr + 4 * word,
+                        OP_ADD_1)
+        if rc < 0 and err not in (errno.EINTR, errno.EAGAIN):
+            self.give_up()
+
+    def sleep(self, word: int, value: Optional[int], until_ns: int) -> None:
+        """Step 5 of XL-WAIT-12: FUTEX_WAIT_BITSET until `until_ns` (absolute, CLOCK_MONOTONIC)."""
+        if self.addr is None or value is None:
+            left = until_ns - time.monotonic_ns()
+            if left > 0:
+                time.sleep(left / 1e9)
+            return
+        ts = Timespec(until_ns // 1_000_000_000, until_ns % 1_000_000_000)
+        rc, err = futex(self.addr + 4 * word, FUTEX_WAIT_BITSET, value, ctypes.byref(ts), 0, 0xFFFFFFFF)
+        if rc < 0 and err not in (errno.EINTR, errno.EAGAIN, errno.ETIMEDOUT):
+            self.give_up()  # EFAULT after a truncation: the safety poll alone from now on [XL-BELL-8]
+
+    def give_up(self) -> None:
+        self.state = "unusable: a futex or pread call on it failed"
+        self.addr = None
+
+
+BELLS: dict[tuple[int, int], Bell] = {}
+
+
+def bell_of(ns: Namespace, create: bool = True) -> Bell:
+    """XL-BELL-2: at most one bell per namespace per process (a missing one is looked for again)."""
+    key = (ns.dev, ns.ino)
+    bell = BELLS.get(key)
+    if bell is None or (bell.state == "missing" and create):
+        bell = Bell(ns, create)
+        if bell.state != "missing" or create:
+            BELLS[key] = bell
+    return bell
+
+
 # -- waiting ------------------------------------------------------------------------------------------------
 def deadline_of(timeout_ms: Optional[int]) -> Optional[int]:
+    """XL-WAIT-3: None means untimed (no timeout, a negative one, or one too large for a deadline)."""
     if timeout_ms is None or timeout_ms < 0:
         return None
-    return time.monotonic_ns() + timeout_ms * 1_000_000
+    deadline = time.monotonic_ns() + timeout_ms * MS
+    return deadline if deadline <= MAX_DEADLINE_NS else None
 
 
-def doorbell_wait(bell: Optional[int], attempt: Any, deadline: Optional[int]) -> bool:
-    """XL-WAIT-4 with the safety poll of XL-WAIT-7; returns False on TIMEOUT."""
-    poll_ms = 1
+def next_poll(start: int, now: int) -> int:
+    """XL-WAIT-7: 1, 3, 7, 15, 31 ms after the start of the call, then every 16 ms."""
+    for off in (1, 3, 7, 15, 31):
+        if start + off * MS > now:
+            return start + off * MS
+    k = (now - start - 31 * MS) // (16 * MS) + 1
+    return start + 31 * MS + k * 16 * MS
+
+
+def bell_wait(bell: Bell, word: int, attempt: Callable[[], bool], deadline: Optional[int],
+              timeout_ms: Optional[int]) -> bool:
+    """XL-WAIT-12 with the safety poll of XL-WAIT-7; returns False on TIMEOUT."""
+    if attempt():  # the uncontended fast path
+        return True
+    start = time.monotonic_ns()
     while True:
-        if bell is not None:
-            while libc.sem_trywait(bell) == 0:
-                pass
+        value = bell.announce(word)
         if attempt():
             return True
         now = time.monotonic_ns()
         if deadline is not None and now >= deadline:
             return False
-        if DEFECT == "no-doorbell":
-            slice_end = now + 250_000_000  # the portalocker way: sleep and retry
-            if deadline is not None:
-                slice_end = min(slice_end, deadline)
-            time.sleep((slice_end - now) / 1e9)
-            continue
-        slice_end = now + poll_ms * 1_000_000
+        until = next_poll(start, now)
         if deadline is not None:
-            slice_end = min(slice_end, deadline)
-        poll_ms = min(poll_ms * 2, 16)
-        if bell is None:
-            time.sleep(max(slice_end - now, 0) / 1e9)
-        else:
-            sem_wait_until(bell, slice_end)
+            until = min(until, deadline)
+        before = bell.read(word) if DEFECT == "flood-no-deadline" else None
+        bell.sleep(word, value, until)
+        if DEFECT == "flood-no-deadline" and timeout_ms is not None and bell.read(word) != before:
+            deadline = time.monotonic_ns() + timeout_ms * MS  # the bug: a ring restarts the wait
 
 
-def fix_sem_mode(name: str, ns: Namespace) -> None:
-    """XL-NS-13 / XL-PSEM-3: a semaphore we own gets the namespace file mode whatever the umask."""
-    path = "/dev/shm/sem." + name[1:]
-    try:
-        st = os.stat(path)
-        if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) != ns.file_mode:
-            os.chmod(path, ns.file_mode)
-    except OSError:
-        pass
+# -- draft 1's doorbell, only for the devshm-doorbell defect ----------------------------------------------------
+def doorbell_defect(ns: Namespace, kind: str, name: str) -> None:
+    if DEFECT == "devshm-doorbell":
+        handle = libc.sem_open(sem_name(kind, ns.dev, ns.ino, name).encode(), os.O_CREAT, ns.file_mode, 0)
+        if handle:
+            libc.sem_close(handle)
 
 
-# -- fork [XL-HOLD-7, XL-HOLD-8] -------------------------------------------------------------------------------
+# -- fork [XL-HOLD-7, XL-HOLD-8, XL-HOLD-11] ------------------------------------------------------------------------
 LIVE: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
@@ -352,24 +555,14 @@ def forget_fd(file: "FileLock") -> None:
     file.fd = -1
 
 
-class Doorbelled:
-    kind_letter = "l"
-
-    def doorbell(self) -> Optional[int]:
-        if self._bell is None:
-            self._bell = sem_open(self.bell_name, self.ns.file_mode, 0)  # may fail: poll alone (XL-WAIT-8)
-            if self._bell is not None:
-                fix_sem_mode(self.bell_name, self.ns)
-        return self._bell
-
-
-class Lock(Doorbelled):
+class Lock:
     def __init__(self, ns: Namespace, name: str, shared: bool, reentrant: bool) -> None:
         self.ns, self.name, self.reentrant = ns, name, reentrant
-        self.path = f"{ns.path}/{enc(name)}.lock"
-        self.bell_name = sem_name("l", ns.dev, ns.ino, name)
-        self._bell: Optional[int] = None
+        self.path = ns.file_path(enc(name) + ".lock")
+        self.word = bell_word("l", name)
         self.file = FileLock(ns, enc(name) + ".lock", shared)
+        self.bell = bell_of(ns)
+        doorbell_defect(ns, "l", name)
         self.count = 0
         LIVE.add(self)
 
@@ -385,12 +578,13 @@ class Lock(Doorbelled):
                                              "[XL-HOLD-3]")
             self.count += 1
             return {}
+        deadline = deadline_of(timeout_ms)
         if not blocking:
             if not self.file.attempt(False):
                 raise XError("WOULD_BLOCK", f"lock '{self.name}' ({self.path}) is held elsewhere")
-        elif timeout_ms is None or timeout_ms < 0:
+        elif deadline is None:
             self.file.attempt(True)  # XL-WAIT-2: the kernel hands it over
-        elif not doorbell_wait(self.doorbell(), lambda: self.file.attempt(False), deadline_of(timeout_ms)):
+        elif not bell_wait(self.bell, self.word, lambda: self.file.attempt(False), deadline, timeout_ms):
             raise XError("TIMEOUT", f"lock '{self.name}' ({self.path}) not acquired within {timeout_ms} ms")
         self.count = 1
         return {}
@@ -403,7 +597,7 @@ class Lock(Doorbelled):
             return {}
         mono = time.monotonic_ns()
         self.file.unlock()
-        ring(self.doorbell())
+        self.bell.ring(self.word)
         return {"mono_ns": mono}
 
     def locked(self) -> bool:
@@ -416,18 +610,19 @@ class Lock(Doorbelled):
         self.file.close()
 
     def info(self) -> dict[str, Any]:
-        return {"path": self.path, "semaphore": self.bell_name}
+        return {"path": self.path, "semaphore": None, "bell": self.ns.file_path(BELL_FILE), "bell_word": self.word}
 
 
-class Semaphore(Doorbelled):
+class Semaphore:
     def __init__(self, ns: Namespace, name: str, capacity: int) -> None:
         self.ns, self.name, self.capacity = ns, name, capacity
         self.base = enc(name)
-        self.path = f"{ns.path}/{self.base}.sem"
-        self.bell_name = sem_name("s", ns.dev, ns.ino, name)
-        self._bell: Optional[int] = None
+        self.path = ns.file_path(self.base + ".sem")
+        self.word = bell_word("s", name)
         self.held: list[FileLock] = []
         check_capacity_file(ns, self.base, name, capacity)
+        self.bell = bell_of(ns)
+        doorbell_defect(ns, "s", name)
         LIVE.add(self)
 
     def forget_after_fork(self) -> None:
@@ -436,7 +631,10 @@ class Semaphore(Doorbelled):
         self.held = []
 
     def _try_slots(self) -> bool:
+        mine = {s.index for s in self.held}  # type: ignore[attr-defined]
         for i in range(self.capacity):
+            if i in mine:
+                continue  # XL-CSEM-5: never a slot this object holds
             slot = FileLock(self.ns, f"{self.base}.{i}.slot")
             if slot.attempt(False):
                 slot.index = i  # type: ignore[attr-defined]
@@ -449,7 +647,7 @@ class Semaphore(Doorbelled):
         if not blocking:
             if not self._try_slots():
                 raise XError("WOULD_BLOCK", f"semaphore '{self.name}' ({self.path}) has no free permit")
-        elif not doorbell_wait(self.doorbell(), self._try_slots, deadline_of(timeout_ms)):
+        elif not bell_wait(self.bell, self.word, self._try_slots, deadline_of(timeout_ms), timeout_ms):
             raise XError("TIMEOUT", f"semaphore '{self.name}' ({self.path}): no permit within {timeout_ms} ms")
         return {"slot": self.held[-1].index}  # type: ignore[attr-defined]
 
@@ -460,7 +658,7 @@ class Semaphore(Doorbelled):
         mono = time.monotonic_ns()
         slot.unlock()
         slot.close()
-        ring(self.doorbell())
+        self.bell.ring(self.word)
         return {"mono_ns": mono}
 
     def locked(self) -> bool:
@@ -471,67 +669,169 @@ class Semaphore(Doorbelled):
             self.release()
 
     def info(self) -> dict[str, Any]:
-        return {"path": self.path, "semaphore": self.bell_name}
+        return {"path": self.path, "semaphore": None, "bell": self.ns.file_path(BELL_FILE), "bell_word": self.word}
 
 
 def capacity_content(capacity: int) -> bytes:
     return b"xlock/1 semaphore capacity=%d\n" % capacity
 
 
+def read_capacity_file(ns: Namespace, file: str) -> Optional[bytes]:
+    """XL-CSEM-3: the content (at most 64 bytes read), or None if there is no capacity file."""
+    try:
+        fd = os.open(file, OPEN_FLAGS, dir_fd=ns.fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise file_error(ns, file, exc) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise XError("INSECURE_NAMESPACE", f"{ns.file_path(file)} is not a regular file [XL-CSEM-3]")
+        return os.read(fd, 65)
+    finally:
+        os.close(fd)
+
+
+def parse_capacity(content: bytes) -> Optional[int]:
+    prefix = b"xlock/1 semaphore capacity="
+    if not content.startswith(prefix) or not content.endswith(b"\n") or len(content) > 64:
+        return None
+    digits = content[len(prefix):-1]
+    if not digits.isdigit() or (digits.startswith(b"0") and digits != b"0") or not digits.isascii():
+        return None
+    return int(digits)
+
+
 def check_capacity_file(ns: Namespace, base: str, name: str, capacity: int) -> None:
     """XL-CSEM-3 / XL-CSEM-4."""
     file = base + ".sem"
-    while True:
-        try:
-            fd = os.open(file, OPEN_FLAGS, dir_fd=ns.fd)
-        except FileNotFoundError:
-            tmp = f"{base}.sem.{os.getpid()}.tmp"
-            wfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          ns.file_mode, dir_fd=ns.fd)
-            try:
-                os.fchmod(wfd, ns.file_mode)
-                os.write(wfd, capacity_content(capacity))
-            finally:
-                os.close(wfd)
-            try:
-                os.link(tmp, file, src_dir_fd=ns.fd, dst_dir_fd=ns.fd, follow_symlinks=False)
+    for _ in range(MAX_ROUNDS):
+        content = read_capacity_file(ns, file)
+        if content is None:
+            if create_capacity_file(ns, base, capacity):
                 return
-            except FileExistsError:
-                continue
-            finally:
-                os.unlink(tmp, dir_fd=ns.fd)
-        except OSError as exc:
-            raise _file_error(ns, file, exc) from None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise XError("INSECURE_NAMESPACE", f"{ns.path}/{file} is not a regular file [XL-LOCK-5]")
-            content = os.read(fd, 65)
-        finally:
-            os.close(fd)
+            continue  # another participant won: read theirs (or start over if it vanished)
         if content != capacity_content(capacity):
-            raise XError("CAPACITY_MISMATCH", f"semaphore '{name}' ({ns.path}/{file}) has {content[:64]!r}; "
-                                              f"this participant has capacity {capacity} [XL-CSEM-3]")
+            got = parse_capacity(content)
+            said = f"capacity {got}" if got is not None else f"a malformed content {content[:64]!r}"
+            raise XError("CAPACITY_MISMATCH", f"semaphore '{name}' ({ns.file_path(file)}, owned by "
+                                              f"{owner_of(file, ns.fd)}) has {said}; this participant has "
+                                              f"capacity {capacity} [XL-CSEM-3]")
         return
+    raise XError("OS_ERROR", f"{ns.file_path(file)}: another process keeps creating and removing it [XL-LOCK-12]")
+
+
+def create_capacity_file(ns: Namespace, base: str, capacity: int) -> bool:
+    """XL-CSEM-4: temporary file, linkat; False if another participant's file won."""
+    file = base + ".sem"
+    for _ in range(MAX_ROUNDS):
+        tmp = f"{base}.{rand8()}.tmp"
+        try:
+            wfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                          ns.capacity_mode, dir_fd=ns.fd)
+        except FileExistsError:
+            continue  # XL-ENC-6: never wait for a temporary name
+        except OSError as exc:
+            raise file_error(ns, tmp, exc) from None
+        try:
+            os.fchmod(wfd, ns.capacity_mode)
+            os.write(wfd, capacity_content(capacity))
+        finally:
+            os.close(wfd)
+        try:
+            os.link(tmp, file, src_dir_fd=ns.fd, dst_dir_fd=ns.fd, follow_symlinks=False)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise file_error(ns, file, exc) from None
+        finally:
+            os.unlink(tmp, dir_fd=ns.fd)
+    raise XError("OS_ERROR", f"no free temporary name for {ns.file_path(file)} in {MAX_ROUNDS} tries [XL-ENC-6]")
+
+
+# -- the raw POSIX semaphore [§11] ------------------------------------------------------------------------------
+def sem_bytes(value: int) -> bytes:
+    buf = ctypes.create_string_buffer(SEM_T_SIZE)
+    if libc.sem_init(buf, 1, value) != 0:
+        raise os_error("sem_init", ctypes.get_errno())
+    return buf.raw
 
 
 class PosixSemaphore:
     def __init__(self, ns: Namespace, name: str, value: int) -> None:
         self.ns, self.name = ns, name
         self.sem_name = sem_name("p", ns.dev, ns.ino, name)
-        handle = sem_open(self.sem_name, ns.file_mode, value)
-        if handle is None:
-            raise os_error(f"sem_open {self.sem_name}", ctypes.get_errno())
-        self.sem = handle
+        self.file = "/dev/shm/sem." + self.sem_name[1:]
         self.count = 0
-        try:
-            st = os.stat("/dev/shm/sem." + self.sem_name[1:])
-        except OSError as exc:
-            libc.sem_close(handle)
-            raise os_error(f"stat /dev/shm/sem.{self.sem_name[1:]}", exc.errno or 0) from None
-        if st.st_uid not in (os.geteuid(), 0, ns.owner) and not ns.shared:
-            libc.sem_close(handle)
-            raise XError("INSECURE_NAMESPACE", f"semaphore {self.sem_name} is owned by uid {st.st_uid} [XL-PSEM-3]")
-        fix_sem_mode(self.sem_name, ns)
+        self.sem: Optional[int] = None
+        if DEFECT == "psem-sem-open":
+            self.sem = libc.sem_open(self.sem_name.encode(), os.O_CREAT, ns.file_mode, value) or None
+            if self.sem is None:
+                raise os_error(f"sem_open {self.sem_name}", ctypes.get_errno())
+            libc.sem_trywait(self.sem) == 0 and libc.sem_post(self.sem)  # touches what it mapped
+        else:
+            fd = self._open_or_create(value)
+            try:
+                self._check(fd)
+                addr = libc.mmap(None, SEM_T_SIZE, PROT_RW, MAP_SHARED, fd, 0)
+                if addr in (None, MAP_FAILED):
+                    raise os_error(f"mmap {self.file}", ctypes.get_errno())
+                self.sem = addr
+            finally:
+                os.close(fd)
+        LIVE.add(self)
+
+    def _open_or_create(self, value: int) -> int:
+        """XL-PSEM-2: open our own descriptor; create atomically as glibc does."""
+        flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+        for _ in range(MAX_ROUNDS):
+            try:
+                return os.open(self.file, flags)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise self._error(exc) from None
+            tmp = f"{self.file}.{rand8()}.tmp"
+            try:
+                tfd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, self.ns.file_mode)
+            except FileExistsError:
+                continue
+            try:
+                os.fchmod(tfd, self.ns.file_mode)
+                os.write(tfd, sem_bytes(value))
+                try:
+                    os.link(tmp, self.file)
+                except FileExistsError:
+                    continue
+                os.close(tfd)
+                tfd = -1
+            finally:
+                if tfd >= 0:
+                    os.close(tfd)
+                os.unlink(tmp)
+        raise XError("OS_ERROR", f"{self.file}: another process keeps creating and removing it [XL-LOCK-12]")
+
+    def _error(self, exc: OSError) -> XError:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            return XError("INSECURE_NAMESPACE", f"raw semaphore {self.sem_name} ({self.file}, owned by "
+                                                f"{owner_of(self.file)}) cannot be used safely [XL-PSEM-3]")
+        return os_error(f"cannot open {self.file}", exc.errno or 0)
+
+    def _check(self, fd: int) -> None:
+        """XL-PSEM-3, on the descriptor we opened."""
+        st = os.fstat(fd)
+        euid = os.geteuid()
+        trusted = self.ns.shared or st.st_uid in (euid, 0, self.ns.owner)
+        if not stat.S_ISREG(st.st_mode) or st.st_size < SEM_T_SIZE or not trusted:
+            raise XError("INSECURE_NAMESPACE", f"raw semaphore {self.sem_name} ({self.file}) is owned by uid "
+                                               f"{st.st_uid}, {st.st_size} bytes: not a semaphore xlock can trust "
+                                               "[XL-PSEM-3]")
+        if st.st_uid == euid and stat.S_IMODE(st.st_mode) != self.ns.file_mode:
+            os.fchmod(fd, self.ns.file_mode)
+
+    def forget_after_fork(self) -> None:
+        self.count = 0  # XL-HOLD-11: the permits are the parent's
 
     def acquire(self, timeout_ms: Optional[int], blocking: bool = True) -> dict[str, Any]:
         if not blocking:
@@ -569,12 +869,76 @@ class PosixSemaphore:
         return self.count > 0
 
     def close(self) -> None:
-        while self.count:
+        while self.count:  # XL-PSEM-6: closing posts back every permit held
             self.release()
-        libc.sem_close(self.sem)
 
     def info(self) -> dict[str, Any]:
-        return {"path": None, "semaphore": self.sem_name}
+        return {"path": None, "semaphore": self.sem_name, "bell": None, "bell_word": None}
+
+
+# -- removal [§8] -------------------------------------------------------------------------------------------------
+def remove(ns: Namespace, kind: str, name: str, capacity: Optional[int]) -> bool:
+    """XL-RM-2, XL-RM-3, XL-RM-6, XL-RM-7: returns whether this call unlinked anything."""
+    base = enc(name)
+    if kind == "lock":
+        files, word = [base + ".lock"], bell_word("l", name)
+    else:
+        content = read_capacity_file(ns, base + ".sem")
+        if content is None and capacity is None:
+            files = sorted(f for f in os.listdir(ns.fd) if f.startswith(base + ".") and f.endswith(".slot")
+                           and f[len(base) + 1:-5].isdigit())
+        else:
+            recorded = parse_capacity(content) if content is not None else capacity
+            if recorded is None or (capacity is not None and recorded != capacity):
+                raise XError("CAPACITY_MISMATCH", f"semaphore '{name}' ({ns.file_path(base + '.sem')}, owned by "
+                                                  f"{owner_of(base + '.sem', ns.fd)}) holds {content[:64]!r}, "
+                                                  f"not capacity {capacity}: nothing removed [XL-RM-3]")
+            files = [f"{base}.{i}.slot" for i in range(recorded)]
+        word = bell_word("s", name)
+    create = DEFECT == "remove-creates"
+    held: list[FileLock] = []
+    try:
+        for file in files:  # hold everything, then unlink
+            opened = open_lock_file(ns, file, create=create)
+            if opened is None:
+                continue
+            lock = FileLock.__new__(FileLock)
+            lock.ns, lock.file, lock.shared = ns, file, False
+            lock.fd, lock.dev, lock.ino = opened
+            held.append(lock)
+            if not flock(lock.fd, False, False) or not _strict(lock):
+                raise XError("WOULD_BLOCK", f"{kind} '{name}' ({ns.file_path(file)}) is held; nothing removed")
+        removed = False
+        for lock in held:
+            try:
+                os.unlink(lock.file, dir_fd=ns.fd)
+                removed = True
+            except FileNotFoundError:
+                pass
+        if kind == "semaphore":
+            try:
+                os.unlink(base + ".sem", dir_fd=ns.fd)
+                removed = True
+            except FileNotFoundError:
+                pass
+        return removed
+    finally:
+        for lock in held:
+            try:
+                unflock(lock.fd)
+            except OSError:
+                pass
+            lock.close()
+        if held:
+            bell_of(ns, create=create).ring(word)  # XL-RM-6: only an existing bell is opened
+
+
+def _strict(lock: FileLock) -> bool:
+    try:
+        st = os.stat(lock.file, dir_fd=lock.ns.fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return (st.st_dev, st.st_ino) == (lock.dev, lock.ino)
 
 
 # -- the protocol ---------------------------------------------------------------------------------------------
@@ -586,12 +950,16 @@ class Driver:
 
     def handle(self, req: dict[str, Any]) -> Any:
         h = req.get("handle")
-        if h not in self.handles:
+        if not isinstance(h, str) or h not in self.handles:
             raise XError("BAD_REQUEST", f"unknown handle {h!r}")
         return self.handles[h]
 
     def op_hello(self, req: dict[str, Any]) -> dict[str, Any]:
-        return {"implementation": "conformance-reference" + (f"+{DEFECT}" if DEFECT else ""), "version": "0.1.0",
+        if req.get("protocol") != 1 or isinstance(req.get("protocol"), bool):
+            if DEFECT != "hello-any-protocol":
+                raise XError("BAD_REQUEST", f"protocol {req.get('protocol')!r} is not supported; this driver "
+                                            "speaks protocol 1")
+        return {"implementation": "conformance-reference" + (f"+{DEFECT}" if DEFECT else ""), "version": "0.2.0",
                 "spec": "xlock/1", "protocol": 1, "pid": os.getpid(), "capabilities": CAPABILITIES}
 
     def op_map(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -600,13 +968,17 @@ class Driver:
         base = enc(name)
         return {"lock_file": base + ".lock", "capacity_file": base + ".sem",
                 "slot_files": {"0": base + ".0.slot", "999": base + ".999.slot"},
-                "semaphores": {k: sem_name(k, dev, ino, name) for k in "lsp"}}
+                "semaphores": {"p": sem_name("p", dev, ino, name)},
+                "bell_words": {"l": bell_word("l", name), "s": bell_word("s", name)}}
 
     def op_open(self, req: dict[str, Any]) -> dict[str, Any]:
         kind = req.get("kind")
         if kind not in ("lock", "semaphore", "posix_semaphore"):
             raise XError("BAD_REQUEST", f"unknown kind {kind!r}")
-        name = check_name(req)
+        for key in ("shared", "reentrant", "allow_unsupported_fs"):
+            if key in req and not isinstance(req[key], bool):
+                raise XError("BAD_REQUEST", f"{key} must be a boolean")
+        name = check_name(req)  # XL-NAME-6: the name first, then the other arguments, then the namespace
         capacity = value = 0
         if kind == "semaphore":
             capacity = int_arg(req, "capacity")
@@ -626,7 +998,8 @@ class Driver:
         h = f"h{self.next_handle}"
         self.next_handle += 1
         self.handles[h] = obj
-        return {"handle": h, "namespace": ns.path, "dev": ns.dev, "ino": ns.ino, **obj.info()}
+        return {"handle": h, "namespace": ns.path, "dev": ns.dev, "ino": ns.ino, "sharing": ns.sharing,
+                **obj.info()}
 
     def op_acquire(self, req: dict[str, Any]) -> dict[str, Any]:
         timeout = req.get("timeout_ms")
@@ -661,61 +1034,26 @@ class Driver:
 
     def op_remove(self, req: dict[str, Any]) -> dict[str, Any]:
         kind = req.get("kind")
+        if kind not in ("lock", "semaphore", "posix_semaphore"):
+            raise XError("BAD_REQUEST", f"unknown kind {kind!r}")
         name = check_name(req)
-        if kind == "posix_semaphore":
-            ns = Namespace(req.get("namespace"), bool(req.get("allow_unsupported_fs")))
-            os.close(ns.fd)
-            if libc.sem_unlink(sem_name("p", ns.dev, ns.ino, name).encode()) != 0:
-                err = ctypes.get_errno()
-                if err == errno.ENOENT:
-                    return {"removed": False}
-                raise os_error("sem_unlink", err)
-            return {"removed": True}
-        if kind == "lock":
-            files = [enc(name) + ".lock"]
-        elif kind == "semaphore":
+        capacity = None
+        if kind == "semaphore" and req.get("capacity") is not None:
             capacity = int_arg(req, "capacity")
             if not 1 <= capacity <= 1000:
                 raise XError("INVALID_ARGUMENT", f"capacity {capacity} is not from 1 to 1000 [XL-CSEM-1]")
-            files = [f"{enc(name)}.{i}.slot" for i in range(capacity)]
-        else:
-            raise XError("BAD_REQUEST", f"unknown kind {kind!r}")
         ns = Namespace(req.get("namespace"), bool(req.get("allow_unsupported_fs")))
-        held: list[FileLock] = []
         try:
-            for file in files:  # XL-RM-2 / XL-RM-3: hold everything, then unlink
+            if kind == "posix_semaphore":
                 try:
-                    os.stat(file, dir_fd=ns.fd, follow_symlinks=False)
+                    os.unlink("/dev/shm/sem." + sem_name("p", ns.dev, ns.ino, name)[1:])
                 except FileNotFoundError:
-                    continue
-                lock = FileLock(ns, file)
-                held.append(lock)
-                if not lock.attempt(False):
-                    raise XError("WOULD_BLOCK", f"{kind} '{name}' ({ns.path}/{file}) is held; nothing removed")
-            removed = False
-            for lock in held:
-                os.unlink(lock.file, dir_fd=ns.fd)
-                removed = True
-            if kind == "semaphore":
-                try:
-                    os.unlink(enc(name) + ".sem", dir_fd=ns.fd)
-                    removed = True
-                except FileNotFoundError:
-                    pass
-            return {"removed": removed}
+                    return {"removed": False}
+                except OSError as exc:
+                    raise os_error("unlink the raw semaphore", exc.errno or 0) from None
+                return {"removed": True}
+            return {"removed": remove(ns, kind, name, capacity)}
         finally:
-            for lock in held:
-                if lock.fd >= 0:
-                    try:
-                        unflock(lock.fd)
-                    except OSError:
-                        pass
-                lock.close()
-            if held:
-                bell = sem_open(sem_name("l" if kind == "lock" else "s", ns.dev, ns.ino, name), ns.file_mode, 0)
-                ring(bell)
-                if bell is not None:
-                    libc.sem_close(bell)
             os.close(ns.fd)
 
     def op_increment(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -724,6 +1062,8 @@ class Driver:
     def op_cycle(self, req: dict[str, Any]) -> dict[str, Any]:
         obj, count, path = self.handle(req), int_arg(req, "count"), str_arg(req, "path")
         timeout = req.get("timeout_ms")
+        if timeout is not None:
+            timeout = int_arg(req, "timeout_ms")
         done = 0
         try:
             while done < count:
@@ -799,12 +1139,16 @@ def read_line(fd: int, timeout: float) -> str:
 
 
 def increment(path: str) -> int:
+    """PROTOCOL `increment`: ASCII digits, optionally one newline; writes value + 1 and a newline."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        text = os.read(fd, 64).decode().strip()
-        value = (int(text) if text else 0) + 1
+        text = os.read(fd, 64)
+        digits = text[:-1] if text.endswith(b"\n") else text
+        if digits and not (digits.isdigit() and digits.isascii()):
+            raise XError("BAD_REQUEST", f"counter file {path} holds {text[:40]!r}, not a decimal integer")
+        value = (int(digits) if digits else 0) + 1
         os.ftruncate(fd, 0)
-        os.pwrite(fd, str(value).encode(), 0)
+        os.pwrite(fd, b"%d\n" % value, 0)
     finally:
         os.close(fd)
     return value

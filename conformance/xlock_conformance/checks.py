@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import stat
 import statistics
+import sys
 import time
 from typing import Any, Callable, Optional
 
@@ -74,12 +76,12 @@ def message_names(reply: Reply, name: str, path: Optional[str], driver: Driver) 
                          f"{' and '.join(repr(m) for m in missing)}")
 
 
-DOORBELL = "a waiter must be woken by the release's doorbell [XL-WAIT-6], not by a slow poll"
+DOORBELL = "a waiter must be woken by the release's ring of the bell [XL-BELL-6, XL-WAIT-12], not by a slow poll"
 
 
 def latency_verdict(latencies_ms: list[float], what: str, median_bound: float = 50.0,
                     max_bound: float = 1000.0, cause: str = DOORBELL) -> None:
-    """Wake-ups by a doorbell take scheduling time, not a polling interval. The median must be below
+    """Wake-ups by the bell take scheduling time, not a polling interval. The median must be below
     `median_bound` ms (XL-WAIT-7's safety poll alone never exceeds 50 ms); every one below `max_bound`.
     Generous on purpose: precise latency belongs to the benchmark."""
     med = statistics.median(latencies_ms)
@@ -96,24 +98,43 @@ def spread_delays(rounds: int, start: float = 0.03, span: float = 0.25) -> list[
     return [start + span * ((i * 3) % rounds) / rounds for i in range(rounds)]
 
 
-def doorbell_value(name: str) -> Optional[int]:
-    """The value of an existing POSIX named semaphore (None if it does not exist), read with libc."""
-    import ctypes
+BELL = ".xlock-bell"
+BELL_SIZE = 4096
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.sem_open.restype = ctypes.c_void_p
-    libc.sem_open.argtypes = [ctypes.c_char_p, ctypes.c_int]
-    libc.sem_getvalue.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
-    libc.sem_close.argtypes = [ctypes.c_void_p]
-    sem = libc.sem_open(name.encode(), 0)
-    if not sem:
-        return None
-    value = ctypes.c_int(-1)
+
+def bell_word(kind: str, name: str) -> int:
+    """[XL-SEM-7] computed by the runner: the bell word of a lock (l) or counting semaphore (s)."""
+    digest = hashlib.sha256(b"\0".join([b"xlock/1", b"bell", kind.encode(), name.encode("utf-8")])).digest()
+    return int.from_bytes(digest[:4], "big") % 1024
+
+
+def read_bell_word(ns: str, word: int) -> Optional[int]:
+    """The value of word `word` of the namespace's bell, read with pread (None if there is no bell)."""
     try:
-        libc.sem_getvalue(sem, ctypes.byref(value))
+        fd = os.open(os.path.join(ns, BELL), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        data = os.pread(fd, 4, 4 * word)
     finally:
-        libc.sem_close(sem)
-    return value.value
+        os.close(fd)
+    return int.from_bytes(data, sys.byteorder) if len(data) == 4 else None
+
+
+def draft1_doorbells(ns: str, names: list[str]) -> list[str]:
+    """The /dev/shm files that draft 1's doorbells (kinds l and s, withdrawn [XL-SEM-2]) of `names` in
+    namespace `ns` would be: none of them may exist."""
+    dev, ino = ns_identity(ns)
+    paths = ["/dev/shm/sem." + sem_name(k, dev, ino, n)[1:] for n in names for k in "ls"]
+    return [p for p in paths if os.path.lexists(p)]
+
+
+def unlink_quietly(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def make_posix_semaphore(name: str, mode: int, owner: int) -> str:
@@ -133,3 +154,62 @@ def make_posix_semaphore(name: str, mode: int, owner: int) -> str:
     os.chmod(path, mode)
     os.chown(path, owner, owner)
     return path
+
+
+NOBODY = 65534  # the "other user" of the attack cases [XL-THREAT-2, XL-THREAT-3]
+
+
+def run_as(uid: int, argv: list[str]) -> None:
+    """Run `argv` as another user (setpriv), as an attacker with a second account would: what it creates
+    is that user's. Fails the case if the command fails."""
+    import shutil
+    import subprocess
+
+    if shutil.which("setpriv") is None:
+        raise AssertionError("setpriv (util-linux) is needed to act as another user")
+    proc = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, f"as uid {uid}: {' '.join(argv)} failed: {proc.stderr.strip()}"
+
+
+def plant(path: str, what: str, uid: Optional[int] = None, mode: int = 0o600) -> None:
+    """Put a hostile object at `path`: 'empty', 'short' (4095 bytes), 'full' (4096 zero bytes), 'ones'
+    (4096 bytes of 0xFF), 'fifo', 'symlink' (to a 4096-byte file beside it), 'dir', 'socket' or
+    'bytes:N' (N zero bytes). As another user with `uid` (setpriv), else as ourselves."""
+    if what == "socket":
+        import socket
+
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(path)
+        s.close()
+        if uid is not None:
+            os.lchown(path, uid, uid)
+        return
+    sizes = {"empty": 0, "short": 4095, "full": 4096}
+    if what.startswith("bytes:"):
+        sizes[what] = int(what[6:])
+    if what in sizes or what == "ones":
+        fill = "\\377" if what == "ones" else "\\000"
+        size = sizes.get(what, 4096)
+        script = f"umask 077; head -c {size} /dev/zero | tr '\\000' '{fill}' > \"$1\"; chmod {mode:o} \"$1\""
+    elif what == "fifo":
+        script = f"mkfifo -m {mode:o} \"$1\""
+    elif what == "dir":
+        script = "mkdir -m 700 \"$1\""
+    elif what == "symlink":
+        script = "head -c 4096 /dev/zero > \"$1.target\"; chmod 600 \"$1.target\"; ln -s \"$1.target\" \"$1\""
+    else:
+        raise ValueError(what)
+    argv = ["sh", "-c", script, "plant", path]
+    if uid is None:
+        import subprocess
+
+        subprocess.run(argv, check=True, timeout=30)
+    else:
+        run_as(uid, argv)
+
+
+def describe(path: str) -> tuple[int, int, int, int]:
+    """(type bits, size, inode, uid) of `path` without following it: to show a planted object untouched."""
+    st = os.lstat(path)
+    return stat.S_IFMT(st.st_mode), st.st_size, st.st_ino, st.st_uid

@@ -223,7 +223,7 @@ class Driver:
         data = self._stash.pop(rid)
         sem = data.get("semaphore")
         if isinstance(sem, str) and sem.startswith("/xl1"):
-            self.semaphores.add(sem)  # the case removes what it made (doorbells are never unlinked by xlock)
+            self.semaphores.add(sem)  # the case removes the raw semaphores its drivers made
         return Reply(data, op)
 
     def next_reply(self, what: str, timeout: float = REPLY_TIMEOUT) -> dict[str, Any]:

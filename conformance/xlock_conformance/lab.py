@@ -23,7 +23,9 @@ WAKE_DEADLINE = 3.0
 class Lab:
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="xlock-conf-"))
-        os.chmod(self.tmp, 0o700)
+        # Searchable by others (not readable): the attack cases act as another user (setpriv) inside the
+        # shared namespaces they make here; every namespace directory has its own mode.
+        os.chmod(self.tmp, 0o711)
         self.ns = self.make_dir("ns", 0o700)
         self.drivers: list[Driver] = []
 
@@ -71,10 +73,11 @@ class Lab:
 
 
 def _semaphores_under(root: Path, names: set[str]) -> set[str]:
-    """The semaphores (kinds l, s, p [XL-SEM-2]) of every namespace directory under `root`, for each name
+    """The raw POSIX semaphores (kind p [XL-SEM-2]) of every namespace directory under `root`, for each name
     the drivers were asked to open or remove and each name decoded from a lock or capacity file there:
-    computed from each directory's identity, never found by pattern, since xlock never unlinks doorbells
-    [XL-WAIT-8] and another program may be using other semaphores at the same time."""
+    computed from each directory's identity, never found by pattern, since another program may be using
+    other semaphores at the same time. (Locks and counting semaphores make nothing in /dev/shm: the cases
+    assert it, so there is nothing of theirs to clean up.)"""
     from xlock_conformance.checks import sem_name  # checks imports this module
 
     sems: set[str] = set()
@@ -85,11 +88,10 @@ def _semaphores_under(root: Path, names: set[str]) -> set[str]:
             continue
         here = names | {_decode_file_stem(f.rsplit(".", 1)[0]) for f in files if f.endswith((".lock", ".sem"))}
         for name in here:
-            for kind in "lsp":
-                try:
-                    sems.add(sem_name(kind, st.st_dev, st.st_ino, name))
-                except UnicodeEncodeError:  # a name sent to test rejection; it never named a semaphore
-                    pass
+            try:
+                sems.add(sem_name("p", st.st_dev, st.st_ino, name))
+            except UnicodeEncodeError:  # a name sent to test rejection; it never named a semaphore
+                pass
     return sems
 
 

@@ -23,9 +23,9 @@ from xlock_conformance.spec import find_repo, must_ids, name_vectors
 
 PAIR = "\u2194"  # ↔
 # Matrix order: from names up to whole-system behaviour.
-MODULE_ORDER = ["test_names", "test_namespace", "test_lockfile", "test_lock", "test_wakeup", "test_doorbell",
-                "test_death", "test_fork", "test_semaphore", "test_remove", "test_stress", "test_interop",
-                "test_protocol"]
+MODULE_ORDER = ["test_names", "test_namespace", "test_lockfile", "test_errors", "test_lock", "test_wakeup",
+                "test_bell", "test_planted", "test_shared", "test_death", "test_fork", "test_semaphore",
+                "test_remove", "test_decided", "test_stress", "test_interop", "test_protocol"]
 GROUP = "all"
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 

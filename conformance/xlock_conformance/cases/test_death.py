@@ -16,7 +16,7 @@ def test_death_lock(pair, lab):
         holder = lab.start(holder_spec, need=["lock", "timeout"])
         waiter = lab.start(waiter_spec, need=["lock", "timeout"])
         holder.call("acquire", handle=lab.open(holder, NAME))
-        # A killed holder rings no doorbell: the timed waiter notices by its safety poll.
+        # A killed holder rings no bell: the timed waiter notices by its safety poll.
         hw = lab.open(waiter, NAME)
         blocked_then_freed(waiter, "acquire", {"handle": hw, "timeout_ms": 10_000}, lambda: holder.kill(),
                            f"driver '{holder.label}' holds the lock")

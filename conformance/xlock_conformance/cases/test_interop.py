@@ -81,7 +81,7 @@ def test_flock_interop(one, lab):
 
 @spec("XL-WAIT-7", "XL-FOREIGN-1")
 def test_flock_wakeup(one, lab):
-    """flock(1) rings no doorbell: a timed waiter notices its release by the safety poll, whose interval
+    """flock(1) rings no bell: a timed waiter notices its release by the safety poll, whose interval
     never exceeds 50 ms. Measured from just before flock(1) is told to exit to the driver's mono_ns
     (both CLOCK_MONOTONIC), 4 rounds at spread phases."""
     if shutil.which("flock") is None:

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from xlock_conformance.checks import ns_identity, sem_name
+from xlock_conformance.checks import BELL, draft1_doorbells, ns_identity, sem_name, unlink_quietly
 from xlock_conformance.plugin import spec
 
 
@@ -62,47 +62,61 @@ def test_lockfile_not_regular(one, lab):
                 f"a FIFO at slot file sem.0.slot: open failed with {r.error}, want INSECURE_NAMESPACE")
 
 
-@spec("XL-NS-13", "XL-LOCK-3", "XL-CSEM-4", "XL-PSEM-3", "XL-ENC-4", "XL-FOREIGN-2")
+@spec("XL-NS-13", "XL-NS-15", "XL-LOCK-3", "XL-CSEM-4", "XL-PSEM-2", "XL-PSEM-3", "XL-ENC-4", "XL-FOREIGN-2",
+      "XL-BELL-2", "XL-SEM-2")
 def test_file_modes(one, lab):
-    # umask 077 in the driver: modes must come from the namespace, never from the umask.
+    """With umask 077 in the driver, every file gets its mode from the namespace (lock and slot files, the
+    bell and raw semaphores the file mode; capacity files the file mode without group and other write),
+    `sharing` says which kind of namespace it is, and locks and counting semaphores make nothing in
+    /dev/shm."""
     d = lab.start(one, need=["lock"], umask=0o077)
-    cases = [("private", 0o700, 0o600), ("group", 0o1770, 0o660), ("shared", 0o1777, 0o666)]
+    cases = [("private", 0o700, 0o600, "private"), ("group", 0o1770, 0o660, "group"),
+             ("group-setgid", 0o3770, 0o660, "group"), ("world", 0o1777, 0o666, "world")]
     wrong = []
-    for label, dir_mode, want in cases:
+    for label, dir_mode, want, sharing in cases:
         ns = lab.make_dir(label, dir_mode)
         dev, ino = ns_identity(ns)
-        expected = {"m.lock"}
-        h = d.call("open", kind="lock", name="m", namespace=ns)["handle"]
-        d.call("try_acquire", handle=h)
-        d.call("release", handle=h)
-        sems = [sem_name("l", dev, ino, "m")]
+        modes = {"m.lock": want, BELL: want}
+        r = d.call("open", kind="lock", name="m", namespace=ns)
+        if r.get("sharing") != sharing:
+            wrong.append(f"{label} namespace (mode {oct(dir_mode)}): open reports sharing {r.get('sharing')!r}, "
+                         f"want {sharing!r} [XL-NS-15]")
+        d.call("try_acquire", handle=r["handle"])
+        d.call("release", handle=r["handle"])
         if "semaphore" in d.capabilities:
-            h = d.call("open", kind="semaphore", name="m", namespace=ns, capacity=2)["handle"]
-            d.call("try_acquire", handle=h)
-            d.call("release", handle=h)
-            expected |= {"m.sem", "m.0.slot"}
-            sems.append(sem_name("s", dev, ino, "m"))
+            r = d.call("open", kind="semaphore", name="m", namespace=ns, capacity=2)
+            if r.get("sharing") != sharing:
+                wrong.append(f"{label} namespace: open semaphore reports sharing {r.get('sharing')!r}, want "
+                             f"{sharing!r} [XL-NS-15]")
+            d.call("try_acquire", handle=r["handle"])
+            d.call("release", handle=r["handle"])
+            modes |= {"m.sem": want & ~0o022, "m.0.slot": want}
         if "posix_semaphore" in d.capabilities:
-            d.call("open", kind="posix_semaphore", name="m", namespace=ns, value=1)
+            r = d.call("open", kind="posix_semaphore", name="m", namespace=ns, value=1)
+            if r.get("sharing") != sharing:
+                wrong.append(f"{label} namespace: open posix_semaphore reports sharing {r.get('sharing')!r}")
             p = sem_name("p", dev, ino, "m")
             d.semaphores.add(p)
-            if not os.path.exists("/dev/shm/sem." + p[1:]):
-                wrong.append(f"{label}: the raw POSIX semaphore {p} is not in /dev/shm after open")
-            sems.append(p)
+            path = "/dev/shm/sem." + p[1:]
+            if not os.path.exists(path):
+                wrong.append(f"{label}: the raw POSIX semaphore {p} is not in /dev/shm after open [XL-PSEM-2]")
+            elif stat.S_IMODE(os.stat(path).st_mode) != want:
+                wrong.append(f"{label} namespace: raw semaphore {p} has mode "
+                             f"{oct(stat.S_IMODE(os.stat(path).st_mode))}, want {oct(want)} [XL-NS-13]")
         present = set(os.listdir(ns))
-        allowed = expected | {"m.1.slot"}
-        if not expected <= present <= allowed:
-            wrong.append(f"{label} namespace holds {sorted(present)}; want {sorted(expected)} [XL-ENC-4]")
+        allowed = set(modes) | {"m.1.slot"}
+        if not set(modes) <= present <= allowed:
+            wrong.append(f"{label} namespace holds {sorted(present)}; want {sorted(modes)} [XL-ENC-4]")
         for file in sorted(present & allowed):
             mode = stat.S_IMODE(os.stat(os.path.join(ns, file)).st_mode)
-            if mode != want:
-                wrong.append(f"{label} namespace (mode {oct(dir_mode)}): {file} has mode {oct(mode)}, want {oct(want)}")
-        for sem in sems:
-            path = "/dev/shm/sem." + sem[1:]
-            if os.path.exists(path):  # doorbells may be made lazily; what exists must have the mode
-                mode = stat.S_IMODE(os.stat(path).st_mode)
-                if mode != want:
-                    wrong.append(f"{label} namespace: semaphore {sem} has mode {oct(mode)}, want {oct(want)}")
+            if mode != modes.get(file, want):
+                wrong.append(f"{label} namespace (mode {oct(dir_mode)}): {file} has mode {oct(mode)}, want "
+                             f"{oct(modes.get(file, want))} [XL-NS-13]")
+        leftover = draft1_doorbells(ns, ["m"])
+        unlink_quietly(leftover)
+        if leftover:
+            wrong.append(f"{label} namespace: a lock or counting semaphore made {leftover} in /dev/shm; they make "
+                         "nothing outside the namespace [XL-SEM-2]")
     assert not wrong, "\n".join(wrong)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from xlock_conformance.checks import ns_identity, sem_name
+from xlock_conformance.checks import BELL, draft1_doorbells, ns_identity, unlink_quietly
 from xlock_conformance.plugin import spec
 
 
@@ -19,7 +19,7 @@ def _show(case):
 
 
 @spec("XL-SEM-6", "XL-ENC-1", "XL-ENC-2", "XL-ENC-3", "XL-SEM-1", "XL-SEM-2", "XL-SEM-3", "XL-SEM-4",
-      "XL-NAME-1", "XL-NAME-2", "XL-NAME-3", "XL-NAME-4")
+      "XL-SEM-7", "XL-NAME-1", "XL-NAME-2", "XL-NAME-3", "XL-NAME-4")
 def test_names_map(one, lab, vectors):
     d = lab.start(one, need=["map"])
     wrong = []
@@ -35,7 +35,8 @@ def test_names_map(one, lab, vectors):
                 wrong.append(f"{where}: want a mapping, got {r.error}: {r.get('message')}")
                 continue
             want = {"lock_file": case["lock_file"], "capacity_file": case["capacity_file"],
-                    "slot_files": case["slot_files"], "semaphores": case["semaphores"][ns["id"]]}
+                    "slot_files": case["slot_files"], "semaphores": case["semaphores"][ns["id"]],
+                    "bell_words": case["bell_words"]}
             got = {k: r.get(k) for k in want}
             if got != want:
                 diff = {k: (got[k], want[k]) for k in want if got[k] != want[k]}
@@ -70,26 +71,39 @@ def test_names_invalid_open(one, lab, vectors):
         "system operation [XL-NAME-3]")
 
 
-@spec("XL-ENC-3", "XL-ENC-4", "XL-SEM-1", "XL-SEM-5", "XL-INTRO-1", "XL-LOCK-2", "XL-NAME-4")
+@spec("XL-ENC-3", "XL-ENC-4", "XL-SEM-2", "XL-SEM-5", "XL-SEM-7", "XL-INTRO-1", "XL-LOCK-2", "XL-NAME-4",
+      "XL-NS-15", "XL-BELL-1")
 def test_names_files(one, lab, vectors):
+    """`open` of every valid name reports the namespace, its identity and sharing, the lock file, the bell
+    and the name's bell word; afterwards the namespace holds exactly those lock files and one bell, and
+    /dev/shm holds no semaphore for any of them (draft 1's doorbells are withdrawn)."""
     d = lab.start(one, need=["lock"])
     dev, ino = ns_identity(lab.ns)
-    expected, wrong = set(), []
+    expected, wrong, names = {BELL}, [], []
     for case in vectors["cases"]:
         if not case["valid"]:
             continue
         r = d.call("open", kind="lock", namespace=lab.ns, **_name_arg(case))
         name = case["name"]
+        names.append(name)
         want = {"namespace": lab.ns, "dev": dev, "ino": ino, "path": os.path.join(lab.ns, case["lock_file"]),
-                "semaphore": sem_name("l", dev, ino, name)}
+                "semaphore": None, "bell": os.path.join(lab.ns, BELL), "bell_word": case["bell_words"]["l"],
+                "sharing": "private"}
         got = {k: r.get(k) for k in want}
         if got != want:
             wrong.append(f"open lock {name!r}: (got, want) " +
                          json.dumps({k: (got[k], want[k]) for k in want if got[k] != want[k]}, ensure_ascii=False))
         expected.add(case["lock_file"])
+        d.call("try_acquire", handle=r["handle"])
+        d.call("release", handle=r["handle"])
         d.call("close", handle=r["handle"])
+    leftover = draft1_doorbells(lab.ns, names)
+    unlink_quietly(leftover)
     assert not wrong, "\n".join(wrong[:15])
+    assert not leftover, (f"locks made {len(leftover)} POSIX semaphores in /dev/shm, e.g. {leftover[:3]}: draft 1's "
+                          "doorbells are withdrawn; a lock creates nothing outside its namespace [XL-SEM-2, XL-THREAT-2]")
     present = set(os.listdir(lab.ns))
     assert present == expected, (
-        f"the namespace holds {len(present)} files for {len(expected)} names; missing: "
-        f"{sorted(expected - present)[:10]}; unexpected: {sorted(present - expected)[:10]} [XL-ENC-3, XL-ENC-4]")
+        f"the namespace holds {len(present)} files for {len(expected) - 1} names and the bell; missing: "
+        f"{sorted(expected - present)[:10]}; unexpected: {sorted(present - expected)[:10]} [XL-ENC-3, XL-ENC-4, "
+        "XL-BELL-1]")

@@ -30,7 +30,7 @@ def _hammer(lab, available, kind, rounds, extra, need):
     assert value == want, f"{PROCESSES} processes ({mix}) x {rounds} rounds: the counter is {value}, want {want}"
 
 
-@spec("XL-LOCK-7", "XL-WAIT-2", "XL-WAIT-4")
+@spec("XL-LOCK-7", "XL-WAIT-2", "XL-WAIT-12")
 def test_stress_lock(available, lab):
     _hammer(lab, available, "lock", ROUNDS, {}, ["lock", "counter", "timeout"])
 

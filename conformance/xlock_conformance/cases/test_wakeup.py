@@ -1,4 +1,4 @@
-"""Wake-up: a timed waiter is woken by the release itself (the doorbell), not by a slow poll."""
+"""Wake-up: a timed waiter is woken by the release itself (its ring of the bell), not by a slow poll."""
 
 from __future__ import annotations
 
@@ -37,11 +37,11 @@ def _verdict(per_waiter, kind):
         latency_verdict(latencies, f"driver '{label}' as a timed {kind} waiter")
 
 
-@spec("XL-WAIT-4", "XL-WAIT-6")
+@spec("XL-WAIT-12", "XL-BELL-6", "XL-BELL-4")
 def test_wakeup_lock(pair, lab):
     _verdict(_measure(lab, pair, "lock", {}), "lock")
 
 
-@spec("XL-WAIT-11", "XL-CSEM-6")
+@spec("XL-WAIT-11", "XL-CSEM-6", "XL-WAIT-12")
 def test_wakeup_semaphore(pair, lab):
     _verdict(_measure(lab, pair, "semaphore", {"capacity": 1}), "semaphore")
