@@ -60,7 +60,10 @@ def removal_advice(ns: Namespace, file_name: str) -> str:
     try:
         st = os.stat(file_name, dir_fd=ns.require_open(), follow_symlinks=False)
     except OSError:
-        return f"check who can write to {ns.path}"
+        return (
+            f"{ns.path} (owned by {describe_uid(ns.uid)}, mode {ns.mode:04o}) does not let you create it: "
+            f"ask its owner for access"
+        )
     euid = os.geteuid()
     if euid in (0, st.st_uid, ns.uid) or not ns.mode & stat.S_ISVTX:
         return f"remove it if you did not create it (it belongs to {describe_uid(st.st_uid)})"
