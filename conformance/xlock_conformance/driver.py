@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 PROTOCOL = 1
 SPEC = "xlock/1"
@@ -43,6 +43,9 @@ class DriverSpec:
     env: dict[str, str] = field(default_factory=dict)
     cwd: Optional[str] = None
     unavailable: Optional[str] = None
+    # The command that runs this driver as another user (uid -> argv), when plain `setpriv` cannot (an
+    # interpreter out of that user's reach); None: `setpriv --reuid=UID ... argv`.
+    as_user: Optional[Callable[[int], list[str]]] = None
     # Set when the driver once failed to answer hello in time: later cases fail at once instead of
     # waiting START_TIMEOUT each.
     hung_at_start: Optional[str] = None

@@ -127,17 +127,27 @@ def test_namespace_moved(one, lab):
     assert "moved.lock" in os.listdir(moved), f"the lock file was not recreated in the renamed namespace {moved}"
 
 
-OTHER_UID = 54321  # no account needed: setpriv runs the driver with this euid, so its default is ours to spoil
+OTHER_UID = 54321  # no account needed: the driver runs with this euid, so its default is ours to spoil
 
 
-@spec("XL-NS-8", "XL-NS-2")
+def _as_other(one):
+    """`one` run as OTHER_UID: through the driver's own recipe when it has one (an interpreter another uid
+    cannot reach), else `setpriv --reuid`."""
+    argv = (one.as_user(OTHER_UID) if one.as_user else
+            ["setpriv", f"--reuid={OTHER_UID}", f"--regid={OTHER_UID}", "--clear-groups", *one.argv])
+    return DriverSpec(one.name, argv, env=dict(one.env), cwd=one.cwd)
+
+
+@spec("XL-NS-8", "XL-NS-2", "XL-NS-4", "XL-NS-5", "XL-NS-7")
 def test_namespace_default_insecure(one, lab):
     """The default namespace must belong to the user with mode 0700; it is refused, not repaired,
-    otherwise. Runs the driver as uid 54321 (setpriv) so that /tmp/xlock-54321 can be spoiled safely."""
-    if shutil.which("setpriv") is None:
+    otherwise. The rule applies to how the namespace was chosen, not to its path: the same directory given
+    explicitly or by XLOCK_NAMESPACE, shared 1777, is accepted. Runs the driver as uid 54321 so that
+    /tmp/xlock-54321 can be spoiled safely; also opens a 0700 directory of uid 65534, which that user
+    cannot enter: INSECURE_NAMESPACE naming the owner."""
+    if shutil.which("setpriv") is None and one.as_user is None:
         pytest.skip("setpriv (util-linux) is not installed")
-    as_other = DriverSpec(one.name, ["setpriv", f"--reuid={OTHER_UID}", f"--regid={OTHER_UID}", "--clear-groups",
-                                     *one.argv], env=dict(one.env), cwd=one.cwd)
+    as_other = _as_other(one)
     default = f"/tmp/xlock-{OTHER_UID}"
     shutil.rmtree(default, ignore_errors=True)
     try:
@@ -172,6 +182,30 @@ def test_namespace_default_insecure(one, lab):
             if (st.st_uid, stat.S_IMODE(st.st_mode)) != (owner, mode):
                 wrong.append(f"default namespace {what}: it was changed to owner {st.st_uid} mode "
                              f"{oct(stat.S_IMODE(st.st_mode))}; it must never be repaired automatically")
+        # XL-NS-8 by rule: the same directory (1777, root's) given explicitly or by XLOCK_NAMESPACE is a
+        # shared namespace like any other.
+        r = d.request("open", kind="lock", name="x", namespace=default)
+        if not r.ok:
+            wrong.append(f"{default} (1777, root's) given explicitly: want it accepted as a shared namespace, got "
+                         f"{r.error} {r.get('message', '')} [XL-NS-8: the rule, not the path]")
+        elif r.get("sharing") != "world":
+            wrong.append(f"{default} (1777) given explicitly reports sharing {r.get('sharing')!r}, want 'world'")
+        by_env = lab.start(as_other, need=["lock"], env={"XLOCK_NAMESPACE": default})
+        r = by_env.request("open", kind="lock", name="x")
+        if not r.ok:
+            wrong.append(f"{default} (1777, root's) given by XLOCK_NAMESPACE: want it accepted, got {r.error} "
+                         f"{r.get('message', '')} [XL-NS-8]")
+        # A directory another user made and closed (0700): opening it fails with EACCES for this user.
+        closed = lab.make_dir("closed", 0o700)
+        os.chown(closed, 65534, 65534)
+        r = d.request("open", kind="lock", name="x", namespace=closed)
+        message = r.get("message", "")
+        if r.ok or r.error != "INSECURE_NAMESPACE":
+            wrong.append(f"{closed} (uid 65534's, 0700) as uid {OTHER_UID}: want INSECURE_NAMESPACE, got "
+                         f"{r.error or 'success'} {message} [XL-NS-5]")
+        elif closed not in message or not ("65534" in message or "nobody" in message):
+            wrong.append(f"{closed} (uid 65534's, 0700): the message {message!r} must name the directory and its "
+                         "owner [XL-NS-5]")
         assert not wrong, "\n".join(wrong)
     finally:
         shutil.rmtree(default, ignore_errors=True)

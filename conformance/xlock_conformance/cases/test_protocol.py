@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from xlock_conformance.plugin import spec
 
 
@@ -46,3 +48,37 @@ def test_protocol_counter(one, lab):
     assert d.call("locked", handle=h)["locked"] is False, "cycle must leave the lock released"
     open(path, "w").close()
     assert d.call("increment", path=path)["value"] == 1, "an empty counter file counts as 0"
+    # The file format: decimal digits, optionally one newline; written back as digits and a newline.
+    for content in (b"41", b"41\n"):
+        with open(path, "wb") as f:
+            f.write(content)
+        assert d.call("increment", path=path)["value"] == 42, f"increment of a file holding {content!r} must give 42"
+        with open(path, "rb") as f:
+            written = f.read()
+        assert written == b"42\n", f"increment wrote {written!r}, want b'42\\n' (PROTOCOL.md, increment)"
+    for junk in (b"x", b"4 2\n", b"-1\n"):
+        with open(path, "wb") as f:
+            f.write(junk)
+        d.fails("BAD_REQUEST", "increment", path=path, why=f"the counter file holds {junk!r}, not a decimal integer")
+
+
+@spec()
+def test_protocol_exact(one, lab):
+    """PROTOCOL.md's exact types: hello with another protocol version, name with name_hex, odd name_hex,
+    and a timeout_ms that is not a JSON integer are BAD_REQUEST; the driver keeps serving."""
+    d = lab.start(one, need=["lock", "timeout"])
+    d.fails("BAD_REQUEST", "hello", protocol=2, why="this page defines protocol 1 only")
+    d.fails("BAD_REQUEST", "open", kind="lock", name="x", name_hex="78", namespace=lab.ns,
+            why="a request with both name and name_hex is BAD_REQUEST")
+    d.fails("BAD_REQUEST", "open", kind="lock", name_hex="787", namespace=lab.ns,
+            why="name_hex is an odd number of hexadecimal digits")
+    h = lab.open(d, "x")
+    for bad in (1.5, "100", True):
+        d.fails("BAD_REQUEST", "acquire", handle=h, timeout_ms=bad, why=f"timeout_ms {bad!r} is not a JSON integer")
+    rid = d.send("acquire", handle=h, timeout_ms=100)  # 1e2 written as JSON with an exponent
+    d.send_raw(json.dumps({"id": rid + 1000, "op": "acquire", "handle": h}).replace('"handle"', '"timeout_ms": 1e2, "handle"'))
+    assert d.wait(rid).ok, "acquire with timeout_ms 100 failed"
+    r = d.wait(rid + 1000)
+    assert not r.ok and r.error == "BAD_REQUEST", f"timeout_ms 1e2 (a number with an exponent) must be BAD_REQUEST, got {r.data}"
+    assert d.call("locked", handle=h)["locked"] is True, "a BAD_REQUEST changed the object"
+    d.call("hello", protocol=1)
