@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
 import sys
 import threading
@@ -19,7 +18,7 @@ import weakref
 from typing import Any, Callable
 
 from . import _libc
-from ._files import MAX_ROUNDS
+from ._files import MAX_ROUNDS, publish
 from ._libc import ffi, lib
 from ._namespace import Namespace
 
@@ -29,7 +28,6 @@ BELL_FILE = ".xlock-bell"
 BELL_SIZE = 4096
 ACQUIRED, TIMED_OUT, CANCELLED = 0, 1, 2
 _OPEN_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
-_TEMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _MS = 1_000_000
 _POLLS_NS = (1 * _MS, 3 * _MS, 7 * _MS, 15 * _MS, 31 * _MS)  # then every 16 ms [XL-WAIT-7]
 _POLL_EVERY_NS = 16 * _MS
@@ -122,29 +120,7 @@ class Bell:
     @staticmethod
     def _create(ns: Namespace, dirfd: int) -> None:
         """Create the bell atomically: a full-size temporary file linked to its name [XL-BELL-2]."""
-        for _ in range(MAX_ROUNDS):
-            temp = f"{BELL_FILE}.{secrets.token_hex(4)}.tmp"
-            try:
-                fd = os.open(temp, _TEMP_FLAGS, ns.file_mode, dir_fd=dirfd)
-            except FileExistsError:
-                continue  # a new random suffix
-            try:
-                try:
-                    os.fchmod(fd, ns.file_mode)
-                    os.ftruncate(fd, BELL_SIZE)
-                finally:
-                    os.close(fd)
-                try:
-                    os.link(temp, BELL_FILE, src_dir_fd=dirfd, dst_dir_fd=dirfd, follow_symlinks=False)
-                except FileExistsError:
-                    pass  # another process created it first: use theirs
-            finally:
-                try:
-                    os.unlink(temp, dir_fd=dirfd)
-                except OSError:
-                    pass
-            return
-        raise OSError(errno.EEXIST, "no free temporary name for the bell")
+        publish(dirfd, BELL_FILE, lambda r: f"{BELL_FILE}.{r}.tmp", ns.file_mode, _full_size)
 
     def announce(self, word: Any) -> int | None:
         """Set bit 0 of ``word`` ("a waiter is present") and return the word's value, or ``None`` if the
@@ -199,6 +175,10 @@ class Bell:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _full_size(fd: int) -> None:
+    os.ftruncate(fd, BELL_SIZE)
 
 
 def _check(ns: Namespace, st: os.stat_result) -> str | None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
-import secrets
 
 from ._errors import CapacityMismatch, os_error
-from ._files import MAX_ROUNDS, file_error, open_file, owner_of, replaced_error
+from ._files import MAX_ROUNDS, file_error, open_file, owner_of, publish, replaced_error
 from ._namespace import Namespace
 from .names import EncodedName
 
@@ -15,7 +15,6 @@ __all__ = ["capacity_content", "ensure_capacity", "read_capacity"]
 
 _MAX_CAPACITY_FILE = 64
 _CONTENT = re.compile(rb"xlock/1 semaphore capacity=(0|[1-9][0-9]*)\n\Z")
-_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def capacity_content(capacity: int) -> bytes:
@@ -73,34 +72,21 @@ def ensure_capacity(ns: Namespace, name: EncodedName, capacity: int) -> None:
 
 
 def _create(ns: Namespace, name: EncodedName, capacity: int) -> None:
-    """Write a temporary file with a random name and link it to the capacity file [XL-CSEM-4]. A link
-    that exists already is another participant's: the caller reads and compares it."""
-    dirfd = ns.require_open()
-    mode = ns.capacity_mode
-    for _ in range(MAX_ROUNDS):
-        temp = name.temp_capacity_file(secrets.token_hex(4))
-        try:
-            fd = os.open(temp, _TEMP_FLAGS, mode, dir_fd=dirfd)
-        except FileExistsError:
-            continue  # planted or another creator's: a new random suffix
-        except OSError as exc:
-            raise file_error(ns, temp, exc, "cannot create") from None
-        try:
-            try:
-                os.fchmod(fd, mode)
-                os.write(fd, capacity_content(capacity))
-            finally:
-                os.close(fd)
-            try:
-                os.link(temp, name.capacity_file, src_dir_fd=dirfd, dst_dir_fd=dirfd, follow_symlinks=False)
-            except FileExistsError:
-                pass
-        except OSError as exc:
-            raise file_error(ns, name.capacity_file, exc, "cannot create") from None
-        finally:
-            try:
-                os.unlink(temp, dir_fd=dirfd)
-            except OSError:
-                pass
-        return
-    raise replaced_error(ns, name.temp_capacity_file("*"))
+    """Write the capacity file through a temporary file linked to its name [XL-CSEM-4]. A link that
+    exists already is another participant's: the caller reads and compares it."""
+    content = capacity_content(capacity)
+    try:
+        publish(
+            ns.require_open(),
+            name.capacity_file,
+            name.temp_capacity_file,
+            ns.capacity_mode,
+            lambda fd: _write(fd, content),
+        )
+    except OSError as exc:
+        raise file_error(ns, name.capacity_file, exc, "cannot create") from None
+
+
+def _write(fd: int, content: bytes) -> None:
+    if os.write(fd, content) != len(content):
+        raise OSError(errno.EIO, "short write")

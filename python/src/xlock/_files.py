@@ -11,7 +11,9 @@ from __future__ import annotations
 import errno
 import os
 import pwd
+import secrets
 import stat
+from typing import Callable
 
 from ._errors import InsecureNamespace, XLockError, XLockOSError
 from ._namespace import Namespace
@@ -23,6 +25,7 @@ __all__ = [
     "file_error",
     "open_file",
     "owner_of",
+    "publish",
     "removal_advice",
     "replaced_error",
 ]
@@ -31,6 +34,7 @@ OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_N
 # Every open-or-create alternation and every reopen after a failed re-check without waiting stops after
 # this many rounds: another party controls how often a file is replaced.
 MAX_ROUNDS = 100
+_TEMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def describe_uid(uid: int) -> str:
@@ -106,6 +110,40 @@ def replaced_error(ns: Namespace, file_name: str) -> XLockOSError:
         f"{ns.join(file_name)} keeps being replaced or removed ({MAX_ROUNDS} rounds); try again, and check "
         f"who else writes to {ns.path}",
     )
+
+
+def publish(
+    dirfd: int | None, final: str, temp_of: Callable[[str], str], mode: int, fill: Callable[[int], None]
+) -> None:
+    """Create ``final`` atomically, as a full file or not at all: a temporary file ``temp_of(r)`` (r 8
+    random hex digits, a new one on ``EEXIST``, at most ``MAX_ROUNDS`` [XL-ENC-6]) created with ``O_EXCL``
+    and ``mode``, ``fchmod``-ed, filled by ``fill(fd)``, linked to ``final``, and unlinked. A ``final``
+    that exists by then is another creator's, and is left to the caller to open and check.
+    ``dirfd`` ``None``: the names are absolute paths. Raises ``OSError``.
+    """
+    for _ in range(MAX_ROUNDS):
+        temp = temp_of(secrets.token_hex(4))
+        try:
+            fd = os.open(temp, _TEMP_FLAGS, mode, dir_fd=dirfd)
+        except FileExistsError:
+            continue
+        try:
+            try:
+                os.fchmod(fd, mode)
+                fill(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(temp, final, src_dir_fd=dirfd, dst_dir_fd=dirfd, follow_symlinks=False)
+            except FileExistsError:
+                pass
+        finally:
+            try:
+                os.unlink(temp, dir_fd=dirfd)
+            except OSError:
+                pass
+        return
+    raise OSError(errno.EEXIST, f"no free temporary name for {final} after {MAX_ROUNDS} tries")
 
 
 def _check_regular(ns: Namespace, file_name: str, fd: int) -> os.stat_result:

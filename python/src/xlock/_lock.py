@@ -234,11 +234,7 @@ class Lock(Handle):
                 if self._count > 1:
                     self._count -= 1
                     return
-            _flock(self._file.fd, _LOCK_UN)
-            self._owner = None
-            self._count = 0
-            if self._waiters:
-                self._cond.notify()
+            self._unlock_held()
         finally:
             mutex.release()
         self._bell.ring(self._word)
@@ -251,12 +247,16 @@ class Lock(Handle):
             if self._count > 1:
                 self._count -= 1
                 return
-            _flock(self._file.fd, _LOCK_UN)
-            self._owner = None
-            self._count = 0
-            if self._waiters:
-                self._cond.notify()
+            self._unlock_held()
         self._bell.ring(self._word)
+
+    def _unlock_held(self) -> None:
+        """``flock(LOCK_UN)`` of the held file and hand the object to the next thread; under the mutex."""
+        _flock(self._file.fd, _LOCK_UN)
+        self._owner = None
+        self._count = 0
+        if self._waiters:
+            self._cond.notify()
 
     def _not_held(self) -> NotHeld:
         return NotHeld(f"lock {self.name!r} ({self.path}) is not held by this object; nothing released")

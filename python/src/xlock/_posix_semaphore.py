@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
 import threading
 import time
@@ -16,7 +15,7 @@ from typing import Any
 from . import _libc
 from ._common import NamespaceArg, deadline_from, describe_timeout
 from ._errors import Cancelled, InsecureNamespace, InvalidArgument, NotHeld, Timeout, WouldBlock, XLockOSError
-from ._files import MAX_ROUNDS, describe_uid
+from ._files import MAX_ROUNDS, describe_uid, publish
 from ._handle import Handle
 from ._libc import ffi, lib
 from ._namespace import Namespace
@@ -29,7 +28,6 @@ SHM_PREFIX = "/dev/shm/sem."
 # Longest single sem_clockwait, so that a pending Python signal handler runs soon [XL-WAIT-9].
 _SLICE_NS = 50_000_000
 _OPEN_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
-_TEMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def semaphore_path(semaphore_name: str) -> str:
@@ -65,37 +63,21 @@ def _open_error(path: str, exc: OSError, what: str) -> Exception:
 def _create(path: str, mode: int, value: int, what: str) -> None:
     """Create the semaphore's file as glibc's ``sem_open`` does: a temporary file holding an initialised
     ``sem_t``, linked to its name [XL-PSEM-2]. A name that exists by then is another creator's."""
-    for _ in range(MAX_ROUNDS):
-        temp = f"{path}.{secrets.token_hex(4)}.tmp"
-        try:
-            fd = os.open(temp, _TEMP_FLAGS, mode)
-        except FileExistsError:
-            continue  # a new random suffix [XL-ENC-6]
-        except OSError as exc:
-            raise XLockOSError(exc.errno or 0, f"cannot create {temp} for {what}: {exc.strerror}") from None
-        try:
-            try:
-                image = ffi.new("char[]", _libc.SEM_T_SIZE)
-                if lib.sem_init(image, 1, ffi.cast("unsigned int", value)) != 0:
-                    err = ffi.errno
-                    raise OSError(err, os.strerror(err))
-                os.fchmod(fd, mode)
-                os.write(fd, ffi.buffer(image)[:])
-            finally:
-                os.close(fd)
-            try:
-                os.link(temp, path, follow_symlinks=False)
-            except FileExistsError:
-                pass
-        except OSError as exc:
-            raise XLockOSError(exc.errno or 0, f"cannot create {path} for {what}: {exc.strerror}") from None
-        finally:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
-        return
-    raise XLockOSError(errno.EEXIST, f"no free temporary name next to {path} after {MAX_ROUNDS} tries")
+    image = ffi.new("char[]", _libc.SEM_T_SIZE)
+    if lib.sem_init(image, 1, ffi.cast("unsigned int", value)) != 0:
+        err = ffi.errno
+        raise XLockOSError(err, f"sem_init for {what} failed: {os.strerror(err)}")
+    try:
+        publish(
+            None, path, lambda r: f"{path}.{r}.tmp", mode, lambda fd: _write_all(fd, bytes(ffi.buffer(image)))
+        )
+    except OSError as exc:
+        raise _open_error(path, exc, what) from None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    if os.write(fd, data) != len(data):
+        raise OSError(errno.EIO, "short write")
 
 
 def _open(path: str, ns: Namespace, value: int, what: str) -> tuple[int, Any]:
