@@ -13,7 +13,11 @@ from typing import Any
 import pytest
 
 ACTOR = str(Path(__file__).with_name("actor.py"))
-SPEC = Path(__file__).resolve().parents[2] / "spec"
+# The checkout's spec/, or (tests run from an unpacked sdist) the copy of spec/vectors the sdist carries.
+SPEC = next(
+    (d for d in (Path(__file__).resolve().parents[i] / "spec" for i in (2, 1)) if (d / "vectors").is_dir()),
+    Path(__file__).resolve().parents[2] / "spec",
+)
 
 
 class Actor:

@@ -24,11 +24,12 @@ from cli_helpers import (
     start_xlock,
     wait_for_waiter,
 )
+from conftest import SPEC
 
 import xlock
 from xlock import _libc, names
 
-VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors" / "names.json"
+VECTORS = SPEC / "vectors" / "names.json"
 
 
 @pytest.fixture

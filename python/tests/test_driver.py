@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 from cli_helpers import DEADLINE, wait_for_waiter
+from conftest import SPEC
 
 import xlock
 from xlock import names
 
-VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors" / "names.json"
+VECTORS = SPEC / "vectors" / "names.json"
 
 
 class Driver:

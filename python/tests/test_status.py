@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import DEADLINE, read_line, wait_for_waiter
+from conftest import SPEC
 
 from xlock import _status, names
 
-VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors" / "names.json"
+VECTORS = SPEC / "vectors" / "names.json"
 
 
 def valid_vector_cases() -> list[dict[str, object]]:
