@@ -1,10 +1,12 @@
 /*
  * xlock.h — libxlock, the C implementation of spec xlock/1 (spec/xlock-1.md).
  *
- * Named, crash-safe locks and semaphores shared by every process on one host:
+ * Named, crash-safe locks and semaphores shared by every process on one host (draft 2 of xlock/1):
  *   - xlock_t       a lock: flock(2) on a lock file in a namespace directory (spec §6-§9);
  *   - xlock_sem_t   a crash-safe counting semaphore made of slot files (spec §10);
  *   - xlock_psem_t  a raw POSIX named semaphore with the spec's name (spec §11).
+ * Timed waiters sleep on a futex word of the namespace's bell, the file .xlock-bell in the namespace
+ * directory (spec §9a); releasers ring it. Locks and counting semaphores create no POSIX semaphore.
  *
  * Conventions (libgit2 style)
  *   - Everything exported is prefixed xlock_ / XLOCK_. C99 and C++ compatible header.
@@ -27,40 +29,45 @@
  *   on the same handle (close only when no other thread uses it). Each handle has its own mutex and
  *   condition variable; the mutex is never held across a blocking wait.
  *
- * Fork [XL-HOLD-7, XL-HOLD-8]
- *   The library registers ONE pthread_atfork handler (on the first open of a lock or counting
- *   semaphore) and keeps a process-wide registry of open xlock_t and xlock_sem_t handles. That
- *   registry and its mutex, and one mutex that serialises the creation of capacity files inside the
- *   process (their temporary name holds only the pid [XL-ENC-3]), are the library's only global
- *   mutable state besides the per-thread error message. In the child of fork(2) the handler closes every inherited lock-file and slot descriptor
- *   and marks every object not held: a release then fails with XLOCK_ENOTHELD and never unlocks the
- *   parent's lock; the next acquire opens fresh descriptors. Handles stay valid and must still be
- *   closed. (A child created by a raw clone(2)/vfork(2) without fork handlers is not covered.)
- *   xlock_psem_t handles are not affected by fork: a raw semaphore permit is not tied to a process
- *   [XL-PSEM-1].
+ * Fork [XL-HOLD-7, XL-HOLD-8, XL-HOLD-11]
+ *   The library registers ONE pthread_atfork handler (on the first open of any object) and keeps a
+ *   process-wide registry of open handles, and a table of the bells it has mapped (one per namespace
+ *   in use, shared by the objects of that namespace [XL-BELL-2]). These two tables and their mutexes
+ *   are the library's only global mutable state besides the per-thread error message. In the child
+ *   of fork(2) the handler closes every inherited lock-file and slot descriptor and marks every
+ *   object not held: a release then fails with XLOCK_ENOTHELD and never unlocks the parent's lock;
+ *   the next acquire opens fresh descriptors. A raw semaphore object holds no permit in the child:
+ *   its release fails with XLOCK_ENOTHELD and its close posts nothing [XL-HOLD-11]; it may acquire
+ *   anew. Bell mappings are inherited and stay valid. Handles stay valid and must still be closed.
+ *   (A child created by a raw clone(2)/vfork(2) without fork handlers is not covered.)
  *
  * Interruption and cancellation [XL-WAIT-9, XL-WAIT-10]
- *   - A wait interrupted by a signal whose handler was installed WITHOUT SA_RESTART returns
- *     XLOCK_EINTR at once; the library never retries EINTR. Nothing is held afterwards. This applies
- *     to the kernel waits: blocking flock(2), sem_clockwait/sem_wait, and the doorbell loop. (With
- *     SA_RESTART the kernel restarts blocking flock/sem_wait transparently; the doorbell loop still
- *     returns XLOCK_EINTR.) A thread waiting because ANOTHER THREAD of the same handle holds or
- *     is acquiring it waits on a condition variable, which signals do not interrupt: use
- *     cancellation for those.
+ *   - A wait interrupted by a caught signal returns XLOCK_EINTR at once; the library never retries
+ *     EINTR [XL-WAIT-9]. Nothing is held afterwards. The bell wait of [XL-WAIT-12] (timed lock
+ *     waits, every counting-semaphore wait, cancellable untimed lock waits: FUTEX_WAIT_BITSET or
+ *     clock_nanosleep with a timeout) and sem_clockwait return XLOCK_EINTR whether or not the handler
+ *     has SA_RESTART: the kernel never restarts a timed sleep after a handler ran. Only the untimed
+ *     blocking flock(2) and sem_wait(3) are restarted by the kernel when the handler has SA_RESTART
+ *     (without it they return XLOCK_EINTR too). Ignored or blocked signals interrupt nothing. A thread
+ *     waiting because ANOTHER THREAD of the same handle holds or is acquiring it waits on a condition
+ *     variable, which signals do not interrupt: use cancellation for those.
  *   - xlock_cancel(l) (and xlock_sem_cancel, xlock_psem_cancel) makes every wait on that handle
  *     which is in progress when it is called return XLOCK_ECANCELED within 50 ms, leaving the object
  *     not held. It affects:
  *       * in-process waits (another thread of the handle holds it): always;
- *       * timed lock waits (the doorbell loop of XL-WAIT-4): always;
- *       * counting-semaphore waits (always the doorbell loop, XL-WAIT-11): always;
+ *       * timed lock waits (the bell loop of XL-WAIT-12): always;
+ *       * counting-semaphore waits (always the bell loop, XL-WAIT-11): always;
  *       * untimed lock waits: only if the lock was opened with options.cancellable = 1, which makes
- *         untimed waits run the doorbell loop with an infinite deadline instead of a blocking
- *         flock(2) (a release by xlock still wakes the waiter at once through the doorbell; a foreign
+ *         untimed waits run the bell loop with an infinite deadline instead of a blocking
+ *         flock(2) (a release by xlock still wakes the waiter at once through the bell; a foreign
  *         releaser such as flock(1) is noticed by the safety poll, within 16 ms). Without
  *         cancellable, an untimed lock wait is a blocking flock(2) that only a signal ends
  *         (XLOCK_EINTR above);
  *       * raw POSIX semaphore waits: only if opened with cancellable = 1 (the wait is then made of
  *         sem_clockwait slices of at most 16 ms; a post still wakes it at once).
+ *     The bell loop re-checks the cancel flag at every iteration, and an iteration never sleeps
+ *     past the next safety poll (at most 16 ms apart [XL-WAIT-7]); xlock_cancel also wakes the
+ *     handle's bell word (FUTEX_WAKE), so a bell wait usually ends at once.
  *     A cancel while no wait is in progress is a no-op: it does not cancel a later wait.
  *   - Race-free cancellation for bindings (e.g. a Ruby unblocking function, which may run just
  *     BEFORE the waiting thread enters the library): take a token with xlock_cancel_token(l) before
@@ -97,9 +104,9 @@ extern "C" {
  * ------------------------------------------------------------------------------------------- */
 
 #define XLOCK_VERSION_MAJOR 0
-#define XLOCK_VERSION_MINOR 1
+#define XLOCK_VERSION_MINOR 2
 #define XLOCK_VERSION_PATCH 0
-#define XLOCK_VERSION_STRING "0.1.0"
+#define XLOCK_VERSION_STRING "0.2.0"
 /* MAJOR * 10000 + MINOR * 100 + PATCH */
 #define XLOCK_VERSION (XLOCK_VERSION_MAJOR * 10000 + XLOCK_VERSION_MINOR * 100 + XLOCK_VERSION_PATCH)
 /* The ABI version is the SONAME's major number: libxlock.so.1. */
@@ -108,7 +115,7 @@ extern "C" {
 
 /* XLOCK_VERSION of the library actually loaded. Pure; thread-safe. */
 XLOCK_EXPORT int xlock_version(void);
-/* XLOCK_VERSION_STRING of the library actually loaded ("0.1.0"). Static storage. */
+/* XLOCK_VERSION_STRING of the library actually loaded ("0.2.0"). Static storage. */
 XLOCK_EXPORT const char *xlock_version_string(void);
 /* XLOCK_ABI_VERSION of the library actually loaded (1). */
 XLOCK_EXPORT int xlock_abi_version(void);
@@ -132,7 +139,12 @@ typedef enum xlock_error {
     XLOCK_ECAPACITY = -9,      /* CAPACITY_MISMATCH: [XL-CSEM-3] */
     XLOCK_EINTR = -10,         /* INTERRUPTED: [XL-WAIT-9] */
     XLOCK_ECANCELED = -11,     /* CANCELLED: [XL-WAIT-10] */
-    XLOCK_EOS = -12            /* OS_ERROR: another system call failed; see xlock_last_errno() */
+    XLOCK_EOS = -12,           /* OS_ERROR: another system call failed; see xlock_last_errno() */
+    /* The kinds of PostgreSQL namespaces (spec §16). libxlock does not implement them yet and never
+     * returns these codes; they are here so the table matches spec/vectors/errors.json. */
+    XLOCK_ELOST = -13,               /* LOST: [XL-PG-10] */
+    XLOCK_EUNSUPPORTEDBACKEND = -14, /* UNSUPPORTED_BACKEND: [XL-PG-6, XL-PG-9] */
+    XLOCK_EBACKEND = -15             /* BACKEND_ERROR: [XL-PG-15] */
 } xlock_error;
 
 /* A short English description of an error code ("the deadline passed"). 0 gives "success"; an
@@ -199,10 +211,15 @@ XLOCK_EXPORT size_t xlock_options_size(void);
 #define XLOCK_NAME_MAX 80
 /* Capacity bounds of a counting semaphore [XL-CSEM-1]. */
 #define XLOCK_CAPACITY_MAX 1000
-/* Semaphore kinds [XL-SEM-2]. */
+/* Kinds [XL-SEM-2, XL-SEM-7]: 'l' and 's' select bell words of locks and counting semaphores;
+ * 'p' names raw POSIX semaphores. */
 #define XLOCK_KIND_LOCK 'l'
 #define XLOCK_KIND_SEMAPHORE 's'
 #define XLOCK_KIND_POSIX_SEMAPHORE 'p'
+/* Words of a bell [XL-BELL-1]: bell words are 0..XLOCK_BELL_WORDS-1. */
+#define XLOCK_BELL_WORDS 1024
+/* The bell's file name in a namespace directory [XL-BELL-1]. */
+#define XLOCK_BELL_FILE ".xlock-bell"
 
 /* Functions for the constants above (FFI). */
 XLOCK_EXPORT size_t xlock_file_name_size(void);
@@ -226,29 +243,54 @@ XLOCK_EXPORT int xlock_capacity_file_name(char *buf, size_t size, const char *na
 XLOCK_EXPORT int xlock_slot_file_name(char *buf, size_t size, const char *name, size_t len,
                                       unsigned int slot);
 /* The POSIX semaphore name "/xl1" || kind || b32(SHA-256(...))[0..25) for (kind, namespace
- * identity dev/ino, name) [XL-SEM-1..XL-SEM-5]; always 30 bytes. kind is XLOCK_KIND_LOCK ('l'),
- * XLOCK_KIND_SEMAPHORE ('s') or XLOCK_KIND_POSIX_SEMAPHORE ('p'), else XLOCK_EINVAL.
- * Errors as above. */
+ * identity dev/ino, name) [XL-SEM-1..XL-SEM-5]; always 30 bytes. kind is
+ * XLOCK_KIND_POSIX_SEMAPHORE ('p'), the name of a raw semaphore [XL-PSEM-1]; 'l' and 's' give the
+ * names of draft 1's withdrawn doorbells [XL-SEM-2] (useful only to unlink leftovers); any other kind
+ * is XLOCK_EINVAL. Errors as above. */
 XLOCK_EXPORT int xlock_semaphore_name(char *buf, size_t size, int kind, unsigned long long dev,
                                       unsigned long long ino, const char *name, size_t len);
 /* The default namespace path "/tmp/xlock-" || decimal(euid) [XL-NS-2] (does not consult
  * XLOCK_NAMESPACE and touches nothing). Errors: XLOCK_EINVAL (buffer too small). */
 XLOCK_EXPORT int xlock_default_namespace(char *buf, size_t size);
+/* The bell word of a lock (kind 'l') or counting semaphore (kind 's') named `name`:
+ * u32be(SHA-256("xlock/1" 0 "bell" 0 kind 0 name)[0..4)) mod 1024 [XL-SEM-7]. It does not depend on
+ * the namespace. Pure (touches nothing); thread-safe.
+ * Returns the word, 0..1023. Errors: XLOCK_EINVALNAME, XLOCK_EINVAL (another kind, NULL name). */
+XLOCK_EXPORT int xlock_bell_word(int kind, const char *name, size_t len);
 /* SHA-256 of len bytes (FIPS 180-4), as used by [XL-SEM-1]; digest must have 32 bytes.
  * Errors: XLOCK_EINVAL if digest is NULL or data is NULL while len > 0. */
 XLOCK_EXPORT int xlock_sha256(unsigned char digest[32], const void *data, size_t len);
 
 /* ---------------------------------------------------------------------------------------------
  * Namespaces (all open and remove functions). Resolution [XL-NS-1]; the path must be absolute
- * [XL-NS-3] (else XLOCK_EINVAL); a missing directory is created with mkdir(path, 0700) (last
- * component only) [XL-NS-4]; it is opened with O_NOFOLLOW|O_DIRECTORY and checked on the
- * descriptor [XL-NS-5]: a symbolic link or non-directory as last component, a directory owned by
- * another user than the effective user or root [XL-NS-6], group/other-writable without the sticky
- * bit [XL-NS-7], or a default namespace not owned by the effective user or granting any group/other
- * permission [XL-NS-8] gives XLOCK_EINSECURE; a refused file system gives XLOCK_EUNSUPPORTEDFS
- * [XL-NS-10, XL-NS-11]. Files and semaphores get the namespace's file mode [XL-NS-13].
- * A missing parent directory or another failing system call gives XLOCK_EOS.
+ * [XL-NS-3] (else XLOCK_EINVAL); trailing '/' are removed, nothing else is normalised [XL-NS-14];
+ * a missing directory is created with mkdir(path, 0700) (last component only) and, if this call
+ * created it, fchmod'ed to 0700 whatever the umask [XL-NS-4]; it is opened with
+ * O_NOFOLLOW|O_DIRECTORY and checked on the descriptor [XL-NS-5]: a symbolic link or non-directory
+ * as last component, a directory we may not open (EACCES: the message names its owner), a
+ * directory owned by another user than the effective user or root [XL-NS-6], group/other-writable
+ * without the sticky bit [XL-NS-7], or a namespace chosen by the default rule (not the same path
+ * given explicitly or by XLOCK_NAMESPACE) not owned by the effective user or granting any
+ * group/other permission [XL-NS-8] gives XLOCK_EINSECURE; a refused file system gives
+ * XLOCK_EUNSUPPORTEDFS [XL-NS-10, XL-NS-11]. Lock, slot and bell files and raw semaphores get the
+ * namespace's file mode (0600 private, 0660 group-shared, 0666 world-shared), capacity files that
+ * mode without group/other write [XL-NS-13]. In a shared namespace the re-check after flock is the
+ * strict path check [XL-LOCK-8] and the bell is only touched through the kernel [XL-BELL-5].
+ * Files of the namespace: EACCES/EPERM, a symbolic link, a socket, directory, FIFO or device give
+ * XLOCK_EINSECURE naming the file's owner [XL-LOCK-4, XL-LOCK-5, XL-ERR-5]. A file that keeps
+ * being created and removed under us gives XLOCK_EOS with errno EAGAIN after 100 rounds
+ * [XL-LOCK-12]. A missing parent directory or another failing system call gives XLOCK_EOS.
+ * Arguments are checked in the order name (XLOCK_EINVALNAME), the other arguments in the order of
+ * the signature (XLOCK_EINVAL), then the namespace [XL-NAME-6].
  * ------------------------------------------------------------------------------------------- */
+
+/* How widely a namespace is shared [XL-NS-9, XL-NS-15]: its directory grants write to nobody but
+ * its owner, to its group only, or to others. */
+#define XLOCK_SHARING_PRIVATE 0
+#define XLOCK_SHARING_GROUP 1
+#define XLOCK_SHARING_WORLD 2
+/* "private", "group" or "world" (the driver protocol's words); NULL for another value. Static. */
+XLOCK_EXPORT const char *xlock_sharing_name(int sharing);
 
 /* ---------------------------------------------------------------------------------------------
  * Locks [§6-§9]
@@ -258,8 +300,10 @@ typedef struct xlock xlock_t;
 
 /* Opens a lock object for `name` in the namespace chosen by opts (NULL: defaults), exclusive or
  * shared (opts->shared) for its whole life [XL-LOCK-10]. Opens (creating if needed, mode per
- * [XL-NS-13]) the lock file [XL-LOCK-1..XL-LOCK-6] and the doorbell semaphore (kind 'l'); a doorbell
- * that cannot be opened is not an error [XL-WAIT-8]. The object is not held.
+ * [XL-NS-13]) the lock file [XL-LOCK-1..XL-LOCK-6] and the namespace's bell (creating it if needed,
+ * once per namespace per process [XL-BELL-2]); a bell that cannot be created, opened, checked or
+ * mapped is not an error: waits fall back to the safety poll and xlock_bell_status says why
+ * [XL-BELL-8]. The object is not held.
  * Errors: XLOCK_EINVAL (out or name NULL, bad options), XLOCK_EINVALNAME, XLOCK_EINSECURE (namespace
  * checks; a symbolic link [XL-LOCK-4] or a non-regular file such as a FIFO [XL-LOCK-5] at the lock
  * file path — the link and its target are left untouched, a FIFO never blocks the call),
@@ -269,12 +313,13 @@ XLOCK_EXPORT int xlock_open(xlock_t **out, const char *name, const xlock_options
 XLOCK_EXPORT int xlock_open_n(xlock_t **out, const char *name, size_t len,
                               const xlock_options *opts);
 /* Releases the lock if this object holds it (also a reentrant count > 1) [XL-HOLD-10], closes its
- * descriptors and the doorbell, frees the object. NULL is a no-op. Must not race any other call on
+ * descriptor, drops its use of the bell, frees the object. NULL is a no-op. Must not race any other call on
  * the same object. In a forked child it never unlocks the parent's lock [XL-HOLD-7]. */
 XLOCK_EXPORT void xlock_close(xlock_t *l);
 
 /* One non-blocking attempt (flock LOCK_NB, then the re-check of [XL-LOCK-8]: the locked file's
- * link count is above zero, else it was removed and the path is reopened) [XL-WAIT-1].
+ * link count is above zero in a private namespace, the path still names the locked file in a
+ * shared one; else it was removed and the path is reopened) [XL-WAIT-1].
  * Returns 0 when held. Errors: XLOCK_EWOULDBLOCK (held by another object, process, or by another
  * thread through this object), XLOCK_EALREADY (this thread holds this non-reentrant object
  * [XL-HOLD-3]; a reentrant one increments its count instead [XL-HOLD-4]), XLOCK_EINSECURE (the lock
@@ -282,16 +327,19 @@ XLOCK_EXPORT void xlock_close(xlock_t *l);
  * XLOCK_EOS. */
 XLOCK_EXPORT int xlock_try_acquire(xlock_t *l);
 /* Acquires, waiting at least timeout_ms milliseconds [XL-WAIT-3]. timeout_ms < 0: untimed, a
- * blocking flock(2) [XL-WAIT-2] (the doorbell loop with an infinite deadline if opened cancellable).
- * timeout_ms >= 0: the deadline is CLOCK_MONOTONIC now + timeout_ms, and the wait is the doorbell
- * loop of [XL-WAIT-4..XL-WAIT-7]; 0 is a single attempt. While another thread holds or is acquiring
+ * blocking flock(2) [XL-WAIT-2] (the bell loop with an infinite deadline if opened cancellable).
+ * timeout_ms >= 0: the deadline is CLOCK_MONOTONIC now + timeout_ms (timeouts beyond ~285 years
+ * wait for ever), and the wait is the bell loop of [XL-WAIT-12] with the safety polls of
+ * [XL-WAIT-7]; 0 is a single attempt. A wait never ends more than one loop iteration after its
+ * deadline, however often the bell word is rung. While another thread holds or is acquiring
  * this same object, the call first waits on the object's condition variable (same deadline)
  * [XL-HOLD-2]. Returns 0 when held.
  * Errors: XLOCK_ETIMEDOUT (not earlier than the deadline), XLOCK_EALREADY [XL-HOLD-3],
  * XLOCK_EINTR [XL-WAIT-9], XLOCK_ECANCELED [XL-WAIT-10], XLOCK_EINSECURE, XLOCK_EINVAL, XLOCK_EOS.
  * On any error the object is not held (or still held by its previous holder). */
 XLOCK_EXPORT int xlock_acquire(xlock_t *l, long long timeout_ms);
-/* Releases: flock(LOCK_UN), then rings the doorbell if its value is 0 [XL-LOCK-9, XL-WAIT-6].
+/* Releases: flock(LOCK_UN), then rings the lock's bell word if a waiter announced itself
+ * [XL-LOCK-9, XL-BELL-6] (in a private namespace no system call besides flock when nobody waits).
  * Any thread may release a non-reentrant object [XL-HOLD-5]; a reentrant one only from its holding
  * thread, and only the last release unlocks [XL-HOLD-4].
  * Errors: XLOCK_ENOTHELD (not held, held by another thread for a reentrant object, or in a forked
@@ -314,7 +362,17 @@ XLOCK_EXPORT int xlock_acquire_token(xlock_t *l, long long timeout_ms, unsigned 
 XLOCK_EXPORT const char *xlock_name(const xlock_t *l);       /* the name (UTF-8, NUL-terminated) */
 XLOCK_EXPORT const char *xlock_path(const xlock_t *l);       /* the lock file path */
 XLOCK_EXPORT const char *xlock_namespace(const xlock_t *l);  /* the namespace directory path */
-XLOCK_EXPORT const char *xlock_semaphore(const xlock_t *l);  /* the doorbell name "/xl1l..." */
+/* Deprecated: draft 1's doorbell name. Always NULL (doorbells are withdrawn [XL-SEM-2]); kept so the
+ * ABI keeps its symbol. */
+XLOCK_EXPORT const char *xlock_semaphore(const xlock_t *l);
+XLOCK_EXPORT const char *xlock_bell(const xlock_t *l);      /* the bell file path [XL-BELL-1] */
+/* The lock's bell word, xlock_bell_word('l', name) (0..1023); XLOCK_EINVAL for NULL. */
+XLOCK_EXPORT int xlock_lock_bell_word(const xlock_t *l);
+/* "usable", or why the namespace's bell is not used ("not 4096 bytes", "missing", ...) [XL-BELL-8].
+ * Static storage; NULL for NULL. The state may change from usable to unusable (a failed futex). */
+XLOCK_EXPORT const char *xlock_bell_status(const xlock_t *l);
+/* XLOCK_SHARING_PRIVATE, _GROUP or _WORLD [XL-NS-15]; XLOCK_EINVAL for NULL. */
+XLOCK_EXPORT int xlock_sharing(const xlock_t *l);
 /* The namespace identity (st_dev, st_ino) [XL-SEM-5]. Errors: XLOCK_EINVAL (a NULL pointer). */
 XLOCK_EXPORT int xlock_namespace_id(unsigned long long *dev, unsigned long long *ino,
                                     const xlock_t *l);
@@ -323,10 +381,12 @@ XLOCK_EXPORT int xlock_is_reentrant(const xlock_t *l); /* 1 / 0 / XLOCK_EINVAL *
 
 /* Safe removal of an idle lock file [XL-RM-1, XL-RM-2]: opens the existing lock file (never
  * creating it), takes flock(LOCK_EX|LOCK_NB), checks that the path still names the file it holds
- * (the strict check of [XL-LOCK-8]), unlinks it, releases and rings the doorbell. *removed is set
- * to 1 if a file was removed, 0 if there was none. Lock files are never renamed [XL-RM-5].
- * Errors: XLOCK_EWOULDBLOCK (held: nothing removed), the namespace and name errors of xlock_open,
- * XLOCK_EINVAL, XLOCK_EOS. A waiter on the removed file re-opens the path [XL-RM-4]. */
+ * (the strict check of [XL-LOCK-8]), unlinks it, releases and rings the bell word (the bell only if
+ * it exists: removal creates nothing [XL-RM-6]). *removed is set to 1 if this call unlinked the
+ * file, 0 if there was none [XL-RM-7]. Lock files are never renamed [XL-RM-5].
+ * Errors: XLOCK_EWOULDBLOCK (held: nothing removed), XLOCK_EINSECURE (also EPERM/EACCES on unlink in
+ * a sticky shared namespace: the message names the file's owner), the namespace and name errors of
+ * xlock_open, XLOCK_EINVAL, XLOCK_EOS. A waiter on the removed file re-opens the path [XL-RM-4]. */
 XLOCK_EXPORT int xlock_remove(int *removed, const char *name, const xlock_options *opts);
 XLOCK_EXPORT int xlock_remove_n(int *removed, const char *name, size_t len,
                                 const xlock_options *opts);
@@ -338,29 +398,30 @@ XLOCK_EXPORT int xlock_remove_n(int *removed, const char *name, size_t len,
 typedef struct xlock_sem xlock_sem_t;
 
 /* Opens the counting semaphore `name` with `capacity` permits (1..1000 [XL-CSEM-1], else
- * XLOCK_EINVAL). Reads the capacity file, creating it atomically if missing [XL-CSEM-3,
- * XL-CSEM-4]; opens the doorbell (kind 's'). opts->shared and opts->reentrant must be 0
- * (XLOCK_EINVAL). Slot files are opened on demand; the object keeps at most 64 idle slot descriptors
- * open plus one per permit held.
- * Errors: XLOCK_ECAPACITY (the file says another capacity or is malformed; the message gives both),
+ * XLOCK_EINVAL). Reads the capacity file, creating it atomically if missing (a temporary file with a
+ * random name, linkat [XL-CSEM-4]); opens the namespace's bell as xlock_open does. opts->shared and
+ * opts->reentrant must be 0 (XLOCK_EINVAL). Slot files are opened on demand; the object keeps at
+ * most 64 idle slot descriptors open plus one per permit held.
+ * Errors: XLOCK_ECAPACITY (the file says another capacity or is malformed; the message gives both
+ * and the file's owner),
  * XLOCK_EINVAL, XLOCK_EINVALNAME, XLOCK_EINSECURE (also a symlink or non-regular capacity file),
  * XLOCK_EUNSUPPORTEDFS, XLOCK_EOS. On failure *out is NULL. */
 XLOCK_EXPORT int xlock_sem_open(xlock_sem_t **out, const char *name, long capacity,
                                 const xlock_options *opts);
 XLOCK_EXPORT int xlock_sem_open_n(xlock_sem_t **out, const char *name, size_t len, long capacity,
                                   const xlock_options *opts);
-/* Releases every permit held (rings the doorbell), closes, frees. NULL is a no-op. Must not race any
+/* Releases every permit held (rings the bell word), closes, frees. NULL is a no-op. Must not race any
  * other call on the object. */
 XLOCK_EXPORT void xlock_sem_close(xlock_sem_t *s);
-/* One pass over the slots 0..N-1 with LOCK_EX|LOCK_NB [XL-CSEM-5]. Returns the slot index held
+/* One pass over the slots 0..N-1 not held by this object, with LOCK_EX|LOCK_NB [XL-CSEM-5]. Returns the slot index held
  * (>= 0). An object may hold several permits (one per successful call) [XL-CSEM-6].
  * Errors: XLOCK_EWOULDBLOCK (every slot busy), XLOCK_EINSECURE, XLOCK_EINVAL, XLOCK_EOS. */
 XLOCK_EXPORT int xlock_sem_try_acquire(xlock_sem_t *s);
-/* Acquires a permit, waiting per [XL-WAIT-11] (the doorbell loop; timeout_ms < 0: no deadline).
+/* Acquires a permit, waiting per [XL-WAIT-11] (the bell loop; timeout_ms < 0: no deadline).
  * Returns the slot index held (>= 0).
  * Errors: XLOCK_ETIMEDOUT, XLOCK_EINTR, XLOCK_ECANCELED, XLOCK_EINSECURE, XLOCK_EINVAL, XLOCK_EOS. */
 XLOCK_EXPORT int xlock_sem_acquire(xlock_sem_t *s, long long timeout_ms);
-/* Returns the most recently acquired permit and rings the doorbell [XL-CSEM-6]. Any thread may
+/* Returns the most recently acquired permit and rings the bell word [XL-CSEM-6]. Any thread may
  * release. Errors: XLOCK_ENOTHELD (none held; also in a forked child), XLOCK_EINVAL, XLOCK_EOS. */
 XLOCK_EXPORT int xlock_sem_release(xlock_sem_t *s);
 /* The number of permits this object holds (>= 0), XLOCK_EINVAL for NULL. */
@@ -375,16 +436,24 @@ XLOCK_EXPORT int xlock_sem_acquire_token(xlock_sem_t *s, long long timeout_ms,
 XLOCK_EXPORT const char *xlock_sem_name(const xlock_sem_t *s);
 XLOCK_EXPORT const char *xlock_sem_path(const xlock_sem_t *s); /* the capacity file path */
 XLOCK_EXPORT const char *xlock_sem_namespace(const xlock_sem_t *s);
-XLOCK_EXPORT const char *xlock_sem_semaphore(const xlock_sem_t *s); /* doorbell "/xl1s..." */
+/* Deprecated: always NULL (draft 1's doorbell is withdrawn [XL-SEM-2]); kept for the ABI. */
+XLOCK_EXPORT const char *xlock_sem_semaphore(const xlock_sem_t *s);
+XLOCK_EXPORT const char *xlock_sem_bell(const xlock_sem_t *s); /* the bell file path */
+/* xlock_bell_word('s', name) (0..1023); XLOCK_EINVAL for NULL. */
+XLOCK_EXPORT int xlock_sem_bell_word(const xlock_sem_t *s);
+XLOCK_EXPORT const char *xlock_sem_bell_status(const xlock_sem_t *s); /* as xlock_bell_status */
+XLOCK_EXPORT int xlock_sem_sharing(const xlock_sem_t *s);             /* as xlock_sharing */
 XLOCK_EXPORT int xlock_sem_namespace_id(unsigned long long *dev, unsigned long long *ino,
                                         const xlock_sem_t *s);
 XLOCK_EXPORT long xlock_sem_capacity(const xlock_sem_t *s); /* capacity, XLOCK_EINVAL for NULL */
 
 /* Safe removal of an idle counting semaphore's files [XL-RM-3]: reads the capacity file (which must
- * say `capacity`: else XLOCK_ECAPACITY), holds every slot with LOCK_EX|LOCK_NB (else
- * XLOCK_EWOULDBLOCK, nothing removed), each checked to be the file at its path [XL-RM-2], unlinks
- * the slot files then the capacity file, releases and
- * rings the doorbell. *removed: 1 if files were removed, 0 if there was no capacity file. */
+ * be well-formed and, if capacity is not 0, say `capacity`: else XLOCK_ECAPACITY naming the file
+ * and its owner, nothing removed; capacity 0 takes the capacity the file records; otherwise
+ * 1..1000 or XLOCK_EINVAL), holds every slot with LOCK_EX|LOCK_NB (else XLOCK_EWOULDBLOCK, nothing
+ * removed), each checked to be the file at its path [XL-RM-2], unlinks the slot files then the
+ * capacity file, releases and rings the bell word (only if the bell exists [XL-RM-6]).
+ * *removed: 1 if this call unlinked at least one file, 0 if there was no capacity file [XL-RM-7]. */
 XLOCK_EXPORT int xlock_sem_remove(int *removed, const char *name, long capacity,
                                   const xlock_options *opts);
 XLOCK_EXPORT int xlock_sem_remove_n(int *removed, const char *name, size_t len, long capacity,
@@ -394,24 +463,33 @@ XLOCK_EXPORT int xlock_sem_remove_n(int *removed, const char *name, size_t len, 
  * Raw POSIX named semaphores [§11]. Their permits are NOT returned when a holder dies
  * [XL-PSEM-1]. xlock_psem_unlink removes the name, but processes that have it open keep the old
  * object and later openers get a new one, so the two groups no longer exclude each other
- * [XL-PSEM-5]: unlink only when no process uses it.
+ * [XL-PSEM-5]: unlink only when no process uses it. The library never calls sem_open: it opens or
+ * creates /dev/shm/sem.NAME itself, checks it on the descriptor, maps it and applies sem_* to that
+ * mapping [XL-PSEM-2, XL-PSEM-3], so a planted empty or short file cannot crash the process (a
+ * member of a shared namespace can still truncate it later [XL-THREAT-4]). The file is
+ * glibc's: programs calling sem_open(name) meet the same semaphore. A sem_t is laid out by the C
+ * library: do not share a raw semaphore between glibc and musl programs [XL-PSEM-7].
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct xlock_psem xlock_psem_t;
 
-/* Opens (creating with initial `value`, 0..SEM_VALUE_MAX, else XLOCK_EINVAL) the raw semaphore of
- * (namespace, name), named with kind 'p' [XL-PSEM-2], and checks its owner [XL-PSEM-3]: it must be
- * the effective user, root or the namespace owner, or the namespace must be shared
- * (XLOCK_EINSECURE otherwise); its mode is set to the namespace file mode if we own it.
+/* Opens (creating with initial `value`, 0..SEM_VALUE_MAX, else XLOCK_EINVAL whose message gives
+ * the value as passed) the raw semaphore of (namespace, name), named with kind 'p' [XL-PSEM-2]:
+ * opens /dev/shm/sem.NAME (creating it atomically from a temporary file holding a sem_t made by
+ * sem_init(&s, 1, value), then link), and checks on the descriptor [XL-PSEM-3]: a regular file of
+ * at least sizeof(sem_t) bytes, owned by the effective user, root or the namespace owner, or by
+ * anyone if the namespace is shared (XLOCK_EINSECURE naming the owner otherwise, also for
+ * EACCES/ELOOP on the open); its mode is set to the namespace file mode if we own it. Then maps it.
  * opts->shared and opts->reentrant must be 0 (XLOCK_EINVAL). On failure *out is NULL.
  * Errors: XLOCK_EINVAL, XLOCK_EINVALNAME, XLOCK_EINSECURE, XLOCK_EUNSUPPORTEDFS, XLOCK_EOS. */
 XLOCK_EXPORT int xlock_psem_open(xlock_psem_t **out, const char *name, long value,
                                  const xlock_options *opts);
 XLOCK_EXPORT int xlock_psem_open_n(xlock_psem_t **out, const char *name, size_t len, long value,
                                    const xlock_options *opts);
-/* Posts back the permits this object still holds (as closing a lock releases it), sem_close()s
- * and frees. NULL is a no-op. Must not race any other call on the object. (A process that dies
- * without closing does NOT give its permits back [XL-PSEM-1].) */
+/* Posts back the permits this object still holds (as closing a lock releases it) [XL-PSEM-6],
+ * unmaps and frees. NULL is a no-op. Must not race any other call on the object. (A process that
+ * dies without closing does NOT give its permits back [XL-PSEM-1]; in a forked child the object
+ * holds none and posts nothing [XL-HOLD-11].) */
 XLOCK_EXPORT void xlock_psem_close(xlock_psem_t *p);
 /* sem_trywait [XL-PSEM-4]. Returns 0. Errors: XLOCK_EWOULDBLOCK, XLOCK_EINVAL, XLOCK_EOS. */
 XLOCK_EXPORT int xlock_psem_try_acquire(xlock_psem_t *p);
@@ -419,8 +497,8 @@ XLOCK_EXPORT int xlock_psem_try_acquire(xlock_psem_t *p);
  * Returns 0. Errors: XLOCK_ETIMEDOUT, XLOCK_EINTR, XLOCK_ECANCELED (only if opened cancellable),
  * XLOCK_EINVAL, XLOCK_EOS. */
 XLOCK_EXPORT int xlock_psem_acquire(xlock_psem_t *p, long long timeout_ms);
-/* sem_post, if this object holds a permit. Errors: XLOCK_ENOTHELD (none held: no over-release),
- * XLOCK_EOS (EOVERFLOW), XLOCK_EINVAL. */
+/* sem_post, if this object holds a permit. Errors: XLOCK_ENOTHELD (none held: no over-release;
+ * also in a forked child [XL-HOLD-11]), XLOCK_EOS (EOVERFLOW), XLOCK_EINVAL. */
 XLOCK_EXPORT int xlock_psem_release(xlock_psem_t *p);
 /* The number of permits this object holds (>= 0), XLOCK_EINVAL for NULL. */
 XLOCK_EXPORT int xlock_psem_held(xlock_psem_t *p);
@@ -435,6 +513,7 @@ XLOCK_EXPORT int xlock_psem_acquire_token(xlock_psem_t *p, long long timeout_ms,
 XLOCK_EXPORT const char *xlock_psem_name(const xlock_psem_t *p);
 XLOCK_EXPORT const char *xlock_psem_namespace(const xlock_psem_t *p);
 XLOCK_EXPORT const char *xlock_psem_semaphore(const xlock_psem_t *p); /* "/xl1p..." */
+XLOCK_EXPORT int xlock_psem_sharing(const xlock_psem_t *p); /* as xlock_sharing */
 XLOCK_EXPORT int xlock_psem_namespace_id(unsigned long long *dev, unsigned long long *ino,
                                          const xlock_psem_t *p);
 /* sem_unlink of the raw semaphore of (namespace, name) [XL-PSEM-5] (the namespace is resolved and

@@ -11,11 +11,6 @@
 #define PREFIX "xlock/1 semaphore capacity="
 #define MAX_CONTENT 64
 
-static int content(char *buf, size_t size, long capacity)
-{
-    return snprintf(buf, size, PREFIX "%ld\n", capacity);
-}
-
 /* Parses the exact form PREFIX decimal(N) "\n"; returns N, or -1 if the form is wrong. */
 static long parse(const char *buf, size_t n)
 {
@@ -34,106 +29,72 @@ static long parse(const char *buf, size_t n)
     return v;
 }
 
-/* Reads and checks an existing capacity file. 1 if it does not exist, 0 if it matches, else an
- * error. */
-static int read_capacity(const xlock__ns *ns, const char *fname, const char *path, long capacity,
-                         const char *what)
+int xlock__capacity_read(const xlock__ns *ns, const char *enc, long *capacity, const char *what)
 {
-    int fd = openat(ns->fd, fname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 1;
-        if (errno == ELOOP)
-            return xlock__fail(XLOCK_EINSECURE, ELOOP,
-                           "%s: %s is a symbolic link; it was not followed [XL-LOCK-4]", what, path);
-        return xlock__fail(XLOCK_EOS, errno, "%s: cannot open %s: %s", what, path, strerror(errno));
-    }
+    char fname[XLOCK_FILE_NAME_SIZE], buf[MAX_CONTENT + 1], who[XL_OWNER_SIZE];
+    xlock__capacity_fname(fname, enc);
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-        close(fd);
-        return xlock__fail(XLOCK_EOS, err, "%s: cannot fstat %s: %s", what, path, strerror(err));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return xlock__fail(XLOCK_EINSECURE, 0,
-                       "%s: %s is not a regular file; remove it or choose another namespace "
-                       "[XL-CSEM-3]",
-                       what, path);
-    }
-    char buf[MAX_CONTENT + 1];
-    ssize_t n = read(fd, buf, sizeof buf);
+    int rc = xlock__open_file(&fd, &st, ns, fname, O_RDONLY, 0, what); /* [XL-CSEM-3] */
+    if (rc != 0)
+        return rc;
+    ssize_t n = read(fd, buf, sizeof buf); /* at most 64 bytes matter */
     int err = errno;
     close(fd);
     if (n < 0)
-        return xlock__fail(XLOCK_EOS, err, "%s: cannot read %s: %s", what, path, strerror(err));
+        return xlock__fail(XLOCK_EOS, err, "%s: cannot read %s/%s: %s", what, ns->path, fname,
+                           strerror(err));
     long found = (size_t)n > MAX_CONTENT ? -1 : parse(buf, (size_t)n);
-    if (found < 0)
+    xlock__owner(who, sizeof who, st.st_uid);
+    if (found < 0 || found > XLOCK_CAPACITY_MAX || found < 1)
         return xlock__fail(XLOCK_ECAPACITY, 0,
-                       "%s: %s is not a capacity file of the form 'xlock/1 semaphore capacity=N' "
-                       "(this process wants capacity %ld); remove it when the semaphore is idle "
-                       "[XL-CSEM-3]",
-                       what, path, capacity);
-    if (found != capacity)
+                           "%s: %s/%s (owned by %s) is not a capacity file of the form "
+                           "'xlock/1 semaphore capacity=N' with N from 1 to 1000%s; it must be "
+                           "removed by its owner when the semaphore is idle [XL-CSEM-3]",
+                           what, ns->path, fname, who,
+                           *capacity > 0 ? "" : " (nothing was removed)");
+    if (*capacity > 0 && found != *capacity)
         return xlock__fail(XLOCK_ECAPACITY, 0,
-                       "%s: %s says capacity %ld but this process opened it with capacity %ld; "
-                       "use the same capacity everywhere [XL-CSEM-3]",
-                       what, path, found, capacity);
+                           "%s: %s/%s (owned by %s) says capacity %ld but this process wants "
+                           "capacity %ld; use the same capacity everywhere [XL-CSEM-3]",
+                           what, ns->path, fname, who, found, *capacity);
+    *capacity = found;
     return 0;
 }
 
-/* Creates the capacity file with the temporary file and linkat of [XL-CSEM-4]. 0 if created,
- * 1 if another participant created it first, else an error. Under xlock__create_lock(): the temporary
- * name holds only the pid, so threads of one process must take turns. */
-static int create_capacity(const xlock__ns *ns, const char *enc, const char *fname, const char *path,
-                           long capacity, const char *what)
+static void capacity_tmp(char *out, const void *enc)
 {
-    char tmp[XLOCK_FILE_NAME_SIZE + 32];
-    snprintf(tmp, sizeof tmp, "%s.sem.%ld.tmp", enc, (long)getpid());
-    int fd = -1;
-    for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
-        fd = openat(ns->fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, ns->fmode);
-        if (fd < 0 && errno == EEXIST && attempt == 0)
-            unlinkat(ns->fd, tmp, 0); /* left by a dead process with our pid */
-        else if (fd < 0)
-            return xlock__fail(XLOCK_EOS, errno, "%s: cannot create %s/%s: %s", what, ns->path, tmp,
-                           strerror(errno));
-    }
+    xlock__capacity_tmp_fname(out, enc); /* enc || "." || r || ".tmp" [XL-ENC-3] */
+}
+
+static int fill_capacity(int fd, const void *arg)
+{
     char buf[MAX_CONTENT];
-    int len = content(buf, sizeof buf, capacity);
-    int rc = 0;
-    if (fchmod(fd, ns->fmode) != 0 || write(fd, buf, (size_t)len) != len)
-        rc = xlock__fail(XLOCK_EOS, errno, "%s: cannot write %s/%s: %s", what, ns->path, tmp,
-                     strerror(errno));
-    close(fd);
-    if (rc == 0 && linkat(ns->fd, tmp, ns->fd, fname, 0) != 0) {
-        if (errno == EEXIST)
-            rc = 1;
-        else
-            rc = xlock__fail(XLOCK_EOS, errno, "%s: cannot link %s: %s", what, path, strerror(errno));
-    }
-    unlinkat(ns->fd, tmp, 0);
-    return rc;
+    int len = snprintf(buf, sizeof buf, PREFIX "%ld\n", *(const long *)arg);
+    return write(fd, buf, (size_t)len) == len ? 0 : -1;
 }
 
-int xlock__capacity_open(const xlock__ns *ns, const char *enc, const char *fname, const char *path,
-                     long capacity, const char *what)
+int xlock__capacity_open(const xlock__ns *ns, const char *enc, long capacity, const char *what)
 {
-    for (;;) {
-        int rc = read_capacity(ns, fname, path, capacity, what);
-        if (rc != 1)
+    char fname[XLOCK_FILE_NAME_SIZE];
+    xlock__capacity_fname(fname, enc);
+    /* Read, else create; a file that vanishes between a lost linkat and the read starts the
+     * round again, at most XL_MAX_ROUNDS times [XL-CSEM-4, XL-LOCK-12]. */
+    for (int round = 0; round < XL_MAX_ROUNDS; round++) {
+        long want = capacity;
+        int rc = xlock__capacity_read(ns, enc, &want, what);
+        if (rc != XL_ABSENT)
             return rc;
-        xlock__create_lock();
-        rc = create_capacity(ns, enc, fname, path, capacity, what);
-        xlock__create_unlock();
-        if (rc != 1)
+        /* Only its creator may change it: the file mode without group/other write [XL-NS-13]. */
+        rc = xlock__create_file(ns, fname, capacity_tmp, enc, XL_CAPACITY_MODE(ns), fill_capacity,
+                                &capacity, what);
+        if (rc <= 0)
             return rc;
-        /* another participant won: read theirs */
+        /* XL_EXISTS: another participant won; read theirs */
     }
-}
-
-int xlock__capacity_check(const xlock__ns *ns, const char *fname, const char *path, long capacity,
-                      const char *what)
-{
-    return read_capacity(ns, fname, path, capacity, what);
+    return xlock__fail(XLOCK_EOS, EAGAIN,
+                       "%s: %s/%s was created and removed %d times in a row while opening it: "
+                       "another process keeps creating and removing it; stop it and try again "
+                       "[XL-LOCK-12]",
+                       what, ns->path, fname, XL_MAX_ROUNDS);
 }

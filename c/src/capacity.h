@@ -4,11 +4,10 @@
 
 #include "internal.h"
 
-/* Reads the capacity file fname (must say `capacity`), creating it atomically if missing. */
-int xlock__capacity_open(const xlock__ns *ns, const char *enc, const char *fname, const char *path,
-                     long capacity, const char *what);
-/* Reads an existing capacity file: 0 if it says `capacity`, 1 if there is none, else an error. */
-int xlock__capacity_check(const xlock__ns *ns, const char *fname, const char *path, long capacity,
-                      const char *what);
+/* Reads the capacity file of enc (must say `capacity`), creating it atomically if missing. */
+int xlock__capacity_open(const xlock__ns *ns, const char *enc, long capacity, const char *what);
+/* Reads an existing capacity file: 0 if it is well-formed and says *capacity (any capacity if
+ * *capacity is 0; *capacity is then set to it), XL_ABSENT if there is none, else an error. */
+int xlock__capacity_read(const xlock__ns *ns, const char *enc, long *capacity, const char *what);
 
 #endif

@@ -25,6 +25,9 @@ static const struct {
     {XLOCK_EINTR, "INTERRUPTED", "the wait was interrupted by a signal"},
     {XLOCK_ECANCELED, "CANCELLED", "the wait was cancelled"},
     {XLOCK_EOS, "OS_ERROR", "a system call failed"},
+    {XLOCK_ELOST, "LOST", "the session holding the lock ended"},
+    {XLOCK_EUNSUPPORTEDBACKEND, "UNSUPPORTED_BACKEND", "the backend is not supported"},
+    {XLOCK_EBACKEND, "BACKEND_ERROR", "the backend failed"},
 };
 
 const char *xlock_strerror(int code)

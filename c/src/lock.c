@@ -12,7 +12,8 @@ struct xlock {
     pthread_cond_t cv; /* CLOCK_MONOTONIC; signalled when the object stops being busy */
     xlock__ns ns;
     xlock__file file;
-    sem_t *bell;
+    xlock__bell *bell; /* the namespace's bell [XL-BELL-2] */
+    unsigned word;     /* the name's bell word [XL-SEM-7] */
     int op; /* LOCK_EX or LOCK_SH */
     int reentrant, cancellable;
     /* state, under mu */
@@ -22,10 +23,10 @@ struct xlock {
     pthread_t owner;   /* the holding thread */
     int waiters;       /* threads waiting on cv */
     atomic_ullong cancel_gen;
-    char *name, *path;
+    char *name, *path, *bell_path;
     char fname[XLOCK_FILE_NAME_SIZE];
-    char semname[XLOCK_SEM_NAME_SIZE];
     char what[XL_WHAT_SIZE];
+    int mu_ready; /* mu and cv initialised (for the cleanup of a failed open) */
 };
 
 static void init_cv(pthread_cond_t *cv)
@@ -50,12 +51,28 @@ static void lock_child(xlock__node *node)
     init_cv(&l->cv);
 }
 
+/* Frees a lock object in any state of construction (the single cleanup path of xlock_open). */
+static void lock_free(xlock_t *l)
+{
+    xlock__file_close(&l->file);
+    xlock__bell_put(l->bell);
+    xlock__ns_close(&l->ns);
+    if (l->mu_ready) {
+        pthread_cond_destroy(&l->cv);
+        pthread_mutex_destroy(&l->mu);
+    }
+    free(l->bell_path);
+    free(l->path);
+    free(l->name);
+    free(l);
+}
+
 int xlock_open_n(xlock_t **out, const char *name, size_t len, const xlock_options *opts)
 {
     if (out == NULL)
         return xlock__fail(XLOCK_EINVAL, 0, "xlock_open: out is NULL");
     *out = NULL;
-    int rc = xlock__check_name(name, len);
+    int rc = xlock__check_name(name, len); /* the name first [XL-NAME-6] */
     if (rc != 0)
         return rc;
     xlock_t *l = calloc(1, sizeof *l);
@@ -63,53 +80,42 @@ int xlock_open_n(xlock_t **out, const char *name, size_t len, const xlock_option
         return xlock__fail(XLOCK_EOS, ENOMEM, "xlock_open: out of memory");
     l->file.fd = -1;
     l->ns.fd = -1;
-    l->name = xlock__strndup(name, len);
-    if (l->name == NULL) {
-        free(l);
-        return xlock__fail(XLOCK_EOS, ENOMEM, "xlock_open: out of memory");
+    if ((l->name = xlock__strndup(name, len)) == NULL) {
+        rc = xlock__fail(XLOCK_EOS, ENOMEM, "xlock_open: out of memory");
+        goto fail;
     }
     xlock__what(l->what, sizeof l->what, "lock", l->name);
-    rc = xlock__check_options(opts, 1, l->what);
-    if (rc == 0)
-        rc = xlock__ns_open(&l->ns, opts, l->what);
-    if (rc != 0) {
-        free(l->name);
-        free(l);
-        return rc;
-    }
-    size_t n = xlock__enc(l->fname, name, len);
-    memcpy(l->fname + n, ".lock", 6);
-    xlock__sem_name(l->semname, XLOCK_KIND_LOCK, l->ns.dev, l->ns.ino, name, len);
+    if ((rc = xlock__check_options(opts, 1, l->what)) != 0 ||
+        (rc = xlock__ns_open(&l->ns, opts, l->what)) != 0)
+        goto fail;
+    char enc[XL_ENC_MAX + 1];
+    xlock__enc(enc, name, len);
+    xlock__lock_fname(l->fname, enc);
     l->op = opts != NULL && opts->shared ? LOCK_SH : LOCK_EX;
     l->reentrant = opts != NULL && opts->reentrant;
     l->cancellable = opts != NULL && opts->cancellable;
+    l->word = xlock__bell_word(XLOCK_KIND_LOCK, name, len);
     l->path = xlock__ns_join(&l->ns, l->fname);
-    if (l->path == NULL)
+    l->bell_path = xlock__ns_join(&l->ns, XL_BELL_FILE);
+    if (l->path == NULL || l->bell_path == NULL) {
         rc = xlock__fail(XLOCK_EOS, ENOMEM, "xlock_open: out of memory");
-    else
-        rc = xlock__file_open(&l->file, &l->ns, l->fname, l->what);
-    if (rc == 0) {
-        pthread_mutex_init(&l->mu, NULL);
-        init_cv(&l->cv);
-        l->node.mu = &l->mu;
-        l->node.child = lock_child;
-        rc = xlock__register(&l->node);
-        if (rc != 0) {
-            pthread_mutex_destroy(&l->mu);
-            pthread_cond_destroy(&l->cv);
-        }
+        goto fail;
     }
-    if (rc != 0) {
-        xlock__file_close(&l->file);
-        xlock__ns_close(&l->ns);
-        free(l->path);
-        free(l->name);
-        free(l);
-        return rc;
-    }
-    l->bell = xlock__bell_open(l->semname, &l->ns);
+    if ((rc = xlock__file_open(&l->file, &l->ns, l->fname, l->what)) != 0)
+        goto fail;
+    l->bell = xlock__bell_get(&l->ns, 1); /* never fails the open [XL-BELL-8] */
+    pthread_mutex_init(&l->mu, NULL);
+    init_cv(&l->cv);
+    l->mu_ready = 1;
+    l->node.mu = &l->mu;
+    l->node.child = lock_child;
+    if ((rc = xlock__register(&l->node)) != 0)
+        goto fail;
     *out = l;
     return 0;
+fail:
+    lock_free(l);
+    return rc;
 }
 
 int xlock_open(xlock_t **out, const char *name, const xlock_options *opts)
@@ -122,13 +128,13 @@ int xlock_open(xlock_t **out, const char *name, const xlock_options *opts)
     return xlock_open_n(out, name, strlen(name), opts);
 }
 
-/* flock(LOCK_UN) and the doorbell ring [XL-LOCK-9, XL-WAIT-6]; under mu. */
+/* flock(LOCK_UN) and the ring of the bell word [XL-LOCK-9, XL-BELL-6]; under mu. */
 static void unlock_file(xlock_t *l)
 {
     flock(l->file.fd, LOCK_UN);
     l->held = 0;
     l->depth = 0;
-    xlock__bell_ring(l->bell);
+    xlock__bell_ring(l->bell, l->word);
     if (l->waiters > 0)
         pthread_cond_signal(&l->cv);
 }
@@ -142,14 +148,7 @@ void xlock_close(xlock_t *l)
     if (l->held) /* [XL-HOLD-10] */
         unlock_file(l);
     pthread_mutex_unlock(&l->mu);
-    xlock__file_close(&l->file);
-    xlock__bell_close(l->bell);
-    xlock__ns_close(&l->ns);
-    pthread_cond_destroy(&l->cv);
-    pthread_mutex_destroy(&l->mu);
-    free(l->path);
-    free(l->name);
-    free(l);
+    lock_free(l);
 }
 
 static int try_file(void *ctx)
@@ -228,9 +227,9 @@ int xlock_try_acquire(xlock_t *l)
 static int acquire(xlock_t *l, long long timeout_ms, unsigned long long token)
 {
     int timed = timeout_ms >= 0;
-    struct timespec deadline;
+    struct timespec start = xlock__now(), deadline;
     if (timed)
-        deadline = xlock__deadline(timeout_ms);
+        deadline = xlock__deadline(&start, timeout_ms);
     int rc;
     pthread_mutex_lock(&l->mu);
     if (same_thread(l, &rc)) {
@@ -274,8 +273,8 @@ static int acquire(xlock_t *l, long long timeout_ms, unsigned long long token)
     pthread_mutex_unlock(&l->mu);
 
     if (timed || l->cancellable) {
-        rc = xlock__wait_loop(l->bell, timed ? &deadline : NULL, &l->cancel_gen, token,
-                          l->op == LOCK_SH, try_file, l);
+        rc = xlock__wait_loop(l->bell, l->word, &start, timed ? &deadline : NULL, &l->cancel_gen,
+                              token, try_file, l);
         if (rc == XLOCK_ETIMEDOUT)
             rc = timed_out(l, timeout_ms);
         else if (rc == XLOCK_ECANCELED)
@@ -352,7 +351,7 @@ int xlock_cancel(xlock_t *l)
     pthread_mutex_lock(&l->mu);
     pthread_cond_broadcast(&l->cv); /* in-process waiters */
     pthread_mutex_unlock(&l->mu);
-    xlock__bell_ring(l->bell); /* a doorbell waiter; else its safety poll (<= 16 ms) sees the flag */
+    xlock__bell_wake(l->bell, l->word); /* a bell waiter; else its next safety poll sees the flag */
     return 0;
 }
 
@@ -364,7 +363,23 @@ unsigned long long xlock_cancel_token(xlock_t *l)
 const char *xlock_name(const xlock_t *l) { return l ? l->name : NULL; }
 const char *xlock_path(const xlock_t *l) { return l ? l->path : NULL; }
 const char *xlock_namespace(const xlock_t *l) { return l ? l->ns.path : NULL; }
-const char *xlock_semaphore(const xlock_t *l) { return l ? l->semname : NULL; }
+const char *xlock_semaphore(const xlock_t *l) { (void)l; return NULL; } /* deprecated */
+const char *xlock_bell(const xlock_t *l) { return l ? l->bell_path : NULL; }
+const char *xlock_bell_status(const xlock_t *l) { return l ? xlock__bell_status(l->bell) : NULL; }
+
+int xlock_lock_bell_word(const xlock_t *l)
+{
+    if (l == NULL)
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_lock_bell_word: the lock is NULL");
+    return (int)l->word;
+}
+
+int xlock_sharing(const xlock_t *l)
+{
+    if (l == NULL)
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_sharing: the lock is NULL");
+    return l->ns.sharing;
+}
 
 int xlock_namespace_id(unsigned long long *dev, unsigned long long *ino, const xlock_t *l)
 {

@@ -1,4 +1,5 @@
-/* Lock files and slot files: open, create, check, flock [XL-LOCK-1..XL-LOCK-8]. */
+/* Lock files and slot files: open, create, flock and the re-check [XL-LOCK-1..XL-LOCK-8,
+ * XL-LOCK-12, XL-CSEM-2]. */
 #include "internal.h"
 
 #include <errno.h>
@@ -10,78 +11,55 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#define OPEN_FLAGS (O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-
-static const char *slash(const xlock__ns *ns)
+static void set(xlock__file *f, int fd, const struct stat *st)
 {
-    size_t n = strlen(ns->path);
-    return n > 0 && ns->path[n - 1] == '/' ? "" : "/";
+    f->fd = fd; /* [XL-LOCK-6] */
+    f->dev = st->st_dev;
+    f->ino = st->st_ino;
+}
+
+/* XL_MAX_ROUNDS rounds without a wait in between: someone keeps replacing the file [XL-LOCK-12]. */
+static int churned(const xlock__ns *ns, const char *fname, const char *what)
+{
+    return xlock__fail(XLOCK_EOS, EAGAIN,
+                       "%s: %s/%s was created and removed or replaced %d times in a row while "
+                       "opening or locking it: another process keeps creating and removing it; "
+                       "stop it and try again [XL-LOCK-12]",
+                       what, ns->path, fname, XL_MAX_ROUNDS);
 }
 
 int xlock__file_open(xlock__file *f, const xlock__ns *ns, const char *fname, const char *what)
 {
     int fd;
-    for (;;) {
-        fd = openat(ns->fd, fname, OPEN_FLAGS); /* [XL-LOCK-1] */
-        if (fd >= 0)
-            break;
-        if (errno == ENOENT) { /* [XL-LOCK-2] */
-            fd = openat(ns->fd, fname, OPEN_FLAGS | O_CREAT | O_EXCL, ns->fmode);
-            if (fd >= 0) {
-                if (fchmod(fd, ns->fmode) != 0) { /* [XL-LOCK-3] */
-                    int err = errno;
-                    close(fd);
-                    return xlock__fail(XLOCK_EOS, err, "%s: cannot chmod %s%s%s: %s", what, ns->path,
-                                   slash(ns), fname, strerror(err));
-                }
-                break;
-            }
-            if (errno == EEXIST)
-                continue; /* another creator won: open it */
-        }
-        int err = errno;
-        if (err == ELOOP) /* [XL-LOCK-4] */
-            return xlock__fail(XLOCK_EINSECURE, err,
-                           "%s: %s%s%s is a symbolic link; it was not followed. Remove it (it is "
-                           "not an xlock file) or choose another namespace [XL-LOCK-4]",
-                           what, ns->path, slash(ns), fname);
-        return xlock__fail(XLOCK_EOS, err, "%s: cannot open %s%s%s: %s", what, ns->path, slash(ns),
-                       fname, strerror(err));
-    }
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-        close(fd);
-        return xlock__fail(XLOCK_EOS, err, "%s: cannot fstat %s%s%s: %s", what, ns->path, slash(ns),
-                       fname, strerror(err));
+    for (int round = 0; round < XL_MAX_ROUNDS; round++) {
+        int rc = xlock__open_file(&fd, &st, ns, fname, O_RDONLY, 0, what); /* [XL-LOCK-1] */
+        if (rc == XL_ABSENT) { /* [XL-LOCK-2] */
+            rc = xlock__open_file(&fd, &st, ns, fname, O_RDONLY | O_CREAT | O_EXCL, ns->fmode, what);
+            if (rc == XL_EXISTS)
+                continue; /* another creator won: open theirs */
+            if (rc == 0 && fchmod(fd, ns->fmode) != 0) { /* [XL-LOCK-3] */
+                rc = xlock__fail(XLOCK_EOS, errno, "%s: cannot chmod %s/%s: %s", what, ns->path,
+                                 fname, strerror(errno));
+                close(fd);
+            }
+        }
+        if (rc == 0)
+            set(f, fd, &st);
+        return rc;
     }
-    if (!S_ISREG(st.st_mode)) { /* [XL-LOCK-5] */
-        close(fd);
-        return xlock__fail(XLOCK_EINSECURE, 0,
-                       "%s: %s%s%s is not a regular file (a FIFO, directory, device or socket); "
-                       "remove it or choose another namespace [XL-LOCK-5]",
-                       what, ns->path, slash(ns), fname);
-    }
-    f->fd = fd; /* [XL-LOCK-6] */
-    f->dev = st.st_dev;
-    f->ino = st.st_ino;
-    return 0;
+    return churned(ns, fname, what);
 }
 
-void xlock__slot_file(char buf[XLOCK_FILE_NAME_SIZE], const char *enc, long i)
+int xlock__file_open_existing(xlock__file *f, const xlock__ns *ns, const char *fname,
+                              const char *what)
 {
-    /* enc is at most 240 bytes and i < 1000, so this fits NAME_MAX [XL-ENC-5]. Formatted by hand,
-     * not by snprintf: it runs for every slot a semaphore tries, on the hot path. */
-    size_t n = strnlen(enc, XL_ENC_MAX);
-    unsigned v = (unsigned)(i % 1000);
-    memcpy(buf, enc, n);
-    buf[n++] = '.';
-    if (v >= 100)
-        buf[n++] = (char)('0' + v / 100);
-    if (v >= 10)
-        buf[n++] = (char)('0' + v / 10 % 10);
-    buf[n++] = (char)('0' + v % 10);
-    memcpy(buf + n, ".slot", 6);
+    int fd;
+    struct stat st;
+    int rc = xlock__open_file(&fd, &st, ns, fname, O_RDONLY, 0, what);
+    if (rc == 0)
+        set(f, fd, &st);
+    return rc;
 }
 
 void xlock__file_close(xlock__file *f)
@@ -91,18 +69,17 @@ void xlock__file_close(xlock__file *f)
     f->fd = -1;
 }
 
-/* The re-check of [XL-LOCK-8] on the hot path: 0 if the locked file still has a name (link count
- * above zero), 1 if it was unlinked or replaced by a rename over it, or an error code. It asks the
- * descriptor, not the path: fstat measured slightly cheaper than statx(AT_EMPTY_PATH), and a path
- * lookup costs more than the whole flock pair. A rename moving the file away is excluded by rule
- * [XL-RM-5], not detected. */
-static int still_linked(const xlock__file *f, const xlock__ns *ns, const char *fname, const char *what)
+/* The re-check of [XL-LOCK-8] on the hot path of a private namespace: 0 if the locked file still
+ * has a name (link count above zero), 1 if it was unlinked or replaced by a rename over it, or an
+ * error code. It asks the descriptor, not the path: fstat costs less than a path lookup. */
+static int still_linked(const xlock__file *f, const xlock__ns *ns, const char *fname,
+                        const char *what)
 {
     struct stat st;
     if (fstat(f->fd, &st) == 0)
         return st.st_nlink > 0 ? 0 : 1;
-    return xlock__fail(XLOCK_EOS, errno, "%s: cannot fstat %s%s%s: %s", what, ns->path, slash(ns),
-                   fname, strerror(errno));
+    return xlock__fail(XLOCK_EOS, errno, "%s: cannot fstat %s/%s: %s", what, ns->path, fname,
+                       strerror(errno));
 }
 
 int xlock__file_named(const xlock__file *f, const xlock__ns *ns, const char *fname, const char *what)
@@ -119,15 +96,18 @@ int xlock__file_named(const xlock__file *f, const xlock__ns *ns, const char *fna
         if (errno == ENOENT)
             return 1;
     }
-    return xlock__fail(XLOCK_EOS, errno, "%s: cannot stat %s%s%s: %s", what, ns->path, slash(ns),
-                   fname, strerror(errno));
+    return xlock__fail(XLOCK_EOS, errno, "%s: cannot stat %s/%s: %s", what, ns->path, fname,
+                       strerror(errno));
 }
 
 /* After flock succeeded: 0 if the lock is good; otherwise drops it, closes the descriptor and
- * returns 1 (reopen and retry) or an error. strict: the path comparison of xlock__file_named. */
-static int confirm(xlock__file *f, const xlock__ns *ns, const char *fname, int strict, const char *what)
+ * returns 1 (reopen and retry) or an error. A shared namespace needs the strict check: a member
+ * can hard-link a lock file elsewhere, so a removed file keeps a link count [XL-LOCK-8]. */
+static int confirm(xlock__file *f, const xlock__ns *ns, const char *fname, int strict,
+                   const char *what)
 {
-    int rc = strict ? xlock__file_named(f, ns, fname, what) : still_linked(f, ns, fname, what);
+    int rc = strict || ns->sharing != XLOCK_SHARING_PRIVATE ? xlock__file_named(f, ns, fname, what)
+                                                            : still_linked(f, ns, fname, what);
     if (rc == 0)
         return 0;
     flock(f->fd, LOCK_UN);
@@ -135,22 +115,10 @@ static int confirm(xlock__file *f, const xlock__ns *ns, const char *fname, int s
     return rc;
 }
 
-/* Re-opens after a failed re-check are bounded, so a path that never stays put (or a file system
- * that reports a link count of zero for a named file) gives an error instead of a livelock. */
-#define MAX_REOPENS 1000
-
-static int replaced_too_often(const xlock__ns *ns, const char *fname, const char *what)
-{
-    return xlock__fail(XLOCK_EOS, 0,
-                   "%s: %s%s%s was replaced or removed %d times in a row while locking it; "
-                   "stop whatever keeps replacing it [XL-LOCK-8]",
-                   what, ns->path, slash(ns), fname, MAX_REOPENS);
-}
-
 static int file_try(xlock__file *f, const xlock__ns *ns, const char *fname, int op, int strict,
                     const char *what)
 {
-    for (int reopens = 0; reopens < MAX_REOPENS; reopens++) {
+    for (int round = 0; round < XL_MAX_ROUNDS; round++) {
         if (f->fd < 0) {
             int rc = xlock__file_open(f, ns, fname, what);
             if (rc != 0)
@@ -161,14 +129,14 @@ static int file_try(xlock__file *f, const xlock__ns *ns, const char *fname, int 
                 return XLOCK_EWOULDBLOCK;
             if (errno == EINTR)
                 return xlock__fail(XLOCK_EINTR, EINTR, "%s: flock interrupted by a signal", what);
-            return xlock__fail(XLOCK_EOS, errno, "%s: flock on %s%s%s failed: %s", what, ns->path,
-                           slash(ns), fname, strerror(errno));
+            return xlock__fail(XLOCK_EOS, errno, "%s: flock on %s/%s failed: %s", what, ns->path,
+                               fname, strerror(errno));
         }
         int rc = confirm(f, ns, fname, strict, what);
         if (rc <= 0)
             return rc;
     }
-    return replaced_too_often(ns, fname, what);
+    return churned(ns, fname, what);
 }
 
 int xlock__file_try(xlock__file *f, const xlock__ns *ns, const char *fname, int op, const char *what)
@@ -176,14 +144,16 @@ int xlock__file_try(xlock__file *f, const xlock__ns *ns, const char *fname, int 
     return file_try(f, ns, fname, op, 0, what);
 }
 
-int xlock__file_try_named(xlock__file *f, const xlock__ns *ns, const char *fname, int op, const char *what)
+int xlock__file_try_named(xlock__file *f, const xlock__ns *ns, const char *fname, int op,
+                          const char *what)
 {
     return file_try(f, ns, fname, op, 1, what);
 }
 
 int xlock__file_block(xlock__file *f, const xlock__ns *ns, const char *fname, int op, const char *what)
 {
-    for (int reopens = 0; reopens < MAX_REOPENS; reopens++) {
+    /* Bounded too: a flock granted at once on a file that keeps being replaced is a busy loop. */
+    for (int round = 0; round < XL_MAX_ROUNDS; round++) {
         if (f->fd < 0) {
             int rc = xlock__file_open(f, ns, fname, what);
             if (rc != 0)
@@ -192,15 +162,15 @@ int xlock__file_block(xlock__file *f, const xlock__ns *ns, const char *fname, in
         if (flock(f->fd, op) != 0) { /* [XL-WAIT-2] */
             if (errno == EINTR) /* never retried here [XL-WAIT-9] */
                 return xlock__fail(XLOCK_EINTR, EINTR,
-                               "%s (%s%s%s): the wait was interrupted by a signal; nothing is held "
-                               "[XL-WAIT-9]",
-                               what, ns->path, slash(ns), fname);
-            return xlock__fail(XLOCK_EOS, errno, "%s: flock on %s%s%s failed: %s", what, ns->path,
-                           slash(ns), fname, strerror(errno));
+                                   "%s (%s/%s): the wait was interrupted by a signal; nothing is "
+                                   "held [XL-WAIT-9]",
+                                   what, ns->path, fname);
+            return xlock__fail(XLOCK_EOS, errno, "%s: flock on %s/%s failed: %s", what, ns->path,
+                               fname, strerror(errno));
         }
         int rc = confirm(f, ns, fname, 0, what);
         if (rc <= 0)
             return rc;
     }
-    return replaced_too_often(ns, fname, what);
+    return churned(ns, fname, what);
 }

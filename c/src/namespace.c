@@ -85,57 +85,103 @@ static int check_dir(int fd, const char *path, int is_default, const xlock_optio
     ns->dev = (unsigned long long)st.st_dev;
     ns->ino = (unsigned long long)st.st_ino;
     ns->uid = st.st_uid;
-    ns->shared = (st.st_mode & 0022) != 0;
-    /* [XL-NS-13] */
-    ns->fmode = (st.st_mode & 0002) ? 0666 : (st.st_mode & 0020) ? 0660 : 0600;
+    /* [XL-NS-9, XL-NS-13] */
+    ns->sharing = (st.st_mode & 0002)   ? XLOCK_SHARING_WORLD
+                  : (st.st_mode & 0020) ? XLOCK_SHARING_GROUP
+                                        : XLOCK_SHARING_PRIVATE;
+    ns->fmode = ns->sharing == XLOCK_SHARING_WORLD   ? 0666
+                : ns->sharing == XLOCK_SHARING_GROUP ? 0660
+                                                     : 0600;
     return 0;
+}
+
+const char *xlock_sharing_name(int sharing)
+{
+    switch (sharing) {
+    case XLOCK_SHARING_PRIVATE: return "private";
+    case XLOCK_SHARING_GROUP: return "group";
+    case XLOCK_SHARING_WORLD: return "world";
+    default: return NULL;
+    }
+}
+
+/* The open of [XL-NS-5] failed with err: the error of its kind. */
+static int open_failed(const char *path, int err, const char *what)
+{
+    struct stat lst;
+    char who[XL_OWNER_SIZE];
+    /* With O_DIRECTORY, Linux reports a symbolic link as ENOTDIR rather than ELOOP. */
+    if (err == ELOOP || (err == ENOTDIR && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)))
+        return xlock__fail(XLOCK_EINSECURE, err,
+                           "%s: namespace %s is a symbolic link; use the real directory or %s "
+                           "[XL-NS-5]",
+                           what, path, advice);
+    if (err == ENOTDIR)
+        return xlock__fail(XLOCK_EINSECURE, err, "%s: namespace %s is not a directory; %s [XL-NS-5]",
+                           what, path, advice);
+    if (err == EACCES || err == EPERM) { /* the owner, found for the message only [XL-NS-5] */
+        if (lstat(path, &lst) == 0)
+            return xlock__fail(XLOCK_EINSECURE, err,
+                               "%s: permission denied opening namespace %s, owned by %s with mode "
+                               "%04o; ask its owner for access, or %s [XL-NS-5]",
+                               what, path, xlock__owner(who, sizeof who, lst.st_uid),
+                               (unsigned)(lst.st_mode & 07777), advice);
+        return xlock__fail(XLOCK_EINSECURE, err,
+                           "%s: permission denied opening namespace %s (or a directory above it); "
+                           "%s [XL-NS-5]",
+                           what, path, advice);
+    }
+    return xlock__fail(XLOCK_EOS, err, "%s: cannot open namespace %s: %s", what, path,
+                       strerror(err));
 }
 
 int xlock__ns_open(xlock__ns *ns, const xlock_options *opts, const char *what)
 {
     char dflt[40];
-    int is_default;
+    int is_default, created = 0, rc = 0, fd = -1;
     ns->fd = -1;
     ns->path = NULL;
-    const char *path = choose(opts, dflt, sizeof dflt, &is_default);
-    if (path[0] != '/') /* [XL-NS-3] */
+    const char *chosen = choose(opts, dflt, sizeof dflt, &is_default);
+    if (chosen[0] != '/') /* [XL-NS-3] */
         return xlock__fail(XLOCK_EINVAL, 0,
-                       "%s: the namespace path '%s' is not absolute; give an absolute directory "
-                       "path [XL-NS-3]",
-                       what, path);
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                           "%s: the namespace path '%s' is not absolute; give an absolute directory "
+                           "path [XL-NS-3]",
+                           what, chosen);
+    size_t n = strlen(chosen);
+    while (n > 1 && chosen[n - 1] == '/') /* trailing '/' only, "/" stays "/" [XL-NS-14] */
+        n--;
+    char *path = xlock__strndup(chosen, n);
+    if (path == NULL)
+        return xlock__fail(XLOCK_EOS, ENOMEM, "%s: out of memory", what);
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) { /* [XL-NS-4] */
-        if (mkdir(path, 0700) != 0 && errno != EEXIST)
-            return xlock__fail(XLOCK_EOS, errno, "%s: cannot create namespace %s: %s", what, path,
-                           strerror(errno));
+        if (mkdir(path, 0700) == 0)
+            created = 1;
+        else if (errno != EEXIST) {
+            rc = xlock__fail(XLOCK_EOS, errno, "%s: cannot create namespace %s: %s", what, path,
+                             strerror(errno));
+            goto done;
+        }
         fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
     if (fd < 0) { /* [XL-NS-5] */
-        int err = errno;
-        struct stat lst;
-        /* With O_DIRECTORY, Linux reports a symbolic link as ENOTDIR rather than ELOOP. */
-        if (err == ELOOP || (err == ENOTDIR && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)))
-            return xlock__fail(XLOCK_EINSECURE, err,
-                           "%s: namespace %s is a symbolic link; use the real directory or %s "
-                           "[XL-NS-5]",
-                           what, path, advice);
-        if (err == ENOTDIR)
-            return xlock__fail(XLOCK_EINSECURE, err,
-                           "%s: namespace %s is not a directory; %s [XL-NS-5]", what, path, advice);
-        return xlock__fail(XLOCK_EOS, err, "%s: cannot open namespace %s: %s", what, path,
-                       strerror(err));
+        rc = open_failed(path, errno, what);
+        goto done;
     }
-    int rc = check_dir(fd, path, is_default, opts, what, ns);
-    if (rc == 0) {
-        ns->path = strdup(path);
-        if (ns->path == NULL)
-            rc = xlock__fail(XLOCK_EOS, ENOMEM, "%s: out of memory", what);
-    }
+    /* Our own mkdir under a restrictive umask: 0700 after the checks [XL-NS-4]. */
+    rc = check_dir(fd, path, is_default, opts, what, ns);
+    if (rc == 0 && created && fchmod(fd, 0700) != 0)
+        rc = xlock__fail(XLOCK_EOS, errno, "%s: cannot chmod namespace %s: %s", what, path,
+                         strerror(errno));
+done:
     if (rc != 0) {
-        close(fd);
+        if (fd >= 0)
+            close(fd);
+        free(path);
         return rc;
     }
     ns->fd = fd;
+    ns->path = path;
     return 0;
 }
 
@@ -150,14 +196,13 @@ void xlock__ns_close(xlock__ns *ns)
 
 char *xlock__ns_join(const xlock__ns *ns, const char *fname)
 {
+    /* namespace || "/" || file name [XL-NS-14] */
     size_t p = strlen(ns->path), f = strlen(fname);
-    int slash = p > 0 && ns->path[p - 1] == '/';
     char *out = malloc(p + f + 2);
     if (out != NULL) {
         memcpy(out, ns->path, p);
-        if (!slash)
-            out[p++] = '/';
-        memcpy(out + p, fname, f + 1);
+        out[p] = '/';
+        memcpy(out + p + 1, fname, f + 1);
     }
     return out;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,42 +15,123 @@
 #define CANCEL_SLICE_MS 16
 
 struct xlock_psem {
+    xlock__node node; /* first: the fork registry casts back */
     pthread_mutex_t mu;
-    sem_t *sem;
+    sem_t *sem; /* our own checked mapping of /dev/shm/sem.NAME [XL-PSEM-3] */
     xlock__ns ns;
     int cancellable;
-    int held; /* permits this object holds [XL-PSEM-4] */
+    int held; /* permits this object holds [XL-PSEM-4]; under mu */
+    int mu_ready;
     atomic_ullong cancel_gen;
     char *name;
     char semname[XLOCK_SEM_NAME_SIZE];
     char what[XL_WHAT_SIZE];
 };
 
-/* The owner check and mode repair of [XL-PSEM-3] on /dev/shm/sem.NAME. */
-static int check_owner(xlock_psem_t *p)
+/* In the child of fork: the permits belong to the parent's object [XL-HOLD-11]. */
+static void psem_child(xlock__node *node)
 {
-    char path[64];
-    struct stat st;
-    snprintf(path, sizeof path, "/dev/shm/sem.%s", p->semname + 1);
-    if (lstat(path, &st) != 0) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            return 0; /* unlinked meanwhile, or no /dev/shm: nothing to check */
-        return xlock__fail(XLOCK_EOS, errno, "%s: cannot stat %s: %s", p->what, path,
-                       strerror(errno));
-    }
+    ((xlock_psem_t *)node)->held = 0;
+}
+
+static int fill_sem(int fd, const void *arg)
+{
+    /* The byte image of a sem_t made by sem_init(&s, 1, value), as glibc's sem_open writes it
+     * [XL-PSEM-2]. */
+    sem_t s;
+    memset(&s, 0, sizeof s);
+    if (sem_init(&s, 1, *(const unsigned *)arg) != 0)
+        return -1;
+    return write(fd, &s, sizeof s) == (ssize_t)sizeof s ? 0 : -1;
+}
+
+static void psem_tmp(char *out, const void *semname)
+{
+    xlock__psem_tmp_fname(out, semname);
+}
+
+/* Checks the opened semaphore file on its descriptor and maps it [XL-PSEM-3]. */
+static int check_and_map(xlock_psem_t *p, int fd, const struct stat *st, const char *path)
+{
     uid_t euid = geteuid();
-    if (!S_ISREG(st.st_mode) ||
-        (st.st_uid != euid && st.st_uid != 0 && st.st_uid != p->ns.uid && !p->ns.shared))
+    char who[XL_OWNER_SIZE];
+    if (st->st_size < (off_t)sizeof(sem_t))
         return xlock__fail(XLOCK_EINSECURE, 0,
-                       "%s: the POSIX semaphore %s (%s) is owned by uid %lu, which is not you "
-                       "(uid %lu), root or the owner of namespace %s; remove it (xlock_psem_unlink) "
-                       "or use a shared namespace [XL-PSEM-3]",
-                       p->what, p->semname, path, (unsigned long)st.st_uid, (unsigned long)euid,
-                       p->ns.path);
-    if (st.st_uid == euid && (st.st_mode & 07777) != p->ns.fmode && chmod(path, p->ns.fmode) != 0)
+                           "%s: %s is %lld bytes, shorter than a sem_t (%zu), so it is not a POSIX "
+                           "semaphore; it belongs to %s, who should remove it (xlock_psem_unlink) "
+                           "[XL-PSEM-3]",
+                           p->what, path, (long long)st->st_size, sizeof(sem_t),
+                           xlock__owner(who, sizeof who, st->st_uid));
+    if (st->st_uid != euid && st->st_uid != 0 && st->st_uid != p->ns.uid &&
+        p->ns.sharing == XLOCK_SHARING_PRIVATE)
+        return xlock__fail(XLOCK_EINSECURE, 0,
+                           "%s: the POSIX semaphore %s (%s) belongs to %s, who is not you, root or "
+                           "the owner of namespace %s; ask them to remove it (xlock_psem_unlink), "
+                           "or use a shared namespace [XL-PSEM-3]",
+                           p->what, p->semname, path, xlock__owner(who, sizeof who, st->st_uid),
+                           p->ns.path);
+    if (st->st_uid == euid && (st->st_mode & 07777) != p->ns.fmode && fchmod(fd, p->ns.fmode) != 0)
         return xlock__fail(XLOCK_EOS, errno, "%s: cannot chmod %s: %s", p->what, path,
-                       strerror(errno));
+                           strerror(errno));
+    void *map = mmap(NULL, sizeof(sem_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        return xlock__fail(XLOCK_EOS, errno, "%s: cannot map %s: %s", p->what, path,
+                           strerror(errno));
+    p->sem = map;
     return 0;
+}
+
+/* Opens or creates /dev/shm/sem.NAME ourselves, never with sem_open, which maps whatever file it
+ * finds [XL-PSEM-2, XL-PSEM-3]. */
+static int open_sem(xlock_psem_t *p, unsigned value)
+{
+    char fname[XLOCK_FILE_NAME_SIZE], path[XLOCK_FILE_NAME_SIZE + sizeof XL_SHM_DIR];
+    xlock__ns shm = {-1, (char *)XL_SHM_DIR, 0, 0, 0, p->ns.fmode, p->ns.sharing};
+    struct stat st;
+    int fd = -1, rc;
+    xlock__psem_fname(fname, p->semname);
+    snprintf(path, sizeof path, XL_SHM_DIR "/%s", fname);
+    shm.fd = open(XL_SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (shm.fd < 0 || fstat(shm.fd, &st) != 0) {
+        rc = xlock__fail(XLOCK_EOS, errno, "%s: cannot open " XL_SHM_DIR ", where POSIX semaphores "
+                         "live: %s", p->what, strerror(errno));
+        goto done;
+    }
+    shm.uid = st.st_uid;
+    rc = XL_ABSENT;
+    for (int round = 0; round < XL_MAX_ROUNDS && rc == XL_ABSENT; round++) {
+        rc = xlock__open_file(&fd, &st, &shm, fname, O_RDWR, 0, p->what);
+        if (rc == XL_ABSENT) {
+            rc = xlock__create_file(&shm, fname, psem_tmp, p->semname, p->ns.fmode, fill_sem,
+                                    &value, p->what);
+            if (rc >= 0) /* created, or another creator won: open it */
+                rc = XL_ABSENT;
+        }
+    }
+    if (rc == XL_ABSENT)
+        rc = xlock__fail(XLOCK_EOS, EAGAIN,
+                         "%s: %s was created and removed %d times in a row while opening it: "
+                         "another process keeps creating and removing it [XL-LOCK-12]",
+                         p->what, path, XL_MAX_ROUNDS);
+    if (rc == 0)
+        rc = check_and_map(p, fd, &st, path);
+done:
+    if (fd >= 0)
+        close(fd);
+    if (shm.fd >= 0)
+        close(shm.fd);
+    return rc;
+}
+
+static void psem_free(xlock_psem_t *p)
+{
+    if (p->sem != NULL)
+        munmap(p->sem, sizeof(sem_t));
+    xlock__ns_close(&p->ns);
+    if (p->mu_ready)
+        pthread_mutex_destroy(&p->mu);
+    free(p->name);
+    free(p);
 }
 
 int xlock_psem_open_n(xlock_psem_t **out, const char *name, size_t len, long value,
@@ -58,50 +140,42 @@ int xlock_psem_open_n(xlock_psem_t **out, const char *name, size_t len, long val
     if (out == NULL)
         return xlock__fail(XLOCK_EINVAL, 0, "xlock_psem_open: out is NULL");
     *out = NULL;
-    int rc = xlock__check_name(name, len);
+    int rc = xlock__check_name(name, len); /* name, value, options, namespace [XL-NAME-6] */
     if (rc != 0)
         return rc;
     xlock_psem_t *p = calloc(1, sizeof *p);
     if (p == NULL)
         return xlock__fail(XLOCK_EOS, ENOMEM, "xlock_psem_open: out of memory");
     p->ns.fd = -1;
-    p->name = xlock__strndup(name, len);
-    if (p->name == NULL) {
-        free(p);
-        return xlock__fail(XLOCK_EOS, ENOMEM, "xlock_psem_open: out of memory");
+    if ((p->name = xlock__strndup(name, len)) == NULL) {
+        rc = xlock__fail(XLOCK_EOS, ENOMEM, "xlock_psem_open: out of memory");
+        goto fail;
     }
     xlock__what(p->what, sizeof p->what, "POSIX semaphore", p->name);
-    if (value < 0 || value > SEM_VALUE_MAX)
+    if (value < 0 || value > SEM_VALUE_MAX) { /* the value as given, never a wrapped one */
         rc = xlock__fail(XLOCK_EINVAL, 0,
-                     "%s: initial value %ld is out of range; it must be 0 to %d [XL-PSEM-2]",
-                     p->what, value, SEM_VALUE_MAX);
-    if (rc == 0)
-        rc = xlock__check_options(opts, 0, p->what);
-    if (rc == 0)
-        rc = xlock__ns_open(&p->ns, opts, p->what);
-    if (rc == 0) {
-        xlock__sem_name(p->semname, XLOCK_KIND_POSIX_SEMAPHORE, p->ns.dev, p->ns.ino, name, len);
-        p->sem = sem_open(p->semname, O_CREAT, p->ns.fmode, (unsigned)value); /* [XL-PSEM-2] */
-        if (p->sem == SEM_FAILED) {
-            p->sem = NULL;
-            rc = xlock__fail(XLOCK_EOS, errno, "%s: sem_open(%s) failed: %s", p->what, p->semname,
-                         strerror(errno));
-        } else {
-            rc = check_owner(p);
-        }
+                         "%s: initial value %ld is out of range; it must be 0 to %d [XL-PSEM-2]",
+                         p->what, value, SEM_VALUE_MAX);
+        goto fail;
     }
-    if (rc != 0) {
-        if (p->sem != NULL)
-            sem_close(p->sem);
-        xlock__ns_close(&p->ns);
-        free(p->name);
-        free(p);
-        return rc;
-    }
+    if ((rc = xlock__check_options(opts, 0, p->what)) != 0 ||
+        (rc = xlock__ns_open(&p->ns, opts, p->what)) != 0)
+        goto fail;
+    xlock__sem_name(p->semname, XLOCK_KIND_POSIX_SEMAPHORE, p->ns.dev, p->ns.ino, name, len);
+    if ((rc = open_sem(p, (unsigned)value)) != 0)
+        goto fail;
     p->cancellable = opts != NULL && opts->cancellable;
     pthread_mutex_init(&p->mu, NULL);
+    p->mu_ready = 1;
+    p->node.mu = &p->mu;
+    p->node.child = psem_child;
+    if ((rc = xlock__register(&p->node)) != 0)
+        goto fail;
     *out = p;
     return 0;
+fail:
+    psem_free(p);
+    return rc;
 }
 
 int xlock_psem_open(xlock_psem_t **out, const char *name, long value, const xlock_options *opts)
@@ -118,13 +192,12 @@ void xlock_psem_close(xlock_psem_t *p)
 {
     if (p == NULL)
         return;
-    while (p->held > 0 && sem_post(p->sem) == 0) /* closing releases, as for locks */
+    xlock__unregister(&p->node);
+    pthread_mutex_lock(&p->mu);
+    while (p->held > 0 && sem_post(p->sem) == 0) /* closing gives the permits back [XL-PSEM-6] */
         p->held--;
-    sem_close(p->sem);
-    xlock__ns_close(&p->ns);
-    pthread_mutex_destroy(&p->mu);
-    free(p->name);
-    free(p);
+    pthread_mutex_unlock(&p->mu);
+    psem_free(p);
 }
 
 static void count(xlock_psem_t *p, int delta)
@@ -151,9 +224,9 @@ int xlock_psem_try_acquire(xlock_psem_t *p)
 static int psem_acquire(xlock_psem_t *p, long long timeout_ms, unsigned long long token)
 {
     int timed = timeout_ms >= 0;
-    struct timespec deadline;
+    struct timespec start = xlock__now(), deadline;
     if (timed)
-        deadline = xlock__deadline(timeout_ms);
+        deadline = xlock__deadline(&start, timeout_ms);
     for (;;) {
         if (atomic_load(&p->cancel_gen) != token)
             return xlock__fail(XLOCK_ECANCELED, 0,
@@ -163,7 +236,8 @@ static int psem_acquire(xlock_psem_t *p, long long timeout_ms, unsigned long lon
         if (!timed && !p->cancellable) {
             r = sem_wait(p->sem); /* [XL-PSEM-4] */
         } else {
-            struct timespec until = xlock__deadline(CANCEL_SLICE_MS);
+            struct timespec now = xlock__now();
+            struct timespec until = xlock__deadline(&now, CANCEL_SLICE_MS);
             if (!p->cancellable || (timed && xlock__ts_before(&deadline, &until)))
                 until = deadline;
             r = sem_clockwait(p->sem, CLOCK_MONOTONIC, &until);
@@ -265,4 +339,11 @@ int xlock_psem_namespace_id(unsigned long long *dev, unsigned long long *ino,
     *dev = p->ns.dev;
     *ino = p->ns.ino;
     return 0;
+}
+
+int xlock_psem_sharing(const xlock_psem_t *p)
+{
+    if (p == NULL)
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_psem_sharing: the semaphore is NULL");
+    return p->ns.sharing;
 }

@@ -1,7 +1,7 @@
 /* The fork registry [XL-HOLD-7, XL-HOLD-8].
  *
- * This is the library's only process-wide mutable state: one pthread_atfork registration, the list
- * of open lock and counting-semaphore objects, and the mutex serialising capacity-file creation.
+ * With the bell table (bell.c) this is the library's only process-wide mutable state: one
+ * pthread_atfork registration and the list of open objects.
  * Around fork(2) the parent locks the registry and every object's mutex (never held across a
  * blocking wait, so this is bounded); in the child each object closes its inherited lock
  * descriptors at once, so the child never keeps the parent's open file description (and with it
@@ -13,14 +13,13 @@
 #include <string.h>
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int atfork_error;
 static xlock__node head = {&head, &head, NULL, NULL};
 
 static void prepare(void)
 {
-    pthread_mutex_lock(&create_mu);
+    pthread_mutex_lock(&xlock__bells_mu);
     pthread_mutex_lock(&registry_mu);
     for (xlock__node *n = head.next; n != &head; n = n->next)
         pthread_mutex_lock(n->mu);
@@ -31,7 +30,7 @@ static void parent(void)
     for (xlock__node *n = head.prev; n != &head; n = n->prev)
         pthread_mutex_unlock(n->mu);
     pthread_mutex_unlock(&registry_mu);
-    pthread_mutex_unlock(&create_mu);
+    pthread_mutex_unlock(&xlock__bells_mu);
 }
 
 static void child(void)
@@ -41,7 +40,7 @@ static void child(void)
         pthread_mutex_unlock(n->mu);
     }
     pthread_mutex_unlock(&registry_mu);
-    pthread_mutex_unlock(&create_mu);
+    pthread_mutex_unlock(&xlock__bells_mu);
 }
 
 static void install(void)
@@ -71,14 +70,4 @@ void xlock__unregister(xlock__node *node)
     node->next->prev = node->prev;
     node->next = node->prev = node;
     pthread_mutex_unlock(&registry_mu);
-}
-
-void xlock__create_lock(void)
-{
-    pthread_mutex_lock(&create_mu);
-}
-
-void xlock__create_unlock(void)
-{
-    pthread_mutex_unlock(&create_mu);
 }

@@ -16,17 +16,18 @@ struct xlock_sem {
     xlock__node node; /* first: the fork registry casts back */
     pthread_mutex_t mu;
     xlock__ns ns;
-    sem_t *bell;
+    xlock__bell *bell; /* the namespace's bell [XL-BELL-2] */
+    unsigned word;     /* the name's bell word, kind 's' [XL-SEM-7] */
     long capacity;
     xlock__file *slots;         /* capacity entries */
     unsigned char *mine;    /* mine[i]: this object holds slot i */
     int *stack;             /* held slots, most recent last [XL-CSEM-6] */
     int nheld;
     atomic_ullong cancel_gen;
-    char *name, *path;
+    char *name, *path, *bell_path;
     char enc[XL_ENC_MAX + 1];
-    char semname[XLOCK_SEM_NAME_SIZE];
     char what[XL_WHAT_SIZE];
+    int mu_ready; /* mu initialised (for the cleanup of a failed open) */
 };
 
 /* In the child of fork: close every inherited slot descriptor without flock, forget the permits
@@ -41,16 +42,20 @@ static void sem_child(xlock__node *node)
     s->nheld = 0;
 }
 
+/* Frees an object in any state of construction (the single cleanup path of xlock_sem_open). */
 static void sem_free(xlock_sem_t *s)
 {
     if (s->slots != NULL)
         for (long i = 0; i < s->capacity; i++)
             xlock__file_close(&s->slots[i]);
-    xlock__bell_close(s->bell);
+    xlock__bell_put(s->bell);
     xlock__ns_close(&s->ns);
+    if (s->mu_ready)
+        pthread_mutex_destroy(&s->mu);
     free(s->slots);
     free(s->mine);
     free(s->stack);
+    free(s->bell_path);
     free(s->path);
     free(s->name);
     free(s);
@@ -60,8 +65,8 @@ static int check_capacity(long capacity, const char *what)
 {
     if (capacity < 1 || capacity > XLOCK_CAPACITY_MAX)
         return xlock__fail(XLOCK_EINVAL, 0,
-                       "%s: capacity %ld is out of range; it must be 1 to 1000 [XL-CSEM-1]", what,
-                       capacity);
+                           "%s: capacity %ld is out of range; it must be 1 to 1000 [XL-CSEM-1]",
+                           what, capacity);
     return 0;
 }
 
@@ -71,62 +76,53 @@ int xlock_sem_open_n(xlock_sem_t **out, const char *name, size_t len, long capac
     if (out == NULL)
         return xlock__fail(XLOCK_EINVAL, 0, "xlock_sem_open: out is NULL");
     *out = NULL;
-    int rc = xlock__check_name(name, len);
+    int rc = xlock__check_name(name, len); /* name, capacity, options, namespace [XL-NAME-6] */
     if (rc != 0)
         return rc;
     xlock_sem_t *s = calloc(1, sizeof *s);
     if (s == NULL)
         return xlock__fail(XLOCK_EOS, ENOMEM, "xlock_sem_open: out of memory");
     s->ns.fd = -1;
-    s->name = xlock__strndup(name, len);
-    if (s->name == NULL) {
-        free(s);
-        return xlock__fail(XLOCK_EOS, ENOMEM, "xlock_sem_open: out of memory");
+    if ((s->name = xlock__strndup(name, len)) == NULL) {
+        rc = xlock__fail(XLOCK_EOS, ENOMEM, "xlock_sem_open: out of memory");
+        goto fail;
     }
     xlock__what(s->what, sizeof s->what, "semaphore", s->name);
-    rc = check_capacity(capacity, s->what);
-    if (rc == 0)
-        rc = xlock__check_options(opts, 0, s->what);
-    if (rc == 0)
-        rc = xlock__ns_open(&s->ns, opts, s->what);
-    if (rc != 0) {
-        free(s->name);
-        free(s);
-        return rc;
-    }
-    s->capacity = capacity;
-    size_t n = xlock__enc(s->enc, name, len);
+    if ((rc = check_capacity(capacity, s->what)) != 0 ||
+        (rc = xlock__check_options(opts, 0, s->what)) != 0 ||
+        (rc = xlock__ns_open(&s->ns, opts, s->what)) != 0)
+        goto fail;
+    xlock__enc(s->enc, name, len);
+    s->word = xlock__bell_word(XLOCK_KIND_SEMAPHORE, name, len);
     char fname[XLOCK_FILE_NAME_SIZE];
-    memcpy(fname, s->enc, n);
-    memcpy(fname + n, ".sem", 5);
+    xlock__capacity_fname(fname, s->enc);
     s->path = xlock__ns_join(&s->ns, fname);
+    s->bell_path = xlock__ns_join(&s->ns, XL_BELL_FILE);
     s->slots = malloc((size_t)capacity * sizeof *s->slots);
     s->mine = calloc((size_t)capacity, 1);
     s->stack = malloc((size_t)capacity * sizeof *s->stack);
-    if (s->path == NULL || s->slots == NULL || s->mine == NULL || s->stack == NULL) {
-        s->capacity = 0;
-        sem_free(s);
-        return xlock__fail(XLOCK_EOS, ENOMEM, "xlock_sem_open: out of memory");
+    if (s->path == NULL || s->bell_path == NULL || s->slots == NULL || s->mine == NULL ||
+        s->stack == NULL) {
+        rc = xlock__fail(XLOCK_EOS, ENOMEM, "xlock_sem_open: out of memory");
+        goto fail;
     }
+    s->capacity = capacity;
     for (long i = 0; i < capacity; i++)
         s->slots[i].fd = -1;
-    rc = xlock__capacity_open(&s->ns, s->enc, fname, s->path, capacity, s->what);
-    if (rc == 0) {
-        pthread_mutex_init(&s->mu, NULL);
-        s->node.mu = &s->mu;
-        s->node.child = sem_child;
-        rc = xlock__register(&s->node);
-        if (rc != 0)
-            pthread_mutex_destroy(&s->mu);
-    }
-    if (rc != 0) {
-        sem_free(s);
-        return rc;
-    }
-    xlock__sem_name(s->semname, XLOCK_KIND_SEMAPHORE, s->ns.dev, s->ns.ino, name, len);
-    s->bell = xlock__bell_open(s->semname, &s->ns);
+    if ((rc = xlock__capacity_open(&s->ns, s->enc, capacity, s->what)) != 0)
+        goto fail;
+    s->bell = xlock__bell_get(&s->ns, 1); /* never fails the open [XL-BELL-8] */
+    pthread_mutex_init(&s->mu, NULL);
+    s->mu_ready = 1;
+    s->node.mu = &s->mu;
+    s->node.child = sem_child;
+    if ((rc = xlock__register(&s->node)) != 0)
+        goto fail;
     *out = s;
     return 0;
+fail:
+    sem_free(s);
+    return rc;
 }
 
 int xlock_sem_open(xlock_sem_t **out, const char *name, long capacity, const xlock_options *opts)
@@ -147,7 +143,7 @@ static void release_top(xlock_sem_t *s)
     s->mine[i] = 0;
     if (i >= IDLE_SLOT_FDS)
         xlock__file_close(&s->slots[i]);
-    xlock__bell_ring(s->bell); /* [XL-WAIT-6] */
+    xlock__bell_ring(s->bell, s->word); /* [XL-BELL-6] */
 }
 
 void xlock_sem_close(xlock_sem_t *s)
@@ -159,7 +155,6 @@ void xlock_sem_close(xlock_sem_t *s)
     while (s->nheld > 0)
         release_top(s);
     pthread_mutex_unlock(&s->mu);
-    pthread_mutex_destroy(&s->mu);
     sem_free(s);
 }
 
@@ -169,8 +164,8 @@ static int try_slots(xlock_sem_t *s)
     char fname[XLOCK_FILE_NAME_SIZE];
     for (int i = 0; i < s->capacity; i++) {
         if (s->mine[i])
-            continue; /* our own flock would be granted again */
-        xlock__slot_file(fname, s->enc, i);
+            continue; /* our own flock would be granted again [XL-CSEM-5] */
+        xlock__slot_fname(fname, s->enc, i);
         int rc = xlock__file_try(&s->slots[i], &s->ns, fname, LOCK_EX, s->what);
         if (rc == 0) {
             s->mine[i] = 1;
@@ -207,14 +202,17 @@ int xlock_sem_try_acquire(xlock_sem_t *s)
 
 static int sem_acquire(xlock_sem_t *s, long long timeout_ms, unsigned long long token)
 {
-    struct timespec deadline;
+    struct timespec start = xlock__now(), deadline;
     if (timeout_ms >= 0)
-        deadline = xlock__deadline(timeout_ms);
-    /* Always the doorbell loop, with an infinite deadline when untimed [XL-WAIT-11]. A waiter
-     * that got a permit after waiting passes one ring on, as shared lock waiters do [XL-WAIT-5]:
-     * several releases may have left a single post. */
-    int rc = xlock__wait_loop(s->bell, timeout_ms >= 0 ? &deadline : NULL, &s->cancel_gen, token, 1,
-                          try_locked, s);
+        deadline = xlock__deadline(&start, timeout_ms);
+    /* Always the bell loop, with an infinite deadline when untimed [XL-WAIT-11]. Its first try
+     * comes before any bell access (the fast path). */
+    int rc = atomic_load(&s->cancel_gen) != token ? XLOCK_ECANCELED : try_locked(s);
+    if (rc == XLOCK_EWOULDBLOCK && timeout_ms == 0)
+        rc = XLOCK_ETIMEDOUT; /* one attempt [XL-WAIT-3] */
+    else if (rc == XLOCK_EWOULDBLOCK)
+        rc = xlock__wait_loop(s->bell, s->word, &start, timeout_ms >= 0 ? &deadline : NULL,
+                              &s->cancel_gen, token, try_locked, s);
     if (rc == XLOCK_ETIMEDOUT)
         return xlock__fail(XLOCK_ETIMEDOUT, 0, "%s (%s): no permit acquired within %lld ms", s->what,
                        s->path, timeout_ms);
@@ -274,7 +272,7 @@ int xlock_sem_cancel(xlock_sem_t *s)
     if (s == NULL)
         return xlock__fail(XLOCK_EINVAL, 0, "xlock_sem_cancel: the semaphore is NULL");
     atomic_fetch_add(&s->cancel_gen, 1);
-    xlock__bell_ring(s->bell);
+    xlock__bell_wake(s->bell, s->word);
     return 0;
 }
 
@@ -286,7 +284,27 @@ unsigned long long xlock_sem_cancel_token(xlock_sem_t *s)
 const char *xlock_sem_name(const xlock_sem_t *s) { return s ? s->name : NULL; }
 const char *xlock_sem_path(const xlock_sem_t *s) { return s ? s->path : NULL; }
 const char *xlock_sem_namespace(const xlock_sem_t *s) { return s ? s->ns.path : NULL; }
-const char *xlock_sem_semaphore(const xlock_sem_t *s) { return s ? s->semname : NULL; }
+const char *xlock_sem_semaphore(const xlock_sem_t *s) { (void)s; return NULL; } /* deprecated */
+const char *xlock_sem_bell(const xlock_sem_t *s) { return s ? s->bell_path : NULL; }
+
+const char *xlock_sem_bell_status(const xlock_sem_t *s)
+{
+    return s ? xlock__bell_status(s->bell) : NULL;
+}
+
+int xlock_sem_bell_word(const xlock_sem_t *s)
+{
+    if (s == NULL)
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_sem_bell_word: the semaphore is NULL");
+    return (int)s->word;
+}
+
+int xlock_sem_sharing(const xlock_sem_t *s)
+{
+    if (s == NULL)
+        return xlock__fail(XLOCK_EINVAL, 0, "xlock_sem_sharing: the semaphore is NULL");
+    return s->ns.sharing;
+}
 
 int xlock_sem_namespace_id(unsigned long long *dev, unsigned long long *ino, const xlock_sem_t *s)
 {

@@ -1,32 +1,7 @@
-/* Doorbells and the timed-waiter loop [XL-WAIT-3..XL-WAIT-8]. */
+/* Deadlines and the timed-waiter loop [XL-WAIT-3, XL-WAIT-7, XL-WAIT-9, XL-WAIT-10, XL-WAIT-12]. */
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-sem_t *xlock__bell_open(const char *semname, const xlock__ns *ns)
-{
-    sem_t *bell = sem_open(semname, O_CREAT, ns->fmode, 0);
-    if (bell == SEM_FAILED)
-        return NULL; /* waiters fall back to the safety poll, releasers skip the ring [XL-WAIT-8] */
-    /* sem_open applies the umask; give our doorbell exactly the namespace mode [XL-NS-13]. */
-    char path[64];
-    struct stat st;
-    snprintf(path, sizeof path, "/dev/shm/sem.%s", semname + 1);
-    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-        (st.st_mode & 07777) != ns->fmode)
-        (void)chmod(path, ns->fmode);
-    return bell;
-}
-
-void xlock__bell_close(sem_t *bell)
-{
-    if (bell != NULL)
-        sem_close(bell);
-}
 
 struct timespec xlock__now(void)
 {
@@ -46,13 +21,13 @@ static struct timespec add_ms(struct timespec t, long long ms)
     return t;
 }
 
-struct timespec xlock__deadline(long long timeout_ms)
+struct timespec xlock__deadline(const struct timespec *start, long long timeout_ms)
 {
     /* Computed once, from CLOCK_MONOTONIC, at the start of the call [XL-WAIT-3]. Timeouts beyond
-     * ~292 years are clamped. */
+     * ~285 years are clamped (they wait for ever in practice). */
     if (timeout_ms > 9000000000000LL)
         timeout_ms = 9000000000000LL;
-    return add_ms(xlock__now(), timeout_ms);
+    return add_ms(*start, timeout_ms);
 }
 
 int xlock__ts_before(const struct timespec *a, const struct timespec *b)
@@ -60,50 +35,44 @@ int xlock__ts_before(const struct timespec *a, const struct timespec *b)
     return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-/* Safety-poll intervals: 1 ms after the wait begins, doubling up to 16 ms [XL-WAIT-7]. */
-#define POLL_FIRST_MS 1
-#define POLL_MAX_MS 16
-
-int xlock__wait_loop(sem_t *bell, const struct timespec *deadline, atomic_ullong *cancel_gen,
-                 unsigned long long token, int post_after_wait, int (*try_fn)(void *), void *ctx)
+/* The safety polls, anchored at the start of the call: 1, 3, 7, 15, 31 ms after it, then every
+ * 16 ms [XL-WAIT-7]. Advances *next past now; rings do not move the schedule. */
+static void next_poll(struct timespec *next, long long *interval, const struct timespec *now)
 {
-    long long poll_ms = POLL_FIRST_MS;
-    int waited = 0;
+    while (!xlock__ts_before(now, next)) {
+        if (*interval < 16)
+            *interval *= 2;
+        *next = add_ms(*next, *interval);
+    }
+}
+
+int xlock__wait_loop(xlock__bell *bell, unsigned word, const struct timespec *start,
+                     const struct timespec *deadline, atomic_ullong *cancel_gen,
+                     unsigned long long token, int (*try_fn)(void *), void *ctx)
+{
+    long long interval = 1;
+    struct timespec poll = add_ms(*start, 1);
     for (;;) {
-        if (atomic_load(cancel_gen) != token) /* [XL-WAIT-10] */
+        if (atomic_load(cancel_gen) != token) /* 1. [XL-WAIT-10] */
             return XLOCK_ECANCELED;
-        if (bell != NULL) /* 1. drain before the try, so no wake-up is lost [XL-WAIT-4] */
-            while (sem_trywait(bell) == 0) {
-            }
-        int rc = try_fn(ctx); /* 2. try */
-        if (rc >= 0) {
-            /* A shared waiter passes the wake-up on to the next shared waiter [XL-WAIT-5]. */
-            if (post_after_wait && waited && bell != NULL)
-                sem_post(bell);
-            return rc;
-        }
+        uint32_t v = 0; /* 2. announce; an unusable bell leaves the safety poll alone [XL-BELL-8] */
+        int announced = xlock__bell_announce(bell, word, &v) == 0;
+        int rc = try_fn(ctx); /* 3. try */
         if (rc != XLOCK_EWOULDBLOCK)
             return rc;
-        struct timespec now = xlock__now(); /* 3. deadline */
+        struct timespec now = xlock__now(); /* 4. deadline */
         if (deadline != NULL && !xlock__ts_before(&now, deadline))
             return XLOCK_ETIMEDOUT;
-        /* 4. wait for a ring until the earlier of the deadline and the next safety poll */
-        struct timespec until = add_ms(now, poll_ms);
+        if (announced && (v & 1) == 0)
+            continue; /* rung between the announcement and the read (shared namespace): go again */
+        next_poll(&poll, &interval, &now); /* 5. sleep until the earlier of poll and deadline */
+        struct timespec until = poll;
         if (deadline != NULL && xlock__ts_before(deadline, &until))
             until = *deadline;
-        int polled = 1;
-        if (bell != NULL) {
-            if (sem_clockwait(bell, CLOCK_MONOTONIC, &until) == 0)
-                polled = 0; /* rung */
-            else if (errno == EINTR)
-                return XLOCK_EINTR; /* [XL-WAIT-9] */
-        } else {
-            int r = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL);
-            if (r == EINTR)
-                return XLOCK_EINTR;
-        }
-        if (polled && poll_ms < POLL_MAX_MS)
-            poll_ms *= 2;
-        waited = 1;
+        int slept = announced ? xlock__bell_sleep(bell, word, v, &until) : -1;
+        if (slept == XLOCK_EINTR)
+            return XLOCK_EINTR; /* [XL-WAIT-9] */
+        if (slept != 0 && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
+            return XLOCK_EINTR;
     }
 }

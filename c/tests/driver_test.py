@@ -81,6 +81,8 @@ def map_matches_every_vector():
                 assert r["lock_file"] == c["lock_file"] and r["capacity_file"] == c["capacity_file"]
                 assert r["slot_files"] == c["slot_files"], r
                 assert r["semaphores"] == c["semaphores"][ns["id"]], (c["description"], r)
+                assert set(r["semaphores"]) == {"p"}, r  # no doorbells [XL-SEM-2]
+                assert r["bell_words"] == c["bell_words"], (c["description"], r)  # [XL-SEM-7]
     assert d.close() == 0
 
 
@@ -112,9 +114,25 @@ def bad_requests():
     err(d("open", kind="semaphore", name="x"), "BAD_REQUEST")  # no capacity
     err(d("open", kind="thing", name="x"), "BAD_REQUEST")
     err(d("open", kind="lock", name="x", shared="yes"), "BAD_REQUEST")
+    # PROTOCOL.md: exact types, one protocol version, one way to give a name.
+    err(d("hello", protocol=2), "BAD_REQUEST")
+    err(d("hello"), "BAD_REQUEST")
+    err(d("map", name="x", name_hex="78", dev=1, ino=2), "BAD_REQUEST")
+    err(d("map", name_hex="7", dev=1, ino=2), "BAD_REQUEST")
+    for bad in (1.5, 1e3, True, "10"):
+        err(d("open", kind="semaphore", name="x", capacity=bad), "BAD_REQUEST")
+        err(d("open", kind="posix_semaphore", name="x", value=bad), "BAD_REQUEST")
+    err(d.raw('{"id": "7", "op": "hello", "protocol": 1}'), "BAD_REQUEST")
     r = d("hello", protocol=1)  # still serving
     assert r["ok"], r
     assert d.close() == 0
+
+
+def m_word(name, kind):
+    m = Driver()
+    w = m("map", name=name, dev=1, ino=2)["bell_words"][kind]
+    m.close()
+    return w
 
 
 def lock_semaphore_and_counter_ops():
@@ -137,11 +155,33 @@ def lock_semaphore_and_counter_ops():
         r = d("release", handle=a["handle"])
         assert r["ok"] and isinstance(r["mono_ns"], int), r
         err(d("release", handle=a["handle"]), "NOT_HELD")
+        for bad in (1.5, True, "10"):
+            err(e("acquire", handle=b["handle"], timeout_ms=bad), "BAD_REQUEST")
         counter = os.path.join(tmp, "counter")
         assert e("cycle", handle=b["handle"], count=50, path=counter, timeout_ms=None)["count"] == 50
         assert e("increment", path=counter)["value"] == 51
+        assert open(counter).read() == "51\n"
+        with open(counter, "w") as f:
+            f.write("7")  # no newline is fine
+        assert e("increment", path=counter)["value"] == 8
+        with open(counter, "w") as f:
+            f.write("seven\n")
+        err(e("increment", path=counter), "BAD_REQUEST")
+        # A huge timeout is untimed, a huge capacity or value INVALID_ARGUMENT naming it as given.
+        assert e("acquire", handle=b["handle"], timeout_ms=10**30)["ok"]
+        assert e("release", handle=b["handle"])["ok"]
+        r = e("open", kind="semaphore", name="big", capacity=10**30, namespace=ns)
+        err(r, "INVALID_ARGUMENT")
+        assert str(10**30) in r["message"], r
+        r = e("open", kind="posix_semaphore", name="big", value=2**31, namespace=ns)
+        err(r, "INVALID_ARGUMENT")
+        assert str(2**31) in r["message"], r
+        err(e("open", kind="posix_semaphore", name="", value=10**30, namespace=ns), "INVALID_NAME")
+        assert a["semaphore"] is None and a["bell"] == ns + "/.xlock-bell", a
+        assert a["bell_word"] == m_word("Job", "l") and a["sharing"] == "private", a
         s = d("open", kind="semaphore", name="pool", capacity=2, namespace=ns)
         assert s["path"] == ns + "/pool.sem", s
+        assert s["bell_word"] == m_word("pool", "s") and s["semaphore"] is None, s
         assert d("acquire", handle=s["handle"])["slot"] == 0
         assert d("try_acquire", handle=s["handle"])["slot"] == 1
         err(e("open", kind="semaphore", name="pool", capacity=3, namespace=ns), "CAPACITY_MISMATCH")
@@ -149,6 +189,7 @@ def lock_semaphore_and_counter_ops():
         err(d("locked", handle=s["handle"]), "BAD_REQUEST")  # forgotten
         p = d("open", kind="posix_semaphore", name="raw", value=1, namespace=ns)
         assert p["path"] is None and p["semaphore"].startswith("/xl1p"), p
+        assert p["bell"] is None and p["bell_word"] is None and p["sharing"] == "private", p
         r = d("acquire", handle=p["handle"], timeout_ms=100)
         assert r["ok"] and r["slot"] is None, r
         err(d("try_acquire", handle=p["handle"]), "WOULD_BLOCK")
@@ -157,23 +198,15 @@ def lock_semaphore_and_counter_ops():
         assert d("remove", kind="lock", name="Job", namespace=ns)["removed"] is True
         assert d("remove", kind="lock", name="Job", namespace=ns)["removed"] is False
         assert d("remove", kind="semaphore", name="pool", capacity=2, namespace=ns)["removed"] is True
+        s = d("open", kind="semaphore", name="pool2", capacity=2, namespace=ns)
+        assert d("close", handle=s["handle"])["ok"]
+        assert d("remove", kind="semaphore", name="pool2", namespace=ns)["removed"] is True  # file decides
+        assert sorted(os.listdir(ns)) == [".xlock-bell"], os.listdir(ns)
         r = d("exit")
         assert r["ok"], r
         assert d.p.wait(timeout=10) == 0
         assert e.close() == 0
     finally:
-        # xlock never unlinks doorbells [XL-WAIT-8]; the test removes the ones it caused.
-        if os.path.isdir(ns):
-            st = os.stat(ns)
-            m = Driver()
-            for name in ("Job", "pool"):
-                sems = m("map", name=name, dev=st.st_dev, ino=st.st_ino)["semaphores"]
-                for kind in ("l", "s"):
-                    try:
-                        os.unlink("/dev/shm/sem." + sems[kind][1:])
-                    except FileNotFoundError:
-                        pass
-            m.close()
         shutil.rmtree(tmp)
 
 
@@ -206,16 +239,6 @@ def fork_check():
     finally:
         for pid in children:
             os.kill(pid, signal.SIGKILL)
-        if os.path.isdir(ns):
-            st = os.stat(ns)
-            m = Driver()
-            sems = m("map", name="forked", dev=st.st_dev, ino=st.st_ino)["semaphores"]
-            m.close()
-            for k in ("l", "s"):
-                try:
-                    os.unlink("/dev/shm/sem." + sems[k][1:])
-                except FileNotFoundError:
-                    pass
         shutil.rmtree(tmp)
 
 

@@ -39,7 +39,8 @@ def main():
     lines.append("    int valid;")
     lines.append("    const char *error;")
     lines.append("    const char *lock_file, *capacity_file, *slot0, *slot999;")
-    lines.append("    const char *sem[%d][3]; /* per namespace: l, s, p */" % len(ns_ids))
+    lines.append("    const char *psem[%d]; /* per namespace: the raw semaphore name (kind p) */" % len(ns_ids))
+    lines.append("    int bell_l, bell_s; /* bell words [XL-SEM-7]; -1 for invalid names */")
     lines.append("} VEC_CASES[] = {")
     for case in names["cases"]:
         raw = bytes.fromhex(case["name_utf8_hex"])
@@ -49,10 +50,12 @@ def main():
         sems = []
         for ns in ns_ids:
             s = case.get("semaphores", {}).get(ns, {}) if valid else {}
-            sems.append("{%s, %s, %s}" % (c_str(s.get("l")), c_str(s.get("s")), c_str(s.get("p"))))
+            assert set(s) <= {"p"}, "draft 2 vectors name raw semaphores (kind p) only"
+            sems.append(c_str(s.get("p")))
+        bells = case.get("bell_words", {}) if valid else {}
         slots = case.get("slot_files", {})
         lines.append(
-            "    {%s, %s, %d, %d, %s, %s, %s, %s, %s, {%s}},"
+            "    {%s, %s, %d, %d, %s, %s, %s, %s, %s, {%s}, %d, %d},"
             % (
                 c_str(case["description"]),
                 c_str(raw),
@@ -64,6 +67,8 @@ def main():
                 c_str(slots.get("0")),
                 c_str(slots.get("999")),
                 ", ".join(sems),
+                bells.get("l", -1),
+                bells.get("s", -1),
             )
         )
     lines.append("};")

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,8 +70,8 @@ static int in_syscall(acquirer *a, long nr)
     return tid != 0 ? tl_wait_in_syscall(tid, nr) : -1;
 }
 
-/* Waits until the acquirer sleeps on its doorbell (a futex wait in sem_clockwait). */
-static int in_doorbell_wait(acquirer *a)
+/* Waits until the acquirer sleeps on its bell word (FUTEX_WAIT_BITSET) [XL-WAIT-12]. */
+static int in_bell_wait(acquirer *a)
 {
     return in_syscall(a, SYS_futex);
 }
@@ -92,9 +93,19 @@ static void basic_acquire_release(void)
     CHECK_OK(xlock_namespace_id(&dev, &ino, l));
     CHECK(stat(ns, &nst) == 0 && dev == (unsigned long long)nst.st_dev &&
           ino == (unsigned long long)nst.st_ino);
-    char sem[XLOCK_SEM_NAME_SIZE];
+    /* No POSIX semaphore for a lock [XL-SEM-2]: the bell of the namespace instead [XL-BELL-1]. */
+    char sem[XLOCK_SEM_NAME_SIZE], shm[64], bell[512];
     CHECK_RC(xlock_semaphore_name(sem, sizeof sem, 'l', dev, ino, "Billing export", 14), 30);
-    CHECK(strcmp(xlock_semaphore(l), sem) == 0);
+    snprintf(shm, sizeof shm, "/dev/shm/sem.%s", sem + 1);
+    CHECK(access(shm, F_OK) != 0 && errno == ENOENT);
+    CHECK(xlock_semaphore(l) == NULL); /* deprecated */
+    snprintf(bell, sizeof bell, "%s/.xlock-bell", ns);
+    CHECK(strcmp(xlock_bell(l), bell) == 0);
+    CHECK(stat(bell, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 4096);
+    CHECK((st.st_mode & 07777) == 0600); /* [XL-NS-13, XL-BELL-2] */
+    CHECK(strcmp(xlock_bell_status(l), "usable") == 0);
+    CHECK_RC(xlock_lock_bell_word(l), xlock_bell_word('l', "Billing export", 14));
+    CHECK_RC(xlock_sharing(l), XLOCK_SHARING_PRIVATE);
     CHECK_RC(xlock_is_shared(l), 0);
     CHECK_RC(xlock_is_reentrant(l), 0);
     CHECK_RC(xlock_locked(l), 0);
@@ -181,7 +192,7 @@ static void killed_holder_releases(void)
         CHECK(tl_holder_start(&h, ns, "crash", 0) == 0);
         start(&a, l, timed ? 20000 : -1, 1);
         if (timed)
-            CHECK(in_doorbell_wait(&a) == 0);
+            CHECK(in_bell_wait(&a) == 0);
         else
             CHECK(tl_wait_flock_waiter(xlock_path(l)) == 0);
         tl_holder_kill(&h);
@@ -191,7 +202,19 @@ static void killed_holder_releases(void)
     xlock_close(l);
 }
 
-/* A timed waiter is woken when the holder (another process) releases [XL-WAIT-4, XL-WAIT-6]. */
+/* Word i of the bell file at path (read through the file, not a mapping). */
+static uint32_t bell_word_value(const char *path, int i)
+{
+    uint32_t v = 0xffffffffu;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && pread(fd, &v, 4, (off_t)i * 4) != 4)
+        v = 0xffffffffu;
+    if (fd >= 0)
+        close(fd);
+    return v;
+}
+
+/* A timed waiter is woken when the holder (another process) releases [XL-WAIT-12, XL-BELL-6]. */
 static void timed_waiter_gets_lock_after_release(void)
 {
     const char *ns = tl_ns();
@@ -200,22 +223,21 @@ static void timed_waiter_gets_lock_after_release(void)
     xlock_t *l = open_lock(ns, "tw", 0, 0);
     acquirer a;
     start(&a, l, 20000, 0);
-    CHECK(in_doorbell_wait(&a) == 0);
+    CHECK(in_bell_wait(&a) == 0);
     CHECK(tl_holder_stop(&h) == 0);
     pthread_join(a.thread, NULL);
     CHECK_OK(a.rc);
     CHECK_OK(xlock_release(l));
-    /* The release rang the doorbell: its value is 1, and stays at most 1 [XL-WAIT-6]. */
-    sem_t *bell = sem_open(xlock_semaphore(l), 0);
-    CHECK(bell != SEM_FAILED);
-    int v = -1;
+    /* The holder's release rang the word: bit 0 (a waiter announced) is clear again and the ring
+     * count moved; releases with nobody waiting leave the word alone [XL-BELL-6]. */
+    int w = xlock_lock_bell_word(l);
+    uint32_t v = bell_word_value(xlock_bell(l), w);
+    CHECK(v != 0 && v != 0xffffffffu && (v & 1) == 0);
     for (int i = 0; i < 5; i++) {
         CHECK_OK(xlock_acquire(l, -1));
         CHECK_OK(xlock_release(l));
     }
-    sem_getvalue(bell, &v);
-    sem_close(bell);
-    CHECK(v == 1);
+    CHECK(bell_word_value(xlock_bell(l), w) == v);
     xlock_close(l);
 }
 
@@ -232,7 +254,7 @@ static void foreign_flock_excludes_and_is_noticed(void)
     CHECK_RC(xlock_try_acquire(l), XLOCK_EWOULDBLOCK);
     acquirer a;
     start(&a, l, 20000, 0);
-    CHECK(in_doorbell_wait(&a) == 0);
+    CHECK(in_bell_wait(&a) == 0);
     long long t0 = tl_ms();
     CHECK(flock(fd, LOCK_UN) == 0);
     pthread_join(a.thread, NULL);
@@ -246,20 +268,16 @@ static void foreign_flock_excludes_and_is_noticed(void)
     xlock_close(l);
 }
 
-/* A doorbell that cannot be opened does not make acquisition fail: waiters fall back to the
- * safety poll and releasers skip the ring [XL-WAIT-8]. A directory squats the doorbell's name. */
-static void unavailable_doorbell_falls_back_to_polling(void)
+/* A bell that cannot be used does not make acquisition fail: waiters fall back to the safety
+ * poll and releasers skip the ring [XL-BELL-8]. A directory squats the bell's name. */
+static void unusable_bell_falls_back_to_polling(void)
 {
     const char *ns = tl_ns();
-    xlock_t *probe = open_lock(ns, "no-bell", 0, 0);
-    CHECK(probe);
-    char bell[128];
-    snprintf(bell, sizeof bell, "/dev/shm/sem.%s", xlock_semaphore(probe) + 1);
-    xlock_close(probe);
-    unlink(bell);
+    char bell[512];
+    snprintf(bell, sizeof bell, "%s/.xlock-bell", ns);
     CHECK(mkdir(bell, 0700) == 0);
     xlock_t *a = open_lock(ns, "no-bell", 0, 0), *b = open_lock(ns, "no-bell", 0, 0);
-    int ok = a && b;
+    int ok = a && b && strcmp(xlock_bell_status(a), "usable") != 0;
     acquirer w;
     if (ok && xlock_acquire(a, -1) == 0) {
         start(&w, b, 20000, 0);
@@ -297,14 +315,15 @@ static void shared_locks(void)
     CHECK(tl_holder_start(&h, ns, "r", 1) == 0); /* a shared holder in another process */
     CHECK_OK(xlock_try_acquire(s1));
     CHECK_RC(xlock_try_acquire(x), XLOCK_EWOULDBLOCK);
-    /* Two shared waiters behind an exclusive holder both get in after its release [XL-WAIT-5]. */
+    /* Two shared waiters behind an exclusive holder both get in after its release: every waiter on
+     * a word wakes [XL-BELL-6]. */
     CHECK_OK(xlock_release(s1));
     CHECK(tl_holder_stop(&h) == 0);
     CHECK_OK(xlock_acquire(x, -1));
     acquirer a1, a2;
     start(&a1, s1, 20000, 0);
     start(&a2, s2, 20000, 0);
-    CHECK(in_doorbell_wait(&a1) == 0 && in_doorbell_wait(&a2) == 0);
+    CHECK(in_bell_wait(&a1) == 0 && in_bell_wait(&a2) == 0);
     CHECK_OK(xlock_release(x));
     pthread_join(a1.thread, NULL);
     pthread_join(a2.thread, NULL);
@@ -620,7 +639,7 @@ int main(int argc, char **argv)
         TL_CASE(killed_holder_releases),
         TL_CASE(timed_waiter_gets_lock_after_release),
         TL_CASE(foreign_flock_excludes_and_is_noticed),
-        TL_CASE(unavailable_doorbell_falls_back_to_polling),
+        TL_CASE(unusable_bell_falls_back_to_polling),
         TL_CASE(shared_locks),
         TL_CASE(same_thread_reacquire_is_already_held),
         TL_CASE(reentrant_object_counts),

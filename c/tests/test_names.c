@@ -74,8 +74,9 @@ static void names_json_vectors(void)
             CHECK_RC(xlock_lock_file_name(buf, sizeof buf, c->name, c->len), XLOCK_EINVALNAME);
             CHECK_RC(xlock_capacity_file_name(buf, sizeof buf, c->name, c->len), XLOCK_EINVALNAME);
             CHECK_RC(xlock_slot_file_name(buf, sizeof buf, c->name, c->len, 0), XLOCK_EINVALNAME);
-            CHECK_RC(xlock_semaphore_name(buf, sizeof buf, 'l', 1, 2, c->name, c->len),
+            CHECK_RC(xlock_semaphore_name(buf, sizeof buf, 'p', 1, 2, c->name, c->len),
                      XLOCK_EINVALNAME);
+            CHECK_RC(xlock_bell_word('l', c->name, c->len), XLOCK_EINVALNAME);
             continue;
         }
         CHECK_OK(xlock_validate_name(c->name, c->len));
@@ -89,14 +90,15 @@ static void names_json_vectors(void)
         CHECK_RC(xlock_slot_file_name(buf, sizeof buf, c->name, c->len, 999), strlen(c->slot999));
         check_string("slot 999", c->description, buf, c->slot999);
         for (size_t n = 0; n < COUNT(VEC_NS); n++) {
-            const char kinds[] = "lsp";
-            for (int k = 0; k < 3; k++) {
-                CHECK_RC(xlock_semaphore_name(buf, sizeof buf, kinds[k], VEC_NS[n].dev,
-                                              VEC_NS[n].ino, c->name, c->len),
-                         30);
-                check_string("semaphore", c->description, buf, c->sem[n][k]);
-            }
+            CHECK_RC(xlock_semaphore_name(buf, sizeof buf, 'p', VEC_NS[n].dev, VEC_NS[n].ino,
+                                          c->name, c->len),
+                     30);
+            check_string("semaphore", c->description, buf, c->psem[n]);
         }
+        /* The bell words [XL-SEM-7] */
+        CHECK(c->bell_l >= 0 && c->bell_s >= 0);
+        CHECK_RC(xlock_bell_word('l', c->name, c->len), c->bell_l);
+        CHECK_RC(xlock_bell_word('s', c->name, c->len), c->bell_s);
         if (tl_failed())
             return;
     }
@@ -125,7 +127,14 @@ static void buffers_and_bad_arguments(void)
     CHECK_RC(xlock_lock_file_name(NULL, 5, "x", 1), XLOCK_EINVAL);
     CHECK_RC(xlock_lock_file_name(buf, sizeof buf, NULL, 3), XLOCK_EINVAL);
     CHECK_RC(xlock_semaphore_name(buf, sizeof buf, 'x', 1, 2, "a", 1), XLOCK_EINVAL);
-    CHECK_RC(xlock_semaphore_name(buf, 30, 'l', 1, 2, "a", 1), XLOCK_EINVAL);
+    CHECK_RC(xlock_semaphore_name(buf, 30, 'p', 1, 2, "a", 1), XLOCK_EINVAL);
+    /* The name is checked before the other arguments [XL-NAME-6]. */
+    CHECK_RC(xlock_semaphore_name(buf, sizeof buf, 'x', 1, 2, "", 0), XLOCK_EINVALNAME);
+    CHECK_RC(xlock_slot_file_name(buf, sizeof buf, "", 0, 1000), XLOCK_EINVALNAME);
+    CHECK_RC(xlock_bell_word('x', "a", 1), XLOCK_EINVAL);
+    CHECK_RC(xlock_bell_word('p', "a", 1), XLOCK_EINVAL);
+    CHECK_RC(xlock_bell_word('l', NULL, 0), XLOCK_EINVAL);
+    CHECK_RC(xlock_bell_word('l', "billing-export", 14), 220); /* spec/vectors/names.json */
     CHECK_RC(xlock_validate_name("a\0b", 3), XLOCK_EINVALNAME);
     CHECK(strstr(xlock_last_message(), "XL-NAME-2") != NULL);
     CHECK_RC(xlock_validate_name("", 0), XLOCK_EINVALNAME);
@@ -154,6 +163,8 @@ static void errors_json_table(void)
         {"XLOCK_ENOTHELD", XLOCK_ENOTHELD},       {"XLOCK_EALREADY", XLOCK_EALREADY},
         {"XLOCK_ECAPACITY", XLOCK_ECAPACITY},     {"XLOCK_EINTR", XLOCK_EINTR},
         {"XLOCK_ECANCELED", XLOCK_ECANCELED},     {"XLOCK_EOS", XLOCK_EOS},
+        {"XLOCK_ELOST", XLOCK_ELOST},             {"XLOCK_EUNSUPPORTEDBACKEND", XLOCK_EUNSUPPORTEDBACKEND},
+        {"XLOCK_EBACKEND", XLOCK_EBACKEND},
     };
     CHECK(COUNT(VEC_ERRORS) == COUNT(header));
     for (size_t i = 0; i < COUNT(VEC_ERRORS); i++) {

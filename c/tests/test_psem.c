@@ -76,6 +76,9 @@ static void bad_arguments(void)
     CHECK_RC(xlock_psem_open(&p, "v", -1, &o), XLOCK_EINVAL);
     CHECK(p == NULL);
     CHECK_RC(xlock_psem_open(&p, "v", (long)SEM_VALUE_MAX + 1, &o), XLOCK_EINVAL);
+    char given[32];
+    snprintf(given, sizeof given, "%ld", (long)SEM_VALUE_MAX + 1);
+    CHECK(strstr(xlock_last_message(), given) != NULL); /* the value as given [XL-PSEM-2] */
     CHECK_RC(xlock_psem_open(NULL, "v", 1, &o), XLOCK_EINVAL);
     CHECK_RC(xlock_psem_open(&p, NULL, 1, &o), XLOCK_EINVAL);
     CHECK_RC(xlock_psem_open(&p, "a\x1b", 1, &o), XLOCK_EINVALNAME);

@@ -54,9 +54,16 @@ static void capacity_file_is_created_exactly(void)
     char sem[XLOCK_SEM_NAME_SIZE];
     CHECK_OK(xlock_sem_namespace_id(&dev, &ino, s));
     CHECK_RC(xlock_semaphore_name(sem, sizeof sem, 's', dev, ino, "Pool", 4), 30);
-    CHECK(strcmp(xlock_sem_semaphore(s), sem) == 0);
-    /* No temporary file is left behind [XL-ENC-4]. */
-    snprintf(buf, sizeof buf, "test $(ls -A %s | wc -l) = 1", ns);
+    snprintf(buf, sizeof buf, "/dev/shm/sem.%s", sem + 1);
+    CHECK(access(buf, F_OK) != 0); /* no doorbell [XL-SEM-2] */
+    CHECK(xlock_sem_semaphore(s) == NULL); /* deprecated */
+    CHECK_RC(xlock_sem_bell_word(s), xlock_bell_word('s', "Pool", 4));
+    snprintf(buf, sizeof buf, "%s/.xlock-bell", ns);
+    CHECK(strcmp(xlock_sem_bell(s), buf) == 0);
+    CHECK(strcmp(xlock_sem_bell_status(s), "usable") == 0);
+    CHECK_RC(xlock_sem_sharing(s), XLOCK_SHARING_PRIVATE);
+    /* No temporary file is left behind [XL-ENC-4]: the capacity file and the bell. */
+    snprintf(buf, sizeof buf, "test $(ls -A %s | wc -l) = 2", ns);
     CHECK(system(buf) == 0);
     xlock_sem_close(s);
 }
@@ -178,7 +185,7 @@ static void slot_files_are_named_per_spec(void)
             tl_fail(__FILE__, __LINE__, "slot %u: %s is missing", i, path);
     }
     char cmd[600];
-    snprintf(cmd, sizeof cmd, "test \"$(ls -A %s | wc -l)\" -eq %d", ns, CAP + 1); /* + .sem */
+    snprintf(cmd, sizeof cmd, "test \"$(ls -A %s | wc -l)\" -eq %d", ns, CAP + 2); /* .sem, bell */
     CHECK(system(cmd) == 0);
     xlock_sem_close(a);
 }
@@ -268,16 +275,30 @@ static void removal(void)
     snprintf(path, sizeof path, "%s/r.sem", ns);
     CHECK(access(path, F_OK) == 0);
     CHECK_RC(xlock_sem_remove(&removed, "r", 3, &o), XLOCK_ECAPACITY);
-    char bell[XLOCK_SEM_NAME_SIZE];
-    snprintf(bell, sizeof bell, "%s", xlock_sem_semaphore(s));
+    CHECK(strstr(xlock_last_message(), "uid ") != NULL); /* names the owner [XL-RM-3] */
     xlock_sem_close(s);
     CHECK_OK(xlock_sem_remove(&removed, "r", 2, &o));
     CHECK(removed == 1);
     char cmd[600];
-    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s)\"", ns);
+    snprintf(cmd, sizeof cmd, "test \"$(ls -A %s)\" = .xlock-bell", ns); /* only the bell stays */
     CHECK(system(cmd) == 0);
-    sem_unlink(bell); /* removal leaves the doorbell [XL-WAIT-8]; tests clean up */
-    CHECK_RC(xlock_sem_remove(&removed, "r", 0, &o), XLOCK_EINVAL);
+    CHECK_OK(xlock_sem_remove(&removed, "r", 2, &o));
+    CHECK(removed == 0); /* nothing left to unlink [XL-RM-7] */
+    /* Capacity 0 takes the file's capacity; a malformed file is refused, nothing removed [XL-RM-3]. */
+    s = open_sem(ns, "r0", 3);
+    xlock_sem_close(s);
+    CHECK_OK(xlock_sem_remove(&removed, "r0", 0, &o));
+    CHECK(removed == 1);
+    snprintf(path, sizeof path, "%s/bad.sem", ns);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs("xlock/1 semaphore capacity=x\n", f);
+    fclose(f);
+    CHECK_RC(xlock_sem_remove(&removed, "bad", 0, &o), XLOCK_ECAPACITY);
+    CHECK(removed == 0 && access(path, F_OK) == 0);
+    CHECK(strstr(xlock_last_message(), path) != NULL);
+    CHECK_RC(xlock_sem_remove(&removed, "r", -1, &o), XLOCK_EINVAL);
+    CHECK_RC(xlock_sem_remove(&removed, "r", 1001, &o), XLOCK_EINVAL);
     CHECK_RC(xlock_sem_remove(NULL, "r", 2, &o), XLOCK_EINVAL);
 }
 

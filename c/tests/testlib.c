@@ -74,65 +74,8 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
     return 0;
 }
 
-/* Unlinks the doorbells (kinds l and s) of the lock and semaphore files found in namespace dir:
- * xlock itself never unlinks them [XL-WAIT-8], but tests should not leave them in /dev/shm. */
-static void unlink_doorbells(const char *dir)
-{
-    struct stat st;
-    DIR *d = opendir(dir);
-    if (d == NULL || stat(dir, &st) != 0) {
-        if (d)
-            closedir(d);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        int kind = 0;
-        if (n > 5 && strcmp(e->d_name + n - 5, ".lock") == 0) {
-            kind = 'l';
-            n -= 5;
-        } else if (n > 4 && strcmp(e->d_name + n - 4, ".sem") == 0) {
-            kind = 's';
-            n -= 4;
-        }
-        if (!kind)
-            continue;
-        char name[XLOCK_NAME_MAX + 1];
-        size_t len = 0;
-        for (size_t i = 0; i < n && len < XLOCK_NAME_MAX; i++) { /* the inverse of enc [XL-ENC-1] */
-            char c = e->d_name[i];
-            if (c == '!' && i + 1 < n) {
-                name[len++] = (char)(e->d_name[++i] - 'a' + 'A');
-            } else if (c == '%' && i + 2 < n) {
-                unsigned v;
-                sscanf(e->d_name + i + 1, "%2x", &v);
-                name[len++] = (char)v;
-                i += 2;
-            } else {
-                name[len++] = c;
-            }
-        }
-        char sem[XLOCK_SEM_NAME_SIZE];
-        if (xlock_semaphore_name(sem, sizeof sem, kind, (unsigned long long)st.st_dev,
-                                 (unsigned long long)st.st_ino, name, len) == 30)
-            sem_unlink(sem);
-    }
-    closedir(d);
-}
-
-static int cleanup_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_D)
-        unlink_doorbells(path);
-    return 0;
-}
-
 static void rm_rf(const char *path)
 {
-    nftw(path, cleanup_one, 16, FTW_PHYS);
     nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 

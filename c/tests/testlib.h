@@ -53,8 +53,8 @@ long tl_scaled(long n);
 const char *tl_ns(void);
 /* A fresh directory for other files of the current test (removed after it). */
 const char *tl_tmpdir(void);
-/* Unlinks the doorbells of the lock/semaphore files in dir and its subdirectories, then removes
- * it recursively (the per-test directories get this automatically). */
+/* Removes dir recursively (the per-test directories get this automatically). Locks and counting
+ * semaphores leave nothing outside their namespace [XL-SEM-2]. */
 void tl_remove_tree(const char *dir);
 /* xlock_options with namespace_path = ns. */
 xlock_options tl_opts(const char *ns);

@@ -232,7 +232,11 @@ static int parse_number(parser *p, jfield *f)
     }
     if (fraction)
         f->type = J_OTHER; /* not an integer */
-    (void)start;
+    size_t n = p->pos - start;
+    if (n > 60)
+        snprintf(f->text, sizeof f->text, "%.57s...", p->s + start);
+    else
+        snprintf(f->text, sizeof f->text, "%.*s", (int)n, p->s + start);
     return 0;
 }
 

@@ -14,6 +14,7 @@ typedef struct jfield {
     int negative; /* J_INT: sign */
     int overflow; /* J_INT: magnitude does not fit 64 bits */
     unsigned long long magnitude; /* J_INT */
+    char text[64];  /* J_INT: the number as written (cut to 60 characters), for messages */
     char *str;    /* J_STRING: UTF-8 bytes (lone surrogates as their 3-byte form), NUL-terminated */
     size_t len;   /* J_STRING: byte length, may contain NUL bytes */
 } jfield;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -89,19 +90,58 @@ static int get_bool(const jobject *req, const char *key, int *out, failure *f)
     return 0;
 }
 
-/* An integer argument; *present is 0 when absent or null. */
-static int get_int(const jobject *req, const char *key, int *present, long long *out, failure *f)
+/* An integer argument of any magnitude (PROTOCOL.md: exact types); *present is 0 when absent or
+ * null. A value beyond 64 bits sets *out to LLONG_MIN or LLONG_MAX and *huge to 1. A number with
+ * a fraction or exponent, a boolean or a string is BAD_REQUEST. */
+static int get_int_huge(const jobject *req, const char *key, int *present, long long *out,
+                        int *huge, failure *f)
 {
     const jfield *v = json_get(req, key);
     *present = 0;
     *out = 0;
+    *huge = 0;
     if (v == NULL || v->type == J_NULL)
         return 0;
-    if (v->type != J_INT || v->overflow || v->magnitude > (unsigned long long)9223372036854775807LL)
-        return bad(f, "argument '%s' must be an integer", key);
+    if (v->type != J_INT)
+        return bad(f, "argument '%s' must be a JSON integer", key);
     *present = 1;
-    *out = v->negative ? -(long long)v->magnitude : (long long)v->magnitude;
+    if (v->overflow || v->magnitude > (unsigned long long)LLONG_MAX) {
+        *huge = 1;
+        *out = v->negative ? LLONG_MIN : LLONG_MAX;
+    } else {
+        *out = v->negative ? -(long long)v->magnitude : (long long)v->magnitude;
+    }
     return 0;
+}
+
+/* An integer argument that must fit 64 bits (counts). */
+static int get_int(const jobject *req, const char *key, int *present, long long *out, failure *f)
+{
+    int huge;
+    if (get_int_huge(req, key, present, out, &huge, f) != 0)
+        return -1;
+    return huge ? bad(f, "argument '%s' is too large", key) : 0;
+}
+
+/* The text of an integer argument as the request wrote it (for messages). */
+static const char *int_text(const jobject *req, const char *key)
+{
+    const jfield *v = json_get(req, key);
+    return v != NULL && v->type == J_INT ? v->text : "?";
+}
+
+/* A capacity or value beyond the C long range: INVALID_ARGUMENT naming it as given, after the
+ * name check [XL-NAME-6, XL-CSEM-1, XL-PSEM-2]. */
+static int out_of_range(const jobject *req, const char *key, const char *name, size_t len,
+                        const char *range, failure *f)
+{
+    int rc = xlock_validate_name(name, len);
+    if (rc != 0)
+        return lib_fail(f, rc);
+    f->code = XLOCK_EINVAL;
+    snprintf(f->message, sizeof f->message, "%s %s is out of range; it must be %s", key,
+             int_text(req, key), range);
+    return -1;
 }
 
 static int get_u64(const jobject *req, const char *key, unsigned long long *out, failure *f)
@@ -133,6 +173,8 @@ static int get_name(const jobject *req, char **buf, size_t *len, failure *f)
     if (get_string(req, "name", 0, &s, &sl, f) != 0 ||
         get_string(req, "name_hex", 0, &hex, &hl, f) != 0)
         return -1;
+    if (s != NULL && hex != NULL)
+        return bad(f, "give either '%s' or 'name_hex', not both", "name");
     if (s != NULL) {
         *buf = malloc(sl + 1);
         memcpy(*buf, s, sl + 1);
@@ -218,8 +260,9 @@ static int op_hello(const jobject *req, jwriter *w, failure *f)
     long long protocol;
     if (get_int(req, "protocol", &present, &protocol, f) != 0)
         return -1;
-    if (present && protocol != 1)
-        return bad(f, "protocol %s is not supported (this driver speaks 1)", "");
+    if (!present || protocol != 1)
+        return bad(f, "protocol %s is not supported (this driver speaks protocol 1)",
+                   present ? int_text(req, "protocol") : "(none)");
     jw_key(w, "implementation");
     jw_cstring(w, "c");
     jw_key(w, "version");
@@ -276,15 +319,18 @@ static int op_map(const jobject *req, jwriter *w, failure *f)
     jw_key(w, "999");
     jw_cstring(w, buf);
     jw_close(w);
-    jw_key(w, "semaphores");
+    jw_key(w, "semaphores"); /* raw semaphores only: the doorbells are withdrawn [XL-SEM-2] */
     jw_open(w);
-    const char kinds[] = "lsp";
-    for (int i = 0; i < 3; i++) {
-        char key[2] = {kinds[i], 0};
-        xlock_semaphore_name(buf, sizeof buf, kinds[i], dev, ino, name, len);
-        jw_key(w, key);
-        jw_cstring(w, buf);
-    }
+    xlock_semaphore_name(buf, sizeof buf, XLOCK_KIND_POSIX_SEMAPHORE, dev, ino, name, len);
+    jw_key(w, "p");
+    jw_cstring(w, buf);
+    jw_close(w);
+    jw_key(w, "bell_words"); /* [XL-SEM-7] */
+    jw_open(w);
+    jw_key(w, "l");
+    jw_int(w, xlock_bell_word(XLOCK_KIND_LOCK, name, len));
+    jw_key(w, "s");
+    jw_int(w, xlock_bell_word(XLOCK_KIND_SEMAPHORE, name, len));
     jw_close(w);
     free(name);
     return 0;
@@ -299,9 +345,9 @@ static int op_open(const jobject *req, jwriter *w, failure *f)
     if (get_kind(req, &k, f) != 0 || get_options(req, &opts, f) != 0)
         return -1;
     long long capacity = 0, value = 1;
-    int has_capacity = 0, has_value = 0;
-    if (get_int(req, "capacity", &has_capacity, &capacity, f) != 0 ||
-        get_int(req, "value", &has_value, &value, f) != 0)
+    int has_capacity = 0, has_value = 0, huge_capacity, huge_value;
+    if (get_int_huge(req, "capacity", &has_capacity, &capacity, &huge_capacity, f) != 0 ||
+        get_int_huge(req, "value", &has_value, &value, &huge_value, f) != 0)
         return -1;
     if (!has_value)
         value = 1;
@@ -309,10 +355,17 @@ static int op_open(const jobject *req, jwriter *w, failure *f)
         return bad(f, "missing argument '%s'", "capacity");
     if (get_name(req, &name, &len, f) != 0)
         return -1;
+    if ((k == K_SEM && huge_capacity) || (k == K_PSEM && huge_value)) {
+        int r = k == K_SEM ? out_of_range(req, "capacity", name, len, "1 to 1000 [XL-CSEM-1]", f)
+                           : out_of_range(req, "value", name, len, "0 to SEM_VALUE_MAX [XL-PSEM-2]",
+                                          f);
+        free(name);
+        return r;
+    }
     void *obj = NULL;
-    int rc;
+    int rc, word = -1, sharing = -1;
     unsigned long long dev = 0, ino = 0;
-    const char *ns = NULL, *path = NULL, *sem = NULL;
+    const char *ns = NULL, *path = NULL, *sem = NULL, *bell = NULL;
     if (k == K_LOCK) {
         xlock_t *l;
         rc = xlock_open_n(&l, name, len, &opts);
@@ -321,32 +374,32 @@ static int op_open(const jobject *req, jwriter *w, failure *f)
             xlock_namespace_id(&dev, &ino, l);
             ns = xlock_namespace(l);
             path = xlock_path(l);
-            sem = xlock_semaphore(l);
+            bell = xlock_bell(l);
+            word = xlock_lock_bell_word(l);
+            sharing = xlock_sharing(l);
+        }
+    } else if (k == K_SEM) {
+        /* shared/reentrant are lock options; the library refuses them for semaphores. */
+        xlock_sem_t *s;
+        rc = xlock_sem_open_n(&s, name, len, (long)capacity, &opts);
+        if (rc == 0) {
+            obj = s;
+            xlock_sem_namespace_id(&dev, &ino, s);
+            ns = xlock_sem_namespace(s);
+            path = xlock_sem_path(s);
+            bell = xlock_sem_bell(s);
+            word = xlock_sem_bell_word(s);
+            sharing = xlock_sem_sharing(s);
         }
     } else {
-        /* shared/reentrant are lock options; the library refuses them for semaphores. */
-        if (k == K_SEM) {
-            xlock_sem_t *s;
-            rc = xlock_sem_open_n(&s, name, len,
-                                  capacity > 100000 || capacity < -100000 ? 0 : (long)capacity,
-                                  &opts);
-            if (rc == 0) {
-                obj = s;
-                xlock_sem_namespace_id(&dev, &ino, s);
-                ns = xlock_sem_namespace(s);
-                path = xlock_sem_path(s);
-                sem = xlock_sem_semaphore(s);
-            }
-        } else {
-            xlock_psem_t *p;
-            rc = xlock_psem_open_n(&p, name, len,
-                                   value > 0x7fffffffLL || value < -1 ? -1 : (long)value, &opts);
-            if (rc == 0) {
-                obj = p;
-                xlock_psem_namespace_id(&dev, &ino, p);
-                ns = xlock_psem_namespace(p);
-                sem = xlock_psem_semaphore(p);
-            }
+        xlock_psem_t *p;
+        rc = xlock_psem_open_n(&p, name, len, (long)value, &opts);
+        if (rc == 0) {
+            obj = p;
+            xlock_psem_namespace_id(&dev, &ino, p);
+            ns = xlock_psem_namespace(p);
+            sem = xlock_psem_semaphore(p);
+            sharing = xlock_psem_sharing(p);
         }
     }
     free(name);
@@ -372,6 +425,15 @@ static int op_open(const jobject *req, jwriter *w, failure *f)
     jw_cstring(w, path);
     jw_key(w, "semaphore");
     jw_cstring(w, sem);
+    jw_key(w, "bell");
+    jw_cstring(w, bell);
+    jw_key(w, "bell_word");
+    if (word >= 0)
+        jw_int(w, word);
+    else
+        jw_null(w);
+    jw_key(w, "sharing");
+    jw_cstring(w, xlock_sharing_name(sharing));
     return 0;
 }
 
@@ -404,12 +466,13 @@ static int do_release(handle *h)
     }
 }
 
+/* timeout_ms: null or absent or negative = untimed; beyond 64 bits = untimed [XL-WAIT-3]. */
 static int get_timeout(const jobject *req, long long *timeout_ms, failure *f)
 {
-    int present;
-    if (get_int(req, "timeout_ms", &present, timeout_ms, f) != 0)
+    int present, huge;
+    if (get_int_huge(req, "timeout_ms", &present, timeout_ms, &huge, f) != 0)
         return -1;
-    if (!present)
+    if (!present || huge)
         *timeout_ms = -1;
     return 0;
 }
@@ -491,21 +554,23 @@ static int op_remove(const jobject *req, jwriter *w, failure *f)
     size_t len;
     xlock_options opts;
     long long capacity = 0;
-    int has_capacity, removed = 0, rc;
+    int has_capacity, huge, removed = 0, rc;
     if (get_kind(req, &k, f) != 0 || get_options(req, &opts, f) != 0 ||
-        get_int(req, "capacity", &has_capacity, &capacity, f) != 0)
+        get_int_huge(req, "capacity", &has_capacity, &capacity, &huge, f) != 0)
         return -1;
-    if (k == K_SEM && !has_capacity)
-        return bad(f, "missing argument '%s'", "capacity");
     if (get_name(req, &name, &len, f) != 0)
         return -1;
+    if (k == K_SEM && (huge || (has_capacity && capacity == 0))) {
+        /* 0 means "the capacity file decides" in C; in the protocol it is out of range */
+        rc = out_of_range(req, "capacity", name, len, "1 to 1000 [XL-CSEM-1]", f);
+        free(name);
+        return rc;
+    }
     opts.shared = opts.reentrant = 0;
     if (k == K_LOCK)
         rc = xlock_remove_n(&removed, name, len, &opts);
-    else if (k == K_SEM)
-        rc = xlock_sem_remove_n(&removed, name, len,
-                                capacity > 100000 || capacity < -100000 ? 0 : (long)capacity,
-                                &opts);
+    else if (k == K_SEM) /* without a capacity the capacity file decides [XL-RM-3] */
+        rc = xlock_sem_remove_n(&removed, name, len, has_capacity ? (long)capacity : 0, &opts);
     else
         rc = xlock_psem_unlink_n(&removed, name, len, &opts);
     free(name);
@@ -516,11 +581,26 @@ static int op_remove(const jobject *req, jwriter *w, failure *f)
     return 0;
 }
 
-/* The shared counter: read (missing/empty = 0), +1, write back truncating. */
+/* The counter's content: ASCII digits, optionally one '\n'; empty = 0. -1 if malformed. */
+static long long parse_counter(const char *buf, ssize_t n)
+{
+    long long v = 0;
+    if (n > 0 && buf[n - 1] == '\n')
+        n--;
+    if (n > 18)
+        return -1;
+    for (ssize_t i = 0; i < n; i++) {
+        if (buf[i] < '0' || buf[i] > '9')
+            return -1;
+        v = v * 10 + (buf[i] - '0');
+    }
+    return v;
+}
+
+/* The shared counter: read (missing/empty = 0), +1, write back as decimal + "\n", truncating. */
 static int increment(const char *path, long long *value, failure *f)
 {
     char buf[64];
-    long long v = 0;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
         f->code = XLOCK_EOS;
@@ -529,9 +609,13 @@ static int increment(const char *path, long long *value, failure *f)
         return -1;
     }
     ssize_t n = read(fd, buf, sizeof buf - 1);
-    if (n > 0) {
-        buf[n] = '\0';
-        v = strtoll(buf, NULL, 10);
+    long long v = n < 0 ? -1 : parse_counter(buf, n);
+    if (v < 0) {
+        f->code = BAD_REQUEST;
+        snprintf(f->message, sizeof f->message,
+                 "increment: %s does not hold a decimal counter (digits and one newline)", path);
+        close(fd);
+        return -1;
     }
     v++;
     int len = snprintf(buf, sizeof buf, "%lld\n", v);
@@ -762,7 +846,9 @@ int main(void)
         jw_init(&body);
         int rc = get_string(&req, "op", 1, &op, &oplen, &f);
         int quit = 0;
-        if (rc == 0) {
+        if (rc == 0 && id != NULL && id->type != J_INT && id->type != J_NULL)
+            rc = bad(&f, "argument '%s' must be a JSON integer", "id");
+        if (rc == 0 && !(id != NULL && id->type != J_INT && id->type != J_NULL)) {
             /* Members of the reply body are written as a sequence without braces. */
             body.need_comma = 1;
             if (strcmp(op, "hello") == 0)
