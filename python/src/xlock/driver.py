@@ -294,7 +294,9 @@ class Session:
             raise BadRequest(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
         name = _name(req)
         namespace: Optional[str] = _arg(req, "namespace", str, optional=True)
-        capacity: Optional[int] = _arg(req, "capacity", int, optional=kind != "semaphore")
+        capacity: Optional[int] = _arg(
+            req, "capacity", int, optional=True
+        )  # the capacity file decides [XL-RM-3]
         removed = xlock.remove(name, namespace=namespace, kind=kind, capacity=capacity)
         return {"removed": bool(removed)}
 
