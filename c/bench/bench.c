@@ -4,7 +4,7 @@
  *     descriptor) or allows (a path lookup), interleaved in the same run: ns per pair and the
  *     ratios, median of repeats;
  *  2. hand-off latency: from right before the holder's release to right after a waiter in another
- *     process acquired, for a timed waiter (the doorbell loop) and a blocking (flock) waiter.
+ *     process acquired, for a timed waiter (the bell loop) and a blocking (flock) waiter.
  * Usage: bench [NAMESPACE_DIR]  (default: a fresh directory under /tmp) */
 #define _GNU_SOURCE
 #include "xlock.h"
@@ -121,10 +121,8 @@ static void uncontended(const char *ns)
     close(dirfd);
     close(fd);
     unlink(raw_path);
-    sem_unlink(xlock_semaphore(l)); /* benchmarks clean up their doorbells */
     unlink(xlock_path(l));
     xlock_close(l);
-    sem_unlink(xlock_sem_semaphore(s));
     int removed;
     xlock_sem_close(s);
     if (xlock_sem_remove(&removed, "bench-uncontended", 1, &o) != 0)
@@ -189,7 +187,6 @@ static void handoff(const char *ns, long long waiter_timeout_ms, const char *lab
     double med = median(lat, ROUNDS);
     printf("  %-34s median %7.1f us, p90 %7.1f us, max %7.1f us\n", label, med,
            lat[ROUNDS * 9 / 10], lat[ROUNDS - 1]);
-    sem_unlink(xlock_semaphore(h));
     unlink(xlock_path(h));
     xlock_close(h);
     munmap(st, sizeof *st);
@@ -209,7 +206,7 @@ int main(int argc, char **argv)
     uncontended(ns);
     printf("hand-off latency, release -> waiter in another process holds, %d rounds:\n", ROUNDS);
     handoff(ns, -1, "blocking waiter (flock):");
-    handoff(ns, 60000, "timed waiter (doorbell loop):");
+    handoff(ns, 60000, "timed waiter (bell loop):");
     if (argc < 2)
         rmdir(ns);
     return 0;

@@ -147,6 +147,73 @@ static void foreign_owner_is_refused(void)
     unlink_psem(shared, "owned");
 }
 
+/* Planted files at the semaphore's path in a world-shared namespace, where any owner is
+ * accepted: an empty file, a short file, a FIFO and a symbolic link are refused on the
+ * descriptor before anything is mapped (no SIGBUS), never followed or changed [XL-PSEM-2,
+ * XL-PSEM-3]. */
+static void planted_files_are_refused(void)
+{
+    const char *shared = tl_ns();
+    chmod(shared, 01777);
+    xlock_options o = tl_opts(shared);
+    struct stat nst;
+    CHECK(stat(shared, &nst) == 0);
+    char sem[XLOCK_SEM_NAME_SIZE], path[64];
+    CHECK_RC(xlock_semaphore_name(sem, sizeof sem, 'p', (unsigned long long)nst.st_dev,
+                                  (unsigned long long)nst.st_ino, "planted", 7),
+             30);
+    snprintf(path, sizeof path, "/dev/shm/sem.%s", sem + 1);
+    for (int how = 0; how < 4; how++) {
+        unlink(path);
+        int fd = -1;
+        if (how <= 1) {
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+            CHECK(fd >= 0 && (how == 0 || write(fd, "xx", 2) == 2));
+            CHECK(fchown(fd, 65534, 65534) == 0);
+            close(fd);
+        } else if (how == 2) {
+            CHECK(mkfifo(path, 0666) == 0);
+        } else {
+            CHECK(symlink("/etc/passwd", path) == 0);
+        }
+        xlock_psem_t *p = NULL;
+        CHECK_RC(xlock_psem_open(&p, "planted", 1, &o), XLOCK_EINSECURE);
+        CHECK(p == NULL);
+        struct stat st;
+        CHECK(lstat(path, &st) == 0);
+        CHECK(how != 0 || (S_ISREG(st.st_mode) && st.st_size == 0)); /* untouched */
+        CHECK(how != 3 || S_ISLNK(st.st_mode));
+    }
+    unlink(path);
+}
+
+static int psem_child(void *arg)
+{
+    xlock_psem_t *p = arg;
+    if (xlock_psem_held(p) != 0)
+        return 1;
+    if (xlock_psem_release(p) != XLOCK_ENOTHELD)
+        return 2;
+    xlock_psem_close(p); /* posts nothing [XL-HOLD-11] */
+    return 0;
+}
+
+/* After fork the child's object holds no permit [XL-HOLD-11]. */
+static void fork_child_holds_no_permit(void)
+{
+    const char *ns = tl_ns();
+    xlock_psem_t *p = open_psem(ns, "forked", 1);
+    CHECK(p);
+    CHECK_OK(xlock_psem_acquire(p, 0));
+    CHECK(tl_wait(tl_fork(psem_child, p)) == 0);
+    int v = -1;
+    CHECK_OK(xlock_psem_value(&v, p));
+    CHECK(v == 0); /* the child gave nothing back */
+    CHECK_RC(xlock_psem_held(p), 1);
+    xlock_psem_close(p);
+    unlink_psem(ns, "forked");
+}
+
 int main(int argc, char **argv)
 {
     static const tl_case cases[] = {
@@ -154,6 +221,8 @@ int main(int argc, char **argv)
         TL_CASE(bad_arguments),
         TL_CASE(unlink_splits_openers),
         TL_CASE(foreign_owner_is_refused),
+        TL_CASE(planted_files_are_refused),
+        TL_CASE(fork_child_holds_no_permit),
     };
     return tl_main(argc, argv, cases, COUNT(cases));
 }
