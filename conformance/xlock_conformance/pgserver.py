@@ -161,8 +161,8 @@ class PgServer:
 
     def restart(self) -> None:
         """`pg_ctl restart -m immediate`: every session ends, every advisory lock is gone."""
-        self._run([self._bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "-t",
-                   str(START_TIMEOUT), "restart"])
+        self._run([self._bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "server.log"), "-m",
+                   "immediate", "-w", "-t", str(START_TIMEOUT), "restart"])
 
     def stop(self) -> None:
         for child in self.children:

@@ -1,0 +1,333 @@
+"""``xlock.Lock`` on a PostgreSQL namespace: a session-level advisory lock on the name's key [XL-PG-4]."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Optional
+
+import psycopg
+from psycopg import errors as pgerr
+
+from .._common import (
+    IN_PROCESS_SLICE_S,
+    current_owner_matches,
+    current_task_or_none,
+    deadline_from,
+    describe_timeout,
+    seconds_until,
+)
+from .._errors import AlreadyHeld, Cancelled, InvalidArgument, Lost, NotHeld, Timeout, WouldBlock
+from ..names import NameLike
+from .base import PgHandle, ceil_ms
+from .keys import key, split
+from .session import DEFECT, Session, SessionGone
+
+__all__ = ["PgLock"]
+
+_CHECK = "current_setting('xlock.session_token', true), pg_backend_pid()"  # [XL-PG-9]
+_MINE = (
+    "FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND objsubid = 1 "
+    "AND classid = %s::int8::oid AND objid = %s::int8::oid AND granted"
+)
+
+
+class PgLock(PgHandle):
+    """A named lock in a PostgreSQL namespace, exclusive or shared (``shared=True``), held by this object's
+    own session [XL-PG-5]; the same API as ``xlock.Lock``. ``xlock.Lock(name, namespace=URI)`` returns one.
+
+    Raises at construction: ``InvalidName``; ``InvalidArgument`` for a malformed URI [XL-PG-1];
+    ``BackendError`` if the server cannot be reached or refuses us [XL-PG-15]; ``UnsupportedBackend`` for a
+    standby or a server older than 14 [XL-PG-6].
+    """
+
+    kind_word = "lock"
+
+    def __init__(
+        self,
+        name: NameLike,
+        *,
+        namespace: object,
+        shared: bool = False,
+        reentrant: bool = False,
+        allow_unsupported_fs: bool = False,
+    ) -> None:
+        self._setup(name, namespace)
+        self.shared = bool(shared)
+        self.reentrant = bool(reentrant)
+        self.key = key("l", self._ns.label, self._name)
+        self._classid, self._objid = split(self.key)
+        self._describe(f"key {self.key}")
+        suffix = "_shared" if self.shared else ""
+        self._try_sql = f"SELECT pg_try_advisory_lock{suffix}(%s::int8), {_CHECK}"
+        self._lock_sql = f"SELECT pg_advisory_lock{suffix}(%s::int8), {_CHECK}"
+        self._unlock_sql = f"SELECT pg_advisory_unlock{suffix}(%s::int8)"
+        self._drop_sql = f"SELECT pg_advisory_unlock{suffix}(%s::int8) {_MINE}"
+        self._cond = threading.Condition(self._mutex)
+        self._owner: object = None  # None free; set with _count 0: acquiring; _count > 0: held
+        self._count = 0
+        self._open_session()  # connect now: a bad server fails here, not at the first acquire
+        self._closed = False
+
+    def _reset_after_fork(self) -> None:
+        self._cond = threading.Condition(self._mutex)
+        self._owner = None
+        self._count = 0
+
+    # -- acquisition ----------------------------------------------------------------------------------
+
+    def acquire(self, blocking: bool = True, timeout: Optional[float] = None) -> None:
+        """Acquire the lock: ``acquire()`` waits in the server's queue, ``acquire(timeout=s)`` at most ``s``
+        seconds (``lock_timeout``), ``acquire(blocking=False)`` makes one attempt [XL-PG-7].
+
+        Raises ``WouldBlock``, ``Timeout`` (never early; ``timeout=0`` is one attempt), ``AlreadyHeld``
+        [XL-HOLD-3], ``UnsupportedBackend`` when a pooler is detected [XL-PG-9], ``BackendError``. A
+        ``KeyboardInterrupt`` cancels the server-side wait and leaves nothing held or waiting [XL-PG-8].
+        """
+        self._acquire(threading.get_ident(), blocking, timeout)
+
+    async def acquire_async(self, timeout: Optional[float] = None) -> None:
+        """Acquire without blocking the event loop; a cancelled task leaves nothing held or waiting."""
+        owner = current_task_or_none()
+        await self._acquire_async(lambda: self._acquire(owner, True, timeout))
+
+    def _acquire(self, owner: object, blocking: bool, timeout: Optional[float]) -> None:
+        self._forked()
+        if not blocking and timeout is not None:
+            raise InvalidArgument(f"{self._what}: blocking=False takes no timeout")
+        deadline_ns = deadline_from(timeout)
+        with self._cond:
+            while True:  # another thread of this process holds or acquires this object [XL-HOLD-2]
+                if self._closed:
+                    raise InvalidArgument(f"{self._what} is closed")
+                current = self._owner
+                if current is None:
+                    break
+                if self._count and (current == owner or current_owner_matches(current)):
+                    if self.reentrant:
+                        self._count += 1  # [XL-HOLD-4]
+                        return
+                    raise AlreadyHeld(
+                        f"{self._what} is already held by this thread; release it first, or create the "
+                        f"Lock with reentrant=True [XL-HOLD-3]"
+                    )
+                if not blocking:
+                    raise WouldBlock(f"{self._what} is held by another thread through the same object")
+                if deadline_ns is not None and time.monotonic_ns() >= deadline_ns:
+                    raise self._timeout(timeout)
+                self._cond.wait(seconds_until(deadline_ns, IN_PROCESS_SLICE_S))
+            self._owner = owner
+        try:
+            self._server_acquire(blocking, timeout, deadline_ns)
+        except BaseException:
+            with self._cond:
+                self._owner = None
+                self._cond.notify()
+                closed = self._closed
+            if closed:
+                self._finish_close()
+            raise
+        with self._cond:
+            self._count = 1
+            closed = self._closed
+        if closed:  # closed by another thread while we waited: give it back and finish the close
+            self._finish_close()
+            raise InvalidArgument(f"{self._what} was closed while acquiring; nothing is held")
+
+    def _server_acquire(self, blocking: bool, timeout: Optional[float], deadline_ns: Optional[int]) -> None:
+        try:
+            self._server_acquire_once(self._live_session(), blocking, timeout, deadline_ns)
+        except SessionGone:
+            # The idle session ended (terminated, server restarted): nothing was held, so a new session
+            # may try again, once.
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+            self._server_acquire_once(self._live_session(), blocking, timeout, deadline_ns)
+
+    def _server_acquire_once(
+        self, session: Session, blocking: bool, timeout: Optional[float], deadline_ns: Optional[int]
+    ) -> None:
+        if not blocking:
+            if not self._try(session):
+                raise WouldBlock(f"{self._what} is held by another session")
+            return
+        if deadline_ns is not None:
+            left = deadline_ns - time.monotonic_ns()
+            if DEFECT == "lock-timeout-zero" and timeout == 0:
+                session.set_lock_timeout(0)  # the planted defect: lock_timeout = 0 means no timeout
+                self._wait(session, timeout)
+                return
+            if left <= 0:  # timeout 0 or a passed deadline: one try, TIMEOUT [XL-PG-7, XL-WAIT-3]
+                if not self._try(session):
+                    raise self._timeout(timeout)
+                return
+            session.set_lock_timeout(max(1, ceil_ms(left)))
+        else:
+            session.set_lock_timeout(0)
+        self._wait(session, timeout)
+
+    def _try(self, session: Session) -> bool:
+        got, token, pid = session.one(self._try_sql, (self.key,), "trying the lock")
+        self._check(session, token, pid, bool(got))
+        return bool(got)
+
+    def _wait(self, session: Session, timeout: Optional[float]) -> None:
+        """The server-side wait; on any interruption, nothing stays granted or queued [XL-PG-8]."""
+        try:
+            cur = session.conn.execute(self._lock_sql, (self.key,))
+            row = cur.fetchone()
+        except pgerr.LockNotAvailable:  # 55P03: lock_timeout fired [XL-PG-7]
+            raise self._timeout(timeout) from None
+        except pgerr.QueryCanceled:
+            self._drop_if_granted(session)
+            if self._cancelling:
+                raise Cancelled(f"waiting for {self._what} was cancelled; nothing is held") from None
+            if self._closed:
+                raise InvalidArgument(f"{self._what} was closed while acquiring; nothing is held") from None
+            raise session.error(RuntimeError("the wait was cancelled by someone else"), "waiting") from None
+        except psycopg.Error as exc:
+            raise session.error(exc, "waiting for the lock") from None
+        except BaseException:
+            # KeyboardInterrupt & co.: psycopg has sent the cancel and read the result; if the grant
+            # won the race, give it back [XL-PG-8, XL-WAIT-9].
+            self._drop_if_granted(session)
+            raise
+        assert row is not None
+        self._check(session, row[1], row[2], True)
+
+    def _check(self, session: Session, token: object, pid: object, granted: bool) -> None:
+        try:
+            session.check_token(token, pid)
+        except BaseException:
+            if granted:
+                try:
+                    session.one(self._unlock_sql, (self.key,), "undoing a lock granted through a pooler")
+                except Exception:
+                    pass
+            session.close()
+            self._session = None
+            raise
+
+    def _drop_if_granted(self, session: Session) -> None:
+        if session.broken:
+            session.close()
+            self._session = None
+            return
+        try:
+            session.one(self._drop_sql, (self.key, self._classid, self._objid), "undoing an interrupted wait")
+        except Exception:
+            session.close()  # ending the session ends its locks and its waits
+            self._session = None
+
+    def _timeout(self, timeout: Optional[float]) -> Timeout:
+        return Timeout(f"{self._what} not acquired {describe_timeout(timeout)}")
+
+    # -- release --------------------------------------------------------------------------------------
+
+    def release(self) -> None:
+        """Release the lock [XL-PG-4]. Raises ``NotHeld`` [XL-HOLD-6], or ``Lost`` if the session ended or
+        no longer held the lock; the object is then not held [XL-PG-10]."""
+        self._forked()
+        with self._cond:
+            if not self._count:
+                raise NotHeld(f"{self._what} is not held by this object; nothing released")
+            if self.reentrant:
+                if not current_owner_matches(self._owner):
+                    raise NotHeld(f"reentrant {self._what} is held by another thread [XL-HOLD-4]")
+                if self._count > 1:
+                    self._count -= 1
+                    return
+            try:
+                self._server_release()
+            finally:
+                self._owner = None
+                self._count = 0
+                self._cond.notify()
+
+    def _undo(self, got: Any) -> None:
+        with self._cond:
+            if self._count:
+                self._count = 1
+                try:
+                    self._server_release()
+                except Exception:
+                    pass
+                self._owner = None
+                self._count = 0
+                self._cond.notify()
+
+    def _server_release(self) -> None:
+        session = self._session
+        if session is None or session.broken:
+            raise self._lost(session, "its session has ended")
+        try:
+            (released,) = session.one(self._unlock_sql, (self.key,), "releasing")
+        except SessionGone as exc:
+            raise self._lost(session, f"its session has ended ({exc.detail})") from None
+        if not released:  # someone ran pg_advisory_unlock_all() or DISCARD ALL on our session
+            raise self._lost(None, "its session no longer held the lock")
+
+    def _lost(self, session: Optional[Session], why: str) -> Lost:
+        if session is not None:
+            session.close()
+            if self._session is session:
+                self._session = None
+        return Lost(f"{self._what}: {why}; the lock is not held (another client may hold it now) [XL-PG-10]")
+
+    def locked(self, verify: bool = False) -> bool:
+        """True if this object holds the lock. With ``verify=True`` the server is asked, and a lock the
+        session lost raises ``Lost`` (the object is then not held) [XL-PG-10]."""
+        if self._forked() or not self._count:
+            return False
+        if verify:
+            with self._cond:
+                session = self._session
+                if session is None or session.broken:
+                    self._owner, self._count = None, 0
+                    raise self._lost(session, "its session has ended")
+                try:
+                    row = session.one(f"SELECT count(*) {_MINE}", (self._classid, self._objid), "checking")
+                except Exception:
+                    self._owner, self._count = None, 0
+                    raise self._lost(session, "its session has ended") from None
+                if not row[0]:
+                    self._owner, self._count = None, 0
+                    raise self._lost(None, "its session no longer holds the lock")
+        return True
+
+    # -- lifetime -------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release if held and end the session [XL-HOLD-10]. Idempotent. A wait in another thread is
+        cancelled and ends with ``InvalidArgument``, holding nothing."""
+        if self._forked():
+            self._closed = True
+            return
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            acquiring = self._owner is not None and not self._count
+            self._owner = None
+            self._count = 0
+            self._cond.notify_all()
+        if acquiring:
+            self._cancel_wait()  # the waiting thread finishes the close
+            return
+        self._finish_close()
+
+    def _finish_close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            if not session.broken:
+                try:
+                    session.one("SELECT pg_advisory_unlock_all()", None, "releasing at close")
+                except Exception:
+                    pass
+            session.close()
+
+    def __repr__(self) -> str:
+        mode = "shared" if self.shared else "exclusive"
+        state = "closed" if self._closed else "held" if self._count else "not held"
+        return f"<xlock.Lock {self._name!r} {mode} {state} namespace={self._ns.shown!r} key={self.key}>"

@@ -1,0 +1,61 @@
+"""The throwaway PostgreSQL server of the PostgreSQL tests: one per test session, started on first use.
+
+The server itself is conformance/xlock_conformance/pgserver.py (one implementation for the binding's tests,
+the conformance cases and the benchmark), loaded from the checkout by path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+_SOURCE = Path(__file__).resolve().parents[2] / "conformance" / "xlock_conformance" / "pgserver.py"
+_STATE: dict[str, Any] = {}
+
+
+def pgserver_module() -> ModuleType:
+    if "module" not in _STATE:
+        spec = importlib.util.spec_from_file_location("xlock_test_pgserver", _SOURCE)
+        assert spec is not None and spec.loader is not None, f"{_SOURCE} is missing"
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        _STATE["module"] = module
+    return _STATE["module"]  # type: ignore[no-any-return]
+
+
+def server() -> Any:
+    """The running server (started once; stopped at exit by the module's atexit hook)."""
+    if "server" not in _STATE:
+        mod = pgserver_module()
+        srv = mod.PgServer()
+        srv.start()
+        srv.setup_roles()
+        _STATE["server"] = srv
+    return _STATE["server"]
+
+
+@pytest.fixture
+def pg() -> Any:
+    """The session's PostgreSQL server (see conformance/xlock_conformance/pgserver.py)."""
+    pytest.importorskip("psycopg", reason="install the extra: pip install './python[postgresql]'")
+    return server()
+
+
+@pytest.fixture
+def pg_bouncer(pg: Any) -> Any:
+    """PgBouncer in transaction mode in front of the session's server (started on first use)."""
+    if "bouncer" not in _STATE:
+        _STATE["bouncer"] = pgserver_module().PgBouncer(pg)
+    return _STATE["bouncer"]
+
+
+@pytest.fixture
+def pg_password() -> str:
+    """The password of the server's role ``xlock_pw``; no output may ever contain it [XL-PG-14]."""
+    return str(pgserver_module().PASSWORD)

@@ -1,0 +1,112 @@
+"""Counting semaphores in a PostgreSQL namespace against a real throwaway server [XL-PG-13]."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import xlock
+from xlock._pg import open_semaphore
+from xlock._pg.semaphore import _next_poll
+
+pytest_plugins = ("pg_server",)  # the `pg` fixture
+pytest.importorskip("psycopg", reason="install the extra: pip install './python[postgresql]'")
+
+
+def test_safety_poll_schedule() -> None:
+    """[XL-WAIT-7]: 1, 3, 7, 15, 31 ms after the start, then every 16 ms, whatever wakes the waiter."""
+    ms = 1_000_000
+    polls, now = [], 0
+    for _ in range(8):
+        now = _next_poll(0, now)
+        polls.append(now // ms)
+    assert polls == [1, 3, 7, 15, 31, 47, 63, 79]
+    assert _next_poll(0, 40 * ms) == 47 * ms
+
+
+def test_permits_capacity_and_release(pg: Any) -> None:
+    """[XL-PG-13, XL-CSEM-5, XL-CSEM-6]: N permits among objects; slots; NOT_HELD; one object many permits."""
+    url = pg.url()
+    a, b = open_semaphore("sem", 2, url), open_semaphore("sem", 2, url)
+    try:
+        assert {a.acquire(), b.acquire()} == {0, 1}
+        with pytest.raises(xlock.WouldBlock):
+            a.acquire(blocking=False)
+        t0 = time.monotonic()
+        with pytest.raises(xlock.Timeout):
+            a.acquire(timeout=0.05)
+        assert 0.05 <= time.monotonic() - t0 < 0.1
+        b.release()
+        assert a.acquire(blocking=False) in (0, 1)
+        assert a.held == 2
+        a.release()
+        a.release()
+        with pytest.raises(xlock.NotHeld):
+            a.release()
+        with pytest.raises(xlock.InvalidArgument):
+            open_semaphore("sem", 1001, url)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_capacity_agreement(pg: Any) -> None:
+    """[XL-PG-13]: a live participant with another capacity is CAPACITY_MISMATCH; none left, no mismatch."""
+    url = pg.url()
+    first = open_semaphore("agree", 3, url)
+    try:
+        with pytest.raises(xlock.CapacityMismatch) as info:
+            open_semaphore("agree", 4, url)
+        assert "3" in str(info.value) and "4" in str(info.value)
+    finally:
+        first.close()
+    open_semaphore("agree", 4, url).close()
+
+
+def test_release_wakes_an_untimed_waiter(pg: Any) -> None:
+    """[XL-PG-13, XL-WAIT-11]: the NOTIFY of a release ends an untimed wait."""
+    url = pg.url()
+    holder, waiter = open_semaphore("wake", 1, url), open_semaphore("wake", 1, url)
+    got: list[int] = []
+    try:
+        holder.acquire()
+        thread = threading.Thread(target=lambda: got.append(waiter.acquire()))
+        thread.start()
+        thread.join(0.1)
+        assert thread.is_alive() and not got
+        holder.release()
+        thread.join(5)
+        assert got == [0]
+        waiter.release()
+    finally:
+        holder.close()
+        waiter.close()
+
+
+def test_killed_holder_permit_returns(pg: Any) -> None:
+    """[XL-PG-13, XL-WAIT-7]: a session that ends rings nothing; the safety poll finds the free slot."""
+    url = pg.url(tcp=True)
+    code = (
+        "import sys; from xlock._pg import open_semaphore; s = open_semaphore('dead', 1, sys.argv[1]); "
+        "s.acquire(); print('held', flush=True); sys.stdin.read()"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    waiter = open_semaphore("dead", 1, url)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+        with pytest.raises(xlock.WouldBlock):
+            waiter.acquire(blocking=False)
+        child.kill()
+        assert waiter.acquire(timeout=5) == 0
+        waiter.release()
+    finally:
+        child.kill()
+        child.wait()
+        waiter.close()
