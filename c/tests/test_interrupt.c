@@ -77,7 +77,7 @@ static int blocked_in(waiter *w, long nr)
     return tid ? tl_wait_in_syscall(tid, nr) : -1;
 }
 
-/* Signals the waiter until it returns (a signal that lands between two waits of the doorbell
+/* Signals the waiter until it returns (a signal that lands between two waits of the bell
  * loop interrupts nothing, so keep signalling; the holder never lets go, so only EINTR can end
  * the wait). */
 static void interrupt_until_done(waiter *w)
@@ -121,7 +121,7 @@ static void signal_interrupts_blocking_flock(void)
     xlock_close(l);
 }
 
-/* A timed wait (the doorbell loop) returns INTERRUPTED. */
+/* A timed wait (the bell loop) returns INTERRUPTED. */
 static void signal_interrupts_timed_wait(void)
 {
     install_handler();
@@ -188,7 +188,7 @@ static void cancel_ends_waits(void)
     CHECK(w.done_ms - t0 < 1000);
     CHECK_RC(xlock_locked(timed), 0);
     start(&w, W_LOCK, untimed, -1);
-    CHECK(blocked_in(&w, SYS_futex) == 0); /* cancellable: the doorbell loop, not flock */
+    CHECK(blocked_in(&w, SYS_futex) == 0); /* cancellable: the bell loop, not flock */
     t0 = tl_ms();
     CHECK_OK(xlock_cancel(untimed));
     pthread_join(w.thread, NULL);

@@ -1,5 +1,5 @@
 /* Locks: acquire/release, exclusion across objects, threads and processes, shared locks, try,
- * timeouts, blocking waits, doorbells, foreign flock, reentrancy, removal [§6-§9]. */
+ * timeouts, blocking waits, the bell, foreign flock, reentrancy, removal [§6-§9]. */
 #include "testlib.h"
 
 #include <errno.h>
@@ -181,7 +181,7 @@ static void untimed_waiter_blocks_in_flock_until_release(void)
 }
 
 /* The death of a holder releases its lock at once [XL-HOLD-10]: a blocking waiter in flock and a
- * timed waiter in the doorbell loop (no ring: the safety poll notices) both get it. */
+ * timed waiter in the bell loop (no ring: the safety poll notices) both get it. */
 static void killed_holder_releases(void)
 {
     const char *ns = tl_ns();
@@ -242,7 +242,7 @@ static void timed_waiter_gets_lock_after_release(void)
 }
 
 /* A foreign flock(2) holder (like flock(1)) excludes xlock, and its release, which rings no
- * doorbell, is noticed by the safety poll [XL-LOCK-11, XL-WAIT-7, XL-FOREIGN-1]. */
+ * bell, is noticed by the safety poll [XL-LOCK-11, XL-WAIT-7, XL-FOREIGN-1]. */
 static void foreign_flock_excludes_and_is_noticed(void)
 {
     const char *ns = tl_ns();

@@ -228,7 +228,7 @@ static void killed_holder_returns_permits(void)
     xlock_sem_close(s);
 }
 
-/* A waiter in another thread is woken by a release (the doorbell, kind 's') [XL-WAIT-11]. */
+/* A waiter in another thread is woken by a release (the bell word, kind 's') [XL-WAIT-11]. */
 typedef struct {
     xlock_sem_t *s;
     long long timeout_ms;
