@@ -1,7 +1,7 @@
 """PostgreSQL namespaces (spec §16): the same names and API on session advisory locks of a database.
 
-Importing this package does not import psycopg; only opening an object, removal and status do. Entry
-points for the rest of xlock: ``pg_namespace`` (is this namespace argument a PostgreSQL URI?),
+Importing this package imports nothing else (not psycopg); only opening an object, removal and status
+do. Entry points for the rest of xlock: ``pg_namespace`` (is this namespace argument a PostgreSQL URI?),
 ``open_lock``, ``open_semaphore``, ``remove`` and ``keys_of`` (the pure mapping [XL-PG-3]).
 """
 
@@ -10,26 +10,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Optional
 
-from .keys import channel, key, split
-from .url import DEFAULT_LABEL, is_pg_url, redact
-
 if TYPE_CHECKING:
     from .lock import PgLock
     from .semaphore import PgSemaphore
 
-__all__ = [
-    "DEFAULT_LABEL",
-    "channel",
-    "is_pg_url",
-    "key",
-    "keys_of",
-    "open_lock",
-    "open_semaphore",
-    "pg_namespace",
-    "redact",
-    "remove",
-    "split",
-]
+__all__ = ["SCHEMES", "keys_of", "open_lock", "open_semaphore", "pg_namespace", "remove"]
+
+SCHEMES = ("postgresql://", "postgres://")  # [XL-PG-1]
 
 
 def pg_namespace(namespace: object) -> Optional[str]:
@@ -37,7 +24,7 @@ def pg_namespace(namespace: object) -> Optional[str]:
     ``None``: a path, a ``Namespace`` object or no setting keep the local namespace [XL-PG-1, XL-NS-1]."""
     if namespace is None:
         namespace = os.environ.get("XLOCK_NAMESPACE")
-    return namespace if isinstance(namespace, str) and is_pg_url(namespace) else None
+    return namespace if isinstance(namespace, str) and namespace.startswith(SCHEMES) else None
 
 
 def open_lock(name: Any, url: str, **options: Any) -> PgLock:
@@ -52,8 +39,10 @@ def open_semaphore(name: Any, capacity: Any, url: str, **options: Any) -> PgSema
     return PgSemaphore(name, capacity, namespace=url, **options)
 
 
-def keys_of(name: Any, label: str = DEFAULT_LABEL) -> dict[str, int]:
+def keys_of(name: Any, label: str = "default") -> dict[str, int]:
     """The keys of a name under a label, without a connection [XL-PG-3]: lock, slot 0, slot 999."""
+    from .keys import key
+
     return {"l": key("l", label, name), "s0": key("s", label, name, 0), "s999": key("s", label, name, 999)}
 
 

@@ -18,7 +18,8 @@ from ..names import name_utf8
 
 __all__ = ["DEFAULT_LABEL", "PgNamespace", "is_pg_url", "parse", "redact"]
 
-SCHEMES = ("postgresql://", "postgres://")
+from . import SCHEMES
+
 DEFAULT_LABEL = "default"
 DEFAULT_CONNECT_TIMEOUT_S = 10  # [XL-PG-1]
 DEFAULT_RELEASE_MS = 15000  # the release bound R [XL-PG-11]
