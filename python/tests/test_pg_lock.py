@@ -361,3 +361,23 @@ def test_pooler_detected(pg: Any, pg_bouncer: Any) -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_xlock_api_takes_the_uri(pg: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """[XL-PG-1, XL-PG-18]: xlock.Lock, xlock.Semaphore and xlock.remove accept the URI, explicitly or from
+    XLOCK_NAMESPACE, with no other change to user code."""
+    url = pg.url()
+    with xlock.Lock("api", namespace=url) as lock:
+        assert lock.locked() and lock.path is None
+        with pytest.raises(xlock.WouldBlock):
+            xlock.remove("api", namespace=url)
+    assert xlock.remove("api", namespace=url) is False
+    monkeypatch.setenv("XLOCK_NAMESPACE", url)
+    sem = xlock.Semaphore("api-sem", 2)
+    try:
+        assert sem.acquire() == 0
+        with pytest.raises(xlock.WouldBlock):
+            xlock.remove("api-sem", kind="semaphore", capacity=2)
+    finally:
+        sem.close()
+    assert xlock.remove("api-sem", kind="semaphore", capacity=2) is False

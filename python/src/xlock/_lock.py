@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from ._bell import ACQUIRED, TIMED_OUT, bell_of, wait_loop
 from ._common import (
@@ -20,6 +20,7 @@ from ._common import (
 from ._errors import AlreadyHeld, Cancelled, InvalidArgument, NotHeld, Timeout, WouldBlock
 from ._handle import Handle
 from ._lockfile import BUSY, LOCKED, LockFile
+from ._pg import open_lock, pg_namespace
 from .names import NameLike
 
 __all__ = ["Lock"]
@@ -46,6 +47,13 @@ class Lock(Handle):
     ``namespace_identity`` (``(dev, ino)``), ``bell_word`` (the word of the namespace's bell that wakes
     its waiters), ``shared``, ``reentrant``.
     """
+
+    def __new__(cls, name: NameLike, *, namespace: NamespaceArg = None, **options: Any) -> Lock:
+        # A postgresql:// namespace (given or in XLOCK_NAMESPACE) is a PostgreSQL lock, same API [XL-PG-1].
+        url = pg_namespace(namespace) if cls is Lock else None
+        if url is not None:
+            return cast("Lock", open_lock(name, url, **options))
+        return super().__new__(cls)
 
     def __init__(
         self,

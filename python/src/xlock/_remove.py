@@ -13,6 +13,8 @@ from ._errors import CapacityMismatch, InvalidArgument, WouldBlock
 from ._files import file_error, owner_of
 from ._lockfile import ABSENT, BUSY, LockFile
 from ._namespace import Namespace
+from ._pg import pg_namespace
+from ._pg import remove as pg_remove
 from ._posix_semaphore import unlink_semaphore
 from ._semaphore import MAX_CAPACITY, check_capacity
 from ._status import slot_indexes
@@ -46,6 +48,9 @@ def remove(
     removed); ``InvalidName``; ``InvalidArgument`` for an unknown ``kind`` or a bad ``capacity``;
     ``InsecureNamespace`` (including a file only its owner may remove); ``XLockOSError``.
     """
+    url = pg_namespace(namespace)
+    if url is not None:  # nothing to remove there [XL-PG-18]
+        return pg_remove(name, url, kind=kind, capacity=capacity)
     n = encoded(name)
     if kind not in KINDS:
         raise InvalidArgument(f"remove: kind must be one of {', '.join(KINDS)}, not {kind!r}")

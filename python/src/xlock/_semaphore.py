@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import threading
-from typing import Any
+from typing import Any, cast
 
 from ._bell import ACQUIRED, TIMED_OUT, bell_of, wait_loop
 from ._capacity import ensure_capacity
@@ -12,6 +12,7 @@ from ._common import NamespaceArg, deadline_from, describe_timeout
 from ._errors import Cancelled, InvalidArgument, NotHeld, Timeout, WouldBlock
 from ._handle import Handle
 from ._lockfile import LOCKED, LockFile
+from ._pg import open_semaphore, pg_namespace
 from .names import NameLike
 
 __all__ = ["MAX_CAPACITY", "Semaphore", "check_capacity"]
@@ -43,6 +44,15 @@ class Semaphore(Handle):
     Attributes: ``name``, ``capacity``, ``path`` (the capacity file), ``namespace``,
     ``namespace_identity``, ``bell_word``.
     """
+
+    def __new__(
+        cls, name: NameLike, capacity: int, *, namespace: NamespaceArg = None, **options: Any
+    ) -> Semaphore:
+        # A postgresql:// namespace (given or in XLOCK_NAMESPACE) is a PostgreSQL semaphore [XL-PG-13].
+        url = pg_namespace(namespace) if cls is Semaphore else None
+        if url is not None:
+            return cast("Semaphore", open_semaphore(name, capacity, url, **options))
+        return super().__new__(cls)
 
     def __init__(
         self,
