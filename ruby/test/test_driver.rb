@@ -90,6 +90,9 @@ class TestDriver < Minitest::Test
     assert_equal File.join(@ns, "billing-export.lock"), opened["path"]
     assert_equal [File.stat(@ns).dev, File.stat(@ns).ino], [opened["dev"], opened["ino"]]
     assert_nil opened["semaphore"], "a lock has no POSIX semaphore [XL-SEM-2]"
+    assert_equal File.join(@ns, ".xlock-bell"), opened["bell"]
+    assert_equal XLock.bell_word(:lock, "billing-export"), opened["bell_word"]
+    assert_equal "private", opened["sharing"]
     h = opened["handle"]
     acquired = a.call("acquire", handle: h, timeout_ms: nil)
     assert acquired["ok"]
@@ -121,6 +124,7 @@ class TestDriver < Minitest::Test
         assert_equal c["lock_file"], reply["lock_file"]
         assert_equal c["slot_files"], reply["slot_files"]
         assert_equal c["semaphores"][ns["id"]], reply["semaphores"]
+        assert_equal c["bell_words"], reply["bell_words"]
       else
         assert_equal "INVALID_NAME", reply["error"], c["description"]
       end
@@ -139,6 +143,8 @@ class TestDriver < Minitest::Test
 
     psem = s.call("open", kind: "posix_semaphore", name: "raw-#{Process.pid}", namespace: @ns, value: 1)
     assert_nil psem["path"]
+    assert_equal [nil, nil], [psem["bell"], psem["bell_word"]]
+    assert_match(%r{\A/xl1p[a-z2-7]{25}\z}, psem["semaphore"])
     assert_nil s.call("acquire", handle: psem["handle"], timeout_ms: 0)["slot"]
     assert s.call("release", handle: psem["handle"])["ok"]
     assert s.call("try_acquire", handle: psem["handle"])["ok"]

@@ -61,6 +61,36 @@ class TestInterrupts < Minitest::Test
     end
   end
 
+  # Counting-semaphore waits, timed or not, sleep in FUTEX_WAIT on the semaphore's bell word [XL-WAIT-11,
+  # XL-WAIT-12]: the same interrupts reach them.
+  [nil, 30].each do |timeout|
+    kind = timeout ? "timed" : "untimed"
+
+    define_method("test_interrupts_reach_#{kind}_semaphore_wait") do
+      holder = track(XLock::Semaphore.new("sem-int", 1, namespace: @ns))
+      holder.acquire
+      waiter = track(XLock::Semaphore.new("sem-int", 1, namespace: @ns))
+      thread = Thread.new { waiter.acquire(timeout: timeout) }
+      wait_until_blocked(thread)
+      started = monotonic
+      thread.raise(IOError, "stop")
+      assert_raises(IOError) { thread.join }
+      assert_operator monotonic - started, :<, PROMPT
+      thread = Thread.new { waiter.acquire(timeout: timeout) }
+      wait_until_blocked(thread)
+      started = monotonic
+      thread.kill
+      assert thread.join(5), "the killed thread did not end"
+      assert_operator monotonic - started, :<, PROMPT
+      started = monotonic
+      assert_raises(::Timeout::Error) { Timeout.timeout(0.05) { waiter.acquire(timeout: timeout) } }
+      assert_operator monotonic - started, :<, PROMPT
+      assert_equal 0, waiter.held
+      holder.release
+      assert_equal 0, waiter.try_acquire, "an interrupted waiter holds a permit"
+    end
+  end
+
   def test_thread_raise_at_any_moment_ends_an_untimed_wait
     # A raise that lands just before the thread enters flock(2) must still end the wait.
     hold

@@ -239,6 +239,12 @@ class TestLock < Minitest::Test
     assert File.file?(lock.path)
     stat = File.stat(@ns)
     assert_equal [stat.dev, stat.ino], lock.namespace_identity
+    assert_equal :private, lock.sharing # [XL-NS-15]
+    assert_equal File.join(lock.namespace, ".xlock-bell"), lock.bell # [XL-BELL-1]
+    assert_equal XLock.bell_word(:lock, "Billing export"), lock.bell_word # [XL-SEM-7]
+    assert_equal "usable", lock.bell_status
+    assert_equal 4096, File.size(lock.bell)
+    assert_equal 0o600, File.stat(lock.bell).mode & 0o7777 # the file mode of a private namespace [XL-NS-13]
     assert_includes lock.inspect, lock.path
   end
 

@@ -124,6 +124,59 @@ class TestSemaphores < Minitest::Test
     assert_nil semaphore("forked", 1).try_acquire, "the child released the parent's permit"
   end
 
+  def test_closing_a_raw_semaphore_posts_back_its_permits
+    # [XL-PSEM-6]
+    name = "raw-close-#{Process.pid}"
+    XLock.remove(name, kind: :posix_semaphore, namespace: @ns)
+    a = posix(name, value: 2)
+    a.acquire
+    a.acquire
+    assert_equal 0, a.value
+    a.close
+    b = posix(name, value: 2)
+    assert_equal 2, b.value, "close lost the permits it held"
+    b.synchronize { assert_equal 1, b.value }
+    b.acquire
+    b.close
+    assert_equal 2, posix(name, value: 2).value
+  ensure
+    XLock.remove(name, kind: :posix_semaphore, namespace: @ns)
+  end
+
+  def test_fork_child_raw_semaphore_object_holds_no_permit
+    # [XL-HOLD-11]: in the child the object holds 0 permits; its release is NOT_HELD, its close posts nothing.
+    name = "raw-fork-#{Process.pid}"
+    XLock.remove(name, kind: :posix_semaphore, namespace: @ns)
+    sem = posix(name, value: 2)
+    sem.acquire
+    reader, writer = IO.pipe
+    pid = fork do
+      reader.close
+      report = { "held" => sem.held }
+      report["release"] = begin
+        sem.release
+        "ok"
+      rescue XLock::Error => e
+        e.kind
+      end
+      sem.close
+      writer.write(JSON.generate(report))
+      writer.close
+      exit!(0)
+    end
+    writer.close
+    report = JSON.parse(reader.read)
+    Process.wait(pid)
+    assert_equal({ "held" => 0, "release" => "NOT_HELD" }, report)
+    assert_equal 1, sem.held, "the parent still holds its permit"
+    assert_equal 1, sem.value, "the child posted the parent's permit"
+    sem.release
+    assert_equal 2, sem.value
+  ensure
+    reader&.close
+    XLock.remove(name, kind: :posix_semaphore, namespace: @ns)
+  end
+
   def test_remove_semaphore_files
     # [XL-RM-3]
     removed_name(:s, "rm")
@@ -135,6 +188,31 @@ class TestSemaphores < Minitest::Test
     assert_equal true, XLock::Semaphore.remove("rm", 2, namespace: @ns)
     refute File.exist?(File.join(@ns, "rm.sem"))
     assert_equal false, XLock::Semaphore.remove("rm", 2, namespace: @ns)
+  end
+
+  def test_remove_takes_the_capacity_from_the_file
+    # [XL-RM-3, XL-RM-7]
+    removed_name(:s, "rm3")
+    semaphore("rm3", 3).close
+    assert_raises(XLock::CapacityMismatch) { XLock::Semaphore.remove("rm3", 2, namespace: @ns) }
+    assert File.exist?(File.join(@ns, "rm3.sem")), "a mismatch removed something"
+    assert_equal true, XLock.remove("rm3", kind: :semaphore, namespace: @ns)
+    refute File.exist?(File.join(@ns, "rm3.sem"))
+    assert_equal false, XLock.remove("rm3", kind: :semaphore, namespace: @ns)
+  end
+
+  def test_remove_refuses_a_malformed_capacity_file
+    # Decided: CAPACITY_MISMATCH naming the file; nothing is removed [XL-RM-3].
+    removed_name(:s, "bad")
+    sem = semaphore("bad", 2)
+    sem.synchronize { nil } # creates slot 0
+    sem.close
+    path = File.join(@ns, "bad.sem")
+    File.write(path, "not a capacity\n")
+    error = assert_raises(XLock::CapacityMismatch) { XLock.remove("bad", kind: :semaphore, namespace: @ns) }
+    assert_includes error.message, path
+    assert File.exist?(path)
+    assert File.exist?(File.join(@ns, "bad.0.slot"))
   end
 
   def test_posix_semaphore_counts_and_refuses_over_release

@@ -29,6 +29,10 @@ class TestVectors < Minitest::Test
           test_case["slot_files"].each { |slot, file| assert_equal file, mapping.slot_file(Integer(slot)) }
           expected = test_case["semaphores"][ns["id"]].transform_keys(&:to_sym)
           assert_equal expected, mapping.semaphores
+          assert_equal test_case["semaphores"][ns["id"]]["p"], XLock.semaphore_name(:posix_semaphore, ns["dev"], ns["ino"], name)
+          assert_equal test_case["bell_words"].transform_keys(&:to_sym), mapping.bell_words # [XL-SEM-7]
+          assert_equal test_case["bell_words"]["l"], XLock.bell_word(:lock, name)
+          assert_equal test_case["bell_words"]["s"], XLock.bell_word("s", name)
         else
           error = assert_raises(XLock::InvalidName) { XLock.map(name, dev: ns["dev"], ino: ns["ino"]) }
           assert_equal test_case["error"], error.kind

@@ -75,8 +75,7 @@ class TestVocabulary < Minitest::Test
     held.lock
     assert_raises(XLock::WouldBlock) { XLock.remove("held", namespace: @ns) }
     assert held.locked?
-    error = assert_raises(XLock::InvalidArgument) { XLock.remove("x", kind: :semaphore, namespace: @ns) }
-    assert_includes error.message, "capacity"
+    assert_raises(XLock::InvalidArgument) { XLock.remove("x", kind: :semaphore, capacity: 0, namespace: @ns) }
     assert_raises(XLock::InvalidArgument) { XLock.remove("x", kind: :lock, capacity: 2, namespace: @ns) }
     assert_raises(XLock::InvalidArgument) { XLock.remove("x", kind: :file, namespace: @ns) }
   end

@@ -13,7 +13,7 @@
 VALUE rb_mXLock;
 
 static ID id_timeout, id_mul, id_ceil;
-#define XLOCK_ERROR_KINDS 12
+#define XLOCK_ERROR_KINDS 15
 static VALUE error_classes[XLOCK_ERROR_KINDS + 1]; /* indexed by -code */
 
 /* ---- errors [XL-ERR-1] ---- */
@@ -35,6 +35,9 @@ static VALUE error_class(int code)
         "Interrupted",           /* XLOCK_EINTR       -10 */
         "Cancelled",             /* XLOCK_ECANCELED   -11 */
         "OSError",               /* XLOCK_EOS         -12 */
+        "Lost",                  /* XLOCK_ELOST       -13 */
+        "UnsupportedBackend",    /* XLOCK_EUNSUPPORTEDBACKEND -14 */
+        "BackendError",          /* XLOCK_EBACKEND    -15 */
     };
     int index = (code < 0 && code >= -XLOCK_ERROR_KINDS) ? -code : -XLOCK_EOS;
     if (!error_classes[index]) {

@@ -52,6 +52,7 @@ typedef struct {
     int (*wait)(void *h, long long timeout_ms, unsigned long long token);
     int (*cancel)(void *h);
     void (*close)(void *h); /* releases what it holds, frees */
+    const char *(*bell_status)(void *h); /* locks and counting semaphores: defines #bell... */
 } xlock_rb_kind;
 
 /* The one typed-data struct of every XLock handle object. */
@@ -63,10 +64,13 @@ typedef struct {
     unsigned long generation; /* xlock_rb_fork_generation when busy and acquirers were last valid */
     /* The Thread of each acquisition held, most recent last, for #synchronize [XL-CSEM-6]. */
     VALUE acquirers;
-    /* Frozen, kept after #close. path: nil for a raw semaphore; semaphore: a raw semaphore's own name,
-     * a lock's or counting semaphore's doorbell (draft 1). */
-    VALUE name, namespace, path, semaphore;
+    /* Frozen, kept after #close. path: nil for a raw semaphore; semaphore: a raw semaphore's own name
+     * (nil for locks and counting semaphores, which have none since draft 2 [XL-SEM-2]); bell: the
+     * bell file's path (nil for a raw semaphore). */
+    VALUE name, namespace, path, semaphore, bell;
     unsigned long long dev, ino;
+    int bell_word; /* [XL-SEM-7]; -1 for a raw semaphore */
+    int sharing;   /* XLOCK_SHARING_* [XL-NS-15] */
     /* Kind-specific, read by the class files. */
     long capacity;
     int shared, reentrant;
@@ -75,7 +79,8 @@ typedef struct {
 /* The alloc function of a handle class (each class passes its kind). */
 VALUE xlock_rb_handle_alloc(VALUE klass, const xlock_rb_kind *kind);
 /* Defines XLock::<name> with alloc and the common methods: synchronize, close, closed?, name,
- * namespace, namespace_identity, and path if kind->has_path. */
+ * namespace, namespace_identity, sharing, path if kind->has_path, bell, bell_word and bell_status
+ * if kind->bell_status. */
 VALUE xlock_rb_define_handle_class(const char *name, const xlock_rb_kind *kind, rb_alloc_func_t alloc);
 /* The handle of self (a TypeError unless it is one of kind; NULL kind: any). */
 xlock_rb_handle *xlock_rb_get(VALUE self, const xlock_rb_kind *kind);
@@ -83,9 +88,13 @@ xlock_rb_handle *xlock_rb_get(VALUE self, const xlock_rb_kind *kind);
 xlock_rb_handle *xlock_rb_get_open(VALUE self, const xlock_rb_kind *kind);
 /* For _open: the handle of self, which must never have been opened. */
 xlock_rb_handle *xlock_rb_start_open(VALUE self, const xlock_rb_kind *kind);
-/* Records what the open call gave (strings copied; path and semaphore may be NULL). */
-void xlock_rb_opened(xlock_rb_handle *r, const char *name, const char *namespace, const char *path,
-                     const char *semaphore, unsigned long long dev, unsigned long long ino);
+/* What an open call gave, for xlock_rb_opened (strings are copied; path, semaphore, bell may be NULL). */
+typedef struct {
+    const char *name, *namespace, *path, *semaphore, *bell;
+    unsigned long long dev, ino;
+    int bell_word, sharing;
+} xlock_rb_opened_info;
+void xlock_rb_opened(xlock_rb_handle *r, void *h, const xlock_rb_opened_info *info);
 int xlock_rb_is_open(const xlock_rb_handle *r);
 /* Acquires with the `timeout:` of argc/argv, interruptibly; raises on failure (XLock::Cancelled if
  * closed meanwhile). Returns libxlock's result (>= 0). */

@@ -16,6 +16,7 @@ static void handle_mark(void *p)
     rb_gc_mark(r->namespace);
     rb_gc_mark(r->path);
     rb_gc_mark(r->semaphore);
+    rb_gc_mark(r->bell);
 }
 
 /* Closes the libxlock handle (releasing what it holds: lock, permits, raw permits posted back
@@ -45,7 +46,8 @@ VALUE xlock_rb_handle_alloc(VALUE klass, const xlock_rb_kind *kind)
     xlock_rb_handle *r;
     VALUE self = TypedData_Make_Struct(klass, xlock_rb_handle, &handle_type, r);
     r->kind = kind;
-    r->acquirers = r->name = r->namespace = r->path = r->semaphore = Qnil;
+    r->acquirers = r->name = r->namespace = r->path = r->semaphore = r->bell = Qnil;
+    r->bell_word = -1;
     r->generation = xlock_rb_fork_generation;
     return self;
 }
@@ -79,17 +81,25 @@ xlock_rb_handle *xlock_rb_start_open(VALUE self, const xlock_rb_kind *kind)
     return r;
 }
 
-void xlock_rb_opened(xlock_rb_handle *r, const char *name, const char *namespace, const char *path,
-                     const char *semaphore, unsigned long long dev, unsigned long long ino)
+static VALUE frozen_or_nil(const char *s)
 {
+    return s ? xlock_rb_frozen_utf8(s) : Qnil;
+}
+
+void xlock_rb_opened(xlock_rb_handle *r, void *h, const xlock_rb_opened_info *info)
+{
+    r->h = h;
     r->acquirers = rb_ary_new();
     r->generation = xlock_rb_fork_generation;
-    r->name = xlock_rb_frozen_utf8(name);
-    r->namespace = xlock_rb_frozen_utf8(namespace);
-    r->path = path ? xlock_rb_frozen_utf8(path) : Qnil;
-    r->semaphore = semaphore ? xlock_rb_frozen_utf8(semaphore) : Qnil;
-    r->dev = dev;
-    r->ino = ino;
+    r->name = xlock_rb_frozen_utf8(info->name);
+    r->namespace = xlock_rb_frozen_utf8(info->namespace);
+    r->path = frozen_or_nil(info->path);
+    r->semaphore = frozen_or_nil(info->semaphore);
+    r->bell = frozen_or_nil(info->bell);
+    r->dev = info->dev;
+    r->ino = info->ino;
+    r->bell_word = info->bell_word;
+    r->sharing = info->sharing;
 }
 
 /* ---- fork [XL-HOLD-7] ---- */
@@ -355,6 +365,40 @@ static VALUE handle_name(VALUE self) { return xlock_rb_get(self, NULL)->name; }
 static VALUE handle_namespace(VALUE self) { return xlock_rb_get(self, NULL)->namespace; }
 static VALUE handle_path(VALUE self) { return xlock_rb_get(self, NULL)->path; }
 
+static VALUE handle_bell(VALUE self) { return xlock_rb_get(self, NULL)->bell; }
+
+/* bell_word -> the word of the namespace's bell that wakes this object's waiters (0..1023) [XL-SEM-7]. */
+static VALUE handle_bell_word(VALUE self)
+{
+    xlock_rb_handle *r = xlock_rb_get(self, NULL);
+    return r->bell_word < 0 ? Qnil : INT2FIX(r->bell_word);
+}
+
+/* bell_status -> "usable", or why the bell is not used (waits then rely on the safety poll) [XL-BELL-8].
+ * nil once closed. */
+static VALUE handle_bell_status(VALUE self)
+{
+    xlock_rb_handle *r = xlock_rb_get(self, NULL);
+    const char *status;
+    if (!xlock_rb_is_open(r))
+        return Qnil;
+    status = r->kind->bell_status(r->h);
+    return status ? xlock_rb_frozen_utf8(status) : Qnil;
+}
+
+/* sharing -> :private, :group_shared or :world_shared: who may write the namespace [XL-NS-9, XL-NS-15]. */
+static VALUE handle_sharing(VALUE self)
+{
+    xlock_rb_handle *r = xlock_rb_get(self, NULL);
+    if (NIL_P(r->name))
+        return Qnil;
+    switch (r->sharing) {
+    case XLOCK_SHARING_PRIVATE: return ID2SYM(rb_intern("private"));
+    case XLOCK_SHARING_GROUP: return ID2SYM(rb_intern("group_shared"));
+    default: return ID2SYM(rb_intern("world_shared"));
+    }
+}
+
 /* namespace_identity -> [dev, ino] of the namespace directory [XL-SEM-5, XL-INTRO-1]. */
 static VALUE handle_namespace_identity(VALUE self)
 {
@@ -374,8 +418,14 @@ VALUE xlock_rb_define_handle_class(const char *name, const xlock_rb_kind *kind, 
     rb_define_method(klass, "name", handle_name, 0);
     rb_define_method(klass, "namespace", handle_namespace, 0);
     rb_define_method(klass, "namespace_identity", handle_namespace_identity, 0);
+    rb_define_method(klass, "sharing", handle_sharing, 0);
     if (kind->has_path)
         rb_define_method(klass, "path", handle_path, 0);
+    if (kind->bell_status) {
+        rb_define_method(klass, "bell", handle_bell, 0);
+        rb_define_method(klass, "bell_word", handle_bell_word, 0);
+        rb_define_method(klass, "bell_status", handle_bell_status, 0);
+    }
     return klass;
 }
 

@@ -9,9 +9,10 @@ static unsigned long long token(void *h) { return xlock_cancel_token(h); }
 static int wait(void *h, long long ms, unsigned long long t) { return xlock_acquire_token(h, ms, t); }
 static int cancel(void *h) { return xlock_cancel(h); }
 static void close_lock(void *h) { xlock_close(h); /* releases it if held [XL-HOLD-10] */ }
+static const char *bell_status(void *h) { return xlock_bell_status(h); }
 
 static const xlock_rb_kind lock_kind = {
-    "lock", XLOCK_RB_YIELD_SELF, 1, try_acquire, release, held, token, wait, cancel, close_lock,
+    "lock", XLOCK_RB_YIELD_SELF, 1, try_acquire, release, held, token, wait, cancel, close_lock, bell_status,
 };
 
 static VALUE rlock_alloc(VALUE klass) { return xlock_rb_handle_alloc(klass, &lock_kind); }
@@ -33,9 +34,12 @@ static VALUE rlock_open(VALUE self, VALUE name, VALUE namespace, VALUE shared, V
     RB_GC_GUARD(namespace);
     if (rc < 0)
         xlock_rb_raise(rc);
-    r->h = l;
     xlock_namespace_id(&dev, &ino, l);
-    xlock_rb_opened(r, xlock_name(l), xlock_namespace(l), xlock_path(l), xlock_semaphore(l), dev, ino);
+    {
+        xlock_rb_opened_info info = {xlock_name(l), xlock_namespace(l), xlock_path(l), NULL, xlock_bell(l),
+                                     dev, ino, xlock_lock_bell_word(l), xlock_sharing(l)};
+        xlock_rb_opened(r, l, &info);
+    }
     r->shared = opts.shared;
     r->reentrant = opts.reentrant;
     return self;
@@ -80,7 +84,6 @@ static VALUE rlock_locked_p(VALUE self)
     return xlock_rb_held(xlock_rb_get(self, &lock_kind)) == 1 ? Qtrue : Qfalse;
 }
 
-static VALUE rlock_doorbell(VALUE self) { return xlock_rb_get(self, &lock_kind)->semaphore; }
 static VALUE rlock_shared_p(VALUE self) { return xlock_rb_get(self, &lock_kind)->shared ? Qtrue : Qfalse; }
 static VALUE rlock_reentrant_p(VALUE self) { return xlock_rb_get(self, &lock_kind)->reentrant ? Qtrue : Qfalse; }
 
@@ -107,7 +110,6 @@ void xlock_rb_init_lock(void)
     rb_define_method(c, "try_lock", rlock_try_lock, 0);
     rb_define_method(c, "unlock", rlock_unlock, 0);
     rb_define_method(c, "locked?", rlock_locked_p, 0);
-    rb_define_private_method(c, "_doorbell", rlock_doorbell, 0);
     rb_define_method(c, "shared?", rlock_shared_p, 0);
     rb_define_method(c, "reentrant?", rlock_reentrant_p, 0);
     rb_define_singleton_method(c, "_remove", rlock_s_remove, 3);

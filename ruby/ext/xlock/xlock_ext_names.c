@@ -54,6 +54,18 @@ static VALUE names_semaphore(VALUE mod, VALUE kind, VALUE dev, VALUE ino, VALUE 
     return result(rc, buf);
 }
 
+/* _bell_word(kind, name) -> 0..1023 [XL-SEM-7]; lib/xlock/mapping.rb checks the kind. */
+static VALUE names_bell_word(VALUE mod, VALUE kind, VALUE name)
+{
+    int rc;
+    xlock_rb_check_name(name);
+    rc = xlock_bell_word(NUM2INT(kind), RSTRING_PTR(name), (size_t)RSTRING_LEN(name));
+    RB_GC_GUARD(name);
+    if (rc < 0)
+        xlock_rb_raise(rc);
+    return INT2FIX(rc);
+}
+
 /* _validate_name(name) -> nil; XLock::InvalidName naming the rule broken [XL-NAME-1..XL-NAME-3]. */
 static VALUE names_validate(VALUE mod, VALUE name)
 {
@@ -79,6 +91,7 @@ void xlock_rb_init_names(void)
     rb_define_private_method(rb_singleton_class(rb_mXLock), "_capacity_file_name", names_capacity_file, 1);
     rb_define_private_method(rb_singleton_class(rb_mXLock), "_slot_file_name", names_slot_file, 2);
     rb_define_private_method(rb_singleton_class(rb_mXLock), "_semaphore_name", names_semaphore, 4);
+    rb_define_private_method(rb_singleton_class(rb_mXLock), "_bell_word", names_bell_word, 2);
     rb_define_private_method(rb_singleton_class(rb_mXLock), "_validate_name", names_validate, 1);
     rb_define_module_function(rb_mXLock, "default_namespace", names_default_namespace, 0);
 }

@@ -9,11 +9,11 @@ static int held(void *h) { return xlock_psem_held(h); }
 static unsigned long long token(void *h) { return xlock_psem_cancel_token(h); }
 static int wait(void *h, long long ms, unsigned long long t) { return xlock_psem_acquire_token(h, ms, t); }
 static int cancel(void *h) { return xlock_psem_cancel(h); }
-/* Posts back the permits the object holds (none in a forked child), as closing a lock releases it. */
+/* Posts back the permits the object holds [XL-PSEM-6] (none in a forked child [XL-HOLD-11]). */
 static void close_psem(void *h) { xlock_psem_close(h); }
 
 static const xlock_rb_kind psem_kind = {
-    "POSIX semaphore", XLOCK_RB_YIELD_NOTHING, 0, try_acquire, release, held, token, wait, cancel, close_psem,
+    "POSIX semaphore", XLOCK_RB_YIELD_NOTHING, 0, try_acquire, release, held, token, wait, cancel, close_psem, NULL,
 };
 
 static VALUE rpsem_alloc(VALUE klass) { return xlock_rb_handle_alloc(klass, &psem_kind); }
@@ -37,9 +37,12 @@ static VALUE rpsem_open(VALUE self, VALUE name, VALUE value, VALUE namespace, VA
     RB_GC_GUARD(namespace);
     if (rc < 0)
         xlock_rb_raise(rc);
-    r->h = p;
     xlock_psem_namespace_id(&dev, &ino, p);
-    xlock_rb_opened(r, xlock_psem_name(p), xlock_psem_namespace(p), NULL, xlock_psem_semaphore(p), dev, ino);
+    {
+        xlock_rb_opened_info info = {xlock_psem_name(p), xlock_psem_namespace(p), NULL, xlock_psem_semaphore(p),
+                                     NULL, dev, ino, -1, xlock_psem_sharing(p)};
+        xlock_rb_opened(r, p, &info);
+    }
     return self;
 }
 

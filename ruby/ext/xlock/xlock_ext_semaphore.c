@@ -10,9 +10,10 @@ static unsigned long long token(void *h) { return xlock_sem_cancel_token(h); }
 static int wait(void *h, long long ms, unsigned long long t) { return xlock_sem_acquire_token(h, ms, t); }
 static int cancel(void *h) { return xlock_sem_cancel(h); }
 static void close_sem(void *h) { xlock_sem_close(h); /* returns every permit held */ }
+static const char *bell_status(void *h) { return xlock_sem_bell_status(h); }
 
 static const xlock_rb_kind sem_kind = {
-    "semaphore", XLOCK_RB_YIELD_SLOT, 1, try_acquire, release, held, token, wait, cancel, close_sem,
+    "semaphore", XLOCK_RB_YIELD_SLOT, 1, try_acquire, release, held, token, wait, cancel, close_sem, bell_status,
 };
 
 static VALUE rsem_alloc(VALUE klass) { return xlock_rb_handle_alloc(klass, &sem_kind); }
@@ -35,10 +36,12 @@ static VALUE rsem_open(VALUE self, VALUE name, VALUE capacity, VALUE namespace, 
     RB_GC_GUARD(namespace);
     if (rc < 0)
         xlock_rb_raise(rc);
-    r->h = s;
     xlock_sem_namespace_id(&dev, &ino, s);
-    xlock_rb_opened(r, xlock_sem_name(s), xlock_sem_namespace(s), xlock_sem_path(s), xlock_sem_semaphore(s),
-                    dev, ino);
+    {
+        xlock_rb_opened_info info = {xlock_sem_name(s), xlock_sem_namespace(s), xlock_sem_path(s), NULL,
+                                     xlock_sem_bell(s), dev, ino, xlock_sem_bell_word(s), xlock_sem_sharing(s)};
+        xlock_rb_opened(r, s, &info);
+    }
     r->capacity = xlock_sem_capacity(s);
     return self;
 }
@@ -69,10 +72,10 @@ static VALUE rsem_release(VALUE self)
 
 /* held -> the number of permits this object holds. */
 static VALUE rsem_held(VALUE self) { return INT2FIX(xlock_rb_held(xlock_rb_get(self, &sem_kind))); }
-static VALUE rsem_doorbell(VALUE self) { return xlock_rb_get(self, &sem_kind)->semaphore; }
 static VALUE rsem_capacity(VALUE self) { return LONG2NUM(xlock_rb_get(self, &sem_kind)->capacity); }
 
-/* Semaphore._remove(name, capacity, namespace, allow_unsupported_fs) -> true/false [XL-RM-3]. */
+/* Semaphore._remove(name, capacity, namespace, allow_unsupported_fs) -> true/false [XL-RM-3]; capacity 0:
+ * the one the capacity file records. */
 static VALUE rsem_s_remove(VALUE klass, VALUE name, VALUE capacity, VALUE namespace, VALUE allow)
 {
     xlock_options opts;
@@ -98,7 +101,6 @@ void xlock_rb_init_semaphore(void)
     rb_define_method(c, "try_acquire", rsem_try_acquire, 0);
     rb_define_method(c, "release", rsem_release, 0);
     rb_define_method(c, "held", rsem_held, 0);
-    rb_define_private_method(c, "_doorbell", rsem_doorbell, 0);
     rb_define_method(c, "capacity", rsem_capacity, 0);
     rb_define_singleton_method(c, "_remove", rsem_s_remove, 4);
     rb_funcall(c, rb_intern("private_class_method"), 1, ID2SYM(rb_intern("_remove")));

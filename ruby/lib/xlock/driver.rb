@@ -9,6 +9,7 @@ module XLock
     PROTOCOL = 1
     CAPABILITIES = %w[lock shared timeout reentrant semaphore posix_semaphore map remove counter clock fork].freeze
     FORK_REPORT_S = 5
+    SHARING = { private: "private", group_shared: "group", world_shared: "world" }.freeze
 
     # A malformed request: the reply is BAD_REQUEST.
     class BadRequest < StandardError; end
@@ -91,7 +92,7 @@ module XLock
       mapping = XLock.map(name, dev: uint_arg(request, "dev"), ino: uint_arg(request, "ino"))
       { "lock_file" => mapping.lock_file, "capacity_file" => mapping.capacity_file,
         "slot_files" => { "0" => mapping.slot_file(0), "999" => mapping.slot_file(999) },
-        "semaphores" => { "p" => mapping.semaphores.fetch(:p) } }
+        "semaphores" => { "p" => mapping.semaphores.fetch(:p) }, "bell_words" => mapping.bell_words.transform_keys(&:to_s) }
     end
 
     def op_open(request)
@@ -115,9 +116,11 @@ module XLock
       handle = "h#{@next_handle += 1}"
       @handles[handle] = Handle.new(object, kind)
       dev, ino = object.namespace_identity
+      raw = kind == "posix_semaphore"
       { "handle" => handle, "namespace" => object.namespace, "dev" => dev, "ino" => ino,
-        "path" => kind == "posix_semaphore" ? nil : object.path,
-        "semaphore" => kind == "posix_semaphore" ? object.semaphore_name : nil }
+        "path" => raw ? nil : object.path,
+        "semaphore" => raw ? object.semaphore_name : nil, "bell" => raw ? nil : object.bell,
+        "bell_word" => raw ? nil : object.bell_word, "sharing" => SHARING.fetch(object.sharing) }
     end
 
     def op_acquire(request)
@@ -170,7 +173,7 @@ module XLock
       removed =
         case kind
         when "lock" then XLock::Lock.remove(name, namespace: namespace)
-        when "semaphore" then XLock::Semaphore.remove(name, int_arg(request, "capacity"), namespace: namespace)
+        when "semaphore" then XLock::Semaphore.remove(name, optional(request, "capacity", Integer), namespace: namespace)
         when "posix_semaphore" then XLock::PosixSemaphore.unlink(name, namespace: namespace)
         else raise BadRequest, "unknown kind #{kind.inspect}"
         end

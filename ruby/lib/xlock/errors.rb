@@ -50,9 +50,19 @@ module XLock
     end
   end
 
+  # The kinds of PostgreSQL namespaces (spec section 16), which libxlock, and so this gem, does not
+  # implement yet: defined so that the table matches spec/vectors/errors.json.
+
+  # The session of a holder ended or lost the lock [XL-PG-10].
+  class Lost < StandardError; include Error; KIND = "LOST"; end
+  # A standby, a pooler or too old a server [XL-PG-6, XL-PG-9].
+  class UnsupportedBackend < StandardError; include Error; KIND = "UNSUPPORTED_BACKEND"; end
+  # The server is unreachable, refused us, or failed a statement [XL-PG-15].
+  class BackendError < StandardError; include Error; KIND = "BACKEND_ERROR"; end
+
   ERROR_CLASSES = [WouldBlock, Timeout, InvalidName, InvalidArgument, InsecureNamespace,
                    UnsupportedFilesystem, NotHeld, AlreadyHeld, CapacityMismatch, Interrupted,
-                   Cancelled, OSError].to_h { |c| [c::KIND, c] }.freeze
+                   Cancelled, OSError, Lost, UnsupportedBackend, BackendError].to_h { |c| [c::KIND, c] }.freeze
   private_constant :ERROR_CLASSES
 
   # The class for a kind string ("TIMEOUT" -> XLock::Timeout); KeyError for an unknown kind.

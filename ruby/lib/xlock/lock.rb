@@ -29,11 +29,11 @@ module XLock
       _remove(Names.checked(name), Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
     end
 
-    # Deprecated: the draft-1 doorbell semaphore's name. Draft 2 wakes waiters through the namespace's bell
-    # file instead (see #bell_word); this returns the old name until libxlock drops it, then nil.
+    # Deprecated, always nil: draft 1's doorbell semaphore is withdrawn [XL-SEM-2]. Waiters sleep on a word
+    # of the namespace's bell file instead: see #bell_word and #bell.
     def doorbell
       Deprecation.warn_once("XLock::Lock#doorbell", "XLock::Lock#bell_word")
-      _doorbell
+      nil
     end
 
     # A copy would share nothing with the original; open another object for the same name instead.

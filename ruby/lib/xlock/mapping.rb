@@ -3,7 +3,7 @@
 module XLock
   # The pure mapping of a name [XL-SEM-6, XL-INTRO-1]: its files in any namespace and its semaphore names in
   # the namespace with identity (dev, ino). Computed without touching the file system.
-  Mapping = Struct.new(:name, :lock_file, :capacity_file, :semaphores, keyword_init: true) do
+  Mapping = Struct.new(:name, :lock_file, :capacity_file, :semaphores, :bell_words, keyword_init: true) do
     # The slot file of permit +slot+ (0..999) of the counting semaphore [XL-ENC-3].
     def slot_file(slot)
       XLock.slot_file_name(name, slot)
@@ -12,18 +12,21 @@ module XLock
 
   # Raw POSIX semaphores are the one kind left [XL-SEM-2]; draft 1's doorbells (l, s) are withdrawn.
   SEMAPHORE_KINDS = { posix_semaphore: "p" }.freeze
+  # Locks and counting semaphores have a word in the namespace's bell [XL-SEM-7].
+  BELL_KINDS = { lock: "l", semaphore: "s" }.freeze
   UINT64_MAX = (1 << 64) - 1
-  private_constant :SEMAPHORE_KINDS, :UINT64_MAX
+  private_constant :SEMAPHORE_KINDS, :BELL_KINDS, :UINT64_MAX
 
   class << self
     # XLock.map("billing-export", dev: 2049, ino: 131073) -> XLock::Mapping with lock_file,
-    # capacity_file, semaphores ({p: "/xl1p..."}) and #slot_file(i).
+    # capacity_file, semaphores ({p: "/xl1p..."}), bell_words ({l: 220, s: 463}) and #slot_file(i).
     # Raises XLock::InvalidName [XL-NAME-3], XLock::InvalidArgument for a bad dev or ino.
     def map(name, dev:, ino:)
       name = Names.checked(name)
       semaphores = SEMAPHORE_KINDS.to_h { |kind, letter| [letter.to_sym, semaphore_name(kind, dev, ino, name)] }
+      bell_words = BELL_KINDS.to_h { |kind, letter| [letter.to_sym, bell_word(kind, name)] }
       Mapping.new(name: name, lock_file: lock_file_name(name), capacity_file: capacity_file_name(name),
-                  semaphores: semaphores.freeze).freeze
+                  semaphores: semaphores.freeze, bell_words: bell_words.freeze).freeze
     end
 
     # The lock file name of +name+: enc(name) + ".lock" [XL-ENC-1].
@@ -56,6 +59,17 @@ module XLock
       end
       name = Names.checked(name)
       _semaphore_name(semaphore_kind(kind).ord, check_uint64(:dev, dev), check_uint64(:ino, ino), name)
+    end
+
+    # The word (0..1023) of a namespace's bell that wakes the waiters of the lock (+kind+ :lock or "l") or
+    # counting semaphore (:semaphore or "s") +name+ [XL-SEM-7], as Python's xlock.bell_word(kind, name).
+    # The same in every namespace. Raises XLock::InvalidName, XLock::InvalidArgument.
+    def bell_word(kind, name)
+      name = Names.checked(name)
+      letter = kind.is_a?(String) && BELL_KINDS.value?(kind) ? kind : BELL_KINDS.fetch(kind) do
+        raise InvalidArgument, "bell kind must be :lock (\"l\") or :semaphore (\"s\"), not #{kind.inspect} [XL-SEM-7]"
+      end
+      _bell_word(letter.ord, name)
     end
 
     private

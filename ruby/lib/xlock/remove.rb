@@ -7,8 +7,8 @@ module XLock
   # Removes what +name+ leaves behind, as Python's xlock.remove(name, *, namespace=None, kind="lock",
   # capacity=None):
   # - kind: :lock - the idle lock file, only while holding it [XL-RM-2];
-  # - kind: :semaphore - the idle slot and capacity files of a counting semaphore of +capacity+ permits,
-  #   only while holding every slot [XL-RM-3];
+  # - kind: :semaphore - the idle slot and capacity files of a counting semaphore, only while holding every
+  #   slot [XL-RM-3]; +capacity+ nil takes the one its capacity file records, an Integer must agree with it;
   # - kind: :posix_semaphore - sem_unlink of the raw semaphore; see the hazard in XLock::PosixSemaphore
   #   [XL-PSEM-5].
   # Waiters on a removed file reopen the path, so removal never yields two holders [XL-RM-4].
@@ -23,10 +23,6 @@ module XLock
       remove_takes_no_capacity(kind, capacity)
       Lock.remove(name, namespace: namespace, allow_unsupported_fs: allow_unsupported_fs)
     when :semaphore
-      unless capacity.is_a?(Integer)
-        raise InvalidArgument, "XLock.remove(#{name.inspect}, kind: :semaphore) needs capacity: the Integer " \
-                               "capacity the semaphore was opened with, not #{capacity.inspect}"
-      end
       Semaphore.remove(name, capacity, namespace: namespace, allow_unsupported_fs: allow_unsupported_fs)
     when :posix_semaphore
       remove_takes_no_capacity(kind, capacity)

@@ -17,20 +17,24 @@ module XLock
       _open(name, capacity, Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
     end
 
-    # Removes the idle files of the semaphore +name+ (which must have +capacity+) [XL-RM-3]: true if
-    # removed, false if there were none. Raises XLock::WouldBlock if any permit is held.
-    def self.remove(name, capacity, namespace: nil, allow_unsupported_fs: false)
+    # Removes the idle files of the semaphore +name+ [XL-RM-3]: true if this call removed files, false if
+    # there were none. +capacity+ nil: the one the capacity file records; an Integer must agree with it
+    # (else XLock::CapacityMismatch, also for a malformed file; nothing removed). Raises XLock::WouldBlock if
+    # any permit is held (nothing removed).
+    def self.remove(name, capacity = nil, namespace: nil, allow_unsupported_fs: false)
       name = Names.checked(name)
-      raise InvalidArgument, "capacity must be an Integer from 1 to 1000, not #{capacity.inspect}" unless capacity.is_a?(Integer)
+      unless capacity.nil? || (capacity.is_a?(Integer) && capacity.positive?)
+        raise InvalidArgument, "capacity must be nil or an Integer from 1 to 1000, not #{capacity.inspect}"
+      end
 
-      _remove(name, capacity, Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
+      _remove(name, capacity || 0, Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
     end
 
-    # Deprecated: the draft-1 doorbell semaphore's name. Draft 2 wakes waiters through the namespace's bell
-    # file instead (see #bell_word); this returns the old name until libxlock drops it, then nil.
+    # Deprecated, always nil: draft 1's doorbell semaphore is withdrawn [XL-SEM-2]. Waiters sleep on a word
+    # of the namespace's bell file instead: see #bell_word and #bell.
     def doorbell
       Deprecation.warn_once("XLock::Semaphore#doorbell", "XLock::Semaphore#bell_word")
-      _doorbell
+      nil
     end
 
     # A copy would share nothing with the original; open another object for the same name instead.
