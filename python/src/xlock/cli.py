@@ -30,6 +30,7 @@ from . import _libc, _status, names
 from ._bell import BELL_FILE, bell_of
 from ._child import SIGNAL_BASE, Signalled, exit_on_signals, run_child
 from ._files import owner_of
+from ._pg import pg_namespace
 
 EX_CONFLICT = 1
 EX_USAGE = 64
@@ -107,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--namespace",
         metavar="DIR",
         default=argparse.SUPPRESS,
-        help="namespace directory (default: $XLOCK_NAMESPACE, else /tmp/xlock-EUID)",
+        help="namespace directory or postgresql:// URI (default: $XLOCK_NAMESPACE, else /tmp/xlock-EUID)",
     )
     common.add_argument(
         "--allow-unsupported-fs",
@@ -644,6 +645,8 @@ def _code_for(exc: BaseException) -> int:
         return EX_USAGE
     if isinstance(exc, (xlock.InsecureNamespace, xlock.UnsupportedFilesystem)):
         return EX_UNAVAILABLE
+    if isinstance(exc, (xlock.UnsupportedBackend, xlock.BackendError)):  # [XL-PG-15]
+        return EX_UNAVAILABLE
     if isinstance(exc, xlock.CapacityMismatch):
         return EX_DATAERR
     if isinstance(exc, (xlock.XLockOSError, OSError)):
@@ -664,6 +667,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the `xlock` console script; returns the exit status."""
     try:
         args = build_parser().parse_args(argv)
+        url = pg_namespace(_namespace_arg(args))
+        if url is not None and args.command != "run":  # `run` takes the URI through xlock.Lock [XL-PG-1]
+            from ._pg.cli import run_command
+
+            return int(run_command(args, url) or 0)
         return COMMANDS[args.command](args)
     except Signalled as exc:
         return SIGNAL_BASE + exc.signum
