@@ -121,6 +121,7 @@ def test_hello(driver: Driver) -> None:
             "counter",
             "clock",
             "fork",
+            "pg",
         ]
     )
     assert driver.close() == 0

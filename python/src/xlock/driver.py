@@ -20,6 +20,7 @@ import xlock
 
 from . import names
 from ._bell import BELL_FILE
+from ._pg import keys_of
 
 PROTOCOL = 1
 CAPABILITIES = [
@@ -34,6 +35,7 @@ CAPABILITIES = [
     "counter",
     "clock",
     "fork",
+    "pg",
 ]
 FORK_REPORT_S = 5.0
 MAX_TIMEOUT_MS = 2**62 // 1_000_000  # beyond this a timeout means untimed [XL-WAIT-3]
@@ -158,6 +160,10 @@ class Session:
             return _failure(req_id, exc.kind, str(exc))
         except OSError as exc:
             return _failure(req_id, "OS_ERROR", str(exc))
+        except KeyboardInterrupt:  # SIGINT during a wait: the binding left nothing held [XL-WAIT-9]
+            return _failure(
+                req_id, "INTERRUPTED", "interrupted by SIGINT (KeyboardInterrupt); nothing is held"
+            )
         except Exception as exc:  # a driver bug: say so, keep serving
             traceback.print_exc(file=sys.stderr)
             return _failure(req_id, "BAD_REQUEST", f"python driver failed: {exc!r}")
@@ -183,7 +189,10 @@ class Session:
         name = _name(req)
         dev: int = _arg(req, "dev", int)
         ino: int = _arg(req, "ino", int)
+        label: Optional[str] = _arg(req, "label", str, optional=True)
+        reply: Reply = {} if label is None else {"pg_keys": keys_of(name, label)}  # [XL-PG-3]
         return {
+            **reply,
             "lock_file": names.lock_file_name(name),
             "capacity_file": names.capacity_file_name(name),
             "slot_files": {str(i): names.slot_file_name(name, i) for i in (0, 999)},
@@ -220,8 +229,12 @@ class Session:
                 name, value=1 if value is None else value, namespace=namespace, allow_unsupported_fs=allow
             )
             obj, path, semaphore = psem, None, psem.semaphore_name
-        dev, ino = obj.namespace_identity
         handle = f"h{self.next_handle}"
+        if hasattr(obj, "label"):  # a PostgreSQL namespace: a key instead of files [XL-PG-12]
+            self.next_handle += 1
+            self.handles[handle] = (kind, obj)
+            return _pg_opened(handle, obj)
+        dev, ino = obj.namespace_identity
         self.next_handle += 1
         self.handles[handle] = (kind, obj)
         return {
@@ -279,6 +292,8 @@ class Session:
 
     def locked(self, req: Request) -> Reply:
         _, obj = self._get(req)
+        if _flag(req, "verify") and hasattr(obj, "label"):  # asks the server; LOST if lost [XL-PG-10]
+            return {"locked": bool(obj.locked(verify=True))}  # type: ignore[call-arg]
         return {"locked": bool(obj.locked())}
 
     def close(self, req: Request) -> Reply:
@@ -390,6 +405,25 @@ def _read_line(fd: int, timeout: float) -> str:
     return data.decode("utf-8", "replace")
 
 
+def _pg_opened(handle: str, obj: Any) -> Reply:
+    """The `open` reply for a PostgreSQL namespace: the URI without password, label, key, identity."""
+    system_identifier, database = obj.namespace_identity
+    return {
+        "handle": handle,
+        "namespace": obj.namespace,
+        "label": obj.label,
+        "key": obj.key,
+        "system_identifier": str(system_identifier),
+        "database": database,
+        "backend_pid": obj.backend_pid,
+        "path": None,
+        "semaphore": None,
+        "bell": None,
+        "bell_word": None,
+        "sharing": "database",
+    }
+
+
 def _join(namespace: str, file_name: str) -> str:
     return ("" if namespace == "/" else namespace) + "/" + file_name
 
@@ -421,6 +455,8 @@ def serve(inp: BinaryIO, out: BinaryIO) -> int:
 
 
 def main() -> int:
+    # SIGINT interrupts a wait even if the runner was started with SIGINT ignored [XL-WAIT-9].
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     return serve(sys.stdin.buffer, sys.stdout.buffer)
 
 
