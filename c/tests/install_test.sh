@@ -36,7 +36,7 @@ APP
 mkdir -p "$tmp/ns" && chmod 700 "$tmp/ns"
 
 make -s driver
-set -- $(make -s print-versions)   # libxlock.so.ABI libxlock.so.ABI.MINOR.PATCH, from xlock.h
+set -- $(make -s --no-print-directory print-versions)   # libxlock.so.ABI libxlock.so.ABI.MINOR.PATCH, from xlock.h
 soname=$1 shlib=$2
 # 1. A plain PREFIX install, dynamic linking.
 prefix="$tmp/prefix"
