@@ -104,7 +104,7 @@ class TestInterop < Minitest::Test
       refute lock.try_lock
       waiter = Thread.new { lock.lock(timeout: 30) }
       wait_until_blocked(waiter)
-      file.flock(File::LOCK_UN) # rings no doorbell: the safety poll notices it [XL-WAIT-7]
+      file.flock(File::LOCK_UN) # rings no bell: the safety poll notices it [XL-WAIT-7]
       assert_same lock, waiter.value
       assert_equal false, file.flock(File::LOCK_EX | File::LOCK_NB)
     end

@@ -6,9 +6,10 @@ module XLock
   # in one process [XL-HOLD-1]; an object is safe to share between threads [XL-HOLD-2]. The kernel releases
   # it when the process dies; after fork the child holds nothing [XL-HOLD-7].
   #
-  # Implemented in C (ext/xlock/xlock_ext_lock.c, documented there): #lock(timeout: nil), #try_lock,
-  # #unlock, #synchronize(timeout: nil) { |lock| }, #locked?, #close, #closed?, #name, #namespace, #path,
-  # #namespace_identity, #shared?, #reentrant?.
+  # Implemented in C (ext/xlock/xlock_ext_lock.c and, common to every handle, xlock_ext_handle.c; documented
+  # there): #lock(timeout: nil), #try_lock, #unlock, #synchronize(timeout: nil) { |lock| }, #locked?, #close,
+  # #closed?, #name, #namespace, #path, #namespace_identity, #sharing, #bell, #bell_word, #bell_status,
+  # #shared?, #reentrant?.
   class Lock
     # Opens (creating if needed) the lock file of +name+ in +namespace+ (an absolute directory path;
     # nil: XLOCK_NAMESPACE, else /tmp/xlock-EUID [XL-NS-1]). Acquires nothing.

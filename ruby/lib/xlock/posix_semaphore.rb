@@ -9,9 +9,10 @@ module XLock
   # semaphore open keep using the old object, while later openers get a new one with the initial value, so
   # the two groups no longer exclude each other. Unlink only when no process uses the semaphore.
   #
-  # Implemented in C (ext/xlock/xlock_ext_posix_semaphore.c): #acquire(timeout: nil) -> true,
-  # #try_acquire -> true/false, #release, #synchronize(timeout: nil) { }, #held, #value, #close, #closed?,
-  # #name, #namespace, #semaphore_name, #namespace_identity.
+  # Implemented in C (ext/xlock/xlock_ext_posix_semaphore.c, xlock_ext_handle.c): #acquire(timeout: nil) ->
+  # true, #try_acquire -> true/false, #release, #synchronize(timeout: nil) { }, #held, #value, #close (posts
+  # back the permits the object holds [XL-PSEM-6]), #closed?, #name, #namespace, #semaphore_name,
+  # #namespace_identity, #sharing. After fork the child's object holds no permit [XL-HOLD-11].
   class PosixSemaphore
     # Opens (creating with +value+, 0..SEM_VALUE_MAX, if it does not exist [XL-PSEM-2]) the raw semaphore.
     def initialize(name, value: 1, namespace: nil, allow_unsupported_fs: false)

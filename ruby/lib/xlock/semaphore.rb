@@ -5,9 +5,9 @@ module XLock
   # the slot files of +name+, so a permit held by a process that dies returns at once [XL-CSEM-2].
   # Every participant must use the same capacity (else XLock::CapacityMismatch [XL-CSEM-3]).
   #
-  # Implemented in C (ext/xlock/xlock_ext_semaphore.c): #acquire(timeout: nil) -> slot, #try_acquire -> slot
-  # or nil, #release, #synchronize(timeout: nil) { |slot| }, #held, #capacity, #close, #closed?, #name,
-  # #namespace, #path, #namespace_identity.
+  # Implemented in C (ext/xlock/xlock_ext_semaphore.c, xlock_ext_handle.c): #acquire(timeout: nil) -> slot,
+  # #try_acquire -> slot or nil, #release, #synchronize(timeout: nil) { |slot| }, #held, #capacity, #close,
+  # #closed?, #name, #namespace, #path, #namespace_identity, #sharing, #bell, #bell_word, #bell_status.
   class Semaphore
     # Opens the semaphore +name+ with +capacity+ (1..1000) in +namespace+ (as XLock::Lock.new).
     def initialize(name, capacity, namespace: nil, allow_unsupported_fs: false)
