@@ -202,30 +202,33 @@ class TestInterrupts < Minitest::Test
     XLock::PosixSemaphore.unlink("psem-race-#{Process.pid}", namespace: @ns)
   end
 
-  def test_ctrl_c_reaches_a_waiting_process
-    hold
-    script = <<~RUBY
-      require "xlock"
-      lock = XLock::Lock.new("t", namespace: #{@ns.dump})
-      $stdout.puts "waiting"; $stdout.flush
-      begin
-        lock.lock
-        $stdout.puts "acquired"
-      rescue Interrupt
-        $stdout.puts "Interrupt locked=\#{lock.locked?}"
+  # Untimed: a blocking flock(2) [XL-WAIT-2]; timed: FUTEX_WAIT on the bell word [XL-WAIT-12].
+  { "untimed" => "nil", "timed" => "30" }.each do |kind, timeout|
+    define_method("test_ctrl_c_reaches_a_process_in_an_#{kind}_wait") do
+      hold
+      script = <<~RUBY
+        require "xlock"
+        lock = XLock::Lock.new("t", namespace: #{@ns.dump})
+        $stdout.puts "waiting"; $stdout.flush
+        begin
+          lock.lock(timeout: #{timeout})
+          $stdout.puts "acquired"
+        rescue Interrupt
+          $stdout.puts "Interrupt locked=\#{lock.locked?}"
+        end
+        $stdout.flush
+        $stdin.read
+      RUBY
+      ruby_child(script) do |_stdin, stdout, pid|
+        assert_equal "waiting", stdout.gets.chomp
+        wait_until_process_blocked(pid)
+        started = monotonic
+        Process.kill(:INT, pid)
+        assert_equal "Interrupt locked=false", stdout.gets.chomp
+        assert_operator monotonic - started, :<, PROMPT
+        @holder.unlock
+        assert free_for_another_process?, "the interrupted process holds the lock"
       end
-      $stdout.flush
-      $stdin.read
-    RUBY
-    ruby_child(script) do |_stdin, stdout, pid|
-      assert_equal "waiting", stdout.gets.chomp
-      wait_until_process_blocked(pid)
-      started = monotonic
-      Process.kill(:INT, pid)
-      assert_equal "Interrupt locked=false", stdout.gets.chomp
-      assert_operator monotonic - started, :<, PROMPT
-      @holder.unlock
-      assert free_for_another_process?, "the interrupted process holds the lock"
     end
   end
 

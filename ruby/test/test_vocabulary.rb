@@ -81,7 +81,7 @@ class TestVocabulary < Minitest::Test
   end
 
   def test_the_name_is_checked_before_every_other_argument
-    # Decided order: INVALID_NAME first, then INVALID_ARGUMENT, all before any file-system operation.
+    # [XL-NAME-6]: INVALID_NAME first, then INVALID_ARGUMENT, all before any file-system operation.
     bad = "a\u0001b"
     nowhere = File.join(@tmp, "never-made")
     [
@@ -120,6 +120,28 @@ class TestVocabulary < Minitest::Test
     assert_raises(XLock::InvalidArgument) { sem.acquire(timeout: Float::NAN) }
     assert_equal 0, sem.held
     refute waiter.locked?
+  end
+
+  def test_namespace_paths_and_sharing
+    # [XL-NS-14] trailing '/' removed, nothing else normalised; [XL-NS-15] private, group- or world-shared.
+    lock = track(XLock::Lock.new("slash", namespace: "#{@ns}//"))
+    assert_equal @ns, lock.namespace
+    assert_equal File.join(@ns, "slash.lock"), lock.path
+    assert_equal "#{@ns}/./slash.lock", track(XLock::Lock.new("slash", namespace: "#{@ns}/.")).path
+    { 0o1770 => :group_shared, 0o1777 => :world_shared, 0o700 => :private }.each do |mode, sharing|
+      dir = File.join(@tmp, format("m%o", mode))
+      Dir.mkdir(dir)
+      File.chmod(mode, dir)
+      objects = [XLock::Lock.new("s", namespace: dir), XLock::Semaphore.new("s", 1, namespace: dir),
+                 XLock::PosixSemaphore.new("s-#{Process.pid}", namespace: dir)]
+      objects.each { |o| track(o) }
+      assert_equal [sharing] * 3, objects.map(&:sharing), format("mode %o", mode)
+      # The file mode of the namespace [XL-NS-13]: bell and lock file alike.
+      file_mode = { private: 0o600, group_shared: 0o660, world_shared: 0o666 }.fetch(sharing)
+      assert_equal [file_mode] * 2, [objects[0].bell, objects[0].path].map { |f| File.stat(f).mode & 0o777 }
+      objects.last.close
+      XLock.remove("s-#{Process.pid}", kind: :posix_semaphore, namespace: dir)
+    end
   end
 
   def test_the_three_classes_share_one_handle_type
