@@ -35,6 +35,12 @@ def spec(*ids: str) -> Any:
     return pytest.mark.spec(*ids)
 
 
+def needs(*capabilities: str) -> Any:
+    """Mark a case that runs only for drivers claiming these capabilities (e.g. `pg`): the others get no
+    column for it, not a skip, and the matrix says once which drivers did not claim it."""
+    return pytest.mark.needs(*capabilities)
+
+
 # -- options and configuration -----------------------------------------------------------------------
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,14 +80,43 @@ class State:
         self.case_ids: "OrderedDict[str, list[str]]" = OrderedDict()
         self.case_module: dict[str, str] = {}
         self.case_shape: dict[str, str] = {}  # driver, pair or all: which columns a case takes
+        self.claims: dict[str, set[str]] = {}  # driver name -> capabilities from its hello
+        self.unclaimed: "OrderedDict[str, list[str]]" = OrderedDict()  # capability -> drivers without it
         self.total = 0
         self.done = 0
         self.started = time.monotonic()
+
+    def claiming(self, capabilities: list[str]) -> list[DriverSpec]:
+        """The available drivers whose hello claims every capability (each driver is asked once)."""
+        found = []
+        for d in self.drivers:
+            if d.name not in self.claims:
+                self.claims[d.name] = _hello_capabilities(d)
+            if all(c in self.claims[d.name] for c in capabilities):
+                found.append(d)
+            else:
+                for c in capabilities:
+                    if c not in self.claims[d.name] and d.name not in self.unclaimed.setdefault(c, []):
+                        self.unclaimed[c].append(d.name)
+        return found
 
     def columns(self) -> list[str]:
         singles = [d.name for d in self.drivers]
         pairs = [pair_label(a, b) for a, b in pairs_of(self.drivers)]
         return singles + pairs + [GROUP]
+
+
+def _hello_capabilities(spec: DriverSpec) -> set[str]:
+    if spec.unavailable or not spec.argv:
+        return set()
+    probe = driver.Driver(spec, spec.name)
+    try:
+        probe.handshake()
+        return set(probe.capabilities)
+    except driver.DriverError:
+        return set()
+    finally:
+        probe.kill()
 
 
 def pairs_of(drivers: list[DriverSpec]) -> Iterator[tuple[DriverSpec, DriverSpec]]:
@@ -97,6 +132,7 @@ def pair_label(a: DriverSpec, b: DriverSpec) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "spec(*ids): the xlock/1 requirement IDs a case checks")
+    config.addinivalue_line("markers", "needs(*capabilities): run only for drivers claiming them")
     driver.SLOW["factor"] = max(config.getoption("--slow"), 1.0)
     try:
         config._xlc = State(config)  # type: ignore[attr-defined]
@@ -110,10 +146,14 @@ def _state(config: pytest.Config) -> State:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     st = _state(metafunc.config)
+    needed = [c for m in metafunc.definition.iter_markers("needs") for c in m.args]
+    drivers = st.claiming(needed) if needed and not st.listing else st.drivers
+    if needed and not drivers:
+        return  # no driver claims what the case needs: no column; the item is dropped at collection
     if "one" in metafunc.fixturenames:
-        metafunc.parametrize("one", st.drivers, ids=[d.name for d in st.drivers])
+        metafunc.parametrize("one", drivers, ids=[d.name for d in drivers])
     elif "pair" in metafunc.fixturenames:
-        pairs = list(pairs_of(st.drivers))
+        pairs = list(pairs_of(drivers))
         metafunc.parametrize("pair", pairs, ids=[f"{a.name}+{b.name}" for a, b in pairs])
     elif "group" in metafunc.fixturenames:
         metafunc.parametrize("group", [st.drivers], ids=[GROUP])
@@ -164,6 +204,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     runs, skips = config.getoption("--run"), config.getoption("--skip")
     keep, drop = [], []
     for item in items:
+        if item.get_closest_marker("needs") and column(item) == GROUP:  # no driver claims it: no column
+            drop.append(item)
+            continue
         wanted = (not runs or any(_matches(item, p) for p in runs)) and not any(_matches(item, p) for p in skips)
         (keep if wanted else drop).append(item)
     if drop:
@@ -299,6 +342,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             tw.line(line)
     tw.line("")
     _print_matrix(tw, st)
+    for capability, names in st.unclaimed.items():
+        tw.line(f"{capability}: not claimed by {', '.join(names)}")
     if st.skips:
         tw.line("")
         tw.line("skipped:")
