@@ -23,12 +23,15 @@ def main() -> None:
         try:
             if op == "lock":
                 lock = xlock.Lock(cmd["name"], namespace=cmd["ns"], shared=cmd.get("shared", False))
-                lock.acquire(timeout=cmd.get("timeout"))
+                if not lock.acquire(timeout=cmd.get("timeout")):
+                    raise xlock.Timeout(f"lock {cmd['name']!r} not acquired")
                 reply["mono_ns"] = time.monotonic_ns()
                 held.append(lock)
             elif op == "sem":
                 sem = xlock.Semaphore(cmd["name"], cmd["capacity"], namespace=cmd["ns"])
-                reply["slot"] = sem.acquire(timeout=cmd.get("timeout"))
+                if not sem.acquire(timeout=cmd.get("timeout")):
+                    raise xlock.Timeout(f"semaphore {cmd['name']!r}: no permit")
+                reply["slot"] = sem.slot
                 reply["mono_ns"] = time.monotonic_ns()
                 held.append(sem)
             elif op == "release":

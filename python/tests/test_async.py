@@ -78,7 +78,7 @@ def test_cancellation_leaves_nothing_held(ns: str, actor: Actor, timeout: float 
         # The holder goes away; the cancelled worker must not grab the lock afterwards.
         await asyncio.get_running_loop().run_in_executor(None, lambda: actor.call(op="release"))
         probe = xlock.Lock("x", namespace=ns)
-        probe.acquire(timeout=10)
+        assert probe.acquire(timeout=10)
         probe.release()
         assert not lock.locked()
         await lock.acquire_async(timeout=10)
@@ -117,7 +117,7 @@ def test_cancellation_race_never_leaks(ns: str) -> None:
 def test_semaphore_async(ns: str) -> None:
     async def main() -> None:
         sem = xlock.Semaphore("pool", 2, namespace=ns)
-        assert await sem.acquire_async() == 0
+        assert await sem.acquire_async() is True and sem.slot == 0
         async with sem:
             assert sem.held == 2
             task = asyncio.ensure_future(sem.acquire_async(timeout=30))

@@ -116,7 +116,7 @@ def test_status_shows_semaphore_slot_holder(ns: Path) -> None:
     script = (
         "import sys, xlock\n"
         "s = xlock.Semaphore('pool', 2, namespace=sys.argv[1])\n"
-        "print(s.acquire(), flush=True)\n"
+        "print(s.acquire() and s.slot, flush=True)\n"
         "sys.stdin.read()\n"
     )
     holder = subprocess.Popen(

@@ -102,7 +102,7 @@ def test_strict_recheck_in_a_shared_namespace(world_ns: str) -> None:
         lock.release()
         os.link(lock.path, os.path.join(world_ns, "kept-link"))
         os.unlink(lock.path)
-        lock.acquire(blocking=False)
+        assert lock.acquire(blocking=False)
         assert os.path.exists(lock.path)
         assert path_file_is_held(lock.path), "the lock holds the hard-linked old inode"
         lock.release()
@@ -122,10 +122,10 @@ def test_huge_and_infinite_timeouts_wait_for_ever_and_nan_is_invalid(ns: str, ki
         obj = xlock.PosixSemaphore(f"t-{os.getpid()}", namespace=ns)
     try:
         for timeout in (1e300, float("inf"), 2.0**70):
-            obj.acquire(timeout=timeout)
+            assert obj.acquire(timeout=timeout)
             obj.release()
         with pytest.raises(xlock.InvalidArgument, match="NaN"):
-            obj.acquire(timeout=float("nan"))
+            assert obj.acquire(timeout=float("nan"))
     finally:
         obj.close()
         if isinstance(obj, xlock.PosixSemaphore):

@@ -38,11 +38,10 @@ def test_lock_file_created_with_namespace_mode(ns: str) -> None:
 def test_exclusion_between_processes(ns: str, actor: Actor) -> None:
     assert actor.call(op="lock", ns=ns, name="job")["ok"]
     lock = xlock.Lock("job", namespace=ns)
-    with pytest.raises(xlock.WouldBlock):
-        lock.acquire(blocking=False)
+    assert lock.acquire(blocking=False) is False
     assert not lock.locked()
     assert actor.call(op="release")["ok"]
-    lock.acquire(blocking=False)
+    assert lock.acquire(blocking=False)
     actor.send(op="lock", ns=ns, name="job", timeout=0)
     assert actor.reply()["error"] == "TIMEOUT"
     lock.release()
@@ -52,10 +51,8 @@ def test_two_objects_in_one_thread_exclude(ns: str) -> None:
     a = xlock.Lock("x", namespace=ns)
     b = xlock.Lock("x", namespace=ns)
     a.acquire()
-    with pytest.raises(xlock.WouldBlock):
-        b.acquire(blocking=False)
-    with pytest.raises(xlock.Timeout):
-        b.acquire(timeout=0)
+    assert b.acquire(blocking=False) is False
+    assert b.acquire(timeout=0) is False
     a.release()
     with b:
         assert b.locked() and not a.locked()
@@ -76,10 +73,9 @@ def test_reentrant_counts(ns: str) -> None:
     lock = xlock.Lock("x", namespace=ns, reentrant=True)
     other = xlock.Lock("x", namespace=ns)
     lock.acquire()
-    lock.acquire(timeout=1)
+    assert lock.acquire(timeout=1)
     lock.release()
-    with pytest.raises(xlock.WouldBlock):
-        other.acquire(blocking=False)
+    assert other.acquire(blocking=False) is False
     errors: list[BaseException] = []
 
     def release_elsewhere() -> None:
@@ -93,7 +89,7 @@ def test_reentrant_counts(ns: str) -> None:
     t.join()
     assert isinstance(errors[0], xlock.NotHeld)
     lock.release()
-    other.acquire(blocking=False)
+    assert other.acquire(blocking=False)
     other.release()
     with pytest.raises(xlock.NotHeld):
         lock.release()
@@ -106,14 +102,8 @@ def test_threads_sharing_one_object_exclude(ns: str) -> None:
     results: list[object] = []
 
     def worker() -> None:
-        try:
-            lock.acquire(blocking=False)
-        except xlock.WouldBlock as exc:
-            results.append(exc)
-        try:
-            lock.acquire(timeout=0.05)
-        except xlock.Timeout as exc:
-            results.append(exc)
+        results.append(lock.acquire(blocking=False))
+        results.append(lock.acquire(timeout=0.05))
         lock.acquire()
         got.set()
         lock.release()
@@ -125,7 +115,7 @@ def test_threads_sharing_one_object_exclude(ns: str) -> None:
     lock.release()
     t.join(10)
     assert got.is_set()
-    assert [type(r) for r in results] == [xlock.WouldBlock, xlock.Timeout]
+    assert results == [False, False]
 
 
 def test_any_thread_may_release_a_non_reentrant_lock(ns: str) -> None:
@@ -158,7 +148,7 @@ for _ in range(200):
     def bump() -> None:
         lock = xlock.Lock("counter", namespace=ns)
         for _ in range(200):
-            lock.acquire(timeout=30)
+            assert lock.acquire(timeout=30)
             try:
                 with open(counter) as f:
                     n = int(f.read())
@@ -182,14 +172,12 @@ def test_shared_locks(ns: str, actor: Actor) -> None:
     assert actor.call(op="lock", ns=ns, name="db", shared=True)["ok"]
     reader = xlock.Lock("db", namespace=ns, shared=True)
     writer = xlock.Lock("db", namespace=ns)
-    reader.acquire(blocking=False)
-    with pytest.raises(xlock.WouldBlock):
-        writer.acquire(blocking=False)
+    assert reader.acquire(blocking=False)
+    assert writer.acquire(blocking=False) is False
     reader.release()
-    with pytest.raises(xlock.Timeout):
-        writer.acquire(timeout=0.02)
+    assert writer.acquire(timeout=0.02) is False
     assert actor.call(op="release")["ok"]
-    writer.acquire(timeout=5)
+    assert writer.acquire(timeout=5)
     actor.send(op="lock", ns=ns, name="db", shared=True, timeout=0)
     assert actor.reply()["error"] == "TIMEOUT"
     writer.release()
@@ -199,8 +187,7 @@ def test_timeout_is_not_early(ns: str, actor: Actor) -> None:
     assert actor.call(op="lock", ns=ns, name="x")["ok"]
     lock = xlock.Lock("x", namespace=ns)
     start = time.monotonic()
-    with pytest.raises(xlock.Timeout, match="not acquired within 150 ms"):
-        lock.acquire(timeout=0.15)
+    assert lock.acquire(timeout=0.15) is False
     assert time.monotonic() - start >= 0.15
     assert not lock.locked()
 
@@ -208,12 +195,12 @@ def test_timeout_is_not_early(ns: str, actor: Actor) -> None:
 def test_bad_arguments(ns: str) -> None:
     lock = xlock.Lock("x", namespace=ns)
     with pytest.raises(xlock.InvalidArgument):
-        lock.acquire(blocking=False, timeout=1)
+        assert lock.acquire(blocking=False, timeout=1)
     with pytest.raises(xlock.InvalidArgument):
-        lock.acquire(timeout=float("nan"))
+        assert lock.acquire(timeout=float("nan"))
     with pytest.raises(xlock.InvalidArgument):
-        lock.acquire(timeout="1")  # type: ignore[arg-type]
-    lock.acquire(timeout=-1)  # negative: untimed [XL-WAIT-3]
+        assert lock.acquire(timeout="1")  # type: ignore[arg-type]
+    assert lock.acquire(timeout=-1)  # negative: untimed [XL-WAIT-3]
     lock.close()
     assert not lock.locked()
     with pytest.raises(xlock.InvalidArgument, match="closed"):
@@ -231,7 +218,7 @@ def test_close_releases(ns: str) -> None:
     b = xlock.Lock("x", namespace=ns)
     a.acquire()
     a.close()
-    b.acquire(blocking=False)
+    assert b.acquire(blocking=False)
     b.release()
 
 
@@ -255,8 +242,7 @@ def test_timed_wait_without_sem_clockwait(ns: str, actor: Actor, monkeypatch: py
     monkeypatch.setattr(_libc, "HAVE_CLOCKWAIT", False)
     assert actor.call(op="lock", ns=ns, name="x")["ok"]
     lock = xlock.Lock("x", namespace=ns)
-    with pytest.raises(xlock.Timeout):
-        lock.acquire(timeout=0.03)
+    assert lock.acquire(timeout=0.03) is False
     waiter = threading.Thread(target=lock.acquire, kwargs={"timeout": 30})
     waiter.start()
     assert actor.call(op="release")["ok"]
@@ -278,12 +264,11 @@ def test_timed_waiter_notices_a_foreign_flock_releaser(ns: str) -> None:
     )
     assert holder.stdout is not None and holder.stdin is not None
     assert holder.stdout.readline() == "held\n"
-    with pytest.raises(xlock.WouldBlock):
-        lock.acquire(blocking=False)
+    assert lock.acquire(blocking=False) is False
     result: list[int] = []
 
     def wait() -> None:
-        lock.acquire(timeout=30)
+        assert lock.acquire(timeout=30)
         result.append(time.monotonic_ns())
 
     t = threading.Thread(target=wait)
@@ -326,11 +311,10 @@ def test_raw_fcntl_flock_in_another_process_excludes(ns: str) -> None:
         os.read(go_r, 1)
         os._exit(0)
     assert os.read(held_r, 1) == b"h"
-    with pytest.raises(xlock.WouldBlock):
-        lock.acquire(blocking=False)
+    assert lock.acquire(blocking=False) is False
     os.write(go_w, b"g")
     os.waitpid(pid, 0)
-    lock.acquire(timeout=10)
+    assert lock.acquire(timeout=10)
     lock.release()
     for fd in (held_r, held_w, go_r, go_w):
         os.close(fd)
@@ -339,10 +323,9 @@ def test_raw_fcntl_flock_in_another_process_excludes(ns: str) -> None:
 def test_sigkill_of_holder_releases(ns: str, actor: Actor) -> None:
     assert actor.call(op="lock", ns=ns, name="x")["ok"]
     lock = xlock.Lock("x", namespace=ns)
-    with pytest.raises(xlock.WouldBlock):
-        lock.acquire(blocking=False)
+    assert lock.acquire(blocking=False) is False
     actor.kill()
-    lock.acquire(timeout=10)
+    assert lock.acquire(timeout=10)
     lock.release()
 
 
@@ -377,7 +360,7 @@ def test_close_during_a_wait_in_another_thread(ns: str, actor: Actor) -> None:
 
     def wait() -> None:
         try:
-            lock.acquire(timeout=30)
+            assert lock.acquire(timeout=30)
         except BaseException as exc:
             errors.append(exc)
 
@@ -389,5 +372,5 @@ def test_close_during_a_wait_in_another_thread(ns: str, actor: Actor) -> None:
     assert not t.is_alive() and not lock.locked()
     assert isinstance(errors[0], xlock.InvalidArgument)
     probe = xlock.Lock("x", namespace=ns)
-    probe.acquire(blocking=False)  # nothing is left held by the closed object
+    assert probe.acquire(blocking=False)  # nothing is left held by the closed object
     probe.release()

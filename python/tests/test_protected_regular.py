@@ -73,7 +73,7 @@ def test_other_users_lock_file_opens_under_protected_regular(protected_regular: 
 
     lock = xlock.Lock("nightly", namespace=shared_ns)
     try:
-        lock.acquire(blocking=False)
+        assert lock.acquire(blocking=False)
         assert lock.locked()
         # It is the same file, and the lock is a real flock on it.
         assert os.stat(lock.path).st_ino == st.st_ino

@@ -40,11 +40,11 @@ def path_file_is_held(path: str) -> bool:
 
 def acquire(lock: xlock.Lock, mode: str) -> None:
     if mode == "untimed":
-        lock.acquire()
+        assert lock.acquire()
     elif mode == "timed":
-        lock.acquire(timeout=30)
+        assert lock.acquire(timeout=30)
     else:
-        lock.acquire(blocking=False)
+        assert lock.acquire(blocking=False)
 
 
 @pytest.mark.parametrize("mode", ["untimed", "timed", "try"])
@@ -96,12 +96,12 @@ def test_waiter_on_a_file_taken_away_ends_on_the_paths_file(
 @pytest.mark.parametrize("how", HOW)
 def test_semaphore_slot_taken_away_is_reopened(ns: str, how: str) -> None:
     sem = xlock.Semaphore("pool", 1, namespace=ns)
-    assert sem.acquire() == 0  # opens the slot file, kept open
+    assert sem.acquire() and sem.slot == 0  # opens the slot file, kept open
     sem.release()
     slot_path = os.path.join(ns, xlock.slot_file_name("pool", 0))
     assert os.path.exists(slot_path)
     take_the_path_away(slot_path, how)
-    assert sem.acquire(blocking=False) == 0
+    assert sem.acquire(blocking=False) and sem.slot == 0
     assert path_file_is_held(slot_path), f"the permit is on the {how} slot inode, not the path's file"
     sem.release()
     assert not path_file_is_held(slot_path)

@@ -22,7 +22,7 @@ if mode == "inprocess":
     import threading
     taken, stop = threading.Event(), threading.Event()
     def hold():
-        lock.acquire(timeout=60)
+        assert lock.acquire(timeout=60)
         taken.set()
         stop.wait()
     threading.Thread(target=hold, daemon=True).start()
@@ -32,7 +32,7 @@ try:
     if mode in ("untimed", "inprocess"):
         lock.acquire()
     elif mode == "timed":
-        lock.acquire(timeout=60)
+        assert lock.acquire(timeout=60)
     elif mode == "semaphore":
         sem.acquire()
     elif mode == "posix":
@@ -67,7 +67,7 @@ def test_sigint_interrupts_a_wait(ns: str, actor: Actor, mode: str) -> None:
     for _ in range(1 if mode == "inprocess" else 2):
         assert actor.call(op="release")["ok"]
     lock = xlock.Lock("x", namespace=ns)
-    lock.acquire(blocking=False)
+    assert lock.acquire(blocking=False)
     lock.release()
     xlock.PosixSemaphore("p", namespace=ns).unlink()
 

@@ -22,7 +22,7 @@ from ._errors import (
     XLockOSError,
     error_for_kind,
 )
-from ._lock import Lock
+from ._lock import Lock, RLock
 from ._namespace import Namespace
 from ._posix_semaphore import PosixSemaphore
 from ._remove import remove
@@ -56,6 +56,7 @@ __all__ = [
     "Namespace",
     "NotHeld",
     "PosixSemaphore",
+    "RLock",
     "Semaphore",
     "Timeout",
     "UnsupportedBackend",

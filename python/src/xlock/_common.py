@@ -16,7 +16,10 @@ from ._namespace import Namespace
 __all__ = [
     "FOREVER_NS",
     "IN_PROCESS_SLICE_S",
+    "UNTIMED",
     "NamespaceArg",
+    "acquire_timeout",
+    "check_timeout",
     "current_owner_matches",
     "deadline_from",
     "open_namespace",
@@ -28,6 +31,8 @@ NamespaceArg = Union[str, "os.PathLike[str]", Namespace, None]
 IN_PROCESS_SLICE_S = 0.02
 # A deadline that never comes (~146 years of CLOCK_MONOTONIC); longer timeouts mean "wait for ever".
 FOREVER_NS = 1 << 62
+# ``timeout=-1``: wait without end, as ``threading.Lock.acquire`` spells it.
+UNTIMED = -1
 
 
 def open_namespace(namespace: NamespaceArg, allow_unsupported_fs: bool) -> tuple[Namespace, bool]:
@@ -43,10 +48,19 @@ def open_namespace(namespace: NamespaceArg, allow_unsupported_fs: bool) -> tuple
 
 
 def deadline_from(timeout: float | None) -> int | None:
-    """The CLOCK_MONOTONIC deadline in ns of a timeout in seconds, computed once [XL-WAIT-3].
+    """The CLOCK_MONOTONIC deadline in ns of a timeout in seconds, computed once [XL-WAIT-3]; ``None`` if
+    untimed (see ``check_timeout``). Raises ``InvalidArgument`` for NaN or a non-number."""
+    seconds = check_timeout(timeout)
+    if seconds is None:
+        return None
+    return time.monotonic_ns() + int(seconds * 1e9)
 
-    ``None``, a negative number, infinity or a timeout too large to represent as a deadline mean untimed
-    (``None``). Raises ``InvalidArgument`` for NaN or a non-number.
+
+def check_timeout(timeout: object) -> float | None:
+    """A timeout argument in seconds, or ``None`` for untimed: ``None``, ``-1`` (``threading``'s default),
+    any negative number, infinity and a timeout too large for a deadline are untimed [XL-WAIT-3].
+
+    Raises ``InvalidArgument`` (a ``ValueError``) for NaN or a non-number.
     """
     if timeout is None:
         return None
@@ -56,7 +70,16 @@ def deadline_from(timeout: float | None) -> int | None:
         raise InvalidArgument("timeout must be a number of seconds or None, not NaN")
     if timeout < 0 or timeout * 1e9 >= FOREVER_NS:
         return None
-    return time.monotonic_ns() + int(timeout * 1e9)
+    return float(timeout)
+
+
+def acquire_timeout(blocking: object, timeout: object) -> float | None:
+    """The timeout of ``acquire(blocking, timeout)``, checked as ``threading.Lock.acquire`` does: a
+    timeout other than ``-1`` (or ``None``) with ``blocking=False`` is a ``ValueError``
+    (``InvalidArgument``)."""
+    if not blocking and timeout is not None and timeout != UNTIMED:
+        raise InvalidArgument(f"can't specify a timeout for a non-blocking call (timeout={timeout!r})")
+    return check_timeout(timeout)
 
 
 def seconds_until(deadline_ns: int | None, cap: float) -> float:

@@ -1,34 +1,56 @@
 """The lifecycle every xlock object shares (``Lock``, ``Semaphore``, ``PosixSemaphore``): the namespace it
-uses, introspection, ``with`` and ``async with``, asyncio acquisition, fork and collection.
+uses, introspection, the ``threading`` protocol (``acquire`` returns a bool, ``with``, a decorator),
+``async with``, asyncio acquisition, fork and collection.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Coroutine
 from types import TracebackType
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Literal, TypeVar, overload
 
 from . import _fork
 from ._async import acquire_in_worker
-from ._common import FOREVER_NS, NamespaceArg, deadline_from, open_namespace
-from ._errors import WouldBlock
+from ._common import (
+    FOREVER_NS,
+    UNTIMED,
+    NamespaceArg,
+    acquire_timeout,
+    check_timeout,
+    deadline_from,
+    open_namespace,
+)
+from ._decorator import hold_while_running
+from ._errors import Timeout, WouldBlock
 from ._namespace import Namespace
 from .names import EncodedName, NameLike, encoded
 
 __all__ = ["Handle"]
 
 H = TypeVar("H", bound="Handle")
+R = TypeVar("R")
+if TYPE_CHECKING:
+    from typing import ParamSpec
+
+    P = ParamSpec("P")
 
 
 class Handle:
     """Base of the xlock objects. A subclass implements ``_acquire``, ``release``, ``close``, ``_undo``
     and ``_after_fork_in_child`` (which the at-fork handler calls in a child [XL-HOLD-7, XL-HOLD-8]).
 
+    It follows ``threading.Lock``'s protocol: ``acquire(blocking=True, timeout=-1)`` returns ``True`` when
+    it got the lock (or permit) and ``False`` when a non-blocking or timed attempt did not; ``with`` waits
+    for the object's default ``timeout`` and raises ``Timeout`` when it passes; the object decorates
+    functions and coroutine functions.
+
     Attributes: ``name``, ``namespace`` (the namespace directory's path), ``namespace_identity``
-    (``(dev, ino)``) and ``path``.
+    (``(dev, ino)``), ``path`` and ``timeout`` (the default of ``with``, seconds or ``None``).
     """
 
     _closed = True
+    _default_timeout: float | None = None
     _ns: Namespace
     _owns_namespace = False
     _name: EncodedName
@@ -40,6 +62,19 @@ class Handle:
     def _open_namespace(self, namespace: NamespaceArg, allow_unsupported_fs: bool) -> None:
         """Open (or share) the namespace [XL-NS-1], after every argument was checked."""
         self._ns, self._owns_namespace = open_namespace(namespace, allow_unsupported_fs)
+
+    def _set_default_timeout(self, timeout: object) -> None:
+        self._default_timeout = check_timeout(timeout)
+
+    @property
+    def timeout(self) -> float | None:
+        """How long ``with`` (and the decorator) waits, in seconds; ``None`` is without end. Set it with
+        the constructor's ``timeout=`` or here; ``-1`` or ``None`` mean without end."""
+        return self._default_timeout
+
+    @timeout.setter
+    def timeout(self, value: float | None) -> None:
+        self._set_default_timeout(value)
 
     def _opened(self) -> None:
         """The object is ready: from now on ``close`` and the at-fork handler apply to it."""
@@ -83,17 +118,33 @@ class Handle:
         cancel: threading.Event | None,
         deadline_ns: int | None,
     ) -> Any:
+        """Acquire or raise (``WouldBlock``, ``Timeout``, ...); ``timeout`` is checked, ``None`` untimed."""
         raise NotImplementedError
 
     def _undo(self, owner: object, got: Any) -> None:
         """Give back what an abandoned asyncio acquisition got."""
         raise NotImplementedError
 
-    def acquire(self, blocking: bool = True, timeout: float | None = None) -> Any:
-        raise NotImplementedError
+    def _sync_owner(self) -> object:
+        """Who holds after a synchronous acquire (the thread, for a lock)."""
+        return None
 
-    async def acquire_async(self, timeout: float | None = None) -> Any:
-        return await self._acquire_async(timeout)
+    def acquire(self, blocking: bool = True, timeout: float | None = UNTIMED) -> bool:
+        """``True`` once acquired; ``False`` if ``blocking=False`` found it held elsewhere or ``timeout``
+        seconds passed first, exactly as ``threading.Lock.acquire``. ``timeout=-1`` (or ``None``) waits
+        without end; a timeout with ``blocking=False`` is a ``ValueError`` (``InvalidArgument``)."""
+        seconds = acquire_timeout(blocking, timeout)
+        try:
+            self._acquire(self._sync_owner(), blocking, seconds, None, None)
+        except (WouldBlock, Timeout):
+            return False
+        return True
+
+    async def acquire_async(self, timeout: float | None = None) -> Literal[True]:
+        """Acquire without blocking the event loop; returns ``True`` (as ``asyncio.Lock.acquire``) or
+        raises ``Timeout`` when ``timeout`` seconds pass first."""
+        await self._acquire_async(check_timeout(timeout))
+        return True
 
     def release(self) -> None:
         raise NotImplementedError
@@ -135,12 +186,24 @@ class Handle:
         self.release()
 
     def __enter__(self: H) -> H:
-        self.acquire()
+        # Raises Timeout when the default timeout passes: a `with` body never runs unlocked.
+        self._acquire(self._sync_owner(), True, self._default_timeout, None, None)
         return self
 
     async def __aenter__(self: H) -> H:
-        await self.acquire_async()
+        await self._acquire_async(self._default_timeout)
         return self
+
+    @overload
+    def __call__(self, func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]: ...
+
+    @overload
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]: ...
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Use the object as a decorator: every call of ``func`` runs holding it (``with``), and a
+        coroutine function's under ``async with``."""
+        return hold_while_running(self, func)
 
     def __exit__(
         self,

@@ -5,12 +5,15 @@ from __future__ import annotations
 import fcntl
 import threading
 import time
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from ._bell import ACQUIRED, TIMED_OUT, bell_of, wait_loop
 from ._common import (
     IN_PROCESS_SLICE_S,
+    UNTIMED,
     NamespaceArg,
+    acquire_timeout,
+    check_timeout,
     current_owner_matches,
     current_task_or_none,
     deadline_from,
@@ -23,7 +26,7 @@ from ._lockfile import BUSY, LOCKED, LockFile
 from ._pg import open_lock, pg_namespace
 from .names import NameLike
 
-__all__ = ["Lock"]
+__all__ = ["Lock", "RLock"]
 
 _flock = fcntl.flock
 _LOCK_UN = fcntl.LOCK_UN
@@ -36,8 +39,13 @@ class Lock(Handle):
     ``Lock(name)`` opens (creating if needed) the lock file ``enc(name).lock`` in the namespace chosen
     per XL-NS-1 and keeps it open; acquiring is ``flock(2)`` on it, exclusive, or shared with
     ``shared=True``. The object is safe to share between threads; two objects for one name exclude each
-    other even in one thread [XL-HOLD-1]. With ``reentrant=True`` the holding thread may acquire again
-    (counted) [XL-HOLD-4].
+    other even in one thread [XL-HOLD-1]. With ``reentrant=True`` (or ``xlock.RLock(name)``) the holding
+    thread may acquire again (counted) [XL-HOLD-4].
+
+    It follows ``threading.Lock``: ``acquire()`` returns ``True``, ``acquire(blocking=False)`` and
+    ``acquire(timeout=s)`` return ``False`` when the lock stays held elsewhere; ``with lock:`` waits at
+    most ``timeout`` seconds (the constructor's, default without end) and raises ``Timeout``; ``@lock``
+    decorates a function or a coroutine function.
 
     Raises at construction: ``InvalidName`` [XL-NAME-3], ``InvalidArgument`` (bad namespace path),
     ``InsecureNamespace`` (unsafe namespace, or a symlink/FIFO/... at the lock file path [XL-LOCK-4,
@@ -62,9 +70,11 @@ class Lock(Handle):
         namespace: NamespaceArg = None,
         shared: bool = False,
         reentrant: bool = False,
+        timeout: float | None = UNTIMED,
         allow_unsupported_fs: bool = False,
     ) -> None:
         self._set_name(name)
+        self._set_default_timeout(timeout)
         self._open_namespace(namespace, allow_unsupported_fs)
         ns = self._ns
         try:
@@ -93,22 +103,23 @@ class Lock(Handle):
 
     # -- acquisition ---------------------------------------------------------------------------------
 
-    def acquire(self, blocking: bool = True, timeout: float | None = None) -> None:
-        """Acquire the lock.
+    def acquire(self, blocking: bool = True, timeout: float | None = UNTIMED) -> bool:
+        """Acquire the lock; ``True`` once held, ``False`` if it is held elsewhere when ``blocking=False``
+        or still held when ``timeout`` seconds have passed (as ``threading.Lock.acquire``).
 
         ``acquire()`` waits without end in a blocking ``flock`` [XL-WAIT-2]; ``acquire(timeout=s)`` waits
-        at most ``s`` seconds (a negative ``s``, infinity or a timeout too large to represent mean without
-        end), woken by the releaser's ring of the bell [XL-WAIT-12]; ``acquire(blocking=False)`` makes one
-        attempt [XL-WAIT-1].
+        at most ``s`` seconds (``-1``, ``None``, a negative ``s``, infinity or a timeout too large to
+        represent mean without end), woken by the releaser's ring of the bell [XL-WAIT-12];
+        ``acquire(blocking=False)`` makes one attempt [XL-WAIT-1]. ``False`` comes no earlier than the
+        deadline; ``timeout=0`` is one attempt.
 
-        Raises ``WouldBlock`` if ``blocking=False`` and the lock is held elsewhere; ``Timeout`` when the
-        deadline passes (no earlier; ``timeout=0`` is one attempt); ``AlreadyHeld`` if this thread holds
-        this non-reentrant object [XL-HOLD-3]; ``InvalidArgument`` for ``blocking=False`` with a timeout,
-        a NaN or non-number timeout or a closed object; ``InsecureNamespace`` if the lock file was
-        replaced by a symlink or non-regular file; ``XLockOSError``. A signal handler's exception
-        (``KeyboardInterrupt``) propagates; nothing is held afterwards [XL-WAIT-9].
+        Raises ``AlreadyHeld`` if this thread holds this non-reentrant object [XL-HOLD-3];
+        ``InvalidArgument`` (a ``ValueError``) for ``blocking=False`` with a timeout, a NaN or non-number
+        timeout or a closed object; ``InsecureNamespace`` if the lock file was replaced by a symlink or
+        non-regular file; ``XLockOSError``. A signal handler's exception (``KeyboardInterrupt``)
+        propagates; nothing is held afterwards [XL-WAIT-9].
         """
-        if timeout is None:
+        if timeout is None or timeout == UNTIMED:
             # Hot path: one non-blocking attempt of the lock-file cycle, under the object's mutex.
             mutex = self._mutex
             mutex.acquire()
@@ -116,12 +127,20 @@ class Lock(Handle):
                 if self._owner is None and self._file.fd >= 0 and self._file.lock(self._op_nb) == LOCKED:
                     self._owner = _get_ident()
                     self._count = 1
-                    return
+                    return True
             except Exception:
                 pass  # the slow path decides and reports
             finally:
                 mutex.release()
-        self._acquire(_get_ident(), blocking, timeout, None, None)
+        seconds = acquire_timeout(blocking, timeout)
+        try:
+            self._acquire(_get_ident(), blocking, seconds, None, None)
+        except (WouldBlock, Timeout):
+            return False
+        return True
+
+    def _sync_owner(self) -> object:
+        return _get_ident()
 
     def _acquire(
         self,
@@ -325,14 +344,16 @@ class Lock(Handle):
     def _async_owner(self) -> object:
         return current_task_or_none()
 
-    async def acquire_async(self, timeout: float | None = None) -> None:
-        """Acquire without blocking the event loop; raises like ``acquire``.
+    async def acquire_async(self, timeout: float | None = None) -> Literal[True]:
+        """Acquire without blocking the event loop; returns ``True`` (as ``asyncio.Lock.acquire``), raises
+        ``Timeout`` when ``timeout`` seconds pass first, and otherwise raises like ``acquire``.
 
         The holder is the calling asyncio task (for ``AlreadyHeld`` and reentrancy). The wait runs in a
         worker thread; if the task is cancelled, the wait ends within one wait slice and nothing stays
         held. Other tasks sharing this object wait for it like threads do.
         """
-        await self._acquire_async(timeout)
+        await self._acquire_async(check_timeout(timeout))
+        return True
 
     def _release_async(self) -> None:
         task = current_task_or_none()
@@ -344,4 +365,31 @@ class Lock(Handle):
     def __repr__(self) -> str:
         mode = "shared" if self.shared else "exclusive"
         state = "closed" if self._closed else "held" if self._count else "not held"
-        return f"<xlock.Lock {self.name!r} {mode} {state} path={self.path!r}>"
+        return f"<xlock.{type(self).__name__} {self.name!r} {mode} {state} path={self.path!r}>"
+
+
+class RLock(Lock):
+    """The reentrant lock of a name, as ``threading.RLock`` [XL-HOLD-4]: ``Lock(name, reentrant=True)``.
+
+    The holding thread (or asyncio task) may acquire it again; each acquire needs its release, and the
+    lock file is unlocked by the last. Only the holder may release it (else ``NotHeld``, a
+    ``RuntimeError``).
+    """
+
+    def __init__(
+        self,
+        name: NameLike,
+        *,
+        namespace: NamespaceArg = None,
+        shared: bool = False,
+        timeout: float | None = UNTIMED,
+        allow_unsupported_fs: bool = False,
+    ) -> None:
+        super().__init__(
+            name,
+            namespace=namespace,
+            shared=shared,
+            reentrant=True,
+            timeout=timeout,
+            allow_unsupported_fs=allow_unsupported_fs,
+        )

@@ -10,10 +10,10 @@ import stat
 import threading
 import time
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 from . import _libc
-from ._common import NamespaceArg, deadline_from, describe_timeout
+from ._common import UNTIMED, NamespaceArg, check_timeout, deadline_from, describe_timeout
 from ._errors import Cancelled, InsecureNamespace, InvalidArgument, NotHeld, Timeout, WouldBlock, XLockOSError
 from ._files import MAX_ROUNDS, describe_uid, publish
 from ._handle import Handle
@@ -170,6 +170,7 @@ class PosixSemaphore(Handle):
         *,
         value: int = 1,
         namespace: NamespaceArg = None,
+        timeout: float | None = UNTIMED,
         allow_unsupported_fs: bool = False,
     ) -> None:
         self._set_name(name)
@@ -178,6 +179,7 @@ class PosixSemaphore(Handle):
                 f"POSIX semaphore {self._name.text!r}: value must be an integer from 0 to {SEM_VALUE_MAX}, "
                 f"not {value!r} [XL-PSEM-2]"
             )
+        self._set_default_timeout(timeout)
         self._open_namespace(namespace, allow_unsupported_fs)
         ns = self._ns
         self.semaphore_name: str = self._name.semaphore_name("p", ns.dev, ns.ino)
@@ -212,14 +214,11 @@ class PosixSemaphore(Handle):
             raise InvalidArgument(f"POSIX semaphore {self.name!r} ({self.semaphore_name}) is closed")
         return self._sem
 
-    def acquire(self, blocking: bool = True, timeout: float | None = None) -> None:
-        """Take one permit: ``sem_trywait`` (``blocking=False``), or wait without end or ``timeout``
-        seconds with ``sem_clockwait`` on CLOCK_MONOTONIC [XL-PSEM-4].
-
-        Raises ``WouldBlock``, ``Timeout``, ``InvalidArgument`` (``blocking=False`` with a timeout, NaN or
-        non-number timeout, closed), ``XLockOSError``; a signal handler's exception propagates.
-        """
-        self._acquire(None, blocking, timeout, None, None)
+    # ``acquire(blocking=True, timeout=-1) -> bool`` is Handle's: take one permit with ``sem_trywait``
+    # (``blocking=False``), or wait without end or ``timeout`` seconds with ``sem_clockwait`` on
+    # CLOCK_MONOTONIC [XL-PSEM-4]; ``False`` when no permit came. Raises ``InvalidArgument``
+    # (``blocking=False`` with a timeout, NaN or non-number timeout, closed), ``XLockOSError``; a signal
+    # handler's exception propagates.
 
     def _acquire(
         self,
@@ -340,9 +339,11 @@ class PosixSemaphore(Handle):
         self._mutex = threading.Lock()
         self._held = 0  # the child holds none of the parent's permits [XL-HOLD-11]
 
-    async def acquire_async(self, timeout: float | None = None) -> None:
-        """Take one permit without blocking the event loop; a cancelled wait takes nothing."""
-        await self._acquire_async(timeout)
+    async def acquire_async(self, timeout: float | None = None) -> Literal[True]:
+        """Take one permit without blocking the event loop; returns ``True``, raises ``Timeout`` when
+        ``timeout`` seconds pass first; a cancelled wait takes nothing."""
+        await self._acquire_async(check_timeout(timeout))
+        return True
 
     def __repr__(self) -> str:
         return (

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import fcntl
 import threading
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from ._bell import ACQUIRED, TIMED_OUT, bell_of, wait_loop
 from ._capacity import ensure_capacity
-from ._common import NamespaceArg, deadline_from, describe_timeout
+from ._common import UNTIMED, NamespaceArg, check_timeout, deadline_from, describe_timeout
 from ._errors import Cancelled, InvalidArgument, NotHeld, Timeout, WouldBlock
 from ._handle import Handle
 from ._lockfile import LOCKED, LockFile
@@ -37,12 +37,16 @@ class Semaphore(Handle):
     participant must agree on the capacity, recorded in ``enc(name).sem`` [XL-CSEM-3]. One object may
     hold several permits (one per acquire) and is safe to share between threads.
 
+    It follows ``threading.Semaphore``: ``acquire()`` returns ``True`` (``False`` when ``blocking=False``
+    or ``timeout`` found no permit free); the permit's slot index is then ``slot`` (the most recent) and
+    ``slots`` (all held); ``with`` waits at most the constructor's ``timeout``; ``@sem`` decorates.
+
     Raises at construction: ``InvalidName``; ``InvalidArgument`` if ``capacity`` is not an integer from 1
     to 1000 [XL-CSEM-1]; ``CapacityMismatch`` if the semaphore exists with another capacity;
     ``InsecureNamespace``, ``UnsupportedFilesystem``, ``XLockOSError`` as for ``Lock``.
 
     Attributes: ``name``, ``capacity``, ``path`` (the capacity file), ``namespace``,
-    ``namespace_identity``, ``bell_word``.
+    ``namespace_identity``, ``bell_word``, ``slot``, ``slots``, ``held``, ``timeout``.
     """
 
     def __new__(
@@ -60,10 +64,12 @@ class Semaphore(Handle):
         capacity: int,
         *,
         namespace: NamespaceArg = None,
+        timeout: float | None = UNTIMED,
         allow_unsupported_fs: bool = False,
     ) -> None:
         self._set_name(name)
         self.capacity = check_capacity(f"semaphore {self._name.text!r}", capacity)
+        self._set_default_timeout(timeout)
         self._open_namespace(namespace, allow_unsupported_fs)
         ns = self._ns
         try:
@@ -85,21 +91,26 @@ class Semaphore(Handle):
         """How many permits this object holds."""
         return len(self._mine)
 
+    @property
+    def slot(self) -> int | None:
+        """The slot index (0-based) of the permit acquired last and still held, or ``None``."""
+        mine = self._mine
+        return mine[-1] if mine else None
+
+    @property
+    def slots(self) -> tuple[int, ...]:
+        """The slot indexes of every permit this object holds, in the order acquired."""
+        return tuple(self._mine)
+
     def locked(self) -> bool:
         """True if this object holds at least one permit."""
         return bool(self._mine)
 
-    def acquire(self, blocking: bool = True, timeout: float | None = None) -> int:
-        """Acquire one permit and return its slot index (0-based).
-
-        Tries the slots it does not hold [XL-CSEM-5]; if all are busy, waits (without end, or ``timeout``
-        seconds) in the bell loop [XL-WAIT-11]. Raises ``WouldBlock`` (``blocking=False``, no permit
-        free), ``Timeout``, ``InvalidArgument`` (``blocking=False`` with a timeout, NaN or non-number
-        timeout, closed), ``InsecureNamespace``, ``XLockOSError``; a signal handler's exception
-        propagates, holding nothing new.
-        """
-        index: int = self._acquire(None, blocking, timeout, None, None)
-        return index
+    # ``acquire(blocking=True, timeout=-1) -> bool`` is Handle's: one permit, its index in ``slot``. It
+    # tries the slots it does not hold [XL-CSEM-5]; if all are busy, it waits (without end, or
+    # ``timeout`` seconds) in the bell loop [XL-WAIT-11]. Raises ``InvalidArgument`` (``blocking=False``
+    # with a timeout, NaN or non-number timeout, closed), ``InsecureNamespace``, ``XLockOSError``; a
+    # signal handler's exception propagates, holding nothing new.
 
     def _acquire(
         self,
@@ -189,13 +200,13 @@ class Semaphore(Handle):
             for slot in self._slots:
                 slot.close()
 
-    async def acquire_async(self, timeout: float | None = None) -> int:
-        """Acquire one permit without blocking the event loop; returns the slot index.
-
-        Raises like ``acquire``. If the awaiting task is cancelled, nothing stays held.
+    async def acquire_async(self, timeout: float | None = None) -> Literal[True]:
+        """Acquire one permit without blocking the event loop; returns ``True`` (the index is ``slot``),
+        raises ``Timeout`` when ``timeout`` seconds pass first. If the awaiting task is cancelled, nothing
+        stays held.
         """
-        index: int = await self._acquire_async(timeout)
-        return index
+        await self._acquire_async(check_timeout(timeout))
+        return True
 
     def __repr__(self) -> str:
         return (

@@ -285,15 +285,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         with exit_on_signals():
             try:
                 if args.nonblock:
-                    slot = held.acquire(blocking=False)
+                    got: object = held.acquire(blocking=False)
                 else:
-                    slot = held.acquire(timeout=args.wait)
+                    got = held.acquire(timeout=args.wait)
+                if got is False:
+                    what = "is held elsewhere" if args.nonblock else f"not acquired within {args.wait} s"
+                    raise xlock.WouldBlock(f"{args.name!r} {what}")
             except (xlock.WouldBlock, xlock.Timeout) as exc:
                 if not args.quiet:
                     _say(f"{exc}; not running {command[0]}")
                 code: int = args.conflict_exit_code
                 return code
-            if slot is not None:
+            slot = held.slot if isinstance(held, xlock.Semaphore) else got
+            if isinstance(slot, int) and not isinstance(slot, bool):
                 env = {**os.environ, "XLOCK_SLOT": str(slot)}
             return run_child(command, env)
     finally:

@@ -257,10 +257,15 @@ class Session:
             raise BadRequest(f"unknown handle {handle!r}") from None
 
     @staticmethod
-    def _acquired(kind: str, got: object) -> Reply:
+    def _acquired(kind: str, obj: Held, got: object) -> Reply:
+        """The reply to a successful acquire; ``acquire`` returned ``got`` (False: not acquired)."""
+        if got is False:  # the threading protocol: False for a failed try or timed acquire
+            raise Failed("TIMEOUT", f"{obj.name!r} was not acquired before the deadline")
         reply: Reply = {}
-        if kind == "semaphore":
-            reply["slot"] = got
+        if isinstance(obj, xlock.Semaphore):
+            reply["slot"] = obj.slot  # the permit acquired last
+        elif kind == "semaphore":
+            reply["slot"] = got  # a PostgreSQL semaphore returns its slot
         elif kind == "posix_semaphore":
             reply["slot"] = None
         reply["mono_ns"] = time.monotonic_ns()
@@ -277,12 +282,14 @@ class Session:
         kind, obj = self._get(req)
         timeout = self._timeout(req)
         got = obj.acquire(timeout=timeout)
-        return self._acquired(kind, got)
+        return self._acquired(kind, obj, got)
 
     def try_acquire(self, req: Request) -> Reply:
         kind, obj = self._get(req)
         got = obj.acquire(blocking=False)
-        return self._acquired(kind, got)
+        if got is False:
+            raise Failed("WOULD_BLOCK", f"{obj.name!r} is held elsewhere")
+        return self._acquired(kind, obj, got)
 
     def release(self, req: Request) -> Reply:
         _, obj = self._get(req)
@@ -326,7 +333,8 @@ class Session:
         done = 0
         try:
             for done in range(count):  # noqa: B007 - `done` is reported on failure
-                obj.acquire(timeout=timeout)
+                if obj.acquire(timeout=timeout) is False:
+                    raise xlock.Timeout(f"{obj.name!r} not acquired within {timeout} s")
                 try:
                     _increment(path)
                 finally:
@@ -378,8 +386,7 @@ def _fork_child(obj: Held, wfd: int) -> None:
             report["release"] = exc.kind
         report["locked"] = bool(obj.locked())
         try:
-            obj.acquire(blocking=False)
-            report["try_acquire"] = "ok"
+            report["try_acquire"] = "WOULD_BLOCK" if obj.acquire(blocking=False) is False else "ok"
         except xlock.XLockError as exc:
             report["try_acquire"] = exc.kind
         os.write(wfd, json.dumps(report).encode("ascii") + b"\n")
