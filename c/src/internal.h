@@ -42,8 +42,8 @@ size_t xlock__enc(char *out, const char *name, size_t len);
 void xlock__lock_fname(char *out, const char *enc);
 void xlock__capacity_fname(char *out, const char *enc);
 void xlock__slot_fname(char *out, const char *enc, long slot); /* slot < 1000 */
-/* Temporary names [XL-ENC-3, XL-ENC-6, XL-PSEM-2] with a fresh random suffix of 8 (16 for
- * semaphores) lowercase hex digits: enc || "." || r || ".tmp", ".xlock-bell." || r || ".tmp",
+/* Temporary names [XL-ENC-3, XL-ENC-6, XL-PSEM-2] with a fresh random r of 8 lowercase hex
+ * digits: enc || "." || r || ".tmp", ".xlock-bell." || r || ".tmp",
  * "sem." || semname-without-/ || "." || r || ".tmp". */
 void xlock__capacity_tmp_fname(char *out, const char *enc);
 void xlock__bell_tmp_fname(char *out);

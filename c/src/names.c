@@ -205,7 +205,7 @@ void xlock__psem_tmp_fname(char *out, const char *semname)
 {
     char prefix[XLOCK_SEM_NAME_SIZE + 8];
     xlock__psem_fname(prefix, semname);
-    tmp_name(out, prefix, 16);
+    tmp_name(out, prefix, 8); /* r as in [XL-ENC-3, XL-PSEM-2] */
 }
 
 char *xlock__strndup(const char *s, size_t len)
