@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import SPEC
 
 import xlock
 from xlock._pg import keys_of, pg_namespace
 from xlock._pg.keys import channel, key, split
 from xlock._pg.url import parse, redact
 
-VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors" / "pg_keys.json"
+VECTORS = SPEC / "vectors" / "pg_keys.json"
 pytest.importorskip("psycopg", reason="install the extra: pip install './python[postgresql]'")
 
 
