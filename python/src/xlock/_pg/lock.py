@@ -175,7 +175,8 @@ class PgLock(PgHandle):
     def _wait(self, session: Session, timeout: Optional[float]) -> None:
         """The server-side wait; on any interruption, nothing stays granted or queued [XL-PG-8]."""
         try:
-            cur = session.conn.execute(self._lock_sql, (self.key,))
+            cur = session.cur
+            cur.execute(self._lock_sql, (self.key,))
             row = cur.fetchone()
         except pgerr.LockNotAvailable:  # 55P03: lock_timeout fired [XL-PG-7]
             raise self._timeout(timeout) from None
