@@ -15,6 +15,7 @@ import tempfile
 import time
 
 import environment
+import pg
 import report
 from common import BENCH, ROOT, progress, unlink_semaphores
 from section_contention import bench_contention
@@ -74,6 +75,8 @@ def main():
         impls = ["c-raw"] + (["c-xlock"] if have_libxlock else []) + ["python-raw"] + \
             (["python-xlock"] if py_x else []) + ["ruby-raw"] + (["ruby-xlock"] if rb_x else [])
         bench_contention(tmp, results, impls, args.quick)
+        progress("PostgreSQL namespaces (bench/pg.py)")
+        results["pg"] = pg.bench_pg(args.quick)
     finally:
         unlink_semaphores()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -82,7 +85,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "latest.json"), "w") as f:
         json.dump(results, f, indent=1)
-    md = report.markdown(results)
+    md = report.markdown(results) + pg.markdown(results.get("pg"))
     with open(os.path.join(args.out, "latest.md"), "w") as f:
         f.write(md)
     print(md)
