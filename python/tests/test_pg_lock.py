@@ -40,8 +40,7 @@ def test_exclusion_and_modes(pg: Any) -> None:
     x = open_lock("ex2", url)
     try:
         a.acquire()
-        with pytest.raises(xlock.WouldBlock):
-            b.acquire(blocking=False)
+        assert b.acquire(blocking=False) is False
         assert a.backend_pid != b.backend_pid
         rows = pg.advisory_locks(a.key)
         assert [(r["pid"], r["mode"], r["granted"]) for r in rows] == [
@@ -52,8 +51,7 @@ def test_exclusion_and_modes(pg: Any) -> None:
         b.release()
         s1.acquire()
         s2.acquire(blocking=False)
-        with pytest.raises(xlock.WouldBlock):
-            x.acquire(blocking=False)
+        assert x.acquire(blocking=False) is False
         s1.release()
         s2.release()
         x.acquire(timeout=1)
@@ -71,13 +69,11 @@ def test_timed_waits(pg: Any) -> None:
         holder.acquire()
         for timeout in (0.001, 0.02, 0.1):
             t0 = time.monotonic()
-            with pytest.raises(xlock.Timeout):
-                waiter.acquire(timeout=timeout)
+            assert waiter.acquire(timeout=timeout) is False
             elapsed = time.monotonic() - t0
             assert timeout <= elapsed < timeout + 0.05, (timeout, elapsed)
         t0 = time.monotonic()
-        with pytest.raises(xlock.Timeout):
-            waiter.acquire(timeout=0)
+        assert waiter.acquire(timeout=0) is False
         assert time.monotonic() - t0 < 0.05
         assert pg.advisory_locks(waiter.key) == pg.advisory_locks(holder.key)  # nothing left waiting
         holder.release()
@@ -272,11 +268,8 @@ def test_fork_child_holds_nothing_and_spares_the_parent(pg: Any) -> None:
                     code = 2
                 except xlock.NotHeld:
                     pass
-                try:
-                    lock.acquire(blocking=False)
+                if lock.acquire(blocking=False):
                     code = 3
-                except xlock.WouldBlock:
-                    pass
                 lock.close()
             except BaseException:
                 code = 4
@@ -303,8 +296,7 @@ def test_holder_killed_waiter_acquires(pg: Any) -> None:
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "held"
-        with pytest.raises(xlock.WouldBlock):
-            waiter.acquire(blocking=False)
+        assert waiter.acquire(blocking=False) is False
         child.kill()
         waiter.acquire(timeout=5)
         waiter.release()
@@ -375,7 +367,7 @@ def test_xlock_api_takes_the_uri(pg: Any, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("XLOCK_NAMESPACE", url)
     sem = xlock.Semaphore("api-sem", 2)
     try:
-        assert sem.acquire() == 0
+        assert sem.acquire() and sem.slot == 0
         with pytest.raises(xlock.WouldBlock):
             xlock.remove("api-sem", kind="semaphore", capacity=2)
     finally:

@@ -54,7 +54,8 @@ def remove(name: Any, url: str, kind: str = "lock", capacity: Optional[int] = No
     if kind == "lock":
         lock = open_lock(name, url)
         try:
-            lock.acquire(blocking=False)
+            if not lock.acquire(blocking=False):
+                raise WouldBlock(f"lock {lock.name!r} in {lock.namespace} is held; nothing to remove")
             lock.release()
         finally:
             lock.close()
@@ -65,10 +66,8 @@ def remove(name: Any, url: str, kind: str = "lock", capacity: Optional[int] = No
         sem = PgSemaphore(name, capacity or 1, namespace=url)
         try:
             for _ in range(sem.capacity):
-                try:
-                    sem.acquire(blocking=False)
-                except WouldBlock:
-                    raise WouldBlock(f"semaphore {sem.name!r} in {sem.namespace}: a permit is held") from None
+                if not sem.acquire(blocking=False):
+                    raise WouldBlock(f"semaphore {sem.name!r} in {sem.namespace}: a permit is held")
         finally:
             sem.close()
         return False

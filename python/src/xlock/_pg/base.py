@@ -6,9 +6,11 @@ import asyncio
 import os
 import threading
 from types import TracebackType
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Literal, Optional, TypeVar
 
-from .._errors import InvalidArgument
+from .._common import UNTIMED, acquire_timeout, check_timeout, current_task_or_none
+from .._decorator import hold_while_running
+from .._errors import InvalidArgument, Timeout, WouldBlock
 from ..names import NameLike, name_to_str
 from .session import Session, open_session
 from .url import PgNamespace, parse
@@ -29,15 +31,23 @@ def ceil_ms(ns: int) -> int:
 class PgHandle:
     """Base of ``PgLock`` and ``PgSemaphore``. Attributes: ``name``, ``namespace`` (the URI without its
     password), ``label``, ``key``, ``path`` (``None``: there are no files), ``namespace_identity``
-    (``(system_identifier, database)`` of the server) [XL-PG-12]."""
+    (``(system_identifier, database)`` of the server) [XL-PG-12], ``timeout`` (how long ``with`` waits).
+
+    They follow the ``threading`` protocol as ``xlock.Lock`` does: ``acquire()`` returns ``True``;
+    ``acquire(blocking=False)`` and ``acquire(timeout=s)`` return ``False`` when it stays held elsewhere;
+    ``with`` waits at most ``timeout`` and raises ``Timeout``; the object decorates functions.
+    """
 
     _closed = True
     _session: Optional[Session] = None
     _listen: Optional[str] = None
     kind_word = "object"
 
-    def _setup(self, name: NameLike, namespace: object) -> None:
+    _default_timeout: Optional[float] = None
+
+    def _setup(self, name: NameLike, namespace: object, timeout: object) -> None:
         self._name = name_to_str(name)  # the name first [XL-NAME-3]
+        self._default_timeout = check_timeout(timeout)
         if not isinstance(namespace, str):
             raise InvalidArgument(f"a PostgreSQL namespace is a URI string, not {namespace!r}")
         self._ns: PgNamespace = parse(namespace)
@@ -69,6 +79,15 @@ class PgHandle:
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def timeout(self) -> Optional[float]:
+        """How long ``with`` (and the decorator) waits, in seconds; ``None`` is without end."""
+        return self._default_timeout
+
+    @timeout.setter
+    def timeout(self, value: Optional[float]) -> None:
+        self._default_timeout = check_timeout(value)
 
     @property
     def namespace(self) -> str:
@@ -119,8 +138,34 @@ class PgHandle:
         if session is not None:
             session.cancel()
 
-    def acquire(self, blocking: bool = True, timeout: Optional[float] = None) -> Any:
+    def _acquire_for(self, owner: object, blocking: bool, timeout: Optional[float]) -> Any:
+        """Acquire or raise ``WouldBlock``/``Timeout``; what subclasses implement."""
         raise NotImplementedError
+
+    def _sync_owner(self) -> object:
+        return threading.get_ident()
+
+    def acquire(self, blocking: bool = True, timeout: Optional[float] = UNTIMED) -> bool:
+        """``True`` once acquired; ``False`` if ``blocking=False`` finds it held, or ``timeout`` seconds
+        pass first (never earlier; ``timeout=0`` is one attempt) [XL-PG-7]. ``-1`` or ``None``: no end."""
+        seconds = acquire_timeout(blocking, timeout)
+        try:
+            self._acquire_for(self._sync_owner(), bool(blocking), seconds)
+        except (WouldBlock, Timeout):
+            return False
+        return True
+
+    async def acquire_async(self, timeout: Optional[float] = None) -> Literal[True]:
+        """Acquire without blocking the event loop; ``True``, or ``Timeout`` when ``timeout`` passes. A
+        cancelled task leaves nothing held or waiting [XL-PG-8]."""
+        seconds = check_timeout(timeout)
+        owner = current_task_or_none()
+        await self._acquire_async(lambda: self._acquire_for(owner, True, seconds))
+        return True
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorate ``func``: each call runs holding the object (``async with`` for coroutines)."""
+        return hold_while_running(self, func)
 
     def release(self) -> None:
         raise NotImplementedError
@@ -153,7 +198,7 @@ class PgHandle:
     _cancelling = False
 
     def __enter__(self: H) -> H:
-        self.acquire()
+        self._acquire_for(self._sync_owner(), True, self._default_timeout)  # Timeout: the body never runs
         return self
 
     def __exit__(
@@ -162,16 +207,13 @@ class PgHandle:
         self.release()
 
     async def __aenter__(self: H) -> H:
-        await self.acquire_async()
+        await self.acquire_async(self._default_timeout)
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.release()
-
-    async def acquire_async(self, timeout: Optional[float] = None) -> Any:
-        raise NotImplementedError
 
     def __del__(self) -> None:
         try:

@@ -12,7 +12,6 @@ from psycopg import errors as pgerr
 from .._common import (
     IN_PROCESS_SLICE_S,
     current_owner_matches,
-    current_task_or_none,
     deadline_from,
     describe_timeout,
     seconds_until,
@@ -50,9 +49,10 @@ class PgLock(PgHandle):
         namespace: object,
         shared: bool = False,
         reentrant: bool = False,
+        timeout: Optional[float] = -1,
         allow_unsupported_fs: bool = False,
     ) -> None:
-        self._setup(name, namespace)
+        self._setup(name, namespace, timeout)
         self.shared = bool(shared)
         self.reentrant = bool(reentrant)
         self.key = key("l", self._ns.label, self._name)
@@ -76,25 +76,14 @@ class PgLock(PgHandle):
 
     # -- acquisition ----------------------------------------------------------------------------------
 
-    def acquire(self, blocking: bool = True, timeout: Optional[float] = None) -> None:
-        """Acquire the lock: ``acquire()`` waits in the server's queue, ``acquire(timeout=s)`` at most ``s``
-        seconds (``lock_timeout``), ``acquire(blocking=False)`` makes one attempt [XL-PG-7].
+    # acquire(blocking=True, timeout=-1) -> bool is PgHandle's: ``acquire()`` waits in the server's
+    # queue, ``acquire(timeout=s)`` at most ``s`` seconds (``lock_timeout``), ``acquire(blocking=False)``
+    # makes one attempt [XL-PG-7]. Raises ``AlreadyHeld`` [XL-HOLD-3], ``UnsupportedBackend`` when a
+    # pooler is detected [XL-PG-9], ``BackendError``. A ``KeyboardInterrupt`` cancels the server-side
+    # wait and leaves nothing held or waiting [XL-PG-8].
 
-        Raises ``WouldBlock``, ``Timeout`` (never early; ``timeout=0`` is one attempt), ``AlreadyHeld``
-        [XL-HOLD-3], ``UnsupportedBackend`` when a pooler is detected [XL-PG-9], ``BackendError``. A
-        ``KeyboardInterrupt`` cancels the server-side wait and leaves nothing held or waiting [XL-PG-8].
-        """
-        self._acquire(threading.get_ident(), blocking, timeout)
-
-    async def acquire_async(self, timeout: Optional[float] = None) -> None:
-        """Acquire without blocking the event loop; a cancelled task leaves nothing held or waiting."""
-        owner = current_task_or_none()
-        await self._acquire_async(lambda: self._acquire(owner, True, timeout))
-
-    def _acquire(self, owner: object, blocking: bool, timeout: Optional[float]) -> None:
+    def _acquire_for(self, owner: object, blocking: bool, timeout: Optional[float]) -> None:
         self._forked()
-        if not blocking and timeout is not None:
-            raise InvalidArgument(f"{self._what}: blocking=False takes no timeout")
         deadline_ns = deadline_from(timeout)
         with self._cond:
             while True:  # another thread of this process holds or acquires this object [XL-HOLD-2]

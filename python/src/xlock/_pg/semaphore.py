@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Optional
 
-from .._common import current_task_or_none, deadline_from, describe_timeout
+from .._common import deadline_from, describe_timeout
 from .._errors import Cancelled, CapacityMismatch, InvalidArgument, NotHeld, Timeout, WouldBlock
 from ..names import NameLike
 from .base import PgHandle
@@ -62,9 +62,15 @@ class PgSemaphore(PgHandle):
     kind_word = "semaphore"
 
     def __init__(
-        self, name: NameLike, capacity: int, *, namespace: object, allow_unsupported_fs: bool = False
+        self,
+        name: NameLike,
+        capacity: int,
+        *,
+        namespace: object,
+        timeout: Optional[float] = -1,
+        allow_unsupported_fs: bool = False,
     ) -> None:
-        self._setup(name, namespace)
+        self._setup(name, namespace, timeout)
         if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY:
             raise InvalidArgument(
                 f"semaphore {self._name!r}: capacity must be an integer from 1 to {MAX_CAPACITY}, not "
@@ -122,6 +128,16 @@ class PgSemaphore(PgHandle):
     def held(self) -> int:
         return len(self._mine)
 
+    @property
+    def slot(self) -> Optional[int]:
+        """The slot index of the permit acquired last and still held, or ``None``."""
+        return self._mine[-1] if self._mine else None
+
+    @property
+    def slots(self) -> tuple[int, ...]:
+        """The slot indexes of every permit this object holds, in the order acquired."""
+        return tuple(self._mine)
+
     def locked(self) -> bool:
         """True if this object holds at least one permit."""
         self._forked()
@@ -129,21 +145,12 @@ class PgSemaphore(PgHandle):
 
     # -- acquisition ----------------------------------------------------------------------------------
 
-    def acquire(self, blocking: bool = True, timeout: Optional[float] = None) -> int:
-        """Take one permit and return its slot index. ``blocking=False`` tries once (``WouldBlock``);
-        ``timeout`` bounds the wait (``Timeout``, never early) [XL-WAIT-3, XL-WAIT-11]."""
-        return self._acquire(blocking, timeout)
+    # acquire(blocking=True, timeout=-1) -> bool is PgHandle's: one permit, its index in ``slot``;
+    # ``blocking=False`` tries once; ``timeout`` bounds the wait (never early) [XL-WAIT-3, XL-WAIT-11].
 
-    async def acquire_async(self, timeout: Optional[float] = None) -> int:
-        current_task_or_none()
-        result: int = await self._acquire_async(lambda: self._acquire(True, timeout))
-        return result
-
-    def _acquire(self, blocking: bool, timeout: Optional[float]) -> int:
+    def _acquire_for(self, owner: object, blocking: bool, timeout: Optional[float]) -> int:
         self._forked()
         start_ns = time.monotonic_ns()
-        if not blocking and timeout is not None:
-            raise InvalidArgument(f"{self._what}: blocking=False takes no timeout")
         deadline_ns = deadline_from(timeout)
         if self._closed:
             raise InvalidArgument(f"{self._what} is closed")
