@@ -262,10 +262,8 @@ class Session:
         if got is False:  # the threading protocol: False for a failed try or timed acquire
             raise Failed("TIMEOUT", f"{obj.name!r} was not acquired before the deadline")
         reply: Reply = {}
-        if isinstance(obj, xlock.Semaphore):
-            reply["slot"] = obj.slot  # the permit acquired last
-        elif kind == "semaphore":
-            reply["slot"] = got  # a PostgreSQL semaphore returns its slot
+        if kind == "semaphore":  # local or PostgreSQL: the permit acquired last
+            reply["slot"] = obj.slot  # type: ignore[union-attr]
         elif kind == "posix_semaphore":
             reply["slot"] = None
         reply["mono_ns"] = time.monotonic_ns()
