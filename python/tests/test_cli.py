@@ -356,10 +356,12 @@ def test_remove_all_idle_leaves_held(ns: Path) -> None:
         ["run", "x"],  # no command
         ["run", "-w", "-1", "x", "true"],
         ["run", "-w", "soon", "x", "true"],
-        ["run", "-n", "-w", "1", "x", "true"],
         ["run", "-E", "300", "x", "true"],
-        ["run", "-s", "-c", "2", "x", "true"],  # a permit is never shared
-        ["run", "-c", "1001", "x", "true"],  # [XL-CSEM-1]
+        ["run", "-s", "--permits", "2", "x", "true"],  # a permit is never shared
+        ["run", "--permits", "1001", "x", "true"],  # [XL-CSEM-1]
+        ["run", "-o", "-F", "x", "true"],  # incompatible, as in flock(1)
+        ["run", "x", "-c", "true", "extra"],  # -c takes exactly one STRING
+        ["run", "-c", "true", "x", "extra"],
         ["remove", "pool", "--capacity", "2"],  # capacity of a lock
         ["path", "x", "--capacity", "0"],
         ["frobnicate"],

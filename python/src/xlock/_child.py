@@ -1,7 +1,11 @@
-"""Run a command for `xlock run`: signals while waiting for the lock, and forwarding them to the command."""
+"""Run a command for `xlock run`, as util-linux flock(1) does: signals while waiting for the lock, the
+command's process (inheriting the lock, or killed with xlock under `-o`), signals while it runs, and
+`-F`'s exec.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -10,13 +14,29 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, Optional
 
-__all__ = ["EX_NOEXEC", "EX_NOTFOUND", "SIGNAL_BASE", "Signalled", "exit_on_signals", "run_child"]
+from . import _libc
 
-EX_NOEXEC = 126
-EX_NOTFOUND = 127
+__all__ = [
+    "EX_OSERR",
+    "EX_UNAVAILABLE",
+    "SIGNAL_BASE",
+    "Signalled",
+    "exec_command",
+    "exit_on_signals",
+    "run_child",
+]
+
+EX_UNAVAILABLE = 69  # flock(1): COMMAND could not be executed
+EX_OSERR = 71  # flock(1): ... for lack of memory
 SIGNAL_BASE = 128
 
-_SI_KERNEL = 0x80  # siginfo si_code of a signal sent by the kernel, e.g. Ctrl-C from the terminal
+_SI_KERNEL = 0x80  # siginfo si_code of a signal sent by the kernel, e.g. a hangup of the terminal
+# Forwarded to COMMAND when sent to xlock alone.
+_FORWARDED = (signal.SIGTERM, signal.SIGHUP)
+# The terminal sends these to the whole foreground process group, COMMAND included (as do killpg(2),
+# timeout(1) and a shell's job control): xlock takes them and forwards nothing, as system(3) does.
+_ABSORBED = (signal.SIGINT, signal.SIGQUIT)
+_RESET_IN_COMMAND = (*_FORWARDED, *_ABSORBED, signal.SIGPIPE, signal.SIGXFSZ)
 
 
 class Signalled(BaseException):
@@ -51,33 +71,55 @@ def exit_on_signals() -> Iterator[None]:
             signal.signal(signum, previous)
 
 
-def run_child(argv: Sequence[str], env: Optional[Mapping[str, str]] = None) -> int:
-    """Run argv as a child with xlock's stdio (and `env`, default xlock's environment), forward signals
-    to it, and return its shell-style status.
+def _prepare_exec(inherit_fd: Optional[int], mask: Any) -> None:
+    """What COMMAND gets from the process that execs it: default dispositions for the signals Python or
+    xlock handle or ignore (those ignored when xlock started stay ignored: nohup), xlock's original
+    signal mask, and the locked descriptor without O_CLOEXEC."""
+    for sig in _RESET_IN_COMMAND:
+        if sig in (signal.SIGPIPE, signal.SIGXFSZ) or signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)
+    if inherit_fd is not None:
+        os.set_inheritable(inherit_fd, True)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def exec_command(argv: Sequence[str], env: Optional[Mapping[str, str]], inherit_fd: Optional[int]) -> int:
+    """`-F`: replace xlock by COMMAND, which keeps the locked descriptor `inherit_fd` and with it the lock.
+    Returns only if the exec failed, with flock(1)'s status (69, or 71 for ENOMEM)."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    try:
+        _prepare_exec(inherit_fd, mask)
+        os.execvpe(argv[0], list(argv), dict(os.environ if env is None else env))
+    except OSError as exc:
+        return _exec_failed(argv[0], exc.errno or 0)
+    return EX_UNAVAILABLE  # not reached: execvpe returns only by raising
+
+
+def run_child(
+    argv: Sequence[str],
+    env: Optional[Mapping[str, str]],
+    inherit_fd: Optional[int],
+    die_with_xlock: bool,
+) -> int:
+    """Run argv as a child with xlock's stdio (and `env`, default xlock's environment) and return its
+    shell-style status.
+
+    `inherit_fd`: the locked descriptor, which COMMAND inherits (as from flock(1)): the lock then lives
+    as long as COMMAND or any process that inherited it from COMMAND, whatever happens to xlock.
+    `die_with_xlock` (`-o`, or no descriptor to inherit): COMMAND gets SIGKILL if xlock dies
+    (PR_SET_PDEATHSIG), so it never runs without the lock.
 
     The watched signals are blocked and taken with sigwaitinfo(), so a child exit cannot be missed and
-    nothing runs in a signal handler. A signal the kernel sent to the whole foreground process group
-    (Ctrl-C: si_code SI_KERNEL) already reached the child and is not forwarded a second time.
+    nothing runs in a signal handler. SIGTERM and SIGHUP sent to xlock are forwarded (not when the kernel
+    sent them to the process group: a terminal hangup); SIGINT and SIGQUIT are not: the terminal sends them
+    to the whole foreground process group, so COMMAND has its own. SIGTSTP stops xlock and COMMAND alike.
     """
-    forwarded = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    watched = forwarded | {signal.SIGCHLD}
+    watched = {*_FORWARDED, *_ABSORBED, signal.SIGCHLD}
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     try:
-        try:
-            # Every descriptor of xlock is O_CLOEXEC [XL-HOLD-9], so the lock is not inherited.
-            pid = os.posix_spawnp(
-                argv[0],
-                list(argv),
-                os.environ if env is None else env,
-                setsigmask=old_mask,
-                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores these; the child must not
-            )
-        except FileNotFoundError as exc:
-            _say_error(f"cannot run {argv[0]}: {exc.strerror}")
-            return EX_NOTFOUND
-        except OSError as exc:
-            _say_error(f"cannot run {argv[0]}: {exc.strerror}")
-            return EX_NOEXEC
+        pid = _start(argv, env, inherit_fd, die_with_xlock, old_mask)
+        if pid < 0:
+            return -pid
         while True:
             info = signal.sigwaitinfo(watched)
             if info.si_signo == signal.SIGCHLD:
@@ -85,7 +127,7 @@ def run_child(argv: Sequence[str], env: Optional[Mapping[str, str]] = None) -> i
                 if done == pid:
                     code = os.waitstatus_to_exitcode(status)
                     return code if code >= 0 else SIGNAL_BASE - code
-            elif info.si_code != _SI_KERNEL:
+            elif info.si_signo in _FORWARDED and info.si_code != _SI_KERNEL:
                 try:
                     os.kill(pid, info.si_signo)
                 except ProcessLookupError:
@@ -94,5 +136,55 @@ def run_child(argv: Sequence[str], env: Optional[Mapping[str, str]] = None) -> i
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
-def _say_error(message: str) -> None:
-    print(f"xlock: error: {message}", file=sys.stderr, flush=True)
+def _start(
+    argv: Sequence[str],
+    env: Optional[Mapping[str, str]],
+    inherit_fd: Optional[int],
+    die_with_xlock: bool,
+    mask: Any,
+) -> int:
+    """Fork and exec COMMAND; its pid, or minus the exit status if it could not be executed (the child
+    reports the exec's errno on a close-on-exec pipe)."""
+    # The at-fork handler closes the objects' own descriptors in the child [XL-HOLD-8]: COMMAND inherits
+    # a duplicate, which shares the open file description and so the lock.
+    inherit = None if inherit_fd is None else os.dup(inherit_fd)
+    report_r, report_w = os.pipe()
+    parent = os.getpid()
+    env_dict = dict(os.environ if env is None else env)
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child execs or exits
+            try:
+                os.close(report_r)
+                if die_with_xlock:
+                    _libc.lib.prctl(_libc.PR_SET_PDEATHSIG, _libc.ffi.cast("unsigned long", signal.SIGKILL))
+                    if os.getppid() != parent:  # xlock died before prctl
+                        os._exit(SIGNAL_BASE + signal.SIGKILL)
+                _prepare_exec(inherit, mask)
+                os.execvpe(argv[0], list(argv), env_dict)
+            except OSError as exc:
+                os.write(report_w, b"%d" % (exc.errno or 0))
+            finally:
+                os._exit(EX_UNAVAILABLE)
+    finally:
+        if inherit is not None:
+            os.close(inherit)
+        os.close(report_w)
+    try:
+        report = b""
+        while True:
+            chunk = os.read(report_r, 64)
+            if not chunk:
+                break
+            report += chunk
+    finally:
+        os.close(report_r)
+    if not report:
+        return pid
+    os.waitpid(pid, 0)
+    return -_exec_failed(argv[0], int(report))
+
+
+def _exec_failed(command: str, err: int) -> int:
+    print(f"xlock: failed to execute {command}: {os.strerror(err)}", file=sys.stderr, flush=True)
+    return EX_OSERR if err == errno.ENOMEM else EX_UNAVAILABLE

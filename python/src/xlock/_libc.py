@@ -33,6 +33,7 @@ __all__ = [
     "MAP_SHARED",
     "PROT_READ",
     "PROT_WRITE",
+    "PR_SET_PDEATHSIG",
     "SEM_T_SIZE",
     "STATX_NLINK",
     "SYS_FUTEX",
@@ -57,6 +58,7 @@ ffi.cdef(
     int sem_getvalue(void *sem, int *sval);
     int fstatfs(int fd, void *buf);
     int statx(int dirfd, const char *pathname, int flags, unsigned int mask, void *statxbuf);
+    int prctl(int option, ...);
     """
 )
 lib: Any = ffi.dlopen(None)
@@ -75,6 +77,7 @@ FUTEX_BITSET_MATCH_ANY = 0xFFFFFFFF
 CLOCK_REALTIME = 0
 CLOCK_MONOTONIC = 1
 AT_EMPTY_PATH = 0x1000
+PR_SET_PDEATHSIG = 1
 STATX_NLINK = 0x4
 STATFS_BUFFER_SIZE = 128  # > sizeof(struct statfs) = 120 on x86_64 and aarch64
 STATX_BUFFER_SIZE = 256

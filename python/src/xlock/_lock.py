@@ -317,6 +317,18 @@ class Lock(Handle):
         if not acquiring:
             self._finish_close()
 
+    def _close_for_inheritors(self) -> None:
+        """Close without ``flock(LOCK_UN)``: processes that inherited the held open file description
+        (``xlock run``'s COMMAND and its children) keep the lock until the last one closes it, as after
+        flock(1) [XL-HOLD-9]; if none is left, closing frees it. The bell is rung either way."""
+        with self._mutex:
+            if self._count and not self._closed:
+                self._file.close()
+                self._owner = None
+                self._count = 0
+        self.close()
+        self._bell.ring(self._word)
+
     def _file_close(self) -> None:
         lock_file = getattr(self, "_file", None)
         if lock_file is not None:
