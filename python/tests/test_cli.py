@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -35,6 +36,9 @@ VECTORS = SPEC / "vectors" / "names.json"
 @pytest.fixture
 def ns(tmp_path: Path) -> Path:
     return tmp_path / "ns"
+
+
+ME = pwd.getpwuid(os.geteuid()).pw_name  # the owner status shows for the files we create
 
 
 def status_json(ns: Path, *args: str) -> dict[str, Any]:
@@ -79,7 +83,7 @@ def test_status_shows_holder_and_waiter(ns: Path) -> None:
 
         text = run_xlock("--namespace", str(ns), "status")
         assert text.returncode == 0
-        assert '"billing export"  (lock, held exclusive)' in text.stdout
+        assert f'"billing export"  (lock, held exclusive, owner {ME})' in text.stdout
         assert f"holder {a.pid:>7}  exclusive" in text.stdout
         assert f"waiter {b.pid:>7}  shared" in text.stdout
     finally:
@@ -109,7 +113,7 @@ def test_status_all_lists_idle_files(ns: Path) -> None:
     [entry] = entries(status_json(ns, "--all"))
     assert (entry["name"], entry["state"], entry["mode"], entry["holders"]) == ("idle-one", "idle", None, [])
     r = run_xlock("--namespace", str(ns), "status", "--all")
-    assert "idle-one  (lock, idle)" in r.stdout
+    assert f"idle-one  (lock, idle, owner {ME})" in r.stdout
 
 
 def test_status_shows_semaphore_slot_holder(ns: Path) -> None:
@@ -133,7 +137,7 @@ def test_status_shows_semaphore_slot_holder(ns: Path) -> None:
         )
         assert entry["holders"][0]["pid"] == holder.pid
         r = run_xlock("--namespace", str(ns), "status")
-        assert "pool  (semaphore slot 0, held exclusive)" in r.stdout
+        assert f"pool  (semaphore slot 0, held exclusive, owner {ME})" in r.stdout
     finally:
         holder.communicate(timeout=DEADLINE)
 

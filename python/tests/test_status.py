@@ -195,7 +195,7 @@ def test_namespace_status_matches_locks_to_files(tmp_path: Path) -> None:
     busy, idle, slot = by_file["busy.lock"], by_file["idle.lock"], by_file["sem.3.slot"]
     me = _status.read_cmdline(os.getpid())
     assert (busy.state, busy.mode) == ("held", "shared")
-    assert busy.holders == [_status.Process(os.getpid(), "shared", me)] * 2
+    assert busy.holders == [_status.Process(os.getpid(), "shared", me, "holding")] * 2
     assert (idle.state, idle.mode, idle.holders, idle.waiters) == ("idle", None, [], [])
     assert (slot.file.name, slot.file.kind, slot.file.slot, slot.mode) == ("sem", "slot", 3, "exclusive")
 

@@ -183,10 +183,24 @@ def decode_file_name(file: str) -> NamespaceFile | None:
 
 
 @dataclass(frozen=True)
+class Sharer:
+    """A process with a descriptor of the open file description that holds a lock [XL-INTRO-2]."""
+
+    pid: int
+    cmdline: list[str] | None
+
+
+@dataclass(frozen=True)
 class Process:
     pid: int
     mode: str  # "exclusive" or "shared"
     cmdline: list[str] | None  # None when /proc/PID/cmdline cannot be read (gone, hidden)
+    # The PID of /proc/locks placed the lock; it may have exited or closed the file since, leaving the
+    # lock to a process that inherited the descriptor (a forked child, a command it ran):
+    # "holding" (it still has the open file description), "exited", "closed", or "unknown" (its
+    # descriptors cannot be read: another user's process).
+    pid_state: str = "unknown"
+    through: tuple[Sharer, ...] = ()  # the processes whose descriptors hold it, other than pid
 
 
 @dataclass
@@ -196,6 +210,7 @@ class FileStatus:
     file: NamespaceFile
     dev: int
     ino: int
+    uid: int = -1  # the file's owner
     holders: list[Process] = field(default_factory=list)
     waiters: list[Process] = field(default_factory=list)
 
@@ -234,7 +249,9 @@ def namespace_status(dir_fd: int, locks: list[KernelLock]) -> list[FileStatus]:
     """Every lock file and slot file of the namespace open as `dir_fd`, with its holders and waiters.
 
     Files are examined relative to the verified directory descriptor [XL-NS-12] and matched with
-    `/proc/locks` by (major, minor, inode) [XL-INTRO-2]. Only `flock(2)` locks count [XL-LOCK-7].
+    `/proc/locks` by (major, minor, inode) [XL-INTRO-2]. Only `flock(2)` locks count [XL-LOCK-7]. For
+    each holder, the processes whose descriptors share the locking open file description are found in
+    `/proc/PID/fdinfo` (its `lock:` lines), so a holder PID that has exited or closed the file is told.
     """
     result: list[FileStatus] = []
     by_key: dict[tuple[int, int, int], FileStatus] = {}
@@ -248,18 +265,85 @@ def namespace_status(dir_fd: int, locks: list[KernelLock]) -> list[FileStatus]:
             continue  # removed meanwhile [XL-RM-2]
         if not stat.S_ISREG(st.st_mode):
             continue
-        entry = FileStatus(file=decoded, dev=st.st_dev, ino=st.st_ino)
+        entry = FileStatus(file=decoded, dev=st.st_dev, ino=st.st_ino, uid=st.st_uid)
         by_key[(os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)] = entry
         result.append(entry)
     cmdlines: dict[int, list[str] | None] = {}
-    for lock in locks:
-        if lock.type != "FLOCK":
+
+    def cmdline(pid: int) -> list[str] | None:
+        if pid not in cmdlines:
+            cmdlines[pid] = read_cmdline(pid)
+        return cmdlines[pid]
+
+    held = [lock for lock in locks if lock.type == "FLOCK" and (lock.major, lock.minor, lock.inode) in by_key]
+    sharers = _sharers(_directory_path(dir_fd)) if any(not lock.waiting for lock in held) else {}
+    for lock in held:
+        target = by_key[(lock.major, lock.minor, lock.inode)]
+        if lock.waiting:
+            target.waiters.append(Process(pid=lock.pid, mode=_mode(lock.mode), cmdline=cmdline(lock.pid)))
             continue
-        target = by_key.get((lock.major, lock.minor, lock.inode))
-        if target is None:
-            continue
-        if lock.pid not in cmdlines:
-            cmdlines[lock.pid] = read_cmdline(lock.pid)
-        process = Process(pid=lock.pid, mode=_mode(lock.mode), cmdline=cmdlines[lock.pid])
-        (target.waiters if lock.waiting else target.holders).append(process)
+        key = (lock.pid, lock.major, lock.minor, lock.inode)
+        pids = sharers.get(key, set())
+        through = tuple(Sharer(pid, cmdline(pid)) for pid in sorted(pids - {lock.pid}))
+        process = Process(
+            pid=lock.pid,
+            mode=_mode(lock.mode),
+            cmdline=cmdline(lock.pid),
+            pid_state=_pid_state(lock.pid, pids),
+            through=through,
+        )
+        target.holders.append(process)
     return result
+
+
+def _directory_path(dir_fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{dir_fd}")
+    except OSError:
+        return ""
+
+
+def _pid_state(pid: int, sharers: set[int]) -> str:
+    if pid in sharers:
+        return "holding"
+    if not os.path.exists(f"/proc/{pid}"):
+        return "exited"
+    try:
+        os.listdir(f"/proc/{pid}/fdinfo")
+    except OSError:
+        return "unknown"  # gone meanwhile, or another user's process
+    return "closed"
+
+
+def _sharers(directory: str) -> dict[tuple[int, int, int, int], set[int]]:
+    """(placing pid, major, minor, inode) of every flock held through a descriptor of a file in
+    `directory` -> the PIDs having such a descriptor, from the `lock:` lines of /proc/PID/fdinfo/FD (the
+    kernel lists there the locks of the descriptor's open file description). Processes whose
+    descriptors cannot be read (other users') are not seen."""
+    found: dict[tuple[int, int, int, int], set[int]] = {}
+    if not directory:
+        return found
+    prefix = directory.rstrip("/") + "/"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if not os.readlink(f"/proc/{entry}/fd/{fd}").startswith(prefix):
+                    continue
+                with open(f"/proc/{entry}/fdinfo/{fd}", encoding="ascii", errors="replace") as f:
+                    info = f.read()
+            except OSError:
+                continue
+            for line in info.splitlines():
+                if line.startswith("lock:"):
+                    lock = _parse_line(line[len("lock:") :].strip())
+                    if lock is not None and lock.type == "FLOCK" and not lock.waiting:
+                        found.setdefault((lock.pid, lock.major, lock.minor, lock.inode), set()).add(
+                            int(entry)
+                        )
+    return found

@@ -31,6 +31,7 @@ from . import _libc, _status, names
 from ._bell import BELL_FILE, bell_of
 from ._child import SIGNAL_BASE, Signalled, exec_command, exit_on_signals, run_child
 from ._display import escape as _escape
+from ._display import escape_json_text, show_argv
 from ._files import owner_of
 from ._pg import pg_namespace
 
@@ -312,14 +313,15 @@ def _say(message: str) -> None:
 
 
 def _print_json(value: object) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+    # exact JSON, with no terminal control character raw (json escapes C0; DEL, C1, bidi escaped here)
+    print(escape_json_text(json.dumps(value, indent=2, ensure_ascii=False)))
 
 
 def _show_name(name: str) -> str:
-    """A name as one shell-safe-looking token: bare if plain, else JSON-quoted."""
-    if name and all(c.isalnum() or c in "-_./:@+" for c in name):
+    """A name as one shell-safe-looking token: bare if plain, else JSON-quoted, controls escaped."""
+    if name and all(c.isalnum() or c in "-_./:@+" for c in name) and name == _escape(name):
         return name
-    return json.dumps(name, ensure_ascii=False)
+    return escape_json_text(json.dumps(name, ensure_ascii=False))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -431,8 +433,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 # status
 
 
+def _user(uid: int) -> Optional[str]:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, OverflowError):
+        return None
+
+
 def _process_json(p: _status.Process) -> dict[str, object]:
-    return {"pid": p.pid, "mode": p.mode, "cmdline": p.cmdline}
+    out: dict[str, object] = {"pid": p.pid, "mode": p.mode, "cmdline": p.cmdline}
+    if p.pid_state != "unknown" or p.through:
+        out["pid_state"] = p.pid_state
+        out["through"] = [{"pid": t.pid, "cmdline": t.cmdline} for t in p.through]
+    return out
 
 
 def _entry_json(ns: xlock.Namespace, e: _status.FileStatus) -> dict[str, object]:
@@ -442,6 +455,8 @@ def _entry_json(ns: xlock.Namespace, e: _status.FileStatus) -> dict[str, object]
         "slot": e.file.slot,
         "file": e.file.file,
         "path": os.path.join(ns.path, e.file.file),
+        "owner": _user(e.uid),
+        "uid": e.uid,
         "state": e.state,
         "mode": e.mode,
         "holders": [_process_json(p) for p in e.holders],
@@ -449,9 +464,29 @@ def _entry_json(ns: xlock.Namespace, e: _status.FileStatus) -> dict[str, object]
     }
 
 
+def _command_text(cmdline: Optional[list[str]]) -> str:
+    return show_argv(cmdline) if cmdline is not None else "?"
+
+
 def _process_text(p: _status.Process) -> str:
-    command = " ".join(p.cmdline) if p.cmdline is not None else "?"
-    return f"{p.pid:>7}  {p.mode:<9}  {command}"
+    return f"{p.pid:>7}  {p.mode:<9}  {_command_text(p.cmdline)}"
+
+
+def _holder_notes(p: _status.Process) -> list[str]:
+    """What /proc/locks does not say: the PID that placed the lock is gone or closed the file, and who
+    holds it now through an inherited descriptor [XL-INTRO-2]."""
+    notes = []
+    if p.pid_state == "exited":
+        notes.append(f"pid {p.pid} has exited; the lock lives on in processes that inherited its descriptor")
+    elif p.pid_state == "closed":
+        notes.append(
+            f"pid {p.pid} no longer has the file open; a process that inherited its descriptor holds it"
+        )
+    for t in p.through:
+        notes.append(
+            f"through pid {t.pid} (inherited descriptor: forked child or command): {_command_text(t.cmdline)}"
+        )
+    return notes
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -473,17 +508,21 @@ def cmd_status(args: argparse.Namespace) -> int:
                 }
             )
             return 0
+        # Every field is escaped: command lines, names and paths come from other users [XL-INTRO-2].
         if not entries:
             what = "no idle, held or waited-for locks" if args.all else "no held or waited-for locks"
-            print(f"{what} in {ns.path}")
+            print(f"{what} in {_escape(ns.path)}")
             return 0
-        print(f"namespace {ns.path}")
+        print(f"namespace {_escape(ns.path)}")
         for e in entries:
             kind = "lock" if e.file.kind == "lock" else f"semaphore slot {e.file.slot}"
             state = e.state if e.mode is None else f"{e.state} {e.mode}"
-            print(f"{_show_name(e.file.name)}  ({kind}, {state})")
+            owner = _user(e.uid) or f"uid {e.uid}"
+            print(f"{_show_name(e.file.name)}  ({kind}, {state}, owner {_escape(owner)})")
             for p in e.holders:
                 print(f"  holder {_process_text(p)}")
+                for note in _holder_notes(p):
+                    print(f"         {note}")
             for p in e.waiters:
                 print(f"  waiter {_process_text(p)}")
         return 0
