@@ -60,7 +60,8 @@ char *xlock__strndup(const char *s, size_t len);
 /* n random lowercase hex digits from getrandom(2) [XL-ENC-6] (no NUL added). */
 void xlock__random_hex(char *out, size_t n);
 
-/* ---- namespaces (namespace.c) ---- */
+/* ---- namespaces (namespace.c, nsshare.c) ---- */
+typedef struct xlock__bell xlock__bell;
 typedef struct xlock__ns {
     int fd;                      /* the verified directory descriptor [XL-NS-5] */
     char *path;                  /* as chosen [XL-NS-1], trailing '/' removed [XL-NS-14] */
@@ -68,12 +69,32 @@ typedef struct xlock__ns {
     uid_t uid;                   /* directory owner */
     mode_t fmode;                /* file mode [XL-NS-13] */
     int sharing;                 /* XLOCK_SHARING_* [XL-NS-9] */
+    mode_t dmode;                /* the directory's st_mode when checked */
+    uid_t euid;                  /* the effective uid it was checked for */
+    int fs_refused;              /* on a file system of [XL-NS-10] (allowed by the options) */
+    struct xlock__nsent *entry;  /* the process's shared namespace this copy refers to, or NULL */
 } xlock__ns;
 
-/* Chooses, creates if needed, opens and checks the namespace for opts. `what` names the object for
- * messages ("lock 'x'"). Returns 0 or an error code (message set). */
+/* The namespace path chosen for opts [XL-NS-1, XL-NS-2] (dflt: room for the default's). */
+const char *xlock__ns_choose(const xlock_options *opts, char *dflt, size_t size, int *is_default);
+/* Opens and checks the namespace at path anew [XL-NS-4..XL-NS-11] into ns (ns->path is a copy of
+ * path; ns->entry NULL). Returns 0 or an error code (message set). */
+int xlock__ns_verify(xlock__ns *ns, const char *path, int is_default, const xlock_options *opts,
+                     const char *what);
+/* 1 if the namespace checked into ns may be reused for an object with these options, now that
+ * lstat of its path gave st [XL-NS-16]: same directory, owner and mode, same euid, and the rules
+ * of how this object chose it (XL-NS-8, XL-NS-10) hold. */
+int xlock__ns_reusable(const xlock__ns *ns, const struct stat *st, uid_t euid, int is_default,
+                       const xlock_options *opts);
+/* Chooses the namespace for opts and gives ns a reference to the process's shared, verified copy
+ * of it, re-confirmed with an lstat, or verifies it anew [XL-NS-16] (nsshare.c). `what` names the
+ * object for messages ("lock 'x'"). Returns 0 or an error code (message set). */
 int xlock__ns_open(xlock__ns *ns, const xlock_options *opts, const char *what);
+/* Drops ns's reference (the process keeps the last idle namespace open for the next object). */
 void xlock__ns_close(xlock__ns *ns);
+/* The bell of ns's shared namespace, opened (and created if `create`) once per namespace; owned
+ * by the namespace (never _put by the caller). NULL if missing and create is 0. */
+xlock__bell *xlock__ns_bell(const xlock__ns *ns, int create);
 /* malloc'ed "ns/fname" [XL-NS-14]; NULL on ENOMEM. */
 char *xlock__ns_join(const xlock__ns *ns, const char *fname);
 /* Checks the options' version and the flags that only locks accept. */
@@ -112,7 +133,6 @@ int xlock__create_file(const xlock__ns *dir, const char *final, void (*tmp_fname
                        const void *fill_arg, const char *what);
 
 /* ---- the bell (bell.c) [XL-BELL-1..XL-BELL-8] ---- */
-typedef struct xlock__bell xlock__bell;
 /* The process's bell of ns, opened once per namespace while objects use it (create: also creates
  * it [XL-BELL-2]). Never fails an operation [XL-BELL-8]: an unusable bell is returned with its
  * reason; NULL only if it is missing and create is 0, or out of memory. Release with _put. */
@@ -180,7 +200,9 @@ typedef struct xlock__node {
 /* Registers the at-fork handlers once and adds node. Returns 0 or XLOCK_EOS. */
 int xlock__register(xlock__node *node);
 void xlock__unregister(xlock__node *node);
-/* The bell table's mutex (bell.c), also taken around fork so the child's copy is consistent. */
+/* The namespace table's (nsshare.c) and the bell table's (bell.c) mutexes, in that order, also
+ * taken around fork so the child's copies are consistent. */
+extern pthread_mutex_t xlock__ns_mu;
 extern pthread_mutex_t xlock__bells_mu;
 
 #endif

@@ -12,7 +12,7 @@ struct xlock {
     pthread_cond_t cv; /* CLOCK_MONOTONIC; signalled when the object stops being busy */
     xlock__ns ns;
     xlock__file file;
-    xlock__bell *bell; /* the namespace's bell [XL-BELL-2] */
+    xlock__bell *bell; /* the namespace's bell, owned by the namespace [XL-BELL-2] */
     unsigned word;     /* the name's bell word [XL-SEM-7] */
     int op; /* LOCK_EX or LOCK_SH */
     int reentrant, cancellable;
@@ -55,7 +55,6 @@ static void lock_child(xlock__node *node)
 static void lock_free(xlock_t *l)
 {
     xlock__file_close(&l->file);
-    xlock__bell_put(l->bell);
     xlock__ns_close(&l->ns);
     if (l->mu_ready) {
         pthread_cond_destroy(&l->cv);
@@ -103,7 +102,7 @@ int xlock_open_n(xlock_t **out, const char *name, size_t len, const xlock_option
     }
     if ((rc = xlock__file_open(&l->file, &l->ns, l->fname, l->what)) != 0)
         goto fail;
-    l->bell = xlock__bell_get(&l->ns, 1); /* never fails the open [XL-BELL-8] */
+    l->bell = xlock__ns_bell(&l->ns, 1); /* never fails the open [XL-BELL-8] */
     pthread_mutex_init(&l->mu, NULL);
     init_cv(&l->cv);
     l->mu_ready = 1;

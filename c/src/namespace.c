@@ -20,7 +20,7 @@ static const struct {
     {0x73757245, "coda"},    {0x564C, "ncp"},
 };
 
-static const char *choose(const xlock_options *opts, char *dflt, size_t size, int *is_default)
+const char *xlock__ns_choose(const xlock_options *opts, char *dflt, size_t size, int *is_default)
 {
     *is_default = 0;
     if (opts != NULL && opts->namespace_path != NULL)
@@ -72,16 +72,21 @@ static int check_dir(int fd, const char *path, int is_default, const xlock_optio
     if (fstatfs(fd, &sf) != 0)
         return xlock__fail(XLOCK_EOS, errno, "%s: cannot fstatfs namespace %s: %s", what, path,
                        strerror(errno));
-    if (!allow_unsupported(opts)) { /* [XL-NS-10, XL-NS-11] */
-        unsigned long type = (unsigned long)(unsigned int)sf.f_type;
-        for (size_t i = 0; i < sizeof refused_fs / sizeof refused_fs[0]; i++)
-            if (type == refused_fs[i].type)
-                return xlock__fail(XLOCK_EUNSUPPORTEDFS, 0,
+    unsigned long type = (unsigned long)(unsigned int)sf.f_type;
+    ns->fs_refused = 0;
+    for (size_t i = 0; i < sizeof refused_fs / sizeof refused_fs[0]; i++) {
+        if (type != refused_fs[i].type)
+            continue;
+        ns->fs_refused = 1;
+        if (!allow_unsupported(opts)) /* [XL-NS-10, XL-NS-11] */
+            return xlock__fail(XLOCK_EUNSUPPORTEDFS, 0,
                                "%s: namespace %s is on a %s file system (f_type 0x%lx), where "
                                "flock(2) may not exclude across clients; %s, or set "
                                "allow_unsupported_fs / XLOCK_ALLOW_UNSUPPORTED_FS=1 [XL-NS-10]",
                                what, path, refused_fs[i].name, type, advice);
     }
+    ns->dmode = st.st_mode;
+    ns->euid = euid;
     ns->dev = (unsigned long long)st.st_dev;
     ns->ino = (unsigned long long)st.st_ino;
     ns->uid = st.st_uid;
@@ -135,22 +140,14 @@ static int open_failed(const char *path, int err, const char *what)
                        strerror(err));
 }
 
-int xlock__ns_open(xlock__ns *ns, const xlock_options *opts, const char *what)
+int xlock__ns_verify(xlock__ns *ns, const char *chosen, int is_default, const xlock_options *opts,
+                     const char *what)
 {
-    char dflt[40];
-    int is_default, created = 0, rc = 0, fd = -1;
+    int created = 0, rc = 0, fd = -1;
     ns->fd = -1;
     ns->path = NULL;
-    const char *chosen = choose(opts, dflt, sizeof dflt, &is_default);
-    if (chosen[0] != '/') /* [XL-NS-3] */
-        return xlock__fail(XLOCK_EINVAL, 0,
-                           "%s: the namespace path '%s' is not absolute; give an absolute directory "
-                           "path [XL-NS-3]",
-                           what, chosen);
-    size_t n = strlen(chosen);
-    while (n > 1 && chosen[n - 1] == '/') /* trailing '/' only, "/" stays "/" [XL-NS-14] */
-        n--;
-    char *path = xlock__strndup(chosen, n);
+    ns->entry = NULL;
+    char *path = xlock__strndup(chosen, strlen(chosen));
     if (path == NULL)
         return xlock__fail(XLOCK_EOS, ENOMEM, "%s: out of memory", what);
     fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -170,9 +167,12 @@ int xlock__ns_open(xlock__ns *ns, const xlock_options *opts, const char *what)
     }
     /* Our own mkdir under a restrictive umask: 0700 after the checks [XL-NS-4]. */
     rc = check_dir(fd, path, is_default, opts, what, ns);
-    if (rc == 0 && created && fchmod(fd, 0700) != 0)
-        rc = xlock__fail(XLOCK_EOS, errno, "%s: cannot chmod namespace %s: %s", what, path,
-                         strerror(errno));
+    if (rc == 0 && created) {
+        if (fchmod(fd, 0700) != 0)
+            rc = xlock__fail(XLOCK_EOS, errno, "%s: cannot chmod namespace %s: %s", what, path,
+                             strerror(errno));
+        ns->dmode = (ns->dmode & ~(mode_t)07777) | 0700;
+    }
 done:
     if (rc != 0) {
         if (fd >= 0)
@@ -185,13 +185,16 @@ done:
     return 0;
 }
 
-void xlock__ns_close(xlock__ns *ns)
+int xlock__ns_reusable(const xlock__ns *ns, const struct stat *st, uid_t euid, int is_default,
+                       const xlock_options *opts)
 {
-    if (ns->fd >= 0)
-        close(ns->fd);
-    ns->fd = -1;
-    free(ns->path);
-    ns->path = NULL;
+    if (!S_ISDIR(st->st_mode) || (unsigned long long)st->st_dev != ns->dev ||
+        (unsigned long long)st->st_ino != ns->ino || st->st_uid != ns->uid ||
+        st->st_mode != ns->dmode || euid != ns->euid)
+        return 0;
+    if (is_default && (st->st_uid != euid || (st->st_mode & 0077) != 0)) /* [XL-NS-8] */
+        return 0;
+    return !ns->fs_refused || allow_unsupported(opts); /* [XL-NS-10, XL-NS-11] */
 }
 
 char *xlock__ns_join(const xlock__ns *ns, const char *fname)

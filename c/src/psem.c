@@ -86,7 +86,7 @@ static int check_and_map(xlock_psem_t *p, int fd, const struct stat *st, const c
 static int open_sem(xlock_psem_t *p, unsigned value)
 {
     char fname[XLOCK_FILE_NAME_SIZE], path[XLOCK_FILE_NAME_SIZE + sizeof XL_SHM_DIR];
-    xlock__ns shm = {-1, (char *)XL_SHM_DIR, 0, 0, 0, p->ns.fmode, p->ns.sharing};
+    xlock__ns shm = {.fd = -1, .path = (char *)XL_SHM_DIR, .fmode = p->ns.fmode, .sharing = p->ns.sharing};
     struct stat st;
     int fd = -1, rc;
     xlock__psem_fname(fname, p->semname);

@@ -1,7 +1,7 @@
 /* The fork registry [XL-HOLD-7, XL-HOLD-8].
  *
- * With the bell table (bell.c) this is the library's only process-wide mutable state: one
- * pthread_atfork registration and the list of open objects.
+ * With the namespace table (nsshare.c) and the bell table (bell.c) this is the library's only
+ * process-wide mutable state: one pthread_atfork registration and the list of open objects.
  * Around fork(2) the parent locks the registry and every object's mutex (never held across a
  * blocking wait, so this is bounded); in the child each object closes its inherited lock
  * descriptors at once, so the child never keeps the parent's open file description (and with it
@@ -19,6 +19,7 @@ static xlock__node head = {&head, &head, NULL, NULL};
 
 static void prepare(void)
 {
+    pthread_mutex_lock(&xlock__ns_mu);
     pthread_mutex_lock(&xlock__bells_mu);
     pthread_mutex_lock(&registry_mu);
     for (xlock__node *n = head.next; n != &head; n = n->next)
@@ -31,6 +32,7 @@ static void parent(void)
         pthread_mutex_unlock(n->mu);
     pthread_mutex_unlock(&registry_mu);
     pthread_mutex_unlock(&xlock__bells_mu);
+    pthread_mutex_unlock(&xlock__ns_mu);
 }
 
 static void child(void)
@@ -41,6 +43,7 @@ static void child(void)
     }
     pthread_mutex_unlock(&registry_mu);
     pthread_mutex_unlock(&xlock__bells_mu);
+    pthread_mutex_unlock(&xlock__ns_mu);
 }
 
 static void install(void)

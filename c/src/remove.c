@@ -77,6 +77,7 @@ static int prepare(int *removed, xlock__ns *ns, char *what, const char *kind, co
 {
     ns->fd = -1;
     ns->path = NULL;
+    ns->entry = NULL;
     if (removed == NULL)
         return xlock__fail(XLOCK_EINVAL, 0, "remove: the 'removed' out-parameter is NULL");
     *removed = 0;

@@ -9,20 +9,22 @@
 #include <sys/file.h>
 
 /* Slot descriptors kept open while idle; beyond these, a slot's descriptor is closed after a
- * failed try, so a large capacity does not exhaust the descriptor table. */
+ * failed try, so a large capacity does not exhaust the descriptor table. The remembered slot's
+ * descriptor stays open too. */
 #define IDLE_SLOT_FDS 64
 
 struct xlock_sem {
     xlock__node node; /* first: the fork registry casts back */
     pthread_mutex_t mu;
     xlock__ns ns;
-    xlock__bell *bell; /* the namespace's bell [XL-BELL-2] */
+    xlock__bell *bell; /* the namespace's bell, owned by the namespace [XL-BELL-2] */
     unsigned word;     /* the name's bell word, kind 's' [XL-SEM-7] */
     long capacity;
     xlock__file *slots;         /* capacity entries */
     unsigned char *mine;    /* mine[i]: this object holds slot i */
     int *stack;             /* held slots, most recent last [XL-CSEM-6] */
     int nheld;
+    int hint; /* the slot a round starts at: the last one acquired or released [XL-CSEM-5] */
     atomic_ullong cancel_gen;
     char *name, *path, *bell_path;
     char enc[XL_ENC_MAX + 1];
@@ -48,7 +50,6 @@ static void sem_free(xlock_sem_t *s)
     if (s->slots != NULL)
         for (long i = 0; i < s->capacity; i++)
             xlock__file_close(&s->slots[i]);
-    xlock__bell_put(s->bell);
     xlock__ns_close(&s->ns);
     if (s->mu_ready)
         pthread_mutex_destroy(&s->mu);
@@ -111,7 +112,7 @@ int xlock_sem_open_n(xlock_sem_t **out, const char *name, size_t len, long capac
         s->slots[i].fd = -1;
     if ((rc = xlock__capacity_open(&s->ns, s->enc, capacity, s->what)) != 0)
         goto fail;
-    s->bell = xlock__bell_get(&s->ns, 1); /* never fails the open [XL-BELL-8] */
+    s->bell = xlock__ns_bell(&s->ns, 1); /* never fails the open [XL-BELL-8] */
     pthread_mutex_init(&s->mu, NULL);
     s->mu_ready = 1;
     s->node.mu = &s->mu;
@@ -135,14 +136,29 @@ int xlock_sem_open(xlock_sem_t **out, const char *name, long capacity, const xlo
     return xlock_sem_open_n(out, name, strlen(name), capacity, opts);
 }
 
-/* Returns the most recent permit; under mu. */
+/* Slot i's descriptor, not held, is kept open only below IDLE_SLOT_FDS or as the hint; under mu. */
+static void idle_slot(xlock_sem_t *s, int i)
+{
+    if (i >= IDLE_SLOT_FDS && i != s->hint && !s->mine[i])
+        xlock__file_close(&s->slots[i]);
+}
+
+/* The next round starts at slot i; under mu. */
+static void remember(xlock_sem_t *s, int i)
+{
+    int old = s->hint;
+    s->hint = i;
+    idle_slot(s, old);
+}
+
+/* Returns the most recent permit; under mu. The freed slot is where the next round starts, so an
+ * acquire+release costs the same whatever the number of permits held elsewhere. */
 static void release_top(xlock_sem_t *s)
 {
     int i = s->stack[--s->nheld];
     flock(s->slots[i].fd, LOCK_UN);
     s->mine[i] = 0;
-    if (i >= IDLE_SLOT_FDS)
-        xlock__file_close(&s->slots[i]);
+    remember(s, i);
     xlock__bell_ring(s->bell, s->word); /* [XL-BELL-6] */
 }
 
@@ -158,11 +174,13 @@ void xlock_sem_close(xlock_sem_t *s)
     sem_free(s);
 }
 
-/* One pass over the slots in order [XL-CSEM-5]; under mu. Slot index or an error. */
+/* One round over the slots, each not held by this object tried once, starting at the remembered
+ * slot [XL-CSEM-5]; under mu. Slot index or an error. */
 static int try_slots(xlock_sem_t *s)
 {
     char fname[XLOCK_FILE_NAME_SIZE];
-    for (int i = 0; i < s->capacity; i++) {
+    int n = (int)s->capacity;
+    for (int k = 0, i = s->hint; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
         if (s->mine[i])
             continue; /* our own flock would be granted again [XL-CSEM-5] */
         xlock__slot_fname(fname, s->enc, i);
@@ -170,12 +188,12 @@ static int try_slots(xlock_sem_t *s)
         if (rc == 0) {
             s->mine[i] = 1;
             s->stack[s->nheld++] = i;
+            remember(s, i);
             return i;
         }
         if (rc != XLOCK_EWOULDBLOCK)
             return rc;
-        if (i >= IDLE_SLOT_FDS)
-            xlock__file_close(&s->slots[i]);
+        idle_slot(s, i);
     }
     return XLOCK_EWOULDBLOCK;
 }
