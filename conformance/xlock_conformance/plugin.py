@@ -107,16 +107,22 @@ class State:
 
 
 def _hello_capabilities(spec: DriverSpec) -> set[str]:
+    """The driver's claimed capabilities; a driver that cannot start or answer claims nothing (its own
+    cases report that), and the probe leaves no mark on the driver's spec."""
     if spec.unavailable or not spec.argv:
         return set()
-    probe = driver.Driver(spec, spec.name)
+    hung = spec.hung_at_start
+    probe = None
     try:
+        probe = driver.Driver(spec, spec.name)
         probe.handshake()
         return set(probe.capabilities)
     except driver.DriverError:
         return set()
     finally:
-        probe.kill()
+        spec.hung_at_start = hung
+        if probe is not None:
+            probe.kill()
 
 
 def pairs_of(drivers: list[DriverSpec]) -> Iterator[tuple[DriverSpec, DriverSpec]]:
@@ -147,6 +153,8 @@ def _state(config: pytest.Config) -> State:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     st = _state(metafunc.config)
     needed = [c for m in metafunc.definition.iter_markers("needs") for c in m.args]
+    if needed and not st.listing and not _selected(metafunc):
+        return  # left out by --run/--skip: no driver is asked; the item is dropped at collection
     drivers = st.claiming(needed) if needed and not st.listing else st.drivers
     if needed and not drivers:
         return  # no driver claims what the case needs: no column; the item is dropped at collection
@@ -157,6 +165,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("pair", pairs, ids=[f"{a.name}+{b.name}" for a, b in pairs])
     elif "group" in metafunc.fixturenames:
         metafunc.parametrize("group", [st.drivers], ids=[GROUP])
+
+
+def _selected(metafunc: pytest.Metafunc) -> bool:
+    """Whether --run/--skip keep a case, judged by its name and spec IDs alone (before it has columns)."""
+    config = metafunc.config
+    name = metafunc.function.__name__.removeprefix("test_")
+    ids = [i for m in metafunc.definition.iter_markers("spec") for i in m.args]
+
+    def hit(pattern: str) -> bool:
+        return (fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name, pattern.split("[", 1)[0])
+                or any(fnmatch.fnmatchcase(i, pattern) for i in ids))
+    runs, skips = config.getoption("--run"), config.getoption("--skip")
+    return (not runs or any(hit(p) for p in runs)) and not any(hit(p) for p in skips if "[" not in p)
 
 
 def case_name(item: pytest.Item) -> str:
