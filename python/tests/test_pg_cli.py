@@ -67,3 +67,12 @@ def test_errors_name_the_server_never_the_password(pg: Any, pg_password: str) ->
         assert "xlock_pw" in out.stderr + out.stdout and str(pg.port) in out.stderr + out.stdout
     bad = xlock_cli("path", "--namespace", "postgresql://h/d?xlock_bogus=1", "job")
     assert bad.returncode == 64 and "xlock_bogus" in bad.stderr
+
+
+def test_run_semaphore_slot_and_no_fork(pg: Any) -> None:
+    """`xlock run --permits N` gives COMMAND its slot; -F is refused, since exec would end the session."""
+    env = {"XLOCK_NAMESPACE": pg.url()}
+    out = xlock_cli("run", "--permits", "2", "slots", "--", "sh", "-c", "echo slot=$XLOCK_SLOT", env=env)
+    assert out.returncode == 0 and out.stdout.strip() == "slot=0", out
+    refused = xlock_cli("run", "-F", "job", "--", "true", env=env)
+    assert refused.returncode == 64 and "--no-fork" in refused.stderr, refused

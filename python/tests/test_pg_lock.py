@@ -373,3 +373,15 @@ def test_xlock_api_takes_the_uri(pg: Any, monkeypatch: pytest.MonkeyPatch) -> No
     finally:
         sem.close()
     assert xlock.remove("api-sem", kind="semaphore", capacity=2) is False
+
+
+def test_rlock_takes_the_uri(pg: Any) -> None:
+    """xlock.RLock(name, namespace=URI) is a reentrant PostgreSQL lock [XL-HOLD-4, XL-PG-1]."""
+    lock = xlock.RLock("rlock", namespace=pg.url())
+    try:
+        assert lock.reentrant and lock.acquire() and lock.acquire()
+        lock.release()
+        lock.release()
+        assert not lock.locked()
+    finally:
+        lock.close()

@@ -58,8 +58,10 @@ class Lock(Handle):
 
     def __new__(cls, name: NameLike, *, namespace: NamespaceArg = None, **options: Any) -> Lock:
         # A postgresql:// namespace (given or in XLOCK_NAMESPACE) is a PostgreSQL lock, same API [XL-PG-1].
-        url = pg_namespace(namespace) if cls is Lock else None
+        url = pg_namespace(namespace) if cls is Lock or cls is RLock else None
         if url is not None:
+            if cls is RLock:
+                options["reentrant"] = True
             return cast("Lock", open_lock(name, url, **options))
         return super().__new__(cls)
 

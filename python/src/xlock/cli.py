@@ -388,6 +388,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     inherited = False
     try:
+        if args.no_fork and not isinstance(held, (xlock.Lock, xlock.Semaphore)):
+            # A PostgreSQL lock lives in xlock's session, which ends at exec [XL-PG-5].
+            raise UsageError(
+                "--no-fork cannot keep a lock of a PostgreSQL namespace: its session would end "
+                "at exec; leave out -F"
+            )
         if _looks_like_a_path(args.name) and not args.quiet:
             _warn_path_like(args.name, held)
         started = time.monotonic()
@@ -410,7 +416,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 took = time.monotonic() - started
                 print(f"xlock: getting lock took {took:.6f} seconds", flush=True)
             env = None
-            slot = held.slot if isinstance(held, xlock.Semaphore) else got
+            slot = getattr(held, "slot", None)  # a semaphore's, local or PostgreSQL
             if isinstance(slot, int) and not isinstance(slot, bool):
                 env = {**os.environ, "XLOCK_SLOT": str(slot)}
             if args.verbose:
