@@ -260,7 +260,7 @@ class Session:
     def _acquired(kind: str, obj: Held, got: object) -> Reply:
         """The reply to a successful acquire; ``acquire`` returned ``got`` (False: not acquired)."""
         if got is False:  # the threading protocol: False for a failed try or timed acquire
-            raise Failed("TIMEOUT", f"{obj.name!r} was not acquired before the deadline")
+            raise Failed("TIMEOUT", f"{_what(obj)} was not acquired before the deadline")
         reply: Reply = {}
         if kind == "semaphore":  # local or PostgreSQL: the permit acquired last
             reply["slot"] = obj.slot  # type: ignore[union-attr]
@@ -286,7 +286,7 @@ class Session:
         kind, obj = self._get(req)
         got = obj.acquire(blocking=False)
         if got is False:
-            raise Failed("WOULD_BLOCK", f"{obj.name!r} is held elsewhere")
+            raise Failed("WOULD_BLOCK", f"{_what(obj)} is held elsewhere")
         return self._acquired(kind, obj, got)
 
     def release(self, req: Request) -> Reply:
@@ -332,7 +332,7 @@ class Session:
         try:
             for done in range(count):  # noqa: B007 - `done` is reported on failure
                 if obj.acquire(timeout=timeout) is False:
-                    raise xlock.Timeout(f"{obj.name!r} not acquired within {timeout} s")
+                    raise xlock.Timeout(f"{_what(obj)} not acquired within {timeout} s")
                 try:
                     _increment(path)
                 finally:
@@ -367,6 +367,12 @@ class Session:
 
     def exit(self, req: Request) -> Reply:
         raise _Exit
+
+
+def _what(obj: Held) -> str:
+    """The object as error messages name it: its name and its file (or semaphore, or namespace)."""
+    where = getattr(obj, "path", None) or getattr(obj, "semaphore_name", None) or obj.namespace
+    return f"{obj.name!r} ({where})"
 
 
 def _fork_child(obj: Held, wfd: int) -> None:
