@@ -126,6 +126,10 @@ static long long timeout_ns(VALUE timeout)
     const double max_seconds = 9.2e9; /* about 292 years: fits in long long nanoseconds */
     if (NIL_P(timeout))
         return -1;
+    if (FIXNUM_P(timeout)) { /* the common whole seconds, without a method call */
+        long s = FIX2LONG(timeout);
+        return s < 0 || (double)s > max_seconds ? -1 : (long long)s * 1000000000LL;
+    }
     if (RB_FLOAT_TYPE_P(timeout)) {
         double s = RFLOAT_VALUE(timeout);
         if (isnan(s))
@@ -147,11 +151,21 @@ static long long timeout_ns(VALUE timeout)
                         rb_obj_class(timeout));
 }
 
+xlock_rb_deadline xlock_rb_deadline_from(VALUE timeout)
+{
+    xlock_rb_deadline d = {0, 0};
+    long long ns = timeout_ns(timeout);
+    if (ns >= 0) {
+        d.timed = 1;
+        d.at_ns = monotonic_ns() + (unsigned long long)ns;
+    }
+    return d;
+}
+
 xlock_rb_deadline xlock_rb_deadline_from_args(int argc, VALUE *argv)
 {
     xlock_rb_deadline d = {0, 0};
     VALUE opts = Qnil, timeout = Qnil;
-    long long ns;
     if (argc == 0) /* the common call, lock without arguments: nothing to parse */
         return d;
     rb_scan_args(argc, argv, ":", &opts);
@@ -161,12 +175,7 @@ xlock_rb_deadline xlock_rb_deadline_from_args(int argc, VALUE *argv)
         if (value != Qundef)
             timeout = value;
     }
-    ns = timeout_ns(timeout);
-    if (ns >= 0) {
-        d.timed = 1;
-        d.at_ns = monotonic_ns() + (unsigned long long)ns;
-    }
-    return d;
+    return xlock_rb_deadline_from(timeout);
 }
 
 long long xlock_rb_remaining_ms(const xlock_rb_deadline *d)

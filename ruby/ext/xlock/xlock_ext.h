@@ -33,6 +33,8 @@ typedef struct {
 /* Parses the `timeout:` keyword of argc/argv (seconds: Integer, Float, Rational; nil or negative:
  * untimed) into a deadline computed once, now. Returns 1 if a timeout was given. */
 xlock_rb_deadline xlock_rb_deadline_from_args(int argc, VALUE *argv);
+/* The deadline of a timeout in seconds (nil: untimed) [XL-WAIT-3]. */
+xlock_rb_deadline xlock_rb_deadline_from(VALUE timeout);
 /* The milliseconds left until the deadline, rounded up ("at least"), 0 if passed, -1 if untimed. */
 long long xlock_rb_remaining_ms(const xlock_rb_deadline *d);
 
@@ -99,6 +101,9 @@ int xlock_rb_is_open(const xlock_rb_handle *r);
 /* Acquires with the `timeout:` of argc/argv, interruptibly; raises on failure (XLock::Cancelled if
  * closed meanwhile). Returns libxlock's result (>= 0). */
 int xlock_rb_acquire(xlock_rb_handle *r, int argc, VALUE *argv);
+/* The same with the timeout given as a value (seconds or nil): the positional form the Ruby methods
+ * call, so a timed call allocates no keyword hash. */
+int xlock_rb_acquire_timeout(xlock_rb_handle *r, VALUE timeout);
 /* One attempt: libxlock's result (>= 0) or XLOCK_EWOULDBLOCK; raises other errors. */
 int xlock_rb_try_acquire(xlock_rb_handle *r);
 /* Releases the most recent acquisition; raises (XLock::NotHeld) on failure. */

@@ -238,10 +238,22 @@ static VALUE where(const xlock_rb_handle *r)
     return NIL_P(r->path) ? r->semaphore : r->path;
 }
 
+static int acquire_until(xlock_rb_handle *r, xlock_rb_deadline deadline);
+
 int xlock_rb_acquire(xlock_rb_handle *r, int argc, VALUE *argv)
 {
-    xlock_rb_deadline deadline = xlock_rb_deadline_from_args(argc, argv);
-    /* The uncontended case costs no GVL release: one non-blocking attempt first. */
+    return acquire_until(r, xlock_rb_deadline_from_args(argc, argv));
+}
+
+int xlock_rb_acquire_timeout(xlock_rb_handle *r, VALUE timeout)
+{
+    return acquire_until(r, xlock_rb_deadline_from(timeout));
+}
+
+static int acquire_until(xlock_rb_handle *r, xlock_rb_deadline deadline)
+{
+    /* The uncontended case costs no GVL release and no bell access, timed or not: one non-blocking
+     * attempt first [XL-WAIT-12]. */
     int rc = r->kind->try_acquire(r->h);
     if (rc == XLOCK_EWOULDBLOCK) {
         if (xlock_rb_remaining_ms(&deadline) == 0) /* a single attempt, failing with TIMEOUT [XL-WAIT-3] */

@@ -46,14 +46,15 @@ static VALUE rlock_open(VALUE self, VALUE name, VALUE namespace, VALUE shared, V
 }
 
 /*
- * lock(timeout: nil) -> self
+ * _acquire(timeout) -> self: XLock::Lock#lock(timeout: nil) (lib/xlock/lock.rb passes the keyword on, so a
+ * timed call allocates no keyword hash).
  * Acquires, waiting at least +timeout+ seconds (nil: as long as it takes) [XL-WAIT-3]. Other Ruby threads
  * run meanwhile; Thread#raise, Thread#kill, Timeout.timeout and Ctrl-C end the wait with nothing held.
  * Raises XLock::Timeout, XLock::AlreadyHeld (this thread holds this non-reentrant lock [XL-HOLD-3]).
  */
-static VALUE rlock_lock(int argc, VALUE *argv, VALUE self)
+static VALUE rlock_lock_timeout(VALUE self, VALUE timeout)
 {
-    xlock_rb_acquire(xlock_rb_get_open(self, &lock_kind), argc, argv);
+    xlock_rb_acquire_timeout(xlock_rb_get_open(self, &lock_kind), timeout);
     return self;
 }
 
@@ -106,7 +107,7 @@ void xlock_rb_init_lock(void)
 {
     VALUE c = xlock_rb_define_handle_class("Lock", &lock_kind, rlock_alloc);
     rb_define_private_method(c, "_open", rlock_open, 5);
-    rb_define_method(c, "lock", rlock_lock, -1);
+    rb_define_private_method(c, "_acquire", rlock_lock_timeout, 1);
     rb_define_method(c, "try_lock", rlock_try_lock, 0);
     rb_define_method(c, "unlock", rlock_unlock, 0);
     rb_define_method(c, "locked?", rlock_locked_p, 0);

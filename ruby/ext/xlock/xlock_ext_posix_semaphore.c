@@ -47,13 +47,14 @@ static VALUE rpsem_open(VALUE self, VALUE name, VALUE value, VALUE namespace, VA
 }
 
 /*
- * acquire(timeout: nil) -> true
+ * _acquire(timeout) -> true: XLock::PosixSemaphore#acquire(timeout: nil) (called from
+ * lib/xlock/posix_semaphore.rb).
  * sem_wait / sem_clockwait until the deadline [XL-PSEM-4], interruptible like XLock::Lock#lock.
  * Raises XLock::Timeout.
  */
-static VALUE rpsem_acquire(int argc, VALUE *argv, VALUE self)
+static VALUE rpsem_acquire_timeout(VALUE self, VALUE timeout)
 {
-    xlock_rb_acquire(xlock_rb_get_open(self, &psem_kind), argc, argv);
+    xlock_rb_acquire_timeout(xlock_rb_get_open(self, &psem_kind), timeout);
     return Qtrue;
 }
 
@@ -104,7 +105,7 @@ void xlock_rb_init_posix_semaphore(void)
 {
     VALUE c = xlock_rb_define_handle_class("PosixSemaphore", &psem_kind, rpsem_alloc);
     rb_define_private_method(c, "_open", rpsem_open, 4);
-    rb_define_method(c, "acquire", rpsem_acquire, -1);
+    rb_define_private_method(c, "_acquire", rpsem_acquire_timeout, 1);
     rb_define_method(c, "try_acquire", rpsem_try_acquire, 0);
     rb_define_method(c, "release", rpsem_release, 0);
     rb_define_method(c, "held", rpsem_held, 0);

@@ -47,13 +47,13 @@ static VALUE rsem_open(VALUE self, VALUE name, VALUE capacity, VALUE namespace, 
 }
 
 /*
- * acquire(timeout: nil) -> slot index
+ * _acquire(timeout) -> slot index: XLock::Semaphore#acquire(timeout: nil) (called from lib/xlock/semaphore.rb).
  * Takes a permit, waiting at least +timeout+ seconds (nil: as long as it takes) [XL-WAIT-11]; returns the
  * slot held. Interruptible like XLock::Lock#lock. Raises XLock::Timeout.
  */
-static VALUE rsem_acquire(int argc, VALUE *argv, VALUE self)
+static VALUE rsem_acquire_timeout(VALUE self, VALUE timeout)
 {
-    return INT2FIX(xlock_rb_acquire(xlock_rb_get_open(self, &sem_kind), argc, argv));
+    return INT2FIX(xlock_rb_acquire_timeout(xlock_rb_get_open(self, &sem_kind), timeout));
 }
 
 /* try_acquire -> slot index, or nil if every permit is held [XL-CSEM-5]. */
@@ -97,7 +97,7 @@ void xlock_rb_init_semaphore(void)
 {
     VALUE c = xlock_rb_define_handle_class("Semaphore", &sem_kind, rsem_alloc);
     rb_define_private_method(c, "_open", rsem_open, 4);
-    rb_define_method(c, "acquire", rsem_acquire, -1);
+    rb_define_private_method(c, "_acquire", rsem_acquire_timeout, 1);
     rb_define_method(c, "try_acquire", rsem_try_acquire, 0);
     rb_define_method(c, "release", rsem_release, 0);
     rb_define_method(c, "held", rsem_held, 0);

@@ -37,6 +37,13 @@ module XLock
       nil
     end
 
+    # Acquires, waiting at least +timeout+ seconds (nil: as long as it takes) [XL-WAIT-3]; returns self.
+    # Uncontended, timed or not, it costs one attempt and no bell access [XL-WAIT-12].
+    # Raises XLock::Timeout, XLock::AlreadyHeld (this thread holds this non-reentrant lock [XL-HOLD-3]).
+    def lock(timeout: nil)
+      _acquire(timeout)
+    end
+
     # A copy would share nothing with the original; open another object for the same name instead.
     def initialize_copy(_other)
       raise TypeError, "#{self.class} cannot be copied: open another #{self.class} for the same name"

@@ -28,6 +28,12 @@ module XLock
       _unlink(Names.checked(name), Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
     end
 
+    # sem_wait / sem_clockwait until the deadline [XL-PSEM-4]; returns true. Interruptible like
+    # XLock::Lock#lock. Raises XLock::Timeout.
+    def acquire(timeout: nil)
+      _acquire(timeout)
+    end
+
     # A copy would share nothing with the original; open another object for the same name instead.
     def initialize_copy(_other)
       raise TypeError, "#{self.class} cannot be copied: open another #{self.class} for the same name"

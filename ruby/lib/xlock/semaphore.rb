@@ -37,6 +37,12 @@ module XLock
       nil
     end
 
+    # Takes a permit, waiting at least +timeout+ seconds (nil: as long as it takes) [XL-WAIT-11]; returns
+    # the slot held. Interruptible like XLock::Lock#lock. Raises XLock::Timeout.
+    def acquire(timeout: nil)
+      _acquire(timeout)
+    end
+
     # A copy would share nothing with the original; open another object for the same name instead.
     def initialize_copy(_other)
       raise TypeError, "#{self.class} cannot be copied: open another #{self.class} for the same name"
