@@ -1,4 +1,4 @@
-"""Benchmarks for the Python reference implementation (not run by tox).
+"""Quick benchmarks for the Python reference implementation (not run by tox; tox -e bench runs run.py).
 
 1. Uncontended acquire+release of ``xlock.Lock`` against a bare ``fcntl.flock(LOCK_EX)`` +
    ``fcntl.flock(LOCK_UN)`` pair on the same file: ns per pair and the ratio.
@@ -9,7 +9,7 @@
 3. With ``--breakdown``: what the pieces of an uncontended acquire+release cost, measured back to back
    in one run (syscalls make the Python code around them slower, so pieces timed alone add up to less).
 
-    python python/bench/bench_uncontended.py [--pairs N] [--rounds N] [--breakdown]
+    PYTHONPATH=python/src python bench/py_quick.py [--pairs N] [--rounds N] [--breakdown]
 """
 
 from __future__ import annotations
