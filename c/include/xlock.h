@@ -280,6 +280,11 @@ XLOCK_EXPORT int xlock_sha256(unsigned char digest[32], const void *data, size_t
  * XLOCK_EINSECURE naming the file's owner [XL-LOCK-4, XL-LOCK-5, XL-ERR-5]. A file that keeps
  * being created and removed under us gives XLOCK_EOS with errno EAGAIN after 100 rounds
  * [XL-LOCK-12]. A missing parent directory or another failing system call gives XLOCK_EOS.
+ * The objects of a process share one verified namespace per path (its descriptor and bell): before
+ * a new object reuses it, an lstat of the path must show the same directory, owner and mode, else
+ * the namespace is opened and checked anew [XL-NS-16]. The last namespace used stays open (one
+ * descriptor, and its bell's mapping) after its last object closes, for the next object; so a
+ * lock object costs one descriptor, its lock file. After fork the child keeps using it.
  * Arguments are checked in the order name (XLOCK_EINVALNAME), the other arguments in the order of
  * the signature (XLOCK_EINVAL), then the namespace [XL-NAME-6].
  * ------------------------------------------------------------------------------------------- */
@@ -401,7 +406,8 @@ typedef struct xlock_sem xlock_sem_t;
  * XLOCK_EINVAL). Reads the capacity file, creating it atomically if missing (a temporary file with a
  * random name, linkat [XL-CSEM-4]); opens the namespace's bell as xlock_open does. opts->shared and
  * opts->reentrant must be 0 (XLOCK_EINVAL). Slot files are opened on demand; the object keeps at
- * most 64 idle slot descriptors open plus one per permit held.
+ * most 64 idle slot descriptors open plus one per permit held and that of the slot its next round
+ * starts at (the last one acquired or released [XL-CSEM-5]).
  * Errors: XLOCK_ECAPACITY (the file says another capacity or is malformed; the message gives both
  * and the file's owner),
  * XLOCK_EINVAL, XLOCK_EINVALNAME, XLOCK_EINSECURE (also a symlink or non-regular capacity file),
