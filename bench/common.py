@@ -26,14 +26,16 @@ def fresh_namespace(root, label):
     return path
 
 
-# POSIX semaphores the run makes xlock create (doorbells, raw semaphores), as (kind, namespace, name):
-# xlock never unlinks a doorbell (XL-WAIT-8), so the benchmark removes its own before deleting the
-# namespaces, by computing their names with xlock's pure mapping (XL-SEM-6).
+# Raw POSIX semaphores the run makes xlock create, as (kind, namespace, name): the benchmark removes its
+# own before deleting the namespaces, by computing their names with xlock's pure mapping (XL-SEM-6).
+# Locks and counting semaphores create nothing in /dev/shm in draft 2 (XL-SEM-2: no doorbells), so
+# only kind "p" is kept.
 SEMAPHORES = []
 
 
 def uses_semaphore(kind, namespace, name):
-    SEMAPHORES.append((kind, namespace, name))
+    if kind == "p":
+        SEMAPHORES.append((kind, namespace, name))
 
 
 def unlink_semaphores():

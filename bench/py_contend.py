@@ -1,7 +1,8 @@
 """One contention worker in Python: COUNT rounds of acquire / increment a counter file / release.
 
 ``python bench/py_contend.py raw LOCKFILE COUNTER COUNT`` (bare fcntl.flock) or
-``python bench/py_contend.py xlock NAMESPACE NAME COUNTER COUNT`` (xlock.Lock).
+``python bench/py_contend.py xlock NAMESPACE NAME COUNTER COUNT`` (xlock.Lock; ``xlock-timed``: with
+a 60 s timeout).
 Prints ``ready``, waits for end of file on stdin (the start gate shared by all workers), runs, and prints
 {"start_ns", "end_ns", "max_wait_ns", "ops"}. The increment is pread, parse, pwrite of the digits, as
 in bench/c/contend.c and bench/rb_contend.rb.
@@ -32,6 +33,11 @@ def main():
         namespace, name, counter, count = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
         lock = xlock.Lock(name, namespace=namespace)
         acquire, release = lock.acquire, lock.release
+        if sys.argv[1] == "xlock-timed":
+
+            def acquire():
+                lock.acquire(timeout=60)
+
     cfd = os.open(counter, os.O_RDWR | os.O_CLOEXEC)
     pread, pwrite, now = os.pread, os.pwrite, time.monotonic_ns
     print("ready", flush=True)

@@ -80,6 +80,65 @@ def xlock_lock(ns):
     return pair_loop(lock.acquire, lock.release)
 
 
+def raw_cycle(ns):
+    """The raw cycle an object per use is compared with: open + flock + flock(LOCK_UN) + close."""
+    path = os.path.join(ns, "raw-cycle.lock")
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    open_, close, flock, ex, un = os.open, os.close, fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN
+    flags = os.O_RDONLY | os.O_CLOEXEC
+
+    def loop(n):
+        for _ in range(n):
+            fd = open_(path, flags)
+            flock(fd, ex)
+            flock(fd, un)
+            close(fd)
+
+    return loop
+
+
+def xlock_timed(ns):
+    import xlock
+
+    lock = xlock.Lock("bench-uncontended", namespace=ns)
+
+    def acquire():
+        lock.acquire(timeout=10)
+
+    return pair_loop(acquire, lock.release)
+
+
+def xlock_per_use(ns):
+    """A lock object per use, the README idiom: with xlock.Lock(name): ..."""
+    import xlock
+
+    def loop(n):
+        for _ in range(n):
+            with xlock.Lock("bench-per-use", namespace=ns):
+                pass
+
+    return loop
+
+
+def xlock_semaphore_cap1(ns):
+    import xlock
+
+    sem = xlock.Semaphore("bench-sem-1", 1, namespace=ns)
+    return pair_loop(sem.acquire, sem.release)
+
+
+def xlock_semaphore_256_held(ns):
+    """Capacity 256 with 255 permits held by another object: the acquire+release of the free one."""
+    import xlock
+
+    held = xlock.Semaphore("bench-sem-256", 256, namespace=ns)
+    for _ in range(255):
+        held.acquire(timeout=0)
+    sem = xlock.Semaphore("bench-sem-256", 256, namespace=ns)
+    sem.held_elsewhere = held  # kept alive with the loop
+    return pair_loop(sem.acquire, sem.release)
+
+
 def xlock_semaphore(ns):
     import xlock
 
@@ -128,8 +187,13 @@ IMPLS = {
     "raw": raw_flock,
     "spec-floor": spec_floor,
     "path-recheck": path_recheck,
+    "raw-cycle": raw_cycle,
     "xlock": xlock_lock,
+    "xlock-timed": xlock_timed,
+    "xlock-per-use": xlock_per_use,
     "xlock-semaphore": xlock_semaphore,
+    "xlock-semaphore-cap1": xlock_semaphore_cap1,
+    "xlock-semaphore-256-255-held": xlock_semaphore_256_held,
     "xlock-posix-semaphore": xlock_posix_semaphore,
     "posix_ipc": posix_ipc_semaphore,
     "filelock": filelock_lock,
@@ -150,8 +214,29 @@ def calibrate(loop):
         n *= 2
 
 
+def many_objects(ns, wanted):
+    """N lock objects open at once (the harness sets the descriptor limit): one JSON line."""
+    import xlock
+
+    locks, error = [], ""
+    t0 = time.perf_counter_ns()
+    try:
+        for i in range(wanted):
+            locks.append(xlock.Lock("many-%d" % i, namespace=ns))
+    except Exception as e:  # noqa: BLE001 - reported, whatever the binding raises
+        error = str(e)
+    took = time.perf_counter_ns() - t0
+    print(json.dumps({"objects": len(locks), "wanted": wanted, "ns_per_open": took / max(len(locks), 1),
+                      "error": error}))
+    for lock in locks:
+        lock.close()
+
+
 def main():
     ns = sys.argv[1]
+    if len(sys.argv) == 4 and sys.argv[2] == "objects":  # NAMESPACE objects N
+        many_objects(ns, int(sys.argv[3]))
+        return
     if len(sys.argv) == 5 and sys.argv[2] == "--pairs":  # NAMESPACE --pairs N IMPL: for a profiler
         IMPLS[sys.argv[4]](ns)(int(sys.argv[3]))
         return

@@ -2,6 +2,7 @@
 #
 #   ruby bench/rb_contend.rb raw LOCKFILE COUNTER COUNT          (bare File#flock)
 #   ruby bench/rb_contend.rb xlock NAMESPACE NAME COUNTER COUNT  (XLock::Lock)
+#   ruby bench/rb_contend.rb xlock-timed NAMESPACE ...           (XLock::Lock#lock(timeout: 60))
 # Prints "ready", waits for end of file on stdin (the start gate shared by all workers), runs, and prints
 # {"start_ns", "end_ns", "max_wait_ns", "ops"}. The increment is pread, parse, pwrite of the digits,
 # as in bench/c/contend.c and bench/py_contend.py.
@@ -17,7 +18,7 @@ else
   require "xlock"
   namespace, name, counter, count = ARGV[1], ARGV[2], ARGV[3], Integer(ARGV[4])
   lock = XLock::Lock.new(name, namespace: namespace)
-  acquire = -> { lock.lock }
+  acquire = impl == "xlock-timed" ? -> { lock.lock(timeout: 60) } : -> { lock.lock }
   release = -> { lock.unlock }
 end
 cf = File.open(counter, File::RDWR)

@@ -2,6 +2,8 @@
 # semaphores.
 #
 #   ruby bench/rb_uncontended.rb NAMESPACE
+#   ruby bench/rb_uncontended.rb NAMESPACE objects N   (N lock objects open at once; the harness sets
+#                                                       the descriptor limit)
 # Prints one JSON object: for each case the median nanoseconds per pair over REPEATS runs, each run
 # calibrated to last about RUN_NS; the repeats of all cases are interleaved. XLock is left out (with
 # the reason) when it cannot be loaded.
@@ -26,13 +28,43 @@ def calibrate(loop)
 end
 
 namespace = ARGV.fetch(0)
+
+# N lock objects open at once: one JSON line with how many opened and the time per open.
+def many_objects(namespace, wanted)
+  require "xlock"
+  locks = []
+  error = ""
+  t0 = now
+  begin
+    wanted.times { |i| locks << XLock::Lock.new("many-#{i}", namespace: namespace) }
+  rescue XLock::Error => e
+    error = e.message
+  end
+  took = now - t0
+  puts JSON.generate(objects: locks.size, wanted: wanted, ns_per_open: locks.empty? ? 0 : took.to_f / locks.size,
+                     error: error)
+  locks.each(&:close)
+  exit(locks.size == wanted ? 0 : 1)
+end
+many_objects(namespace, Integer(ARGV.fetch(2))) if ARGV[1] == "objects"
+
 results = {}
 loops = {}
-f = File.open(File.join(namespace, "raw-rb.lock"), File::RDWR | File::CREAT, 0o600)
+raw_path = File.join(namespace, "raw-rb.lock")
+f = File.open(raw_path, File::RDWR | File::CREAT, 0o600)
 loops[:raw] = lambda do |n|
   n.times do
     f.flock(File::LOCK_EX)
     f.flock(File::LOCK_UN)
+  end
+end
+# The raw cycle an object per use is compared with: open + flock + flock(LOCK_UN) + close.
+loops[:"raw-cycle"] = lambda do |n|
+  n.times do
+    g = File.open(raw_path, File::RDONLY)
+    g.flock(File::LOCK_EX)
+    g.flock(File::LOCK_UN)
+    g.close
   end
 end
 begin
@@ -42,6 +74,37 @@ begin
     n.times do
       lock.lock
       lock.unlock
+    end
+  end
+  loops[:"xlock-timed"] = lambda do |n|
+    n.times do
+      lock.lock(timeout: 10)
+      lock.unlock
+    end
+  end
+  loops[:"xlock-per-use"] = lambda do |n|
+    n.times do
+      l = XLock::Lock.new("bench-per-use-rb", namespace: namespace)
+      l.lock
+      l.unlock
+      l.close
+    end
+  end
+  sem1 = XLock::Semaphore.new("bench-sem-1", 1, namespace: namespace)
+  loops[:"xlock-semaphore-cap1"] = lambda do |n|
+    n.times do
+      sem1.acquire
+      sem1.release
+    end
+  end
+  # Capacity 256 with 255 permits held by another object: the acquire+release of the free one.
+  held = XLock::Semaphore.new("bench-sem-256", 256, namespace: namespace)
+  255.times { held.acquire(timeout: 0) }
+  sem256 = XLock::Semaphore.new("bench-sem-256", 256, namespace: namespace)
+  loops[:"xlock-semaphore-256-255-held"] = lambda do |n|
+    n.times do
+      sem256.acquire
+      sem256.release
     end
   end
   sem = XLock::Semaphore.new("bench-uncontended-rb", 4, namespace: namespace)

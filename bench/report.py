@@ -8,20 +8,26 @@ LOCK_LABEL = {
     "python": {"raw": "fcntl.flock pair (baseline)",
                "spec-floor": "fcntl.flock pair + os.fstat st_nlink > 0, XL-LOCK-8's check (the spec's floor)",
                "path-recheck": "fcntl.flock pair + os.stat(dir_fd) path re-check (the stricter check)",
-               "xlock": "xlock.Lock"},
+               "xlock": "xlock.Lock", "xlock-timed": "xlock.Lock.acquire(timeout=10)"},
     "c": {"raw": "flock(2) pair (baseline)",
           "spec-floor": "flock pair + fstat(fd) st_nlink > 0, XL-LOCK-8's check (the spec's floor)",
           "path-recheck": "flock pair + fstatat path re-check (the stricter check XL-LOCK-8 allows)",
           "xlock": "libxlock xlock_acquire(l, -1)",
           "xlock-timed": "libxlock xlock_acquire(l, 10000)"},
-    "ruby": {"raw": "File#flock pair (baseline)", "xlock": "XLock::Lock#lock/#unlock"},
+    "ruby": {"raw": "File#flock pair (baseline)", "xlock": "XLock::Lock#lock/#unlock",
+             "xlock-timed": "XLock::Lock#lock(timeout: 10)/#unlock"},
 }
 SEM_LABEL = {
     "python": {"posix_ipc": "posix_ipc.Semaphore (baseline)", "xlock-semaphore": "xlock.Semaphore (crash-safe)",
-               "xlock-posix-semaphore": "xlock.PosixSemaphore"},
+               "xlock-posix-semaphore": "xlock.PosixSemaphore",
+               "xlock-semaphore-cap1": "xlock.Semaphore, capacity 1",
+               "xlock-semaphore-256-255-held": "xlock.Semaphore, capacity 256, 255 held elsewhere"},
     "c": {"posix-sem": "sem_wait/sem_post (baseline)", "xlock-semaphore": "xlock_sem (crash-safe)",
-          "xlock-posix-semaphore": "xlock_psem"},
-    "ruby": {"xlock-semaphore": "XLock::Semaphore (crash-safe)", "xlock-posix-semaphore": "XLock::PosixSemaphore"},
+          "xlock-posix-semaphore": "xlock_psem", "xlock-semaphore-cap1": "xlock_sem, capacity 1",
+          "xlock-semaphore-256-255-held": "xlock_sem, capacity 256, 255 held elsewhere"},
+    "ruby": {"xlock-semaphore": "XLock::Semaphore (crash-safe)", "xlock-posix-semaphore": "XLock::PosixSemaphore",
+             "xlock-semaphore-cap1": "XLock::Semaphore, capacity 1",
+             "xlock-semaphore-256-255-held": "XLock::Semaphore, capacity 256, 255 held elsewhere"},
 }
 
 
@@ -90,6 +96,37 @@ def uncontended_section(res, t):
                      "target: <= 2x raw; >= 10x ahead of peers"), rows))
 
 
+def scale_section(res, t):
+    """Issue 14's targets: timed vs untimed, object per use vs the raw cycle, semaphores flat in N, and
+    10,000 objects under ulimit -n 10100, for every language."""
+    rows = []
+    checks = (("xlock-timed", "xlock", 1.2, "timed uncontended acquire+release (10 s timeout) <= 1.2x untimed"),
+              ("xlock-per-use", "raw-cycle", 3.0,
+               "lock object per use (open, acquire, release, close) <= 3x raw open+flock+flock(LOCK_UN)+close"),
+              ("xlock-semaphore-256-255-held", "xlock-semaphore-cap1", 2.0,
+               "counting semaphore, capacity 256 with 255 held, acquire+release <= 2x capacity 1"))
+    for lang in ("c", "python", "ruby"):
+        got = res["uncontended"].get(lang, {})
+        for key, base_key, limit, what in checks:
+            v, b = got.get(key), got.get(base_key)
+            if not v or not b or "ns_per_pair" not in v or "ns_per_pair" not in b:
+                continue
+            r = v["ns_per_pair"] / b["ns_per_pair"]
+            rows.append((LANG_TITLE[lang], what, "%s vs %s" % (ns(v["ns_per_pair"]), ns(b["ns_per_pair"])), ratio(r),
+                         t.judge("%s: %s" % (LANG_TITLE[lang], what), ratio(r), r <= limit)))
+        o = res.get("objects", {}).get(lang)
+        if o:
+            ok = o.get("objects") == o.get("wanted")
+            figure = "%d of %d opened%s" % (o.get("objects", 0), o.get("wanted", 0),
+                                            ", %s per open" % ns(o["ns_per_open"]) if ok else ": " + o.get("error", ""))
+            rows.append((LANG_TITLE[lang], "10,000 lock objects open at once under ulimit -n 10100", figure, "",
+                         t.judge("%s: 10,000 lock objects under ulimit -n 10100" % LANG_TITLE[lang],
+                                 "%d of %d" % (o.get("objects", 0), o.get("wanted", 0)), ok)))
+    return ("## 1a. Speed at scale (issue 14): timed, per use, semaphores flat in N, 10,000 objects\n\n"
+            "Medians of the interleaved runs of section 1 (the same program and run per language).\n\n"
+            + table(("language", "pattern", "figures", "ratio", "target"), rows))
+
+
 def raw_handoff(res):
     for row in res["handoff"]:
         if row["pair"].startswith("raw flock(2), C"):
@@ -152,7 +189,7 @@ def contention_section(res, t):
         lang = row["impl"].split("-")[0]
         r = row["ops_per_s"] / raw[(lang, row["nproc"])]
         verdict = ""
-        if row["impl"].endswith("-xlock") and row["nproc"] == 8:
+        if ("-xlock" in row["impl"]) and row["nproc"] == 8:
             verdict = t.judge("contention N=8 %s >= 0.5x raw flock" % row["impl"], ratio(r), r >= 0.5)
         exact = all(c == row["expected"] for c in row["final"])
         counts = ("%d of %d runs = %d" % (len(row["final"]), len(row["final"]), row["expected"]) if exact
@@ -210,29 +247,10 @@ def semaphore_section(res, t):
     return out
 
 
-def readme_section(res):
-    """The "Benchmarks" section of the top-level README: where, when, how, and every target's verdict."""
-    t = Targets()
-    m = res["machine"]
-    unc = uncontended_section(res, t)
-    for section in (handoff_section, wakeup_section, contention_section, semaphore_section):
-        section(res, t)  # judge every target; only the verdicts and the uncontended table are shown
-    met = sum(1 for r in t.rows if r[2])
-    return ("## Benchmarks\n\n"
-            "Measured %s at commit %s on %d cores (%s), Linux %s, Python %s, with `%s` (%s s); every figure is a ratio "
-            "against a baseline measured in the same run. How to read it, and what each miss costs: "
-            "`bench/README.md`; all tables: `bench/results/latest.md` after a run.\n\n"
-            "### Targets: %d of %d met\n\n"
-            % (res["date"], res.get("commit", "?"), m["nproc"], m["cpu"], m["kernel"], m["python"], res["command"],
-               res.get("seconds", "?"), met, len(t.rows))
-            + table(("target", "figure", "verdict"), [(w, f, "met" if ok else "**missed**") for w, f, ok in t.rows])
-            + "\n#" + unc)
-
-
 def markdown(res):
     t = Targets()
     m = res["machine"]
-    body = [uncontended_section(res, t), handoff_section(res, t), wakeup_section(res, t),
+    body = [uncontended_section(res, t), scale_section(res, t), handoff_section(res, t), wakeup_section(res, t),
             contention_section(res, t), semaphore_section(res, t)]
     head = ("# xlock benchmarks\n\n%s on %d cores, %s, Linux %s, Python %s; commit %s; `%s` (%s s; load "
             "average %.2f before, %.2f after)%s.\n\n"

@@ -1,6 +1,10 @@
-"""Sections 1 and 5a: uncontended acquire+release, run by one program per language."""
+"""Sections 1 and 5a: uncontended acquire+release, run by one program per language; and 10,000 lock
+objects open at once in one process of each language under `ulimit -n 10100` (issue 14)."""
 
+import json
 import os
+import resource
+import subprocess
 
 from common import BENCH, PY, fresh_namespace, progress, ruby_env, run_json, uses_semaphore
 
@@ -22,3 +26,30 @@ def bench_uncontended(tmp, results):
         uses_semaphore(kind, ns, "bench-uncontended-rb")
     results["uncontended"]["ruby"] = run_json(["ruby", os.path.join(BENCH, "rb_uncontended.rb"), ns],
                                               env=ruby_env())
+
+
+OBJECTS = 10000
+FD_LIMIT = 10100
+
+
+def limit_fds():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, max(FD_LIMIT, resource.getrlimit(resource.RLIMIT_NOFILE)[1])))
+
+
+def bench_objects(tmp, results, quick):
+    """Each language's program opens OBJECTS lock objects at once under the limit, twice in one namespace
+    (the first run creates the files); the second run is reported."""
+    argv = {"c": [os.path.join(BENCH, "build", "uncontended")],
+            "python": [PY, os.path.join(BENCH, "py_uncontended.py")],
+            "ruby": ["ruby", os.path.join(BENCH, "rb_uncontended.rb")]}
+    results["objects"] = {}
+    for lang, prog in argv.items():
+        progress("10,000 lock objects at once under ulimit -n %d: %s" % (FD_LIMIT, lang))
+        ns = fresh_namespace(tmp, "objects-" + lang)
+        got = None
+        for _ in range(1 if quick else 2):
+            out = subprocess.run(prog + [ns, "objects", str(OBJECTS)], check=False, stdout=subprocess.PIPE, text=True,
+                                 preexec_fn=limit_fds, env=ruby_env() if lang == "ruby" else None)
+            lines = out.stdout.strip().splitlines()
+            got = json.loads(lines[-1]) if lines else {"objects": 0, "wanted": OBJECTS, "error": "no output"}
+        results["objects"][lang] = got

@@ -44,10 +44,11 @@ static void increment(int cfd)
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr, "usage: %s raw LOCKFILE COUNTER COUNT | xlock NAMESPACE NAME COUNTER COUNT\n", argv[0]);
+        fprintf(stderr, "usage: %s raw LOCKFILE COUNTER COUNT | xlock|xlock-timed NAMESPACE NAME COUNTER COUNT\n", argv[0]);
         return 2;
     }
     int is_raw = strcmp(argv[1], "raw") == 0;
+    long long timeout_ms = strcmp(argv[1], "xlock-timed") == 0 ? 60000 : -1; /* timed acquires */
     const char *counter = argv[is_raw ? 3 : 4];
     long count = strtol(argv[is_raw ? 4 : 5], NULL, 10);
     int cfd = open(counter, O_RDWR | O_CLOEXEC);
@@ -62,6 +63,7 @@ int main(int argc, char **argv)
 #ifdef WITH_XLOCK
     void *xl = is_raw ? NULL : xlock_worker_open(argv[2], argv[3]);
 #else
+    (void)timeout_ms;
     if (!is_raw) {
         fprintf(stderr, "contend: built without libxlock\n");
         return 2;
@@ -81,7 +83,7 @@ int main(int argc, char **argv)
                 die("flock");
         } else {
 #ifdef WITH_XLOCK
-            xlock_worker_acquire(xl);
+            xlock_worker_acquire(xl, timeout_ms);
 #endif
         }
         int64_t wait = mono_ns() - t0;

@@ -2,6 +2,7 @@
  *
  * usage: uncontended NAMESPACE
  *        uncontended NAMESPACE CASE PAIRS   (just PAIRS pairs of one case, for strace -c / perf record)
+ *        uncontended NAMESPACE objects N    (N lock objects open at once; the harness sets the limit)
  * Prints one JSON object: for each case the median nanoseconds per pair over REPEATS runs, each run
  * calibrated to last about RUN_NS, the runs of all cases interleaved. Built with -DWITH_XLOCK when
  * libxlock is available. */
@@ -39,7 +40,7 @@ static int cmp_double(const void *a, const void *b)
 
 /* Cases are registered first, then measured with interleaved repeats, so background load hits
  * them alike. */
-#define MAX_CASES 8
+#define MAX_CASES 16
 static struct bench_case {
     const char *name;
     loop_fn loop;
@@ -146,6 +147,17 @@ static void path_recheck_loop(void *ctx, long n)
     }
 }
 
+/* The raw cycle a lock object per use is compared with: openat + flock + flock(LOCK_UN) + close. */
+static void raw_cycle_loop(void *ctx, long n)
+{
+    struct floor_ctx *f = ctx;
+    for (long i = 0; i < n; i++) {
+        int fd = openat(f->dirfd, f->file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || flock(fd, LOCK_EX) != 0 || flock(fd, LOCK_UN) != 0 || close(fd) != 0)
+            die("raw cycle");
+    }
+}
+
 static void raw_sem_loop(void *ctx, long n)
 {
     sem_t *s = ctx;
@@ -183,8 +195,11 @@ int main(int argc, char **argv)
     add_case("raw", raw_flock_loop, &fd);
     add_case("spec-floor", spec_floor_loop, &floor);
     add_case("path-recheck", path_recheck_loop, &floor);
+    add_case("raw-cycle", raw_cycle_loop, &floor);
     add_case("posix-sem", raw_sem_loop, sem);
 #ifdef WITH_XLOCK
+    if (argc == 4 && strcmp(argv[2], "objects") == 0)
+        return many_objects(argv[1], strtol(argv[3], NULL, 10));
     add_xlock_cases(argv[1]);
 #endif
     if (argc == 4) {

@@ -5,7 +5,7 @@ require "timeout"
 
 # A waiting thread is reached by Thread#raise, Thread#kill, Timeout.timeout and Ctrl-C, promptly, and holds
 # nothing afterwards [XL-WAIT-9, XL-WAIT-10]. "Promptly" is asserted with a generous bound (1 s); the
-# measured figures are in bench/bench.rb.
+# measured figures are in bench/rb_quick.rb (at the repository root).
 class TestInterrupts < Minitest::Test
   PROMPT = 1.0
 

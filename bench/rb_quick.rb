@@ -3,7 +3,7 @@
 # Uncontended acquire+release of XLock::Lock against Ruby's own File#flock(LOCK_EX)/flock(LOCK_UN) pair on
 # a file in the same directory, in the same run; plus how fast Thread#raise reaches a waiting thread.
 #
-#   ruby/bin/build-ext && ruby -I ruby/lib ruby/bench/bench.rb [--quick]
+#   ruby/bin/build-ext && ruby -I ruby/lib bench/rb_quick.rb [--quick]
 #
 # Prints ns per pair (median of the repeats) and the ratio; the goal (PRODUCT.md) is within 2x of the raw
 # system calls.

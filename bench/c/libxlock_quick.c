@@ -1,11 +1,11 @@
-/* libxlock benchmark (make bench; not run by the tests).
+/* libxlock quick benchmark (make -C c bench, or make -C bench build/libxlock_quick; not run by the tests).
  *  1. uncontended acquire+release against a bare flock(LOCK_EX)/flock(LOCK_UN) pair on an open
  *     descriptor, and against the pair plus the re-check XL-LOCK-8 requires (fstat of the
  *     descriptor) or allows (a path lookup), interleaved in the same run: ns per pair and the
  *     ratios, median of repeats;
  *  2. hand-off latency: from right before the holder's release to right after a waiter in another
  *     process acquired, for a timed waiter (the bell loop) and a blocking (flock) waiter.
- * Usage: bench [NAMESPACE_DIR]  (default: a fresh directory under /tmp) */
+ * Usage: libxlock_quick [NAMESPACE_DIR]  (default: a fresh directory under /tmp) */
 #define _GNU_SOURCE
 #include "xlock.h"
 
