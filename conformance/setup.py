@@ -21,13 +21,9 @@ SPEC_FILES = ("xlock-1.md", "vectors/*.json", "vectors/schema/*.json")
 
 def spec_source() -> Path:
     for cand in (HERE.parent / "spec", HERE / "spec"):
-        if (cand / "xlock-1.md").is_file() and (
-            cand / "vectors" / "names.json"
-        ).is_file():
+        if (cand / "xlock-1.md").is_file() and (cand / "vectors" / "names.json").is_file():
             return cand
-    raise SystemExit(
-        "xlock-conformance: spec/ not found (build from an xlock checkout or its sdist)"
-    )
+    raise SystemExit("xlock-conformance: spec/ not found (build from an xlock checkout or its sdist)")
 
 
 def copy_spec(dest: Path) -> None:

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Drivers that break the transport, for the runner's own tests: each answers hello, then misbehaves.
 
-    python fakedriver.py hang    # never answers again
-    python fakedriver.py junk    # prints a line that is not JSON
-    python fakedriver.py die     # writes to stderr and exits with status 3
+python fakedriver.py hang    # never answers again
+python fakedriver.py junk    # prints a line that is not JSON
+python fakedriver.py die     # writes to stderr and exits with status 3
 """
 
 import json
@@ -12,8 +12,21 @@ import sys
 
 mode = sys.argv[1]
 hello = json.loads(sys.stdin.readline())
-print(json.dumps({"id": hello["id"], "ok": True, "implementation": f"fake-{mode}", "version": "0",
-                  "spec": "xlock/1", "protocol": 1, "pid": os.getpid(), "capabilities": ["lock"]}), flush=True)
+print(
+    json.dumps(
+        {
+            "id": hello["id"],
+            "ok": True,
+            "implementation": f"fake-{mode}",
+            "version": "0",
+            "spec": "xlock/1",
+            "protocol": 1,
+            "pid": os.getpid(),
+            "capabilities": ["lock"],
+        }
+    ),
+    flush=True,
+)
 request = sys.stdin.readline()
 if mode == "hang":
     sys.stdin.read()  # until EOF, which never comes while the runner waits

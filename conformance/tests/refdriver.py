@@ -44,16 +44,51 @@ import time
 import weakref
 from typing import Any, Callable, Optional
 
-DEFECTS = ("lockf", "name-case", "no-bell-ring", "no-release-on-close", "fork-unlock", "fork-keep-fd",
-           "devshm-doorbell", "bell-no-size-check", "bell-userspace-shared", "flood-no-deadline",
-           "weak-recheck-shared", "capacity-0666", "psem-sem-open", "remove-creates", "socket-os-error",
-           "hello-any-protocol")
+DEFECTS = (
+    "lockf",
+    "name-case",
+    "no-bell-ring",
+    "no-release-on-close",
+    "fork-unlock",
+    "fork-keep-fd",
+    "devshm-doorbell",
+    "bell-no-size-check",
+    "bell-userspace-shared",
+    "flood-no-deadline",
+    "weak-recheck-shared",
+    "capacity-0666",
+    "psem-sem-open",
+    "remove-creates",
+    "socket-os-error",
+    "hello-any-protocol",
+)
 DEFECT: Optional[str] = None
-CAPABILITIES = ["lock", "shared", "timeout", "reentrant", "semaphore", "posix_semaphore", "map", "remove",
-                "counter", "clock", "fork"]
+CAPABILITIES = [
+    "lock",
+    "shared",
+    "timeout",
+    "reentrant",
+    "semaphore",
+    "posix_semaphore",
+    "map",
+    "remove",
+    "counter",
+    "clock",
+    "fork",
+]
 FORK_REPORT_S = 5.0
-UNSUPPORTED_FS = {0x6969, 0x517B, 0xFF534D42, 0xFE534D42, 0x65735546, 0x01021997, 0x00C36400, 0x5346414F,
-                  0x73757245, 0x564C}
+UNSUPPORTED_FS = {
+    0x6969,
+    0x517B,
+    0xFF534D42,
+    0xFE534D42,
+    0x65735546,
+    0x01021997,
+    0x00C36400,
+    0x5346414F,
+    0x73757245,
+    0x564C,
+}
 SEM_VALUE_MAX = 2147483647
 SEM_T_SIZE = 32  # glibc, 64-bit Linux
 CLOCK_MONOTONIC = 1
@@ -72,7 +107,14 @@ class Timespec(ctypes.Structure):
 
 
 libc.mmap.restype = ctypes.c_void_p
-libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.mmap.argtypes = [
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_long,
+]
 libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 libc.syscall.restype = ctypes.c_long
 for _fn in ("sem_post", "sem_trywait", "sem_wait"):
@@ -93,14 +135,21 @@ def futex_op(op: int, oparg: int, cmp: int, cmparg: int) -> int:
     return ((op & 0xF) << 28) | ((cmp & 0xF) << 24) | ((oparg & 0xFFF) << 12) | (cmparg & 0xFFF)
 
 
-OP_OR_1 = futex_op(2, 1, 0, 0)   # FUTEX_OP_OR 1: announce (XL-BELL-5)
+OP_OR_1 = futex_op(2, 1, 0, 0)  # FUTEX_OP_OR 1: announce (XL-BELL-5)
 OP_ADD_1 = futex_op(1, 1, 0, 0)  # FUTEX_OP_ADD 1: ring (XL-BELL-6)
 
 
 def futex(addr: int, op: int, val: int, arg4: Any, addr2: int, val3: int) -> tuple[int, int]:
     """The raw futex system call, shared (no FUTEX_PRIVATE_FLAG) [XL-BELL-4]; returns (result, errno)."""
-    rc = libc.syscall(ctypes.c_long(SYS_FUTEX), ctypes.c_void_p(addr), ctypes.c_int(op), ctypes.c_uint(val),
-                      arg4, ctypes.c_void_p(addr2), ctypes.c_uint(val3))
+    rc = libc.syscall(
+        ctypes.c_long(SYS_FUTEX),
+        ctypes.c_void_p(addr),
+        ctypes.c_int(op),
+        ctypes.c_uint(val),
+        arg4,
+        ctypes.c_void_p(addr2),
+        ctypes.c_uint(val3),
+    )
     return rc, (ctypes.get_errno() if rc < 0 else 0)
 
 
@@ -204,25 +253,36 @@ class Namespace:
             self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise XError("INSECURE_NAMESPACE", f"namespace {path} is a symbolic link or not a directory "
-                                                   "[XL-NS-5]") from None
+                raise XError(
+                    "INSECURE_NAMESPACE", f"namespace {path} is a symbolic link or not a directory [XL-NS-5]"
+                ) from None
             if exc.errno in (errno.EACCES, errno.EPERM):
-                raise XError("INSECURE_NAMESPACE", f"namespace {path} (owned by {owner_of(path)}) is closed to "
-                                                   "you; ask its owner, or choose another namespace [XL-NS-5]") from None
+                raise XError(
+                    "INSECURE_NAMESPACE",
+                    f"namespace {path} (owned by {owner_of(path)}) is closed to "
+                    "you; ask its owner, or choose another namespace [XL-NS-5]",
+                ) from None
             raise os_error(f"cannot open namespace {path}", exc.errno or 0) from None
         try:
             st = os.fstat(self.fd)
             euid = os.geteuid()
             if st.st_uid not in (euid, 0):
-                raise XError("INSECURE_NAMESPACE", f"namespace {path} is owned by uid {st.st_uid}, not by you "
-                                                   "or root [XL-NS-6]")
+                raise XError(
+                    "INSECURE_NAMESPACE",
+                    f"namespace {path} is owned by uid {st.st_uid}, not by you or root [XL-NS-6]",
+                )
             if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
-                raise XError("INSECURE_NAMESPACE", f"namespace {path} is writable by others without the sticky "
-                                                   "bit [XL-NS-7]")
+                raise XError(
+                    "INSECURE_NAMESPACE",
+                    f"namespace {path} is writable by others without the sticky bit [XL-NS-7]",
+                )
             if default and (st.st_uid != euid or st.st_mode & 0o077):
-                raise XError("INSECURE_NAMESPACE", f"default namespace {path} (owner uid {st.st_uid}, mode "
-                                                   f"{oct(stat.S_IMODE(st.st_mode))}) must be yours with mode "
-                                                   "0700 [XL-NS-8]")
+                raise XError(
+                    "INSECURE_NAMESPACE",
+                    f"default namespace {path} (owner uid {st.st_uid}, mode "
+                    f"{oct(stat.S_IMODE(st.st_mode))}) must be yours with mode "
+                    "0700 [XL-NS-8]",
+                )
             buf = ctypes.create_string_buffer(256)
             if libc.fstatfs(self.fd, buf) != 0:
                 raise os_error(f"fstatfs {path}", ctypes.get_errno())
@@ -259,10 +319,15 @@ def file_error(ns: Namespace, file: str, exc: OSError) -> XError:
     if exc.errno == errno.ENXIO and DEFECT == "socket-os-error":
         return os_error(f"cannot open {where}", exc.errno)
     if exc.errno in (errno.ENXIO, errno.EISDIR):
-        return XError("INSECURE_NAMESPACE", f"{where} is not a regular file (a socket or directory) [XL-LOCK-5]")
+        return XError(
+            "INSECURE_NAMESPACE", f"{where} is not a regular file (a socket or directory) [XL-LOCK-5]"
+        )
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return XError("INSECURE_NAMESPACE", f"{where} (owned by {owner_of(file, ns.fd)}) is closed to you; ask "
-                                            "its owner or the namespace's owner [XL-LOCK-5]")
+        return XError(
+            "INSECURE_NAMESPACE",
+            f"{where} (owned by {owner_of(file, ns.fd)}) is closed to you; ask "
+            "its owner or the namespace's owner [XL-LOCK-5]",
+        )
     return os_error(f"cannot open {where}", exc.errno or 0)
 
 
@@ -292,8 +357,11 @@ def open_lock_file(ns: Namespace, file: str, create: bool = True) -> Optional[tu
             os.close(fd)
             raise XError("INSECURE_NAMESPACE", f"{ns.file_path(file)} is not a regular file [XL-LOCK-5]")
         return fd, st.st_dev, st.st_ino
-    raise XError("OS_ERROR", f"{ns.file_path(file)}: another process keeps creating and removing it "
-                             f"(errno {errno.EAGAIN}) [XL-LOCK-12]")
+    raise XError(
+        "OS_ERROR",
+        f"{ns.file_path(file)}: another process keeps creating and removing it "
+        f"(errno {errno.EAGAIN}) [XL-LOCK-12]",
+    )
 
 
 def flock(fd: int, shared: bool, blocking: bool) -> bool:
@@ -347,8 +415,11 @@ class FileLock:
             unflock(self.fd)  # removed or replaced while we waited: reopen and try again (XL-LOCK-8)
             os.close(self.fd)
             self.fd = -1
-        raise XError("OS_ERROR", f"{self.ns.file_path(self.file)}: another process keeps removing it "
-                                 f"(errno {errno.EAGAIN}) [XL-LOCK-12]")
+        raise XError(
+            "OS_ERROR",
+            f"{self.ns.file_path(self.file)}: another process keeps removing it "
+            f"(errno {errno.EAGAIN}) [XL-LOCK-12]",
+        )
 
     def unlock(self) -> None:
         unflock(self.fd)
@@ -385,8 +456,12 @@ class Bell:
                     return
             tmp = f"{BELL_FILE}.{rand8()}.tmp"  # XL-BELL-2: created atomically
             try:
-                tfd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, ns.file_mode,
-                              dir_fd=ns.fd)
+                tfd = os.open(
+                    tmp,
+                    os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    ns.file_mode,
+                    dir_fd=ns.fd,
+                )
             except FileExistsError:
                 continue
             try:
@@ -405,7 +480,9 @@ class Bell:
         st = os.fstat(self.fd)  # XL-BELL-3: checked on the descriptor before mapping
         owners_ok = ns.shared or st.st_uid in (os.geteuid(), 0, ns.owner)
         size_ok = st.st_size == BELL_SIZE or DEFECT == "bell-no-size-check"
-        if not (stat.S_ISREG(st.st_mode) and size_ok and owners_ok and not st.st_mode & 0o777 & ~ns.file_mode):
+        if not (
+            stat.S_ISREG(st.st_mode) and size_ok and owners_ok and not st.st_mode & 0o777 & ~ns.file_mode
+        ):
             self.state = f"unusable: not a regular {BELL_SIZE}-byte file of a trusted owner and mode"
             return
         addr = libc.mmap(None, BELL_SIZE, PROT_RW, MAP_SHARED, self.fd, 0)
@@ -436,7 +513,9 @@ class Bell:
         """XL-BELL-5: set bit 0 with FUTEX_WAKE_OP (wakes nobody), then read the word."""
         if self.addr is None:
             return None
-        rc, err = futex(self.addr + 4 * word, FUTEX_WAKE_OP, 0, ctypes.c_void_p(0), self.addr + 4 * word, OP_OR_1)
+        rc, err = futex(
+            self.addr + 4 * word, FUTEX_WAKE_OP, 0, ctypes.c_void_p(0), self.addr + 4 * word, OP_OR_1
+        )
         if rc < 0 and err not in (errno.EINTR, errno.EAGAIN):
             self.give_up()
             return None
@@ -449,8 +528,9 @@ class Bell:
         value = self.read(word)
         if value is None or not value & 1:
             return
-        rc, err = futex(self.addr + 4 * word, FUTEX_WAKE_OP, INT_MAX, ctypes.c_void_p(0), self.addr + 4 * word,
-                        OP_ADD_1)
+        rc, err = futex(
+            self.addr + 4 * word, FUTEX_WAKE_OP, INT_MAX, ctypes.c_void_p(0), self.addr + 4 * word, OP_ADD_1
+        )
         if rc < 0 and err not in (errno.EINTR, errno.EAGAIN):
             self.give_up()
 
@@ -503,8 +583,9 @@ def next_poll(start: int, now: int) -> int:
     return start + 31 * MS + k * 16 * MS
 
 
-def bell_wait(bell: Bell, word: int, attempt: Callable[[], bool], deadline: Optional[int],
-              timeout_ms: Optional[int]) -> bool:
+def bell_wait(
+    bell: Bell, word: int, attempt: Callable[[], bool], deadline: Optional[int], timeout_ms: Optional[int]
+) -> bool:
     """XL-WAIT-12 with the safety poll of XL-WAIT-7; returns False on TIMEOUT."""
     if attempt():  # the uncontended fast path
         return True
@@ -534,7 +615,7 @@ def doorbell_defect(ns: Namespace, kind: str, name: str) -> None:
 
 
 # -- fork [XL-HOLD-7, XL-HOLD-8, XL-HOLD-11] ------------------------------------------------------------------------
-LIVE: "weakref.WeakSet[Any]" = weakref.WeakSet()
+LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def after_fork_in_child() -> None:
@@ -549,7 +630,7 @@ def after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=after_fork_in_child)
 
 
-def forget_fd(file: "FileLock") -> None:
+def forget_fd(file: FileLock) -> None:
     if DEFECT != "fork-keep-fd":  # the defect leaks the inherited descriptor, and with it the parent's lock
         os.close(file.fd)
     file.fd = -1
@@ -574,8 +655,10 @@ class Lock:
     def acquire(self, timeout_ms: Optional[int], blocking: bool = True) -> dict[str, Any]:
         if self.count:
             if not self.reentrant:
-                raise XError("ALREADY_HELD", f"lock '{self.name}' ({self.path}) is already held by this object "
-                                             "[XL-HOLD-3]")
+                raise XError(
+                    "ALREADY_HELD",
+                    f"lock '{self.name}' ({self.path}) is already held by this object [XL-HOLD-3]",
+                )
             self.count += 1
             return {}
         deadline = deadline_of(timeout_ms)
@@ -610,7 +693,12 @@ class Lock:
         self.file.close()
 
     def info(self) -> dict[str, Any]:
-        return {"path": self.path, "semaphore": None, "bell": self.ns.file_path(BELL_FILE), "bell_word": self.word}
+        return {
+            "path": self.path,
+            "semaphore": None,
+            "bell": self.ns.file_path(BELL_FILE),
+            "bell_word": self.word,
+        }
 
 
 class Semaphore:
@@ -648,7 +736,9 @@ class Semaphore:
             if not self._try_slots():
                 raise XError("WOULD_BLOCK", f"semaphore '{self.name}' ({self.path}) has no free permit")
         elif not bell_wait(self.bell, self.word, self._try_slots, deadline_of(timeout_ms), timeout_ms):
-            raise XError("TIMEOUT", f"semaphore '{self.name}' ({self.path}): no permit within {timeout_ms} ms")
+            raise XError(
+                "TIMEOUT", f"semaphore '{self.name}' ({self.path}): no permit within {timeout_ms} ms"
+            )
         return {"slot": self.held[-1].index}  # type: ignore[attr-defined]
 
     def release(self) -> dict[str, Any]:
@@ -669,7 +759,12 @@ class Semaphore:
             self.release()
 
     def info(self) -> dict[str, Any]:
-        return {"path": self.path, "semaphore": None, "bell": self.ns.file_path(BELL_FILE), "bell_word": self.word}
+        return {
+            "path": self.path,
+            "semaphore": None,
+            "bell": self.ns.file_path(BELL_FILE),
+            "bell_word": self.word,
+        }
 
 
 def capacity_content(capacity: int) -> bytes:
@@ -696,7 +791,7 @@ def parse_capacity(content: bytes) -> Optional[int]:
     prefix = b"xlock/1 semaphore capacity="
     if not content.startswith(prefix) or not content.endswith(b"\n") or len(content) > 64:
         return None
-    digits = content[len(prefix):-1]
+    digits = content[len(prefix) : -1]
     if not digits.isdigit() or (digits.startswith(b"0") and digits != b"0") or not digits.isascii():
         return None
     return int(digits)
@@ -714,11 +809,16 @@ def check_capacity_file(ns: Namespace, base: str, name: str, capacity: int) -> N
         if content != capacity_content(capacity):
             got = parse_capacity(content)
             said = f"capacity {got}" if got is not None else f"a malformed content {content[:64]!r}"
-            raise XError("CAPACITY_MISMATCH", f"semaphore '{name}' ({ns.file_path(file)}, owned by "
-                                              f"{owner_of(file, ns.fd)}) has {said}; this participant has "
-                                              f"capacity {capacity} [XL-CSEM-3]")
+            raise XError(
+                "CAPACITY_MISMATCH",
+                f"semaphore '{name}' ({ns.file_path(file)}, owned by "
+                f"{owner_of(file, ns.fd)}) has {said}; this participant has "
+                f"capacity {capacity} [XL-CSEM-3]",
+            )
         return
-    raise XError("OS_ERROR", f"{ns.file_path(file)}: another process keeps creating and removing it [XL-LOCK-12]")
+    raise XError(
+        "OS_ERROR", f"{ns.file_path(file)}: another process keeps creating and removing it [XL-LOCK-12]"
+    )
 
 
 def create_capacity_file(ns: Namespace, base: str, capacity: int) -> bool:
@@ -727,8 +827,12 @@ def create_capacity_file(ns: Namespace, base: str, capacity: int) -> bool:
     for _ in range(MAX_ROUNDS):
         tmp = f"{base}.{rand8()}.tmp"
         try:
-            wfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          ns.capacity_mode, dir_fd=ns.fd)
+            wfd = os.open(
+                tmp,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                ns.capacity_mode,
+                dir_fd=ns.fd,
+            )
         except FileExistsError:
             continue  # XL-ENC-6: never wait for a temporary name
         except OSError as exc:
@@ -747,7 +851,9 @@ def create_capacity_file(ns: Namespace, base: str, capacity: int) -> bool:
             raise file_error(ns, file, exc) from None
         finally:
             os.unlink(tmp, dir_fd=ns.fd)
-    raise XError("OS_ERROR", f"no free temporary name for {ns.file_path(file)} in {MAX_ROUNDS} tries [XL-ENC-6]")
+    raise XError(
+        "OS_ERROR", f"no free temporary name for {ns.file_path(file)} in {MAX_ROUNDS} tries [XL-ENC-6]"
+    )
 
 
 # -- the raw POSIX semaphore [§11] ------------------------------------------------------------------------------
@@ -794,7 +900,9 @@ class PosixSemaphore:
                 raise self._error(exc) from None
             tmp = f"{self.file}.{rand8()}.tmp"
             try:
-                tfd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, self.ns.file_mode)
+                tfd = os.open(
+                    tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, self.ns.file_mode
+                )
             except FileExistsError:
                 continue
             try:
@@ -814,8 +922,11 @@ class PosixSemaphore:
 
     def _error(self, exc: OSError) -> XError:
         if exc.errno in (errno.EACCES, errno.EPERM, errno.ELOOP, errno.ENXIO, errno.EISDIR):
-            return XError("INSECURE_NAMESPACE", f"raw semaphore {self.sem_name} ({self.file}, owned by "
-                                                f"{owner_of(self.file)}) cannot be used safely [XL-PSEM-3]")
+            return XError(
+                "INSECURE_NAMESPACE",
+                f"raw semaphore {self.sem_name} ({self.file}, owned by "
+                f"{owner_of(self.file)}) cannot be used safely [XL-PSEM-3]",
+            )
         return os_error(f"cannot open {self.file}", exc.errno or 0)
 
     def _check(self, fd: int) -> None:
@@ -824,9 +935,12 @@ class PosixSemaphore:
         euid = os.geteuid()
         trusted = self.ns.shared or st.st_uid in (euid, 0, self.ns.owner)
         if not stat.S_ISREG(st.st_mode) or st.st_size < SEM_T_SIZE or not trusted:
-            raise XError("INSECURE_NAMESPACE", f"raw semaphore {self.sem_name} ({self.file}) is owned by uid "
-                                               f"{st.st_uid}, {st.st_size} bytes: not a semaphore xlock can trust "
-                                               "[XL-PSEM-3]")
+            raise XError(
+                "INSECURE_NAMESPACE",
+                f"raw semaphore {self.sem_name} ({self.file}) is owned by uid "
+                f"{st.st_uid}, {st.st_size} bytes: not a semaphore xlock can trust "
+                "[XL-PSEM-3]",
+            )
         if st.st_uid == euid and stat.S_IMODE(st.st_mode) != self.ns.file_mode:
             os.fchmod(fd, self.ns.file_mode)
 
@@ -849,8 +963,11 @@ class PosixSemaphore:
                     break
                 err = ctypes.get_errno()
                 if err == errno.ETIMEDOUT:
-                    raise XError("TIMEOUT", f"POSIX semaphore '{self.name}' ({self.sem_name}) not acquired "
-                                            f"within {timeout_ms} ms")
+                    raise XError(
+                        "TIMEOUT",
+                        f"POSIX semaphore '{self.name}' ({self.sem_name}) not acquired "
+                        f"within {timeout_ms} ms",
+                    )
                 if err != errno.EINTR:
                     raise os_error("sem_wait", err)
         self.count += 1
@@ -885,14 +1002,20 @@ def remove(ns: Namespace, kind: str, name: str, capacity: Optional[int]) -> bool
     else:
         content = read_capacity_file(ns, base + ".sem")
         if content is None and capacity is None:
-            files = sorted(f for f in os.listdir(ns.fd) if f.startswith(base + ".") and f.endswith(".slot")
-                           and f[len(base) + 1:-5].isdigit())
+            files = sorted(
+                f
+                for f in os.listdir(ns.fd)
+                if f.startswith(base + ".") and f.endswith(".slot") and f[len(base) + 1 : -5].isdigit()
+            )
         else:
             recorded = parse_capacity(content) if content is not None else capacity
             if recorded is None or (capacity is not None and recorded != capacity):
-                raise XError("CAPACITY_MISMATCH", f"semaphore '{name}' ({ns.file_path(base + '.sem')}, owned by "
-                                                  f"{owner_of(base + '.sem', ns.fd)}) holds {content[:64]!r}, "
-                                                  f"not capacity {capacity}: nothing removed [XL-RM-3]")
+                raise XError(
+                    "CAPACITY_MISMATCH",
+                    f"semaphore '{name}' ({ns.file_path(base + '.sem')}, owned by "
+                    f"{owner_of(base + '.sem', ns.fd)}) holds {content[:64]!r}, "
+                    f"not capacity {capacity}: nothing removed [XL-RM-3]",
+                )
             files = [f"{base}.{i}.slot" for i in range(recorded)]
         word = bell_word("s", name)
     create = DEFECT == "remove-creates"
@@ -907,7 +1030,9 @@ def remove(ns: Namespace, kind: str, name: str, capacity: Optional[int]) -> bool
             lock.fd, lock.dev, lock.ino = opened
             held.append(lock)
             if not flock(lock.fd, False, False) or not _strict(lock):
-                raise XError("WOULD_BLOCK", f"{kind} '{name}' ({ns.file_path(file)}) is held; nothing removed")
+                raise XError(
+                    "WOULD_BLOCK", f"{kind} '{name}' ({ns.file_path(file)}) is held; nothing removed"
+                )
         removed = False
         for lock in held:
             try:
@@ -957,19 +1082,30 @@ class Driver:
     def op_hello(self, req: dict[str, Any]) -> dict[str, Any]:
         if req.get("protocol") != 1 or isinstance(req.get("protocol"), bool):
             if DEFECT != "hello-any-protocol":
-                raise XError("BAD_REQUEST", f"protocol {req.get('protocol')!r} is not supported; this driver "
-                                            "speaks protocol 1")
-        return {"implementation": "conformance-reference" + (f"+{DEFECT}" if DEFECT else ""), "version": "0.2.0",
-                "spec": "xlock/1", "protocol": 1, "pid": os.getpid(), "capabilities": CAPABILITIES}
+                raise XError(
+                    "BAD_REQUEST",
+                    f"protocol {req.get('protocol')!r} is not supported; this driver speaks protocol 1",
+                )
+        return {
+            "implementation": "conformance-reference" + (f"+{DEFECT}" if DEFECT else ""),
+            "version": "0.2.0",
+            "spec": "xlock/1",
+            "protocol": 1,
+            "pid": os.getpid(),
+            "capabilities": CAPABILITIES,
+        }
 
     def op_map(self, req: dict[str, Any]) -> dict[str, Any]:
         name = check_name(req)
         dev, ino = int_arg(req, "dev"), int_arg(req, "ino")
         base = enc(name)
-        return {"lock_file": base + ".lock", "capacity_file": base + ".sem",
-                "slot_files": {"0": base + ".0.slot", "999": base + ".999.slot"},
-                "semaphores": {"p": sem_name("p", dev, ino, name)},
-                "bell_words": {"l": bell_word("l", name), "s": bell_word("s", name)}}
+        return {
+            "lock_file": base + ".lock",
+            "capacity_file": base + ".sem",
+            "slot_files": {"0": base + ".0.slot", "999": base + ".999.slot"},
+            "semaphores": {"p": sem_name("p", dev, ino, name)},
+            "bell_words": {"l": bell_word("l", name), "s": bell_word("s", name)},
+        }
 
     def op_open(self, req: dict[str, Any]) -> dict[str, Any]:
         kind = req.get("kind")
@@ -998,8 +1134,14 @@ class Driver:
         h = f"h{self.next_handle}"
         self.next_handle += 1
         self.handles[h] = obj
-        return {"handle": h, "namespace": ns.path, "dev": ns.dev, "ino": ns.ino, "sharing": ns.sharing,
-                **obj.info()}
+        return {
+            "handle": h,
+            "namespace": ns.path,
+            "dev": ns.dev,
+            "ino": ns.ino,
+            "sharing": ns.sharing,
+            **obj.info(),
+        }
 
     def op_acquire(self, req: dict[str, Any]) -> dict[str, Any]:
         timeout = req.get("timeout_ms")
@@ -1087,7 +1229,9 @@ class Driver:
             try:
                 report = json.loads(line)
             except ValueError:
-                raise XError("OS_ERROR", f"the forked child {pid} reported {line[:200]!r}, not a JSON line") from None
+                raise XError(
+                    "OS_ERROR", f"the forked child {pid} reported {line[:200]!r}, not a JSON line"
+                ) from None
         except XError:
             os.kill(pid, signal.SIGKILL)  # a child that failed is not left behind
             os.waitpid(pid, 0)
@@ -1108,8 +1252,11 @@ def fork_child(obj: Any, wfd: int) -> None:
         os.dup2(null, 0)
         os.dup2(null, 1)
         report: dict[str, Any] = {}
-        for key, call in (("release", obj.release), ("locked", obj.locked),
-                          ("try_acquire", lambda: obj.acquire(None, blocking=False))):
+        for key, call in (
+            ("release", obj.release),
+            ("locked", obj.locked),
+            ("try_acquire", lambda: obj.acquire(None, blocking=False)),
+        ):
             try:
                 out = call()
                 report[key] = out if key == "locked" else "ok"

@@ -58,8 +58,12 @@ def test_reference_driver_passes_every_case(tmp_path):
     assert not bad, f"the correct reference driver does not pass everything:\n{out[-4000:]}"
     cases_dir = HERE.parent / "xlock_conformance" / "cases"
     # The PostgreSQL cases run only for drivers claiming `pg` (not the reference driver): test_pg_teeth.py.
-    every = {m.group(1) for f in cases_dir.glob("test_*.py") if not f.name.startswith("test_pg")
-             for m in re.finditer(r"^def test_(\w+)", f.read_text(encoding="utf-8"), re.M)}
+    every = {
+        m.group(1)
+        for f in cases_dir.glob("test_*.py")
+        if not f.name.startswith("test_pg")
+        for m in re.finditer(r"^def test_(\w+)", f.read_text(encoding="utf-8"), re.M)
+    }
     ran = {case for case, _ in results}
     assert ran == every, f"cases that did not run for the reference driver: {sorted(every - ran)}"
     assert code == 0, out[-2000:]
@@ -69,39 +73,71 @@ def test_reference_driver_passes_every_case(tmp_path):
 
 # defect -> (cases to run, [(case, column, words the failure must contain)])
 DEFECTS = {
-    "lockf": (["flock_interop", "lock_exclusive", "lock_is_flock"],
-              [("flock_interop", "bad", "WOULD_BLOCK"), ("lock_exclusive", f"ref{PAIR}bad", "WOULD_BLOCK"),
-               ("lock_is_flock", "bad", "('POSIX', 'WRITE'")]),
-    "name-case": (["names_map", "names_files"],
-                  [("names_map", "bad", "!billing.lock"), ("names_files", "bad", "!billing.lock")]),
-    "no-bell-ring": (["bell_rung"],
-                     [("bell_rung", f"bad{PAIR}bad", "[XL-BELL-6]"), ("bell_rung", f"ref{PAIR}bad", "[XL-BELL-6]")]),
-    "devshm-doorbell": (["names_files", "bell_file", "file_modes"],
-                        [("names_files", "bad", "XL-SEM-2"), ("bell_file", "bad", "/dev/shm"),
-                         ("file_modes", "bad", "/dev/shm")]),
+    "lockf": (
+        ["flock_interop", "lock_exclusive", "lock_is_flock"],
+        [
+            ("flock_interop", "bad", "WOULD_BLOCK"),
+            ("lock_exclusive", f"ref{PAIR}bad", "WOULD_BLOCK"),
+            ("lock_is_flock", "bad", "('POSIX', 'WRITE'"),
+        ],
+    ),
+    "name-case": (
+        ["names_map", "names_files"],
+        [("names_map", "bad", "!billing.lock"), ("names_files", "bad", "!billing.lock")],
+    ),
+    "no-bell-ring": (
+        ["bell_rung"],
+        [("bell_rung", f"bad{PAIR}bad", "[XL-BELL-6]"), ("bell_rung", f"ref{PAIR}bad", "[XL-BELL-6]")],
+    ),
+    "devshm-doorbell": (
+        ["names_files", "bell_file", "file_modes"],
+        [
+            ("names_files", "bad", "XL-SEM-2"),
+            ("bell_file", "bad", "/dev/shm"),
+            ("file_modes", "bad", "/dev/shm"),
+        ],
+    ),
     "bell-no-size-check": (["bell_planted"], [("bell_planted", "bad", "SIGBUS")]),
-    "bell-userspace-shared": (["bell_truncated"],
-                              [("bell_truncated", f"ref{PAIR}bad", "SIGBUS"), ("bell_truncated", f"bad{PAIR}bad", "SIGBUS")]),
+    "bell-userspace-shared": (
+        ["bell_truncated"],
+        [("bell_truncated", f"ref{PAIR}bad", "SIGBUS"), ("bell_truncated", f"bad{PAIR}bad", "SIGBUS")],
+    ),
     "flood-no-deadline": (["bell_flood"], [("bell_flood", "bad", "did not reply to acquire")]),
-    "weak-recheck-shared": (["shared_hardlink_remove", "shared_hardlink_waiter"],
-                            [("shared_hardlink_remove", f"ref{PAIR}bad", "two holders"),
-                             ("shared_hardlink_remove", f"bad{PAIR}bad", "two holders"),
-                             ("shared_hardlink_waiter", f"ref{PAIR}bad", "two holders"),
-                             ("shared_hardlink_waiter", f"bad{PAIR}bad", "two holders")]),
+    "weak-recheck-shared": (
+        ["shared_hardlink_remove", "shared_hardlink_waiter"],
+        [
+            ("shared_hardlink_remove", f"ref{PAIR}bad", "two holders"),
+            ("shared_hardlink_remove", f"bad{PAIR}bad", "two holders"),
+            ("shared_hardlink_waiter", f"ref{PAIR}bad", "two holders"),
+            ("shared_hardlink_waiter", f"bad{PAIR}bad", "two holders"),
+        ],
+    ),
     "capacity-0666": (["file_modes"], [("file_modes", "bad", "m.sem has mode 0o666, want 0o644")]),
     "psem-sem-open": (["error_raw_semaphore_planted"], [("error_raw_semaphore_planted", "bad", "SIGBUS")]),
     "remove-creates": (["remove_creates_nothing"], [("remove_creates_nothing", "bad", "[XL-RM-6]")]),
     "socket-os-error": (["error_socket_fifo_dir"], [("error_socket_fifo_dir", "bad", "got OS_ERROR")]),
     "hello-any-protocol": (["protocol_exact"], [("protocol_exact", "bad", "defines protocol 1 only")]),
-    "no-release-on-close": (["lock_close_releases"],
-                            [("lock_close_releases", f"bad{PAIR}bad", "XL-HOLD-10"),
-                             ("lock_close_releases", f"ref{PAIR}bad", "XL-HOLD-10")]),
-    "fork-unlock": (["fork_child_holds_nothing"],
-                    [("fork_child_holds_nothing", f"bad{PAIR}bad", "'release': 'ok'"),
-                     ("fork_child_holds_nothing", f"ref{PAIR}bad", "'release': 'ok'")]),
-    "fork-keep-fd": (["fork_child_holds_nothing"],
-                     [("fork_child_holds_nothing", f"bad{PAIR}bad", "still lives"),
-                      ("fork_child_holds_nothing", f"ref{PAIR}bad", "still lives")]),
+    "no-release-on-close": (
+        ["lock_close_releases"],
+        [
+            ("lock_close_releases", f"bad{PAIR}bad", "XL-HOLD-10"),
+            ("lock_close_releases", f"ref{PAIR}bad", "XL-HOLD-10"),
+        ],
+    ),
+    "fork-unlock": (
+        ["fork_child_holds_nothing"],
+        [
+            ("fork_child_holds_nothing", f"bad{PAIR}bad", "'release': 'ok'"),
+            ("fork_child_holds_nothing", f"ref{PAIR}bad", "'release': 'ok'"),
+        ],
+    ),
+    "fork-keep-fd": (
+        ["fork_child_holds_nothing"],
+        [
+            ("fork_child_holds_nothing", f"bad{PAIR}bad", "still lives"),
+            ("fork_child_holds_nothing", f"ref{PAIR}bad", "still lives"),
+        ],
+    ),
 }
 
 
@@ -112,12 +148,18 @@ def test_defect_is_caught(tmp_path, defect):
     assert code == 1, f"the suite exited {code} with a broken driver:\n{out[-3000:]}"
     for case, column, words in expected:
         outcome, text = results.get((case, column), ("missing", ""))
-        assert outcome == "FAIL", f"--defect {defect}: {case} [{column}] is {outcome}, want FAIL:\n{out[-3000:]}"
-        assert words in text, (f"--defect {defect}: {case} [{column}] failed, but not for the planted bug:\n"
-                               f"{text[:2000]}")
+        assert outcome == "FAIL", (
+            f"--defect {defect}: {case} [{column}] is {outcome}, want FAIL:\n{out[-3000:]}"
+        )
+        assert words in text, (
+            f"--defect {defect}: {case} [{column}] failed, but not for the planted bug:\n{text[:2000]}"
+        )
     for case in runs:  # the correct driver alone still passes the same cases: the failure is the defect's
-        assert results[(case, "ref")][0] == "pass" if (case, "ref") in results else \
-            results[(case, f"ref{PAIR}ref")][0] == "pass", f"{case} fails for the correct driver too:\n{out[-3000:]}"
+        assert (
+            results[(case, "ref")][0] == "pass"
+            if (case, "ref") in results
+            else results[(case, f"ref{PAIR}ref")][0] == "pass"
+        ), f"{case} fails for the correct driver too:\n{out[-3000:]}"
 
 
 def test_broken_transport_fails_clearly(tmp_path):
@@ -152,8 +194,13 @@ def test_bundled_drivers_pass_or_skip_with_a_reason(tmp_path):
 def test_list_shows_cases_with_spec_ids():
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
-    proc = subprocess.run([sys.executable, "-m", "xlock_conformance", "--list", "--repo", str(REPO)],
-                          capture_output=True, text=True, timeout=60, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "xlock_conformance", "--list", "--repo", str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "lock_exclusive" in proc.stdout and "XL-LOCK-7" in proc.stdout
     assert "MUST requirements of spec/xlock-1.md without a case" in proc.stdout

@@ -37,7 +37,9 @@ def by_name(name: str, repo: Optional[Path]) -> DriverSpec:
     """`--driver py` (no command): one bundled driver, to run beside a new binding's."""
     finders = {"py": python_driver, "c": lambda: c_driver(repo), "rb": lambda: ruby_driver(repo)}
     if name not in finders:
-        raise ValueError(f"--driver {name!r}: give NAME=COMMAND, or one of the bundled drivers {', '.join(finders)}")
+        raise ValueError(
+            f"--driver {name!r}: give NAME=COMMAND, or one of the bundled drivers {', '.join(finders)}"
+        )
     return finders[name]()
 
 
@@ -49,11 +51,20 @@ def python_driver() -> DriverSpec:
     spec = DriverSpec("py", [sys.executable, "-m", "xlock.driver"])
     # The interpreter may live where another uid cannot reach it (a tox virtualenv under /root): to run as
     # that uid, import as ourselves, then drop privileges (xlock_conformance.asuser).
-    spec.as_user = lambda uid: [sys.executable, "-m", "xlock_conformance.asuser", str(uid), "xlock", "xlock.driver"]
+    spec.as_user = lambda uid: [
+        sys.executable,
+        "-m",
+        "xlock_conformance.asuser",
+        str(uid),
+        "xlock",
+        "xlock.driver",
+    ]
     probe = subprocess.run([sys.executable, "-c", "import xlock.driver"], capture_output=True, text=True)
     if probe.returncode != 0:
-        spec.unavailable = (f"`import xlock.driver` fails under {sys.executable} "
-                            f"(pip install ./python): {_tail(probe.stderr, 1)}")
+        spec.unavailable = (
+            f"`import xlock.driver` fails under {sys.executable} "
+            f"(pip install ./python): {_tail(probe.stderr, 1)}"
+        )
     return spec
 
 
@@ -66,11 +77,14 @@ def c_driver(repo: Optional[Path]) -> DriverSpec:
         if not (repo / "c" / "Makefile").is_file():
             spec.unavailable = f"{exe} is missing and there is no c/Makefile to build it"
             return spec
-        build = subprocess.run(["make", "-C", str(repo / "c")], capture_output=True, text=True,
-                               timeout=BUILD_TIMEOUT)
+        build = subprocess.run(
+            ["make", "-C", str(repo / "c")], capture_output=True, text=True, timeout=BUILD_TIMEOUT
+        )
         if build.returncode != 0 or not os.access(exe, os.X_OK):
-            spec.unavailable = (f"{exe} is missing and `make -C c` did not build it "
-                                f"(status {build.returncode}): {_tail(build.stderr or build.stdout)}")
+            spec.unavailable = (
+                f"{exe} is missing and `make -C c` did not build it "
+                f"(status {build.returncode}): {_tail(build.stderr or build.stdout)}"
+            )
     return spec
 
 
@@ -91,9 +105,12 @@ def ruby_driver(repo: Optional[Path]) -> DriverSpec:
         builder = rb / "bin" / "build-ext"
         if not ext.is_file() and builder.is_file():
             subprocess.run(["sh", str(builder)], capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-        probe = subprocess.run([ruby, "-I", str(rb / "lib"), "-e", 'require "xlock"'],
-                               capture_output=True, text=True)
+        probe = subprocess.run(
+            [ruby, "-I", str(rb / "lib"), "-e", 'require "xlock"'], capture_output=True, text=True
+        )
         if probe.returncode != 0:
-            spec.unavailable = (f"`ruby -I ruby/lib -e 'require \"xlock\"'` fails "
-                                f"(build with ruby/bin/build-ext): {_tail(probe.stderr, 2)}")
+            spec.unavailable = (
+                f"`ruby -I ruby/lib -e 'require \"xlock\"'` fails "
+                f"(build with ruby/bin/build-ext): {_tail(probe.stderr, 2)}"
+            )
     return spec

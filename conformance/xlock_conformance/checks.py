@@ -29,18 +29,26 @@ def ns_identity(path: str) -> tuple[int, int]:
 def timed_failure(driver: Driver, handle: str, timeout_ms: int, kind: str = "TIMEOUT") -> Reply:
     """A timed acquire that must fail with TIMEOUT, and not before its timeout [XL-WAIT-3]."""
     t0 = time.monotonic()
-    reply = driver.fails(kind, "acquire", handle=handle, timeout_ms=timeout_ms,
-                         timeout=timeout_ms / 1000 + WAKE_DEADLINE)
+    reply = driver.fails(
+        kind, "acquire", handle=handle, timeout_ms=timeout_ms, timeout=timeout_ms / 1000 + WAKE_DEADLINE
+    )
     took = time.monotonic() - t0
     assert took >= timeout_ms / 1000, (
         f"driver '{driver.label}': acquire with timeout_ms={timeout_ms} failed with TIMEOUT after "
-        f"{took * 1000:.1f} ms, before its timeout")
+        f"{took * 1000:.1f} ms, before its timeout"
+    )
     return reply
 
 
-def blocked_then_freed(waiter: Driver, op: str, args: dict[str, Any], free: Callable[[], Optional[Reply]],
-                       why: str, window: float = BLOCKED_WINDOW, deadline: float = WAKE_DEADLINE
-                       ) -> tuple[Reply, Optional[Reply]]:
+def blocked_then_freed(
+    waiter: Driver,
+    op: str,
+    args: dict[str, Any],
+    free: Callable[[], Optional[Reply]],
+    why: str,
+    window: float = BLOCKED_WINDOW,
+    deadline: float = WAKE_DEADLINE,
+) -> tuple[Reply, Optional[Reply]]:
     """Send `op` to `waiter`, prove it blocks (no reply within `window`), call `free`, and expect the
     reply within `deadline`. Returns (waiter's reply, free's reply)."""
     rid = waiter.send(op, **args)
@@ -51,8 +59,10 @@ def blocked_then_freed(waiter: Driver, op: str, args: dict[str, Any], free: Call
     except AssertionError as exc:
         raise AssertionError(f"after the holder was freed, {exc}") from None
     if not reply.ok:
-        raise AssertionError(f"driver '{waiter.label}': {op} {args} failed with {reply.error} "
-                             f"({reply.get('message')}) after the holder was freed")
+        raise AssertionError(
+            f"driver '{waiter.label}': {op} {args} failed with {reply.error} "
+            f"({reply.get('message')}) after the holder was freed"
+        )
     return reply, freed
 
 
@@ -62,25 +72,36 @@ def assert_order(released: Optional[Reply], acquired: Reply, releaser: Driver, a
         return
     rel, acq = released.get("mono_ns"), acquired.get("mono_ns")
     assert isinstance(rel, int) and isinstance(acq, int), (
-        f"drivers claim 'clock' but replies lack integer mono_ns: release {released.data}, acquire {acquired.data}")
+        f"drivers claim 'clock' but replies lack integer mono_ns: release {released.data}, acquire {acquired.data}"
+    )
     assert acq >= rel, (
         f"driver '{acquirer.label}' reports acquiring at mono_ns {acq}, {(rel - acq) / 1e6:.3f} ms before "
-        f"driver '{releaser.label}' released at {rel}: two holders at once")
+        f"driver '{releaser.label}' released at {rel}: two holders at once"
+    )
 
 
 def message_names(reply: Reply, name: str, path: Optional[str], driver: Driver) -> None:
     """[XL-ERR-3] an error message names the lock: its name and its path."""
     text = str(reply.get("message", ""))
     missing = [w for w in (name, path) if w and w not in text]
-    assert not missing, (f"driver '{driver.label}': {reply.error} message {text!r} does not name "
-                         f"{' and '.join(repr(m) for m in missing)}")
+    assert not missing, (
+        f"driver '{driver.label}': {reply.error} message {text!r} does not name "
+        f"{' and '.join(repr(m) for m in missing)}"
+    )
 
 
-DOORBELL = "a waiter must be woken by the release's ring of the bell [XL-BELL-6, XL-WAIT-12], not by a slow poll"
+DOORBELL = (
+    "a waiter must be woken by the release's ring of the bell [XL-BELL-6, XL-WAIT-12], not by a slow poll"
+)
 
 
-def latency_verdict(latencies_ms: list[float], what: str, median_bound: float = 50.0,
-                    max_bound: float = 1000.0, cause: str = DOORBELL) -> None:
+def latency_verdict(
+    latencies_ms: list[float],
+    what: str,
+    median_bound: float = 50.0,
+    max_bound: float = 1000.0,
+    cause: str = DOORBELL,
+) -> None:
     """Wake-ups by the bell take scheduling time, not a polling interval. The median must be below
     `median_bound` ms (XL-WAIT-7's safety poll alone never exceeds 50 ms); every one below `max_bound`.
     Generous on purpose: precise latency belongs to the benchmark."""
@@ -89,7 +110,8 @@ def latency_verdict(latencies_ms: list[float], what: str, median_bound: float = 
     assert med < median_bound and max(latencies_ms) < max_bound, (
         f"{what}: release-to-acquire latencies {shown} ms (median {med:.1f} ms, max "
         f"{max(latencies_ms):.1f} ms); want median < {median_bound:.0f} ms and every one < {max_bound:.0f} ms: "
-        f"{cause}")
+        f"{cause}"
+    )
 
 
 def spread_delays(rounds: int, start: float = 0.03, span: float = 0.25) -> list[float]:
@@ -167,8 +189,12 @@ def run_as(uid: int, argv: list[str]) -> None:
 
     if shutil.which("setpriv") is None:
         raise AssertionError("setpriv (util-linux) is needed to act as another user")
-    proc = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv],
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 0, f"as uid {uid}: {' '.join(argv)} failed: {proc.stderr.strip()}"
 
 
@@ -193,11 +219,11 @@ def plant(path: str, what: str, uid: Optional[int] = None, mode: int = 0o600) ->
         size = sizes.get(what, 4096)
         script = f"umask 077; head -c {size} /dev/zero | tr '\\000' '{fill}' > \"$1\"; chmod {mode:o} \"$1\""
     elif what == "fifo":
-        script = f"mkfifo -m {mode:o} \"$1\""
+        script = f'mkfifo -m {mode:o} "$1"'
     elif what == "dir":
-        script = "mkdir -m 700 \"$1\""
+        script = 'mkdir -m 700 "$1"'
     elif what == "symlink":
-        script = "head -c 4096 /dev/zero > \"$1.target\"; chmod 600 \"$1.target\"; ln -s \"$1.target\" \"$1\""
+        script = 'head -c 4096 /dev/zero > "$1.target"; chmod 600 "$1.target"; ln -s "$1.target" "$1"'
     else:
         raise ValueError(what)
     argv = ["sh", "-c", script, "plant", path]

@@ -30,12 +30,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0
     pytest_args = [
         str(CASES),
-        "-p", "xlock_conformance.plugin",
-        "-p", "no:cacheprovider",
-        "-c", os.devnull,             # ignore any pytest configuration of the current directory
-        "--rootdir", str(CASES.parent),
-        "-qq", "--tb=no", "-rN",      # the plugin prints progress, failures with traces, and the matrix
-        "--assert=plain",             # every check says in words what went wrong
+        "-p",
+        "xlock_conformance.plugin",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        os.devnull,  # ignore any pytest configuration of the current directory
+        "--rootdir",
+        str(CASES.parent),
+        "-qq",
+        "--tb=no",
+        "-rN",  # the plugin prints progress, failures with traces, and the matrix
+        "--assert=plain",  # every check says in words what went wrong
         *args,
     ]
     try:

@@ -26,8 +26,10 @@ START_TIMEOUT = 15.0  # interpreters with cold caches on a loaded 2-core machine
 REPLY_TIMEOUT = 5.0
 # `--slow N` multiplies every reply deadline (a driver under valgrind); never the latency bounds.
 SLOW = {"factor": 1.0}
-HANG_HINT = ("a driver answers every request with one line on stdout and flushes it (PROTOCOL.md); "
-             "its stderr tail and the trace below show where it stopped")
+HANG_HINT = (
+    "a driver answers every request with one line on stdout and flushes it (PROTOCOL.md); "
+    "its stderr tail and the trace below show where it stopped"
+)
 
 
 class DriverError(AssertionError):
@@ -79,8 +81,9 @@ _EOF = object()
 class Driver:
     """A running driver. `label` distinguishes several instances of one binding in a case (e.g. `py#2`)."""
 
-    def __init__(self, spec: DriverSpec, label: str, env: Optional[dict[str, str]] = None,
-                 umask: Optional[int] = None) -> None:
+    def __init__(
+        self, spec: DriverSpec, label: str, env: Optional[dict[str, str]] = None, umask: Optional[int] = None
+    ) -> None:
         if spec.hung_at_start:
             raise DriverError(f"driver '{label}' is not started again: {spec.hung_at_start}")
         self.spec = spec
@@ -113,12 +116,23 @@ class Driver:
             kwargs["umask"] = umask
         try:
             self.proc = subprocess.Popen(
-                spec.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=spec.cwd, env=full_env, start_new_session=True, **kwargs)
+                spec.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=spec.cwd,
+                env=full_env,
+                start_new_session=True,
+                **kwargs,
+            )
         except OSError as exc:
-            raise DriverError(f"driver '{label}' could not be started ({' '.join(spec.argv)}): {exc}") from exc
-        self._readers = [threading.Thread(target=self._read_stdout, daemon=True),
-                         threading.Thread(target=self._read_stderr, daemon=True)]
+            raise DriverError(
+                f"driver '{label}' could not be started ({' '.join(spec.argv)}): {exc}"
+            ) from exc
+        self._readers = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
         for reader in self._readers:
             reader.start()
 
@@ -182,8 +196,9 @@ class Driver:
             self.proc.stdin.write(line.encode("utf-8") + b"\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError) as exc:
-            raise DriverError(f"driver '{self.label}' cannot be written to ({exc}): "
-                              f"{self._death_note(1.0)}") from exc
+            raise DriverError(
+                f"driver '{self.label}' cannot be written to ({exc}): {self._death_note(1.0)}"
+            ) from exc
 
     def _take(self, timeout: float) -> Optional[dict[str, Any]]:
         """Next reply line within `timeout` s, None if none came; raises on death or junk."""
@@ -201,13 +216,19 @@ class Driver:
         try:
             data = json.loads(text)
         except ValueError:
-            raise DriverError(f"driver '{self.label}' printed a line that is not JSON on stdout: {text[:200]!r} "
-                              "(stdout is for replies only; diagnostics go to stderr)") from None
+            raise DriverError(
+                f"driver '{self.label}' printed a line that is not JSON on stdout: {text[:200]!r} "
+                "(stdout is for replies only; diagnostics go to stderr)"
+            ) from None
         if not isinstance(data, dict) or "id" not in data or not isinstance(data.get("ok"), bool):
-            raise DriverError(f"driver '{self.label}' printed a line that is not a protocol reply "
-                              f"(needs \"id\" and boolean \"ok\"): {text[:200]!r}")
+            raise DriverError(
+                f"driver '{self.label}' printed a line that is not a protocol reply "
+                f'(needs "id" and boolean "ok"): {text[:200]!r}'
+            )
         if not data["ok"] and not isinstance(data.get("error"), str):
-            raise DriverError(f"driver '{self.label}' sent a failure without an \"error\" kind: {text[:200]!r}")
+            raise DriverError(
+                f"driver '{self.label}' sent a failure without an \"error\" kind: {text[:200]!r}"
+            )
         return data
 
     def wait(self, rid: int, timeout: float = REPLY_TIMEOUT) -> Reply:
@@ -220,7 +241,8 @@ class Driver:
             if data is None:
                 raise DriverError(
                     f"driver '{self.label}' did not reply to {op} (id {rid}) within {timeout:.1f} s: "
-                    f"it is blocked or hung{self._alive_note()} — {HANG_HINT}")
+                    f"it is blocked or hung{self._alive_note()} — {HANG_HINT}"
+                )
             self._stash[data["id"]] = data
         self._pending.pop(rid, None)
         data = self._stash.pop(rid)
@@ -234,8 +256,10 @@ class Driver:
         timeout *= SLOW["factor"]
         data = self._take(timeout)
         if data is None:
-            raise DriverError(f"driver '{self.label}' did not reply to {what} within {timeout:.1f} s: "
-                              f"it is blocked or hung{self._alive_note()} — {HANG_HINT}")
+            raise DriverError(
+                f"driver '{self.label}' did not reply to {what} within {timeout:.1f} s: "
+                f"it is blocked or hung{self._alive_note()} — {HANG_HINT}"
+            )
         return data
 
     def poll(self, rid: int, timeout: float) -> Optional[Reply]:
@@ -261,8 +285,10 @@ class Driver:
             if data is not None:
                 self._stash[data["id"]] = data
         data = self._stash[rid]
-        raise AssertionError(f"driver '{self.label}' answered {self._pending.get(rid, '?')} (id {rid}) "
-                             f"within {seconds * 1000:.0f} ms, but {why}: {json.dumps(data)}")
+        raise AssertionError(
+            f"driver '{self.label}' answered {self._pending.get(rid, '?')} (id {rid}) "
+            f"within {seconds * 1000:.0f} ms, but {why}: {json.dumps(data)}"
+        )
 
     def request(self, op: str, /, timeout: float = REPLY_TIMEOUT, **args: Any) -> Reply:
         return self.wait(self.send(op, **args), timeout)
@@ -271,21 +297,28 @@ class Driver:
         """A request that must succeed."""
         reply = self.request(op, timeout=timeout, **args)
         if not reply.ok:
-            raise AssertionError(f"driver '{self.label}': {op} {_brief(args)} failed with "
-                                 f"{reply.error}: {reply.get('message')}")
+            raise AssertionError(
+                f"driver '{self.label}': {op} {_brief(args)} failed with "
+                f"{reply.error}: {reply.get('message')}"
+            )
         return reply
 
-    def fails(self, expect: str, op: str, /, timeout: float = REPLY_TIMEOUT, why: str = "",
-              **args: Any) -> Reply:
+    def fails(
+        self, expect: str, op: str, /, timeout: float = REPLY_TIMEOUT, why: str = "", **args: Any
+    ) -> Reply:
         """A request that must fail with error `expect`; `why` says what makes that the right answer."""
         reply = self.request(op, timeout=timeout, **args)
         because = f" because {why}" if why else ""
         if reply.ok:
-            raise AssertionError(f"driver '{self.label}': {op} {_brief(args)} succeeded "
-                                 f"({json.dumps(reply.data)}), expected {expect}{because}")
+            raise AssertionError(
+                f"driver '{self.label}': {op} {_brief(args)} succeeded "
+                f"({json.dumps(reply.data)}), expected {expect}{because}"
+            )
         if reply.error != expect:
-            raise AssertionError(f"driver '{self.label}': {op} {_brief(args)} failed with {reply.error} "
-                                 f"({reply.get('message')}), expected {expect}{because}")
+            raise AssertionError(
+                f"driver '{self.label}': {op} {_brief(args)} failed with {reply.error} "
+                f"({reply.get('message')}), expected {expect}{because}"
+            )
         return reply
 
     # -- life and death ------------------------------------------------------------------------------

@@ -29,8 +29,15 @@ def main(argv: list[str]) -> int:
 
     def ring(i: int) -> None:
         addr = ctypes.c_void_p(base + 4 * i)
-        libc.syscall(ctypes.c_long(SYS_FUTEX), addr, ctypes.c_int(FUTEX_WAKE_OP), ctypes.c_uint(2**31 - 1),
-                     ctypes.c_void_p(0), addr, ctypes.c_uint(OP_ADD_1))
+        libc.syscall(
+            ctypes.c_long(SYS_FUTEX),
+            addr,
+            ctypes.c_int(FUTEX_WAKE_OP),
+            ctypes.c_uint(2**31 - 1),
+            ctypes.c_void_p(0),
+            addr,
+            ctypes.c_uint(OP_ADD_1),
+        )
 
     for i in range(1024):
         ring(i)

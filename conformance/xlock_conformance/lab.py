@@ -7,8 +7,9 @@ import shutil
 import stat
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Optional
 
 import pytest
 
@@ -35,8 +36,13 @@ class Lab:
         os.chmod(path, mode)  # explicit: mkdir's mode is filtered by the umask
         return str(path)
 
-    def start(self, spec: DriverSpec, need: Iterable[str] = (), env: Optional[dict[str, Any]] = None,
-              umask: Optional[int] = None) -> Driver:
+    def start(
+        self,
+        spec: DriverSpec,
+        need: Iterable[str] = (),
+        env: Optional[dict[str, Any]] = None,
+        umask: Optional[int] = None,
+    ) -> Driver:
         """Start a driver and shake hands; skip the case if it lacks a capability in `need`."""
         same = sum(1 for d in self.drivers if d.name == spec.name)
         label = spec.name if same == 0 else f"{spec.name}#{same + 1}"
@@ -86,7 +92,9 @@ def _semaphores_under(root: Path, names: set[str]) -> set[str]:
             st = os.stat(parent)
         except OSError:
             continue
-        here = names | {_decode_file_stem(f.rsplit(".", 1)[0]) for f in files if f.endswith((".lock", ".sem"))}
+        here = names | {
+            _decode_file_stem(f.rsplit(".", 1)[0]) for f in files if f.endswith((".lock", ".sem"))
+        }
         for name in here:
             try:
                 sems.add(sem_name("p", st.st_dev, st.st_ino, name))
@@ -100,7 +108,7 @@ def _decode_file_stem(stem: str) -> str:
     out, i = bytearray(), 0
     while i < len(stem):
         if stem[i] == "%":
-            out.append(int(stem[i + 1:i + 3], 16))
+            out.append(int(stem[i + 1 : i + 3], 16))
             i += 3
         elif stem[i] == "!":
             out.append(ord(stem[i + 1].upper()))
@@ -121,6 +129,7 @@ def _force_rmtree(path: Path) -> None:
             func(p)
         except OSError:
             pass
+
     shutil.rmtree(path, onerror=fix)
 
 

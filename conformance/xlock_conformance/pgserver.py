@@ -54,7 +54,9 @@ def find_bindir() -> str:
             pass
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
     for bindir in candidates:
-        if all(os.access(os.path.join(bindir, exe), os.X_OK) for exe in ("initdb", "pg_ctl", "postgres", "psql")):
+        if all(
+            os.access(os.path.join(bindir, exe), os.X_OK) for exe in ("initdb", "pg_ctl", "postgres", "psql")
+        ):
             return bindir
     raise PgUnavailable(
         "PostgreSQL server binaries (initdb, pg_ctl, postgres, psql) not found in XLOCK_TEST_PG_BINDIR, "
@@ -83,8 +85,9 @@ def _as_user() -> Optional[pwd.struct_passwd]:
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        raise PgUnavailable(f"running as root, and there is no user {name!r} to run the server as "
-                            f"(set XLOCK_TEST_PG_USER)") from None
+        raise PgUnavailable(
+            f"running as root, and there is no user {name!r} to run the server as (set XLOCK_TEST_PG_USER)"
+        ) from None
 
 
 class PgServer:
@@ -115,18 +118,40 @@ class PgServer:
         env = {**os.environ, "LC_ALL": "C", "PGTZ": "UTC"}
         for key in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGSERVICE"):
             env.pop(key, None)
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=str(self.dir),
-                              env=env, **self.drop_privileges())
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=str(self.dir),
+            env=env,
+            **self.drop_privileges(),
+        )
         if check and proc.returncode != 0:
-            raise PgUnavailable(f"{' '.join(argv[:2])} failed (status {proc.returncode}): "
-                                f"{(proc.stderr or proc.stdout).strip()[-800:]}")
+            raise PgUnavailable(
+                f"{' '.join(argv[:2])} failed (status {proc.returncode}): "
+                f"{(proc.stderr or proc.stdout).strip()[-800:]}"
+            )
         return proc.stdout
 
     # -- life -----------------------------------------------------------------------------------------
 
     def init(self) -> None:
-        self._run([self._bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", SUPERUSER,
-                   "--no-sync", "-E", "UTF8", "--locale=C"])
+        self._run(
+            [
+                self._bin("initdb"),
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                SUPERUSER,
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ]
+        )
         hba = (
             f"local all {PASSWORD_ROLE} scram-sha-256\n"
             f"host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n"
@@ -140,15 +165,30 @@ class PgServer:
         if self.user is not None:
             os.chown(path, self.user.pw_uid, self.user.pw_gid)
 
-    def start(self, port: Optional[int] = None) -> "PgServer":
+    def start(self, port: Optional[int] = None) -> PgServer:
         if not self.data.exists():
             self.init()
         self.port = port or self.port or free_port()
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.dir} "
-                   "-c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200 "
-                   "-c shared_buffers=16MB -c max_wal_senders=4 -c wal_level=replica")
-        self._run([self._bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "server.log"), "-w",
-                   "-t", str(START_TIMEOUT), "-o", options, "start"])
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.dir} "
+            "-c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200 "
+            "-c shared_buffers=16MB -c max_wal_senders=4 -c wal_level=replica"
+        )
+        self._run(
+            [
+                self._bin("pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.dir / "server.log"),
+                "-w",
+                "-t",
+                str(START_TIMEOUT),
+                "-o",
+                options,
+                "start",
+            ]
+        )
         if not self.running:
             atexit.register(self.stop)
         self.running = True
@@ -161,8 +201,21 @@ class PgServer:
 
     def restart(self) -> None:
         """`pg_ctl restart -m immediate`: every session ends, every advisory lock is gone."""
-        self._run([self._bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "server.log"), "-m",
-                   "immediate", "-w", "-t", str(START_TIMEOUT), "restart"])
+        self._run(
+            [
+                self._bin("pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.dir / "server.log"),
+                "-m",
+                "immediate",
+                "-w",
+                "-t",
+                str(START_TIMEOUT),
+                "restart",
+            ]
+        )
 
     def stop(self) -> None:
         for child in self.children:
@@ -172,19 +225,43 @@ class PgServer:
             self.running = False
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def standby(self) -> "PgServer":
+    def standby(self) -> PgServer:
         """A hot standby of this server made with pg_basebackup, started on its own port."""
         other = PgServer(self.bindir)
         self.children.append(other)
-        self._run([self._bin("pg_basebackup"), "-D", str(other.data), "-h", str(self.dir), "-p",
-                   str(self.port), "-U", SUPERUSER, "-R", "-X", "stream", "-c", "fast", "--no-sync"])
+        self._run(
+            [
+                self._bin("pg_basebackup"),
+                "-D",
+                str(other.data),
+                "-h",
+                str(self.dir),
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ]
+        )
         other.start()
         return other
 
     # -- use ------------------------------------------------------------------------------------------
 
-    def url(self, *, tcp: bool = False, user: str = SUPERUSER, password: Optional[str] = None,
-            db: str = DATABASE, **params: str) -> str:
+    def url(
+        self,
+        *,
+        tcp: bool = False,
+        user: str = SUPERUSER,
+        password: Optional[str] = None,
+        db: str = DATABASE,
+        **params: str,
+    ) -> str:
         auth = quote(user, safe="") + (":" + quote(password, safe="") if password is not None else "")
         query = dict(params)
         if tcp:
@@ -199,9 +276,29 @@ class PgServer:
 
     def sql(self, statement: str, db: str = DATABASE, timeout: float = 30) -> list[list[str]]:
         """Run one statement as the superuser; rows as lists of text fields."""
-        out = self._run([self._bin("psql"), "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1",
-                         "-h", str(self.dir), "-p", str(self.port), "-U", SUPERUSER, "-d", db,
-                         "-c", statement], timeout=timeout)
+        out = self._run(
+            [
+                self._bin("psql"),
+                "-X",
+                "-q",
+                "-At",
+                "-F",
+                "\t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                str(self.dir),
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                db,
+                "-c",
+                statement,
+            ],
+            timeout=timeout,
+        )
         return [line.split("\t") for line in out.splitlines() if line]
 
     def advisory_locks(self, key: int) -> list[dict[str, str]]:
@@ -210,13 +307,16 @@ class PgServer:
         rows = self.sql(
             "SELECT l.pid, l.mode, l.granted, coalesce(a.application_name, '') FROM pg_locks l "
             "LEFT JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.objsubid = 1 "
-            f"AND l.classid = {unsigned >> 32} AND l.objid = {unsigned & 0xFFFFFFFF} ORDER BY l.pid")
+            f"AND l.classid = {unsigned >> 32} AND l.objid = {unsigned & 0xFFFFFFFF} ORDER BY l.pid"
+        )
         return [{"pid": r[0], "mode": r[1], "granted": r[2], "application_name": r[3]} for r in rows]
 
     def backends_of(self, client_pid: int) -> list[int]:
         """Backend pids of the xlock sessions opened by client process `client_pid` [XL-PG-6]."""
-        rows = self.sql("SELECT pid FROM pg_stat_activity WHERE application_name LIKE "
-                        f"'xlock/1 % pid={int(client_pid)} %' ORDER BY pid")
+        rows = self.sql(
+            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE "
+            f"'xlock/1 % pid={int(client_pid)} %' ORDER BY pid"
+        )
         return [int(r[0]) for r in rows]
 
     def locks_of(self, backend_pids: list[int]) -> list[list[str]]:
@@ -224,8 +324,10 @@ class PgServer:
         if not backend_pids:
             return []
         pids = ",".join(str(int(p)) for p in backend_pids)
-        return self.sql("SELECT pid, classid, objid, mode, granted FROM pg_locks WHERE locktype = 'advisory' "
-                        f"AND pid IN ({pids})")
+        return self.sql(
+            "SELECT pid, classid, objid, mode, granted FROM pg_locks WHERE locktype = 'advisory' "
+            f"AND pid IN ({pids})"
+        )
 
     def terminate(self, backend_pid: int) -> None:
         self.sql(f"SELECT pg_terminate_backend({int(backend_pid)}, 5000)")
@@ -235,7 +337,9 @@ class PgServer:
         deadline = time.monotonic() + timeout
         while self.sql(f"SELECT 1 FROM pg_stat_activity WHERE pid = {int(backend_pid)}"):
             if time.monotonic() > deadline:
-                raise AssertionError(f"backend {backend_pid} still there {timeout} s after pg_terminate_backend")
+                raise AssertionError(
+                    f"backend {backend_pid} still there {timeout} s after pg_terminate_backend"
+                )
             time.sleep(0.01)
 
 
@@ -243,25 +347,37 @@ class PgBouncer:
     """PgBouncer in transaction pooling mode with one server connection, in front of `server`."""
 
     def __init__(self, server: PgServer) -> None:
-        exe = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.access("/usr/sbin/pgbouncer", os.X_OK)
-                                            else None)
+        exe = shutil.which("pgbouncer") or (
+            "/usr/sbin/pgbouncer" if os.access("/usr/sbin/pgbouncer", os.X_OK) else None
+        )
         if exe is None:
-            raise PgUnavailable("pgbouncer is not installed: run ./bootstrap (it installs Debian's pgbouncer)")
+            raise PgUnavailable(
+                "pgbouncer is not installed: run ./bootstrap (it installs Debian's pgbouncer)"
+            )
         self.server = server
         self.port = free_port()
         d = server.dir
         server._write(d / "userlist.txt", f'"{SUPERUSER}" ""\n')
-        server._write(d / "pgbouncer.ini", (
-            "[databases]\n"
-            f"* = host={d} port={server.port}\n"
-            "[pgbouncer]\n"
-            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
-            f"auth_type = trust\nauth_file = {d}/userlist.txt\n"
-            "pool_mode = transaction\ndefault_pool_size = 1\nmax_client_conn = 50\n"
-            f"logfile = {d}/pgbouncer.log\n"
-            "ignore_startup_parameters = extra_float_digits,options\n"))
-        self.proc = subprocess.Popen([exe, str(d / "pgbouncer.ini")], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, start_new_session=True, **server.drop_privileges())
+        server._write(
+            d / "pgbouncer.ini",
+            (
+                "[databases]\n"
+                f"* = host={d} port={server.port}\n"
+                "[pgbouncer]\n"
+                f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+                f"auth_type = trust\nauth_file = {d}/userlist.txt\n"
+                "pool_mode = transaction\ndefault_pool_size = 1\nmax_client_conn = 50\n"
+                f"logfile = {d}/pgbouncer.log\n"
+                "ignore_startup_parameters = extra_float_digits,options\n"
+            ),
+        )
+        self.proc = subprocess.Popen(
+            [exe, str(d / "pgbouncer.ini")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            **server.drop_privileges(),
+        )
         atexit.register(self.stop)
         deadline = time.monotonic() + 15
         while True:

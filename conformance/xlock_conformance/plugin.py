@@ -11,8 +11,9 @@ import fnmatch
 import itertools
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import pytest
 
@@ -23,9 +24,25 @@ from xlock_conformance.spec import find_repo, must_ids, name_vectors
 
 PAIR = "\u2194"  # ↔
 # Matrix order: from names up to whole-system behaviour.
-MODULE_ORDER = ["test_names", "test_namespace", "test_lockfile", "test_errors", "test_lock", "test_wakeup",
-                "test_bell", "test_planted", "test_shared", "test_death", "test_fork", "test_semaphore",
-                "test_remove", "test_decided", "test_stress", "test_interop", "test_protocol"]
+MODULE_ORDER = [
+    "test_names",
+    "test_namespace",
+    "test_lockfile",
+    "test_errors",
+    "test_lock",
+    "test_wakeup",
+    "test_bell",
+    "test_planted",
+    "test_shared",
+    "test_death",
+    "test_fork",
+    "test_semaphore",
+    "test_remove",
+    "test_decided",
+    "test_stress",
+    "test_interop",
+    "test_protocol",
+]
 GROUP = "all"
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 
@@ -43,19 +60,40 @@ def needs(*capabilities: str) -> Any:
 
 # -- options and configuration -----------------------------------------------------------------------
 
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("xlock-conformance")
-    group.addoption("--driver", action="append", default=[], metavar="NAME=COMMAND",
-                    help="run this driver (repeatable); a bare NAME (py, c, rb) is a bundled driver; "
-                         "without --driver the bundled py, c and rb drivers run")
-    group.addoption("--run", action="append", default=[], metavar="PATTERN",
-                    help="run only cases whose name, name[column] or spec ID matches (glob; repeatable)")
-    group.addoption("--skip", action="append", default=[], metavar="PATTERN",
-                    help="leave out cases whose name, name[column] or spec ID matches (glob; repeatable)")
+    group.addoption(
+        "--driver",
+        action="append",
+        default=[],
+        metavar="NAME=COMMAND",
+        help="run this driver (repeatable); a bare NAME (py, c, rb) is a bundled driver; "
+        "without --driver the bundled py, c and rb drivers run",
+    )
+    group.addoption(
+        "--run",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="run only cases whose name, name[column] or spec ID matches (glob; repeatable)",
+    )
+    group.addoption(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="leave out cases whose name, name[column] or spec ID matches (glob; repeatable)",
+    )
     group.addoption("--list", action="store_true", default=False, help="list the cases with their spec IDs")
     group.addoption("--repo", default=None, help="the xlock checkout (default: found from cwd)")
-    group.addoption("--slow", type=float, default=1.0, metavar="N",
-                    help="multiply every reply deadline by N (drivers under valgrind or sanitizers)")
+    group.addoption(
+        "--slow",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="multiply every reply deadline by N (drivers under valgrind or sanitizers)",
+    )
 
 
 class State:
@@ -65,8 +103,10 @@ class State:
         self.listing = config.getoption("--list")
         options = config.getoption("--driver")
         if options:
-            self.drivers = [bundled.by_name(v, self.repo) if "=" not in v else bundled.parse_driver_option(v)
-                            for v in options]
+            self.drivers = [
+                bundled.by_name(v, self.repo) if "=" not in v else bundled.parse_driver_option(v)
+                for v in options
+            ]
             names = [d.name for d in self.drivers]
             if len(set(names)) != len(names):
                 raise pytest.UsageError(f"--driver names must be distinct: {names}")
@@ -74,14 +114,14 @@ class State:
             self.drivers = [DriverSpec(n, []) for n in ("py", "c", "rb")]
         else:
             self.drivers = bundled.bundled(self.repo)
-        self.results: "OrderedDict[tuple[str, str], str]" = OrderedDict()
+        self.results: OrderedDict[tuple[str, str], str] = OrderedDict()
         self.failures: list[tuple[str, str, str]] = []
         self.skips: Counter[str] = Counter()
-        self.case_ids: "OrderedDict[str, list[str]]" = OrderedDict()
+        self.case_ids: OrderedDict[str, list[str]] = OrderedDict()
         self.case_module: dict[str, str] = {}
         self.case_shape: dict[str, str] = {}  # driver, pair or all: which columns a case takes
         self.claims: dict[str, set[str]] = {}  # driver name -> capabilities from its hello
-        self.unclaimed: "OrderedDict[str, list[str]]" = OrderedDict()  # capability -> drivers without it
+        self.unclaimed: OrderedDict[str, list[str]] = OrderedDict()  # capability -> drivers without it
         self.total = 0
         self.done = 0
         self.started = time.monotonic()
@@ -174,8 +214,12 @@ def _selected(metafunc: pytest.Metafunc) -> bool:
     ids = [i for m in metafunc.definition.iter_markers("spec") for i in m.args]
 
     def hit(pattern: str) -> bool:
-        return (fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name, pattern.split("[", 1)[0])
-                or any(fnmatch.fnmatchcase(i, pattern) for i in ids))
+        return (
+            fnmatch.fnmatchcase(name, pattern)
+            or fnmatch.fnmatchcase(name, pattern.split("[", 1)[0])
+            or any(fnmatch.fnmatchcase(i, pattern) for i in ids)
+        )
+
     runs, skips = config.getoption("--run"), config.getoption("--skip")
     return (not runs or any(hit(p) for p in runs)) and not any(hit(p) for p in skips if "[" not in p)
 
@@ -201,8 +245,11 @@ def spec_ids(item: pytest.Item) -> list[str]:
 def _matches(item: pytest.Item, pattern: str) -> bool:
     name = case_name(item)
     full = f"{name}[{column(item)}]"
-    return (fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(full, pattern)
-            or any(fnmatch.fnmatchcase(i, pattern) for i in spec_ids(item)))
+    return (
+        fnmatch.fnmatchcase(name, pattern)
+        or fnmatch.fnmatchcase(full, pattern)
+        or any(fnmatch.fnmatchcase(i, pattern) for i in spec_ids(item))
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -211,12 +258,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     def order(item: pytest.Item) -> int:
         module = item.module.__name__.rsplit(".", 1)[-1]
         return MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER)
+
     items.sort(key=order)  # stable: keeps definition order inside a module
     for item in items:
         st.case_ids.setdefault(case_name(item), spec_ids(item))
         fixtures = getattr(item, "fixturenames", ())
-        st.case_shape.setdefault(case_name(item), "driver" if "one" in fixtures else
-                                 "pair" if "pair" in fixtures else "all")
+        st.case_shape.setdefault(
+            case_name(item), "driver" if "one" in fixtures else "pair" if "pair" in fixtures else "all"
+        )
         st.case_module.setdefault(case_name(item), item.module.__name__.rsplit(".", 1)[-1])
     if st.listing:
         _print_listing(config, st)
@@ -228,7 +277,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.get_closest_marker("needs") and column(item) == GROUP:  # no driver claims it: no column
             drop.append(item)
             continue
-        wanted = (not runs or any(_matches(item, p) for p in runs)) and not any(_matches(item, p) for p in skips)
+        wanted = (not runs or any(_matches(item, p) for p in runs)) and not any(
+            _matches(item, p) for p in skips
+        )
         (keep if wanted else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
@@ -288,6 +339,7 @@ def vectors(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 # -- reporting ------------------------------------------------------------------------------------------
 
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
@@ -306,7 +358,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report.longrepr = f"{where}\n{message}\n\n{traces}".strip()
 
 
-def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Optional[tuple[str, str, str]]:
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> Optional[tuple[str, str, str]]:
     # Our own progress lines replace pytest's dots.
     if report.when == "call" or (report.when == "setup" and not report.passed) or report.failed:
         return report.outcome, "", ""
@@ -337,8 +391,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if prev is None:
         st.done += 1
         tw = config.get_terminal_writer()
-        tw.line(f"[{st.done:3}/{st.total}] {outcome:4}  {item_case:34} {item_col:10} "
-                f"{report.duration:5.1f} s", red=outcome == "FAIL", green=outcome == "pass")
+        tw.line(
+            f"[{st.done:3}/{st.total}] {outcome:4}  {item_case:34} {item_col:10} {report.duration:5.1f} s",
+            red=outcome == "FAIL",
+            green=outcome == "pass",
+        )
 
 
 _CONFIG: list[pytest.Config] = []
@@ -374,9 +431,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     _print_uncovered(tw, st)
     counts = Counter(st.results.values())
     tw.line("")
-    tw.line(f"xlock-conformance: {counts['pass']} passed, {counts['FAIL']} failed, {counts['skip']} skipped "
-            f"in {time.monotonic() - st.started:.1f} s", bold=True,
-            red=counts["FAIL"] > 0, green=counts["FAIL"] == 0)
+    tw.line(
+        f"xlock-conformance: {counts['pass']} passed, {counts['FAIL']} failed, {counts['skip']} skipped "
+        f"in {time.monotonic() - st.started:.1f} s",
+        bold=True,
+        red=counts["FAIL"] > 0,
+        green=counts["FAIL"] == 0,
+    )
 
 
 def _print_matrix(tw: Any, st: State) -> None:

@@ -23,8 +23,9 @@ def tree(tmp_path: Path) -> Path:
 
 
 def run(root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(CHECKER), "--root", str(root)],
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, str(CHECKER), "--root", str(root)], capture_output=True, text=True, check=False
+    )
 
 
 def test_pristine_copy_passes(tree: Path) -> None:
@@ -80,7 +81,7 @@ def _report(stdout: str) -> dict[str, str]:
     lines = stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("MUST requirements no test cites"))
     out = {}
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.startswith("  "):
             break
         binding, _, rest = line.strip().partition(":")

@@ -38,8 +38,9 @@ def test_lock_file_worked_by_hand(name: str) -> None:
 def coreutils_sem_name(kind: str, dev: int, ino: int, name: str) -> str:
     data = b"\0".join([b"xlock/1", kind.encode(), str(dev).encode(), str(ino).encode(), name.encode()])
     hexdigest = subprocess.run(["sha256sum"], input=data, capture_output=True, check=True).stdout.split()[0]
-    b32 = subprocess.run(["base32", "-w0"], input=bytes.fromhex(hexdigest.decode()),
-                         capture_output=True, check=True).stdout.decode()
+    b32 = subprocess.run(
+        ["base32", "-w0"], input=bytes.fromhex(hexdigest.decode()), capture_output=True, check=True
+    ).stdout.decode()
     return "/xl1" + kind + b32.lower()[:25]
 
 
@@ -90,7 +91,9 @@ def coreutils_pg_key(kind: str, label: str, name: str, extra: int | None) -> int
     parts = [b"xlock/1", b"pg", kind.encode(), label.encode(), name.encode()]
     if extra is not None:
         parts.append(str(extra).encode())
-    hexdigest = subprocess.run(["sha256sum"], input=b"\0".join(parts), capture_output=True, check=True).stdout.split()[0]
+    hexdigest = subprocess.run(
+        ["sha256sum"], input=b"\0".join(parts), capture_output=True, check=True
+    ).stdout.split()[0]
     unsigned = int(hexdigest[:16], 16)
     return unsigned - (1 << 64) if unsigned >= 1 << 63 else unsigned
 

@@ -127,8 +127,12 @@ def uncited_report(root: Path, spec_text: str) -> list[str]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2],
-                        help="repository root (default: this checkout)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path(__file__).resolve().parents[2],
+        help="repository root (default: this checkout)",
+    )
     args = parser.parse_args(argv)
     root: Path = args.root
     spec_dir = root / "spec"

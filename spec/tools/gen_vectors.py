@@ -64,9 +64,7 @@ def enc(name: str) -> str:
 
 
 def sem_name(kind: str, dev: int, ino: int, name: str) -> str:
-    data = b"\0".join(
-        [b"xlock/1", kind.encode(), str(dev).encode(), str(ino).encode(), name.encode("utf-8")]
-    )
+    data = b"\0".join([b"xlock/1", kind.encode(), str(dev).encode(), str(ino).encode(), name.encode("utf-8")])
     b32 = base64.b32encode(hashlib.sha256(data).digest()).decode().lower()
     return "/xl1" + kind + b32[:25]
 
@@ -168,7 +166,8 @@ def build() -> dict:
         except UnicodeEncodeError:
             case["name"] = None
         case["name_utf8_hex"] = (
-            name.encode("utf-8").hex() if case["name"] is not None
+            name.encode("utf-8").hex()
+            if case["name"] is not None
             else name.encode("utf-8", "surrogatepass").hex()
         )
         if rule is None:
@@ -181,7 +180,16 @@ def build() -> dict:
                 ns["id"]: {k: sem_name(k, ns["dev"], ns["ino"], name) for k in SEM_KINDS} for ns in NAMESPACES
             }
             case["bell_words"] = {k: bell_word(k, name) for k in BELL_KINDS}
-            cites = ["XL-NAME-1", "XL-NAME-2", "XL-ENC-1", "XL-ENC-3", "XL-SEM-1", "XL-SEM-2", "XL-SEM-3", "XL-SEM-7"]
+            cites = [
+                "XL-NAME-1",
+                "XL-NAME-2",
+                "XL-ENC-1",
+                "XL-ENC-3",
+                "XL-SEM-1",
+                "XL-SEM-2",
+                "XL-SEM-3",
+                "XL-SEM-7",
+            ]
         else:
             case["valid"] = False
             case["error"] = "INVALID_NAME"

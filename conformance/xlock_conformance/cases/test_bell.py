@@ -6,8 +6,17 @@ from __future__ import annotations
 import os
 import stat
 
-from xlock_conformance.checks import (BELL, BELL_SIZE, assert_order, bell_word, blocked_then_freed,
-                                      draft1_doorbells, latency_verdict, read_bell_word, unlink_quietly)
+from xlock_conformance.checks import (
+    BELL,
+    BELL_SIZE,
+    assert_order,
+    bell_word,
+    blocked_then_freed,
+    draft1_doorbells,
+    latency_verdict,
+    read_bell_word,
+    unlink_quietly,
+)
 from xlock_conformance.lab import WAKE_DEADLINE
 from xlock_conformance.plugin import spec
 
@@ -34,18 +43,22 @@ def test_bell_file(one, lab):
             expected |= {name + ".sem", name + ".0.slot"}
     leftover = draft1_doorbells(lab.ns, NAMES)
     unlink_quietly(leftover)
-    assert not leftover, f"locks and counting semaphores made {leftover[:3]} in /dev/shm [XL-SEM-2, XL-THREAT-2]"
+    assert not leftover, (
+        f"locks and counting semaphores made {leftover[:3]} in /dev/shm [XL-SEM-2, XL-THREAT-2]"
+    )
     present = set(os.listdir(lab.ns))
     assert present == expected, (
         f"after using {len(NAMES)} locks the namespace holds, beyond what was expected, "
         f"{sorted(present - expected)[:10]}, and lacks {sorted(expected - present)[:10]}: one bell per namespace "
-        "whatever the number of names, no other file [XL-BELL-1, XL-BELL-7, XL-ENC-4]")
+        "whatever the number of names, no other file [XL-BELL-1, XL-BELL-7, XL-ENC-4]"
+    )
     st = os.lstat(os.path.join(lab.ns, BELL))
     got = (stat.S_ISREG(st.st_mode), st.st_size, stat.S_IMODE(st.st_mode), st.st_uid)
     assert got == (True, BELL_SIZE, 0o600, os.geteuid()), (
         f"{lab.ns}/{BELL} is (regular {got[0]}, {got[1]} bytes, mode {oct(got[2])}, uid {got[3]}); want a regular "
         f"file of {BELL_SIZE} bytes with the namespace file mode 0o600, owned by uid {os.geteuid()} "
-        "[XL-BELL-1, XL-BELL-2, XL-NS-13]")
+        "[XL-BELL-1, XL-BELL-2, XL-NS-13]"
+    )
 
 
 def _kinds(a, b):
@@ -73,7 +86,8 @@ def test_bell_rung(pair, lab):
             assert before is not None and before & 1, (
                 f"driver '{waiter.label}' has waited 100 ms in a timed acquire of the {kind}, but bit 0 of its "
                 f"bell word {word} in {lab.ns}/{BELL} is not set (word = {before!r}): a timed waiter announces "
-                "itself before it tries and sleeps [XL-BELL-5, XL-WAIT-12]")
+                "itself before it tries and sleeps [XL-BELL-5, XL-WAIT-12]"
+            )
             released = holder.call("release", handle=hh)
             got = waiter.wait(rid, WAKE_DEADLINE)
             assert got.ok, f"driver '{waiter.label}': timed acquire failed with {got.error} after the release"
@@ -82,7 +96,8 @@ def test_bell_rung(pair, lab):
             assert after is not None and (after >> 1) == ((before >> 1) + 1) % 2**31, (
                 f"driver '{holder.label}' released the {kind} while driver '{waiter.label}' waited; its bell word "
                 f"{word} went from {before:#x} to {after!r:}: a release rings the word of its name when bit 0 is "
-                "set (FUTEX_WAKE_OP adding 1: one more ring counted in bits 1..31) [XL-BELL-6]")
+                "set (FUTEX_WAKE_OP adding 1: one more ring counted in bits 1..31) [XL-BELL-6]"
+            )
             waiter.call("release", handle=hw)
 
 
@@ -107,12 +122,17 @@ def test_bell_shared_waiters(pair, lab):
         latencies = []
         for w, rid in zip(waiters, rids):
             got = w.wait(rid, WAKE_DEADLINE)
-            assert got.ok, (f"driver '{w.label}': a shared timed waiter failed with {got.error} after the release: "
-                            "every waiter of a shared lock wakes on one release [XL-BELL-6]")
+            assert got.ok, (
+                f"driver '{w.label}': a shared timed waiter failed with {got.error} after the release: "
+                "every waiter of a shared lock wakes on one release [XL-BELL-6]"
+            )
             assert_order(released, got, holder, w)
             latencies.append((got["mono_ns"] - released["mono_ns"]) / 1e6)
-        latency_verdict(latencies, f"{WAITERS} shared waiters ({', '.join(w.label for w in waiters)}) of one release "
-                        f"by driver '{holder.label}'")
+        latency_verdict(
+            latencies,
+            f"{WAITERS} shared waiters ({', '.join(w.label for w in waiters)}) of one release "
+            f"by driver '{holder.label}'",
+        )
         holder.fails("WOULD_BLOCK", "try_acquire", handle=hh, why=f"{WAITERS} shared holders hold the lock")
         for w, h in zip(waiters, handles):
             w.call("release", handle=h)
@@ -130,8 +150,13 @@ def test_bell_unusable_falls_back(pair, lab):
         ha, hb = lab.open(a, "nobell", kind=kind, **extra), lab.open(b, "nobell", kind=kind, **extra)
         for holder, hh, waiter, hw in ((a, ha, b, hb), (b, hb, a, ha)):
             holder.call("acquire", handle=hh, timeout_ms=1000)
-            blocked_then_freed(waiter, "acquire", {"handle": hw, "timeout_ms": 10_000},
-                               lambda: holder.call("release", handle=hh), f"driver '{holder.label}' holds the {kind}",
-                               window=0.1)
+            blocked_then_freed(
+                waiter,
+                "acquire",
+                {"handle": hw, "timeout_ms": 10_000},
+                lambda: holder.call("release", handle=hh),
+                f"driver '{holder.label}' holds the {kind}",
+                window=0.1,
+            )
             waiter.call("release", handle=hw)
     assert os.path.isdir(os.path.join(lab.ns, BELL)), "the directory planted at the bell's path was replaced"

@@ -18,13 +18,19 @@ def test_death_lock(pair, lab):
         holder.call("acquire", handle=lab.open(holder, NAME))
         # A killed holder rings no bell: the timed waiter notices by its safety poll.
         hw = lab.open(waiter, NAME)
-        blocked_then_freed(waiter, "acquire", {"handle": hw, "timeout_ms": 10_000}, lambda: holder.kill(),
-                           f"driver '{holder.label}' holds the lock")
+        blocked_then_freed(
+            waiter,
+            "acquire",
+            {"handle": hw, "timeout_ms": 10_000},
+            lambda: holder.kill(),
+            f"driver '{holder.label}' holds the lock",
+        )
         # And an untimed waiter, blocked in flock(2), is handed the lock when the new holder dies.
         third = lab.start(holder_spec, need=["lock"])
         ht = lab.open(third, NAME)
-        blocked_then_freed(third, "acquire", {"handle": ht}, lambda: waiter.kill(),
-                           f"driver '{waiter.label}' holds the lock")
+        blocked_then_freed(
+            third, "acquire", {"handle": ht}, lambda: waiter.kill(), f"driver '{waiter.label}' holds the lock"
+        )
         third.call("release", handle=ht)
         third.call("close", handle=ht)
 
@@ -42,8 +48,13 @@ def test_death_semaphore(pair, lab):
     w1.fails("WOULD_BLOCK", "try_acquire", handle=h1)
     rid2 = w2.send("acquire", handle=h2)  # untimed: an infinite deadline, same loop [XL-WAIT-11]
     w2.no_reply_within(rid2, 0.05, f"driver '{holder.label}' holds both permits")
-    blocked_then_freed(w1, "acquire", {"handle": h1, "timeout_ms": 10_000}, lambda: holder.kill(),
-                       f"driver '{holder.label}' holds both permits")
+    blocked_then_freed(
+        w1,
+        "acquire",
+        {"handle": h1, "timeout_ms": 10_000},
+        lambda: holder.kill(),
+        f"driver '{holder.label}' holds both permits",
+    )
     r2 = w2.wait(rid2, 3.0)
     assert r2.ok, f"driver '{w2.label}': the second permit of the killed holder never came: {r2.data}"
     w1.fails("WOULD_BLOCK", "try_acquire", handle=h1)
@@ -72,8 +83,9 @@ def test_death_under_load(available, lab):
         pending = {}
         for i, d in enumerate(drivers):
             h = lab.open(d, "load", kind=kind, **extra)
-            pending[d] = d.send("cycle", handle=h, count=LOAD_ROUNDS, path=counters[i],
-                                timeout_ms=30_000 if i % 2 else None)
+            pending[d] = d.send(
+                "cycle", handle=h, count=LOAD_ROUNDS, path=counters[i], timeout_ms=30_000 if i % 2 else None
+            )
         deadline = time.monotonic() + 20
         while sum(_counter(c) for c in counters) < 200:  # a condition with a deadline, not a guess
             assert time.monotonic() < deadline, f"{kind}: the cycles made no progress within 20 s"
@@ -90,8 +102,14 @@ def test_death_under_load(available, lab):
         h = lab.open(fresh, "load", kind=kind, **extra)
         for _ in range(permits):
             r = fresh.request("try_acquire", handle=h)
-            assert r.ok, (f"{kind}: after SIGKILLing {', '.join(v.label for v in victims)} mid-run, a fresh "
-                          f"process gets {r.error}: a lock or permit was left stuck")
+            assert r.ok, (
+                f"{kind}: after SIGKILLing {', '.join(v.label for v in victims)} mid-run, a fresh "
+                f"process gets {r.error}: a lock or permit was left stuck"
+            )
         other = lab.open(fresh, "load", kind=kind, **extra)
-        fresh.fails("WOULD_BLOCK", "try_acquire", handle=other,
-                    why=f"another object of this process holds all {permits} permit(s)")
+        fresh.fails(
+            "WOULD_BLOCK",
+            "try_acquire",
+            handle=other,
+            why=f"another object of this process holds all {permits} permit(s)",
+        )

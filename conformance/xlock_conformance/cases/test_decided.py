@@ -16,15 +16,18 @@ def test_namespace_trailing_slash(one, lab):
     """A namespace given with trailing `/` is reported without them, and every path is namespace + `/` +
     file."""
     d = lab.start(one, need=["lock"])
-    kinds = [("lock", "x.lock", {})] + ([("semaphore", "x.sem", {"capacity": 2})]
-                                        if "semaphore" in d.capabilities else [])
+    kinds = [("lock", "x.lock", {})] + (
+        [("semaphore", "x.sem", {"capacity": 2})] if "semaphore" in d.capabilities else []
+    )
     for given in (lab.ns + "/", lab.ns + "//"):
         for kind, file, extra in kinds:
             r = d.call("open", kind=kind, name="x", namespace=given, **extra)
             got = (r.get("namespace"), r.get("path"))
             want = (lab.ns, lab.ns + "/" + file)
-            assert got == want, (f"open {kind} with namespace {given!r} reports (namespace, path) {got}, want "
-                                 f"{want}: trailing '/' are removed, paths are namespace + '/' + file [XL-NS-14]")
+            assert got == want, (
+                f"open {kind} with namespace {given!r} reports (namespace, path) {got}, want "
+                f"{want}: trailing '/' are removed, paths are namespace + '/' + file [XL-NS-14]"
+            )
 
 
 @spec("XL-RM-3", "XL-RM-7")
@@ -40,9 +43,18 @@ def test_remove_malformed_capacity(one, lab):
         f.write(b"xlock/1 semaphore capacity=two\n")
     before = sorted(os.listdir(lab.ns))
     for extra in ({}, {"capacity": 2}):
-        r = d.fails("CAPACITY_MISMATCH", "remove", kind="semaphore", name="m", namespace=lab.ns, **extra,
-                    why="its capacity file is malformed [XL-RM-3]")
-        assert "m.sem" in r.get("message", ""), f"the message {r.get('message')!r} does not name the capacity file"
+        r = d.fails(
+            "CAPACITY_MISMATCH",
+            "remove",
+            kind="semaphore",
+            name="m",
+            namespace=lab.ns,
+            **extra,
+            why="its capacity file is malformed [XL-RM-3]",
+        )
+        assert "m.sem" in r.get("message", ""), (
+            f"the message {r.get('message')!r} does not name the capacity file"
+        )
         after = sorted(os.listdir(lab.ns))
         assert after == before, f"a refused removal changed the namespace: {before} became {after} [XL-RM-3]"
 
@@ -63,10 +75,14 @@ def test_remove_creates_nothing(one, lab):
     for kind, extra in removals:
         r = d.request("remove", kind=kind, name="absent", namespace=ns, **extra)
         if not r.ok or r.get("removed") is not False:
-            wrong.append(f"remove {kind} {extra} of a missing name replied {r.data}; want removed false [XL-RM-7]")
+            wrong.append(
+                f"remove {kind} {extra} of a missing name replied {r.data}; want removed false [XL-RM-7]"
+            )
     if os.listdir(ns):
-        wrong.append(f"removals of missing names created {sorted(os.listdir(ns))}: removal creates nothing, "
-                     "not even the bell [XL-RM-6]")
+        wrong.append(
+            f"removals of missing names created {sorted(os.listdir(ns))}: removal creates nothing, "
+            "not even the bell [XL-RM-6]"
+        )
     dev, ino = ns_identity(ns)
     if os.path.exists("/dev/shm/sem." + sem_name("p", dev, ino, "absent")[1:]):
         d.semaphores.add(sem_name("p", dev, ino, "absent"))
@@ -76,11 +92,13 @@ def test_remove_creates_nothing(one, lab):
     d.call("try_acquire", handle=h)
     d.call("release", handle=h)
     d.call("close", handle=h)
-    assert d.call("remove", kind="lock", name="real", namespace=ns).get("removed") is True, \
+    assert d.call("remove", kind="lock", name="real", namespace=ns).get("removed") is True, (
         "remove of an idle lock file did not report removed true [XL-RM-7]"
+    )
     assert not os.path.exists(os.path.join(ns, "real.lock"))
-    assert d.call("remove", kind="lock", name="real", namespace=ns).get("removed") is False, \
+    assert d.call("remove", kind="lock", name="real", namespace=ns).get("removed") is False, (
         "a second removal must report removed false [XL-RM-7]"
+    )
     assert set(os.listdir(ns)) <= {BELL}, f"removal left or made {sorted(os.listdir(ns))} [XL-RM-6]"
 
 
@@ -102,7 +120,9 @@ def test_temp_names_planted(one, lab):
         os.chmod(path, 0o600)
         os.chown(path, NOBODY, NOBODY)
     r = d.request("open", kind="semaphore", name="x", namespace=ns, capacity=2)
-    assert r.ok, f"open semaphore 'x' with planted temporary names failed with {r.error}: {r.get('message')} [XL-ENC-6]"
+    assert r.ok, (
+        f"open semaphore 'x' with planted temporary names failed with {r.error}: {r.get('message')} [XL-ENC-6]"
+    )
     with open(os.path.join(ns, "x.sem"), "rb") as f:
         assert f.read() == b"xlock/1 semaphore capacity=2\n", "the capacity file has a wrong content"
     missing = [p for p in planted if not os.path.exists(os.path.join(ns, p))]
@@ -124,7 +144,9 @@ def test_argument_order(one, lab):
     if "posix_semaphore" in d.capabilities:
         d.fails("INVALID_NAME", "open", kind="posix_semaphore", name="", namespace=lab.ns, value=-1)
         d.fails("INVALID_ARGUMENT", "open", kind="posix_semaphore", name="ok", namespace=missing, value=-1)
-    assert not os.path.exists(os.path.dirname(missing)) and os.listdir(lab.ns) == [], "a failed open made files"
+    assert not os.path.exists(os.path.dirname(missing)) and os.listdir(lab.ns) == [], (
+        "a failed open made files"
+    )
 
 
 @spec("XL-WAIT-3")
@@ -136,8 +158,14 @@ def test_huge_timeout(one, lab):
     ha, hb = lab.open(a, "huge"), lab.open(b, "huge")
     for timeout_ms in (10**15, 2**63):
         a.call("acquire", handle=ha)
-        blocked_then_freed(b, "acquire", {"handle": hb, "timeout_ms": timeout_ms},
-                           lambda: a.call("release", handle=ha), f"driver '{a.label}' holds the lock", window=0.2)
+        blocked_then_freed(
+            b,
+            "acquire",
+            {"handle": hb, "timeout_ms": timeout_ms},
+            lambda: a.call("release", handle=ha),
+            f"driver '{a.label}' holds the lock",
+            window=0.2,
+        )
         b.call("release", handle=hb)
 
 
@@ -154,8 +182,10 @@ def test_posix_semaphore_close_posts_back(pair, lab):
     a.call("close", handle=ra["handle"])
     for i in range(2):
         r = b.request("try_acquire", handle=hb)
-        assert r.ok, (f"driver '{a.label}' closed a raw semaphore object holding 2 permits; driver '{b.label}' "
-                      f"gets {r.error} for permit {i + 1}: closing posts back every permit held [XL-PSEM-6]")
+        assert r.ok, (
+            f"driver '{a.label}' closed a raw semaphore object holding 2 permits; driver '{b.label}' "
+            f"gets {r.error} for permit {i + 1}: closing posts back every permit held [XL-PSEM-6]"
+        )
     b.fails("WOULD_BLOCK", "try_acquire", handle=hb, why="the value is 2 and both are held")
 
 
@@ -172,7 +202,8 @@ def test_fork_posix_semaphore(one, lab):
         seen = {k: r.get(k) for k in ("release", "locked", "try_acquire")}
         assert seen == {"release": "NOT_HELD", "locked": False, "try_acquire": "WOULD_BLOCK"}, (
             f"driver '{d.label}' holds the raw semaphore's only permit and forks; the child reports {seen}, want "
-            "release NOT_HELD, locked false, try_acquire WOULD_BLOCK [XL-HOLD-11]")
+            "release NOT_HELD, locked false, try_acquire WOULD_BLOCK [XL-HOLD-11]"
+        )
         assert d.call("locked", handle=h)["locked"] is True
         d.call("release", handle=h)
         d.call("try_acquire", handle=h)

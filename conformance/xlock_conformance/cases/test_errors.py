@@ -15,8 +15,10 @@ def _refused(d, what, kind, name, ns, **extra):
     if r.ok and kind == "semaphore":
         r = d.request("try_acquire", handle=r["handle"])
     if r.ok or r.error != "INSECURE_NAMESPACE":
-        return (f"{what}: open {kind} {name!r} wants INSECURE_NAMESPACE, got {r.error or 'success'} "
-                f"{r.get('message', '')} [XL-ERR-5]")
+        return (
+            f"{what}: open {kind} {name!r} wants INSECURE_NAMESPACE, got {r.error or 'success'} "
+            f"{r.get('message', '')} [XL-ERR-5]"
+        )
     return None
 
 
@@ -32,10 +34,12 @@ def test_error_socket_fifo_dir(one, lab):
         plant(os.path.join(lab.ns, "scap.sem"), "socket")
         plant(os.path.join(lab.ns, "fcap.sem"), "fifo")
         plant(os.path.join(lab.ns, "dcap.sem"), "dir")
-        cases += [("a UNIX socket at sslot.0.slot", "semaphore", "sslot", {"capacity": 1}),
-                  ("a UNIX socket at scap.sem", "semaphore", "scap", {"capacity": 1}),
-                  ("a FIFO at fcap.sem", "semaphore", "fcap", {"capacity": 1}),
-                  ("a directory at dcap.sem", "semaphore", "dcap", {"capacity": 1})]
+        cases += [
+            ("a UNIX socket at sslot.0.slot", "semaphore", "sslot", {"capacity": 1}),
+            ("a UNIX socket at scap.sem", "semaphore", "scap", {"capacity": 1}),
+            ("a FIFO at fcap.sem", "semaphore", "fcap", {"capacity": 1}),
+            ("a directory at dcap.sem", "semaphore", "dcap", {"capacity": 1}),
+        ]
     wrong = [p for what, kind, name, extra in cases if (p := _refused(d, what, kind, name, lab.ns, **extra))]
     assert not wrong, "\n".join(wrong)
 
@@ -47,9 +51,11 @@ def test_error_raw_semaphore_planted(one, lab):
     on (a planted short file never gets mapped and used)."""
     d = lab.start(one, need=["posix_semaphore"])
     dev, ino = ns_identity(lab.ns)
-    plants = [("foreign", "full", NOBODY, "a 0600 raw semaphore file of uid 65534"),
-              ("empty", "empty", None, "an empty file of the namespace's owner"),
-              ("eight", "bytes:8", None, "an 8-byte file of the namespace's owner")]
+    plants = [
+        ("foreign", "full", NOBODY, "a 0600 raw semaphore file of uid 65534"),
+        ("empty", "empty", None, "an empty file of the namespace's owner"),
+        ("eight", "bytes:8", None, "an 8-byte file of the namespace's owner"),
+    ]
     wrong = []
     for name, what, uid, label in plants:
         sem = sem_name("p", dev, ino, name)
@@ -61,8 +67,10 @@ def test_error_raw_semaphore_planted(one, lab):
         r = d.request("open", kind="posix_semaphore", name=name, namespace=lab.ns, value=1)
         if r.ok:
             r = d.request("try_acquire", handle=r["handle"])
-            wrong.append(f"{label} at {path}: open succeeded (then try_acquire: {r.error or 'ok'}); want "
-                         "INSECURE_NAMESPACE [XL-PSEM-3]")
+            wrong.append(
+                f"{label} at {path}: open succeeded (then try_acquire: {r.error or 'ok'}); want "
+                "INSECURE_NAMESPACE [XL-PSEM-3]"
+            )
         elif r.error != "INSECURE_NAMESPACE":
             wrong.append(f"{label} at {path}: want INSECURE_NAMESPACE, got {r.error} {r.get('message')}")
     assert not wrong, "\n".join(wrong)
@@ -79,5 +87,7 @@ def test_error_namespace_squatted(one, lab):
     kinds = [("lock", {})] + ([("semaphore", {"capacity": 2})] if "semaphore" in d.capabilities else [])
     for kind, extra in kinds:
         r = d.fails("INSECURE_NAMESPACE", "open", kind=kind, name="x", namespace=squat, **extra)
-        assert squat in r.get("message", ""), f"the message {r.get('message')!r} does not name {squat} [XL-ERR-3]"
+        assert squat in r.get("message", ""), (
+            f"the message {r.get('message')!r} does not name {squat} [XL-ERR-3]"
+        )
     assert os.listdir(squat) == [], f"files were made in another user's directory: {os.listdir(squat)}"

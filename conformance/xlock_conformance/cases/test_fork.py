@@ -42,18 +42,25 @@ def test_fork_child_holds_nothing(pair, lab):
         r = holder.call("fork_check", handle=hh, timeout=10.0)
         child = r.get("child_pid")
         assert isinstance(child, int) and not isinstance(child, bool) and child > 0 and child != holder.pid, (
-            f"driver '{holder.label}': fork_check child_pid {child!r} is not a forked child of pid {holder.pid}")
+            f"driver '{holder.label}': fork_check child_pid {child!r} is not a forked child of pid {holder.pid}"
+        )
         try:
             seen = {k: r.get(k) for k in ("release", "locked", "try_acquire")}
             assert seen == {"release": "NOT_HELD", "locked": False, "try_acquire": "WOULD_BLOCK"}, (
                 f"driver '{holder.label}' holds the lock and forks; its child reports {seen}, want release "
                 "NOT_HELD and locked false (the child holds nothing and must not flock(LOCK_UN) the parent's "
                 "open file description) [XL-HOLD-7], and try_acquire WOULD_BLOCK (the parent holds it; a "
-                "child that flocks an inherited descriptor is granted the parent's lock twice) [XL-HOLD-8]")
+                "child that flocks an inherited descriptor is granted the parent's lock twice) [XL-HOLD-8]"
+            )
             assert holder.call("locked", handle=hh)["locked"] is True, (
-                f"driver '{holder.label}': locked is false after its forked child's release [XL-HOLD-7]")
-            observer.fails("WOULD_BLOCK", "try_acquire", handle=ho,
-                           why=f"driver '{holder.label}' holds the lock, whatever its forked child did [XL-HOLD-7]")
+                f"driver '{holder.label}': locked is false after its forked child's release [XL-HOLD-7]"
+            )
+            observer.fails(
+                "WOULD_BLOCK",
+                "try_acquire",
+                handle=ho,
+                why=f"driver '{holder.label}' holds the lock, whatever its forked child did [XL-HOLD-7]",
+            )
             assert _alive(child), f"the forked child {child} of driver '{holder.label}' did not stay alive"
             # The holder dies, its child lingers: nothing else may keep the lock.
             rid = observer.send("acquire", handle=ho, timeout_ms=OBSERVE_MS)
@@ -65,7 +72,8 @@ def test_fork_child_holds_nothing(pair, lab):
                 f"driver '{holder.label}' was SIGKILLed while holding the lock; its forked child {child} still "
                 f"lives, and driver '{observer.label}' gets {got.error} ({got.get('message')}): the child keeps "
                 "an inherited lock-file descriptor, and with it the dead parent's lock, alive: the child must "
-                "close inherited descriptors before its next acquisition [XL-HOLD-8]")
+                "close inherited descriptors before its next acquisition [XL-HOLD-8]"
+            )
             observer.call("release", handle=ho)
             observer.call("close", handle=ho)
         finally:

@@ -23,8 +23,12 @@ def _flock(*args):
 
 def _hold(path, mode):
     """Start `flock MODE PATH cat` and wait (with a deadline) until it says it holds the lock."""
-    proc = subprocess.Popen(["flock", mode, path, "sh", "-c", "echo held; exec cat"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        ["flock", mode, path, "sh", "-c", "echo held; exec cat"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
     if not sel.select(timeout=5) or proc.stdout.readline() != b"held\n":
@@ -48,8 +52,10 @@ def test_flock_interop(one, lab):
         def release_flock():
             proc.stdin.close()
             proc.wait(timeout=5)
-        blocked_then_freed(d, "acquire", {"handle": h, "timeout_ms": 10_000}, release_flock,
-                           "flock(1) holds the lock file")
+
+        blocked_then_freed(
+            d, "acquire", {"handle": h, "timeout_ms": 10_000}, release_flock, "flock(1) holds the lock file"
+        )
     finally:
         proc.kill()
         proc.wait()
@@ -62,14 +68,18 @@ def test_flock_interop(one, lab):
     hs = lab.open(d, NAME, shared=True)
     d.call("acquire", handle=hs)
     assert _flock("-n", "-s", path, "true") == 0, "flock -n -s failed while the driver held the lock shared"
-    assert _flock("-n", "-x", path, "true") == 1, "flock -n -x succeeded while the driver held the lock shared"
+    assert _flock("-n", "-x", path, "true") == 1, (
+        "flock -n -x succeeded while the driver held the lock shared"
+    )
     d.call("release", handle=hs)
     # A permit of a counting semaphore is a flock on a slot file.
     if "semaphore" in d.capabilities:
         hsem = lab.open(d, NAME, kind="semaphore", capacity=1)
         slot = os.path.join(lab.ns, NAME + ".0.slot")
         d.call("try_acquire", handle=hsem)
-        assert _flock("-n", "-x", slot, "true") == 1, "flock -n -x on slot 0 succeeded while the driver held it"
+        assert _flock("-n", "-x", slot, "true") == 1, (
+            "flock -n -x on slot 0 succeeded while the driver held it"
+        )
         d.call("release", handle=hsem)
         proc = _hold(slot, "-x")
         try:
@@ -105,5 +115,9 @@ def test_flock_wakeup(one, lab):
             proc.wait()
         latencies.append((got["mono_ns"] - released) / 1e6)
         d.call("release", handle=h)
-    latency_verdict(latencies, f"driver '{d.label}' waiting on a lock held by flock(1)", median_bound=75.0,
-                    cause="the safety poll of a timed waiter must run at least every 50 ms [XL-WAIT-7]")
+    latency_verdict(
+        latencies,
+        f"driver '{d.label}' waiting on a lock held by flock(1)",
+        median_bound=75.0,
+        cause="the safety poll of a timed waiter must run at least every 50 ms [XL-WAIT-7]",
+    )

@@ -26,16 +26,26 @@ def test_lock_exclusive(pair, lab):
         hh, ho = lab.open(holder, NAME), lab.open(other, NAME)
         inode = inode or os.stat(path).st_ino
         holder.call("acquire", handle=hh)
-        r = other.fails("WOULD_BLOCK", "try_acquire", handle=ho, why=f"driver '{holder.label}' holds it exclusively")
+        r = other.fails(
+            "WOULD_BLOCK", "try_acquire", handle=ho, why=f"driver '{holder.label}' holds it exclusively"
+        )
         message_names(r, NAME, path, other)
         timed_failure(other, ho, 0)  # timeout 0 is one attempt that fails with TIMEOUT, not WOULD_BLOCK
         r = timed_failure(other, ho, 250)
         message_names(r, NAME, path, other)
-        assert holder.call("locked", handle=hh)["locked"] is True, f"{holder.label}: locked is false while held"
-        assert other.call("locked", handle=ho)["locked"] is False, f"{other.label}: locked is true after failures"
+        assert holder.call("locked", handle=hh)["locked"] is True, (
+            f"{holder.label}: locked is false while held"
+        )
+        assert other.call("locked", handle=ho)["locked"] is False, (
+            f"{other.label}: locked is true after failures"
+        )
         got, released = blocked_then_freed(
-            other, "acquire", {"handle": ho}, lambda: holder.call("release", handle=hh),
-            f"driver '{holder.label}' holds the lock exclusively")
+            other,
+            "acquire",
+            {"handle": ho},
+            lambda: holder.call("release", handle=hh),
+            f"driver '{holder.label}' holds the lock exclusively",
+        )
         assert_order(released, got, holder, other)
         holder.fails("WOULD_BLOCK", "try_acquire", handle=hh)
         other.call("release", handle=ho)
@@ -43,7 +53,8 @@ def test_lock_exclusive(pair, lab):
         other.call("close", handle=ho)
     assert os.stat(path).st_ino == inode, (
         f"{path} is another file than the one the first open created: lock files are never renamed, "
-        "replaced or recreated while they exist [XL-RM-1, XL-RM-5]")
+        "replaced or recreated while they exist [XL-RM-1, XL-RM-5]"
+    )
 
 
 @spec("XL-LOCK-7", "XL-LOCK-11", "XL-HOLD-1")
@@ -60,14 +71,21 @@ def test_lock_shared(pair, lab):
         second.fails("WOULD_BLOCK", "try_acquire", handle=x2, why="both drivers hold it shared")
         timed_failure(first, x1, 100)
         first.call("release", handle=s1)
-        second.fails("WOULD_BLOCK", "try_acquire", handle=x2,
-                     why="its own shared object holds the lock")  # two objects exclude [XL-HOLD-1]
+        second.fails(
+            "WOULD_BLOCK", "try_acquire", handle=x2, why="its own shared object holds the lock"
+        )  # two objects exclude [XL-HOLD-1]
         got, released = blocked_then_freed(
-            first, "acquire", {"handle": x1}, lambda: second.call("release", handle=s2),
-            f"driver '{second.label}' holds the lock shared")
+            first,
+            "acquire",
+            {"handle": x1},
+            lambda: second.call("release", handle=s2),
+            f"driver '{second.label}' holds the lock shared",
+        )
         assert_order(released, got, second, first)
         # exclusive excludes shared
-        second.fails("WOULD_BLOCK", "try_acquire", handle=s2, why=f"driver '{first.label}' holds it exclusively")
+        second.fails(
+            "WOULD_BLOCK", "try_acquire", handle=s2, why=f"driver '{first.label}' holds it exclusively"
+        )
         timed_failure(second, s2, 100)
         first.call("release", handle=x1)
         second.call("try_acquire", handle=s2)
@@ -105,8 +123,10 @@ def test_lock_close_releases(pair, lab):
         other.fails("WOULD_BLOCK", "try_acquire", handle=ho, why=f"driver '{holder.label}' holds it")
         holder.call("close", handle=hh)
         r = other.request("try_acquire", handle=ho)
-        assert r.ok, (f"driver '{holder.label}' closed its held lock object, yet driver '{other.label}' still "
-                      f"gets {r.error}: closing a held object must release it [XL-HOLD-10]")
+        assert r.ok, (
+            f"driver '{holder.label}' closed its held lock object, yet driver '{other.label}' still "
+            f"gets {r.error}: closing a held object must release it [XL-HOLD-10]"
+        )
         other.call("release", handle=ho)
         other.call("close", handle=ho)
         if "semaphore" in holder.capabilities and "semaphore" in other.capabilities:
@@ -116,8 +136,10 @@ def test_lock_close_releases(pair, lab):
             other.fails("WOULD_BLOCK", "try_acquire", handle=so)
             holder.call("close", handle=sh)
             r = other.request("try_acquire", handle=so)
-            assert r.ok, (f"driver '{holder.label}' closed a semaphore object holding a permit, yet driver "
-                          f"'{other.label}' still gets {r.error} [XL-HOLD-10]")
+            assert r.ok, (
+                f"driver '{holder.label}' closed a semaphore object holding a permit, yet driver "
+                f"'{other.label}' still gets {r.error} [XL-HOLD-10]"
+            )
             other.call("close", handle=so)
 
 
@@ -130,8 +152,12 @@ def test_lock_reentrant(pair, lab):
         holder.call("try_acquire", handle=hh)
         for _ in range(2):
             holder.call("release", handle=hh)
-            other.fails("WOULD_BLOCK", "try_acquire", handle=ho,
-                        why=f"the reentrant object of driver '{holder.label}' still holds it")
+            other.fails(
+                "WOULD_BLOCK",
+                "try_acquire",
+                handle=ho,
+                why=f"the reentrant object of driver '{holder.label}' still holds it",
+            )
             assert holder.call("locked", handle=hh)["locked"] is True, "a reentrant object released too early"
         holder.call("release", handle=hh)
         other.call("try_acquire", handle=ho)
@@ -171,7 +197,8 @@ def test_lock_is_flock(one, lab):
         held = _proc_locks(r["path"])
         assert held == [("FLOCK", mode, d.pid)], (
             f"driver '{d.label}' holds {r['path']} {'shared' if shared else 'exclusively'}; /proc/locks shows "
-            f"{held or 'nothing'}, want [('FLOCK', '{mode}', {d.pid})] (flock(2), by the hello pid) [XL-LOCK-7]")
+            f"{held or 'nothing'}, want [('FLOCK', '{mode}', {d.pid})] (flock(2), by the hello pid) [XL-LOCK-7]"
+        )
         d.call("release", handle=r["handle"])
         assert _proc_locks(r["path"]) == [], f"after release /proc/locks still shows {_proc_locks(r['path'])}"
     if "semaphore" in d.capabilities:
@@ -181,7 +208,8 @@ def test_lock_is_flock(one, lab):
         held = _proc_locks(path)
         assert held == [("FLOCK", "WRITE", d.pid)], (
             f"driver '{d.label}' holds permit {slot}; /proc/locks shows {held or 'nothing'} for {path}, want an "
-            f"exclusive FLOCK by pid {d.pid} [XL-CSEM-2]")
+            f"exclusive FLOCK by pid {d.pid} [XL-CSEM-2]"
+        )
 
 
 @spec("XL-WAIT-2")
@@ -199,7 +227,8 @@ def test_lock_untimed_in_kernel(pair, lab):
                 raise AssertionError(
                     f"driver '{waiter.label}' (pid {waiter.pid}) has waited 3 s in an untimed acquire, but "
                     f"/proc/locks lists no blocked flock by it on {path} (waiters: "
-                    f"{_proc_locks(path, waiters=True)}): untimed waits block in flock(2), no polling [XL-WAIT-2]")
+                    f"{_proc_locks(path, waiters=True)}): untimed waits block in flock(2), no polling [XL-WAIT-2]"
+                )
             waiter.no_reply_within(rid, 0.01, f"driver '{holder.label}' holds the lock")
         holder.call("release", handle=hh)
         got = waiter.wait(rid, 3.0)

@@ -28,8 +28,11 @@ def test_lockfile_symlink(one, lab):
     os.symlink(existing, os.path.join(lab.ns, "existing.lock"))
     d.fails("INSECURE_NAMESPACE", "open", kind="lock", name="existing", namespace=lab.ns)
     after = os.stat(existing)
-    assert (after.st_mode, after.st_size, after.st_mtime_ns) == (before.st_mode, before.st_size, before.st_mtime_ns), \
-        "the symlink's target was changed"
+    assert (after.st_mode, after.st_size, after.st_mtime_ns) == (
+        before.st_mode,
+        before.st_size,
+        before.st_mtime_ns,
+    ), "the symlink's target was changed"
     if "semaphore" in d.capabilities:
         # The capacity file and the slot files are opened like lock files [XL-CSEM-2, XL-CSEM-3].
         os.symlink(target, os.path.join(lab.ns, "capsem.sem"))
@@ -39,7 +42,9 @@ def test_lockfile_symlink(one, lab):
         if r.ok:
             d.fails("INSECURE_NAMESPACE", "try_acquire", handle=r["handle"])
         else:
-            assert r.error == "INSECURE_NAMESPACE", f"a symlink at slot file slotsem.0.slot: open failed with {r.error}"
+            assert r.error == "INSECURE_NAMESPACE", (
+                f"a symlink at slot file slotsem.0.slot: open failed with {r.error}"
+            )
         assert not os.path.lexists(target), f"a semaphore followed a symlink and created {target}"
 
 
@@ -59,19 +64,34 @@ def test_lockfile_not_regular(one, lab):
             d.fails("INSECURE_NAMESPACE", "try_acquire", handle=r["handle"], timeout=5.0)
         else:
             assert r.error == "INSECURE_NAMESPACE", (
-                f"a FIFO at slot file sem.0.slot: open failed with {r.error}, want INSECURE_NAMESPACE")
+                f"a FIFO at slot file sem.0.slot: open failed with {r.error}, want INSECURE_NAMESPACE"
+            )
 
 
-@spec("XL-NS-13", "XL-NS-15", "XL-LOCK-3", "XL-CSEM-4", "XL-PSEM-2", "XL-PSEM-3", "XL-ENC-4", "XL-FOREIGN-2",
-      "XL-BELL-2", "XL-SEM-2")
+@spec(
+    "XL-NS-13",
+    "XL-NS-15",
+    "XL-LOCK-3",
+    "XL-CSEM-4",
+    "XL-PSEM-2",
+    "XL-PSEM-3",
+    "XL-ENC-4",
+    "XL-FOREIGN-2",
+    "XL-BELL-2",
+    "XL-SEM-2",
+)
 def test_file_modes(one, lab):
     """With umask 077 in the driver, every file gets its mode from the namespace (lock and slot files, the
     bell and raw semaphores the file mode; capacity files the file mode without group and other write),
     `sharing` says which kind of namespace it is, and locks and counting semaphores make nothing in
     /dev/shm."""
     d = lab.start(one, need=["lock"], umask=0o077)
-    cases = [("private", 0o700, 0o600, "private"), ("group", 0o1770, 0o660, "group"),
-             ("group-setgid", 0o3770, 0o660, "group"), ("world", 0o1777, 0o666, "world")]
+    cases = [
+        ("private", 0o700, 0o600, "private"),
+        ("group", 0o1770, 0o660, "group"),
+        ("group-setgid", 0o3770, 0o660, "group"),
+        ("world", 0o1777, 0o666, "world"),
+    ]
     wrong = []
     for label, dir_mode, want, sharing in cases:
         ns = lab.make_dir(label, dir_mode)
@@ -79,15 +99,19 @@ def test_file_modes(one, lab):
         modes = {"m.lock": want, BELL: want}
         r = d.call("open", kind="lock", name="m", namespace=ns)
         if r.get("sharing") != sharing:
-            wrong.append(f"{label} namespace (mode {oct(dir_mode)}): open reports sharing {r.get('sharing')!r}, "
-                         f"want {sharing!r} [XL-NS-15]")
+            wrong.append(
+                f"{label} namespace (mode {oct(dir_mode)}): open reports sharing {r.get('sharing')!r}, "
+                f"want {sharing!r} [XL-NS-15]"
+            )
         d.call("try_acquire", handle=r["handle"])
         d.call("release", handle=r["handle"])
         if "semaphore" in d.capabilities:
             r = d.call("open", kind="semaphore", name="m", namespace=ns, capacity=2)
             if r.get("sharing") != sharing:
-                wrong.append(f"{label} namespace: open semaphore reports sharing {r.get('sharing')!r}, want "
-                             f"{sharing!r} [XL-NS-15]")
+                wrong.append(
+                    f"{label} namespace: open semaphore reports sharing {r.get('sharing')!r}, want "
+                    f"{sharing!r} [XL-NS-15]"
+                )
             d.call("try_acquire", handle=r["handle"])
             d.call("release", handle=r["handle"])
             modes |= {"m.sem": want & ~0o022, "m.0.slot": want}
@@ -99,10 +123,14 @@ def test_file_modes(one, lab):
             d.semaphores.add(p)
             path = "/dev/shm/sem." + p[1:]
             if not os.path.exists(path):
-                wrong.append(f"{label}: the raw POSIX semaphore {p} is not in /dev/shm after open [XL-PSEM-2]")
+                wrong.append(
+                    f"{label}: the raw POSIX semaphore {p} is not in /dev/shm after open [XL-PSEM-2]"
+                )
             elif stat.S_IMODE(os.stat(path).st_mode) != want:
-                wrong.append(f"{label} namespace: raw semaphore {p} has mode "
-                             f"{oct(stat.S_IMODE(os.stat(path).st_mode))}, want {oct(want)} [XL-NS-13]")
+                wrong.append(
+                    f"{label} namespace: raw semaphore {p} has mode "
+                    f"{oct(stat.S_IMODE(os.stat(path).st_mode))}, want {oct(want)} [XL-NS-13]"
+                )
         present = set(os.listdir(ns))
         allowed = set(modes) | {"m.1.slot"}
         if not set(modes) <= present <= allowed:
@@ -110,13 +138,17 @@ def test_file_modes(one, lab):
         for file in sorted(present & allowed):
             mode = stat.S_IMODE(os.stat(os.path.join(ns, file)).st_mode)
             if mode != modes.get(file, want):
-                wrong.append(f"{label} namespace (mode {oct(dir_mode)}): {file} has mode {oct(mode)}, want "
-                             f"{oct(modes.get(file, want))} [XL-NS-13]")
+                wrong.append(
+                    f"{label} namespace (mode {oct(dir_mode)}): {file} has mode {oct(mode)}, want "
+                    f"{oct(modes.get(file, want))} [XL-NS-13]"
+                )
         leftover = draft1_doorbells(ns, ["m"])
         unlink_quietly(leftover)
         if leftover:
-            wrong.append(f"{label} namespace: a lock or counting semaphore made {leftover} in /dev/shm; they make "
-                         "nothing outside the namespace [XL-SEM-2]")
+            wrong.append(
+                f"{label} namespace: a lock or counting semaphore made {leftover} in /dev/shm; they make "
+                "nothing outside the namespace [XL-SEM-2]"
+            )
     assert not wrong, "\n".join(wrong)
 
 
@@ -140,6 +172,8 @@ def test_lockfile_replaced(one, lab):
         d.call("try_acquire", handle=h)
         assert os.path.exists(path), f"after the lock file was {how}, acquiring did not recreate {path}"
         free = subprocess.run(["flock", "-n", path, "true"], timeout=10).returncode == 0
-        assert not free, (f"after the lock file was {how}, the driver acquired, yet flock(1) on the path gets the "
-                          "lock: the driver holds the orphaned file; it must re-check the path [XL-LOCK-8]")
+        assert not free, (
+            f"after the lock file was {how}, the driver acquired, yet flock(1) on the path gets the "
+            "lock: the driver holds the orphaned file; it must re-check the path [XL-LOCK-8]"
+        )
         d.call("release", handle=h)

@@ -22,7 +22,8 @@ def test_namespace_created(one, lab):
     assert r["namespace"] == fresh, f"open in {fresh} reports namespace {r['namespace']!r}"
     st = os.lstat(fresh)
     assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700, (
-        f"the namespace {fresh} was created with mode {oct(stat.S_IMODE(st.st_mode))}, want 0o700 [XL-NS-4]")
+        f"the namespace {fresh} was created with mode {oct(stat.S_IMODE(st.st_mode))}, want 0o700 [XL-NS-4]"
+    )
     assert st.st_uid == os.geteuid(), f"the namespace {fresh} is owned by uid {st.st_uid}"
     orphan = str(lab.tmp / "missing-parent" / "ns")
     d.fails("OS_ERROR", "open", kind="lock", name="x", namespace=orphan)
@@ -34,11 +35,17 @@ def test_namespace_from_env(one, lab):
     other = lab.make_dir("other")
     d = lab.start(one, need=["lock"], env={"XLOCK_NAMESPACE": lab.ns})
     r = d.call("open", kind="lock", name="x")
-    assert r["namespace"] == lab.ns, f"with XLOCK_NAMESPACE={lab.ns} open reports namespace {r['namespace']!r}"
+    assert r["namespace"] == lab.ns, (
+        f"with XLOCK_NAMESPACE={lab.ns} open reports namespace {r['namespace']!r}"
+    )
     assert os.path.exists(os.path.join(lab.ns, "x.lock")), f"no x.lock in XLOCK_NAMESPACE {lab.ns}"
     r = d.call("open", kind="lock", name="y", namespace=other)
-    assert r["namespace"] == other, f"an explicit namespace must win over XLOCK_NAMESPACE, got {r['namespace']!r}"
-    assert os.path.exists(os.path.join(other, "y.lock")) and not os.path.exists(os.path.join(lab.ns, "y.lock"))
+    assert r["namespace"] == other, (
+        f"an explicit namespace must win over XLOCK_NAMESPACE, got {r['namespace']!r}"
+    )
+    assert os.path.exists(os.path.join(other, "y.lock")) and not os.path.exists(
+        os.path.join(lab.ns, "y.lock")
+    )
 
 
 @spec("XL-NS-1", "XL-NS-2")
@@ -52,7 +59,8 @@ def test_namespace_default(one, lab):
         r = d.call("open", kind="lock", name=PROBE)
         assert r["namespace"] == want, (
             f"with {', '.join(f'{k}={v!r}' for k, v in env.items())} the default namespace is "
-            f"{r['namespace']!r}, want {want!r} [XL-NS-2]")
+            f"{r['namespace']!r}, want {want!r} [XL-NS-2]"
+        )
         d.call("close", handle=r["handle"])
         if "remove" in d.capabilities:
             d.call("remove", kind="lock", name=PROBE)
@@ -79,11 +87,15 @@ def test_namespace_insecure(one, lab):
         for kind, extra in kinds:
             r = d.request("open", kind=kind, name="x", namespace=path, **extra)
             if r.ok or r.error != "INSECURE_NAMESPACE":
-                wrong.append(f"open {kind} in a namespace that is {what} ({path}): want INSECURE_NAMESPACE, "
-                             f"got {r.error or 'success'} {r.get('message', '')}")
+                wrong.append(
+                    f"open {kind} in a namespace that is {what} ({path}): want INSECURE_NAMESPACE, "
+                    f"got {r.error or 'success'} {r.get('message', '')}"
+                )
             elif path not in r.get("message", ""):
-                wrong.append(f"open {kind} in a namespace that is {what}: the message {r.get('message')!r} "
-                             f"does not name the directory {path} [XL-ERR-3]")
+                wrong.append(
+                    f"open {kind} in a namespace that is {what}: the message {r.get('message')!r} "
+                    f"does not name the directory {path} [XL-ERR-3]"
+                )
     assert not wrong, "\n".join(wrong)
     assert os.listdir(real) == [], f"a symlinked namespace was used: {os.listdir(real)}"
     # Accepted: a sticky world-writable directory (a shared namespace), a symlink in an earlier component.
@@ -123,8 +135,11 @@ def test_namespace_moved(one, lab):
         d.call("try_acquire", handle=hs)
     assert os.listdir(lab.ns) == [], (
         f"after the namespace was renamed, files were created at its old path: {os.listdir(lab.ns)} "
-        "(re-resolved the path instead of using the directory descriptor) [XL-NS-12]")
-    assert "moved.lock" in os.listdir(moved), f"the lock file was not recreated in the renamed namespace {moved}"
+        "(re-resolved the path instead of using the directory descriptor) [XL-NS-12]"
+    )
+    assert "moved.lock" in os.listdir(moved), (
+        f"the lock file was not recreated in the renamed namespace {moved}"
+    )
 
 
 OTHER_UID = 54321  # no account needed: the driver runs with this euid, so its default is ours to spoil
@@ -133,8 +148,11 @@ OTHER_UID = 54321  # no account needed: the driver runs with this euid, so its d
 def _as_other(one):
     """`one` run as OTHER_UID: through the driver's own recipe when it has one (an interpreter another uid
     cannot reach), else `setpriv --reuid`."""
-    argv = (one.as_user(OTHER_UID) if one.as_user else
-            ["setpriv", f"--reuid={OTHER_UID}", f"--regid={OTHER_UID}", "--clear-groups", *one.argv])
+    argv = (
+        one.as_user(OTHER_UID)
+        if one.as_user
+        else ["setpriv", f"--reuid={OTHER_UID}", f"--regid={OTHER_UID}", "--clear-groups", *one.argv]
+    )
     return DriverSpec(one.name, argv, env=dict(one.env), cwd=one.cwd)
 
 
@@ -155,19 +173,26 @@ def test_namespace_default_insecure(one, lab):
             d = lab.start(as_other, need=["lock"], env={"XLOCK_NAMESPACE": None})
         except DriverError as exc:
             if lab.drivers and lab.drivers[-1].proc.poll() is not None:
-                pytest.skip(f"driver '{one.name}' cannot run as uid {OTHER_UID} here (it exited at start; "
-                            f"its interpreter or files may be out of that user's reach): "
-                            f"{str(exc).splitlines()[-1].strip()}")
+                pytest.skip(
+                    f"driver '{one.name}' cannot run as uid {OTHER_UID} here (it exited at start; "
+                    f"its interpreter or files may be out of that user's reach): "
+                    f"{str(exc).splitlines()[-1].strip()}"
+                )
             raise
         r = d.call("open", kind="lock", name="x")
         assert r["namespace"] == default, f"as uid {OTHER_UID} the default namespace is {r['namespace']!r}"
         st = os.lstat(default)
         assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (OTHER_UID, 0o700), (
             f"{default} was created owned by {st.st_uid} with mode {oct(stat.S_IMODE(st.st_mode))}, "
-            f"want {OTHER_UID} and 0o700 [XL-NS-4, XL-NS-8]")
+            f"want {OTHER_UID} and 0o700 [XL-NS-4, XL-NS-8]"
+        )
         d.call("close", handle=r["handle"])
-        spoiled = [("mode 0755", OTHER_UID, 0o755), ("mode 0710", OTHER_UID, 0o710),
-                   ("owned by root, mode 0755", 0, 0o755), ("shared 1777, owned by root", 0, 0o1777)]
+        spoiled = [
+            ("mode 0755", OTHER_UID, 0o755),
+            ("mode 0710", OTHER_UID, 0o710),
+            ("owned by root, mode 0755", 0, 0o755),
+            ("shared 1777, owned by root", 0, 0o1777),
+        ]
         wrong = []
         for what, owner, mode in spoiled:
             os.chown(default, owner, owner)
@@ -175,37 +200,53 @@ def test_namespace_default_insecure(one, lab):
             r = d.request("open", kind="lock", name="x")
             st = os.lstat(default)
             if r.ok or r.error != "INSECURE_NAMESPACE":
-                wrong.append(f"default namespace {default} {what}: want INSECURE_NAMESPACE, got "
-                             f"{r.error or 'success'} {r.get('message', '')}")
+                wrong.append(
+                    f"default namespace {default} {what}: want INSECURE_NAMESPACE, got "
+                    f"{r.error or 'success'} {r.get('message', '')}"
+                )
             elif default not in r.get("message", ""):
-                wrong.append(f"default namespace {what}: the message {r.get('message')!r} does not name {default}")
+                wrong.append(
+                    f"default namespace {what}: the message {r.get('message')!r} does not name {default}"
+                )
             if (st.st_uid, stat.S_IMODE(st.st_mode)) != (owner, mode):
-                wrong.append(f"default namespace {what}: it was changed to owner {st.st_uid} mode "
-                             f"{oct(stat.S_IMODE(st.st_mode))}; it must never be repaired automatically")
+                wrong.append(
+                    f"default namespace {what}: it was changed to owner {st.st_uid} mode "
+                    f"{oct(stat.S_IMODE(st.st_mode))}; it must never be repaired automatically"
+                )
         # XL-NS-8 by rule: the same directory (1777, root's) given explicitly or by XLOCK_NAMESPACE is a
         # shared namespace like any other.
         r = d.request("open", kind="lock", name="x", namespace=default)
         if not r.ok:
-            wrong.append(f"{default} (1777, root's) given explicitly: want it accepted as a shared namespace, got "
-                         f"{r.error} {r.get('message', '')} [XL-NS-8: the rule, not the path]")
+            wrong.append(
+                f"{default} (1777, root's) given explicitly: want it accepted as a shared namespace, got "
+                f"{r.error} {r.get('message', '')} [XL-NS-8: the rule, not the path]"
+            )
         elif r.get("sharing") != "world":
-            wrong.append(f"{default} (1777) given explicitly reports sharing {r.get('sharing')!r}, want 'world'")
+            wrong.append(
+                f"{default} (1777) given explicitly reports sharing {r.get('sharing')!r}, want 'world'"
+            )
         by_env = lab.start(as_other, need=["lock"], env={"XLOCK_NAMESPACE": default})
         r = by_env.request("open", kind="lock", name="x")
         if not r.ok:
-            wrong.append(f"{default} (1777, root's) given by XLOCK_NAMESPACE: want it accepted, got {r.error} "
-                         f"{r.get('message', '')} [XL-NS-8]")
+            wrong.append(
+                f"{default} (1777, root's) given by XLOCK_NAMESPACE: want it accepted, got {r.error} "
+                f"{r.get('message', '')} [XL-NS-8]"
+            )
         # A directory another user made and closed (0700): opening it fails with EACCES for this user.
         closed = lab.make_dir("closed", 0o700)
         os.chown(closed, 65534, 65534)
         r = d.request("open", kind="lock", name="x", namespace=closed)
         message = r.get("message", "")
         if r.ok or r.error != "INSECURE_NAMESPACE":
-            wrong.append(f"{closed} (uid 65534's, 0700) as uid {OTHER_UID}: want INSECURE_NAMESPACE, got "
-                         f"{r.error or 'success'} {message} [XL-NS-5]")
+            wrong.append(
+                f"{closed} (uid 65534's, 0700) as uid {OTHER_UID}: want INSECURE_NAMESPACE, got "
+                f"{r.error or 'success'} {message} [XL-NS-5]"
+            )
         elif closed not in message or not ("65534" in message or "nobody" in message):
-            wrong.append(f"{closed} (uid 65534's, 0700): the message {message!r} must name the directory and its "
-                         "owner [XL-NS-5]")
+            wrong.append(
+                f"{closed} (uid 65534's, 0700): the message {message!r} must name the directory and its "
+                "owner [XL-NS-5]"
+            )
         assert not wrong, "\n".join(wrong)
     finally:
         shutil.rmtree(default, ignore_errors=True)

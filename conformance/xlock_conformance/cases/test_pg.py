@@ -10,7 +10,8 @@ import json
 import os
 import signal
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,8 @@ def _open(driver: Driver, url: str, name: str = NAME, **args: Any) -> str:
     reply = driver.call("open", kind=args.pop("kind", "lock"), name=name, namespace=url, **args)
     assert reply.get("path") is None and reply.get("bell") is None, (
         f"driver '{driver.label}': an object in a PostgreSQL namespace has no file and no bell [XL-PG-12]: "
-        f"{reply.data}")
+        f"{reply.data}"
+    )
     return reply["handle"]
 
 
@@ -77,10 +79,13 @@ def test_pg_map(one, lab):
             continue
         reply = driver.call("map", name=case["name"], dev=1, ino=1, label=case["label"])
         keys = reply.get("pg_keys")
-        assert isinstance(keys, dict), f"driver '{driver.label}': map with a label gives no pg_keys: {reply.data}"
+        assert isinstance(keys, dict), (
+            f"driver '{driver.label}': map with a label gives no pg_keys: {reply.data}"
+        )
         assert keys.get(key) == case["key"], (
             f"driver '{driver.label}': {case['description']}: key {key} of {case['name']!r} under label "
-            f"{case['label']!r} is {keys.get(key)}, the vector says {case['key']} [XL-PG-3]")
+            f"{case['label']!r} is {keys.get(key)}, the vector says {case['key']} [XL-PG-3]"
+        )
         checked += 1
     assert checked >= 10, f"only {checked} vectors of kinds l, s0, s999 in pg_keys.json"
 
@@ -95,8 +100,13 @@ def test_pg_lock_exclusive(pair, lab, pg):
         b.fails("WOULD_BLOCK", "try_acquire", handle=hb, why=f"driver '{a.label}' holds the lock")
         h2 = _open(a, url)  # a second object in the same driver: its own session [XL-PG-5]
         a.fails("WOULD_BLOCK", "try_acquire", handle=h2, why="another object of this driver holds it")
-        blocked_then_freed(b, "acquire", {"handle": hb}, lambda: a.call("release", handle=ha),
-                           f"driver '{a.label}' holds the lock")
+        blocked_then_freed(
+            b,
+            "acquire",
+            {"handle": hb},
+            lambda: a.call("release", handle=ha),
+            f"driver '{a.label}' holds the lock",
+        )
         rows = pg.advisory_locks(b.call("open", kind="lock", name=NAME, namespace=url)["key"])
         assert [r["mode"] for r in rows if r["granted"] == "t"] == ["ExclusiveLock"], rows
         b.call("release", handle=hb)
@@ -130,11 +140,17 @@ def test_pg_timed(pair, lab, pg):
         late = time.monotonic() - t0 - timeout_ms / 1000
         assert late < OVERSHOOT_S, (
             f"driver '{waiter.label}': acquire with timeout_ms={timeout_ms} failed {late * 1000:.1f} ms after "
-            f"its deadline (bound {OVERSHOOT_S * 1000:.0f} ms)")
+            f"its deadline (bound {OVERSHOOT_S * 1000:.0f} ms)"
+        )
     left = pg.locks_of(_backends(pg, waiter))
     assert left == [], f"driver '{waiter.label}': timed-out waits left entries in pg_locks: {left}"
-    blocked_then_freed(waiter, "acquire", {"handle": hw, "timeout_ms": 10_000},
-                       lambda: holder.call("release", handle=hh), f"driver '{holder.label}' holds the lock")
+    blocked_then_freed(
+        waiter,
+        "acquire",
+        {"handle": hw, "timeout_ms": 10_000},
+        lambda: holder.call("release", handle=hh),
+        f"driver '{holder.label}' holds the lock",
+    )
 
 
 @spec("XL-PG-7", "XL-WAIT-3")
@@ -144,8 +160,14 @@ def test_pg_timeout_zero(pair, lab, pg):
     url = pg.url()
     hh, hw = _open(holder, url), _open(waiter, url)
     holder.call("acquire", handle=hh)
-    waiter.fails("TIMEOUT", "acquire", handle=hw, timeout_ms=0, timeout=2.0,
-                 why="timeout 0 is one attempt [XL-PG-7]; a driver that does not answer has blocked")
+    waiter.fails(
+        "TIMEOUT",
+        "acquire",
+        handle=hw,
+        timeout_ms=0,
+        timeout=2.0,
+        why="timeout 0 is one attempt [XL-PG-7]; a driver that does not answer has blocked",
+    )
     holder.call("release", handle=hh)
     waiter.call("acquire", handle=hw, timeout_ms=0)
 
@@ -157,8 +179,13 @@ def test_pg_death(pair, lab, pg):
         url = pg.url(tcp=tcp)
         holder.call("acquire", handle=_open(holder, url))
         hw = _open(waiter, url)
-        blocked_then_freed(waiter, "acquire", {"handle": hw}, lambda: holder.kill(),
-                           f"driver '{holder.label}' holds the lock")
+        blocked_then_freed(
+            waiter,
+            "acquire",
+            {"handle": hw},
+            lambda: holder.kill(),
+            f"driver '{holder.label}' holds the lock",
+        )
         waiter.call("release", handle=hw)
 
 
@@ -170,9 +197,16 @@ def test_pg_terminated(pair, lab, pg):
     hh, hw = _open(holder, url), _open(waiter, url)
     holder.call("acquire", handle=hh)
     backends = _backends(pg, holder)
-    assert backends, f"driver '{holder.label}': no session with application_name 'xlock/1 … pid={holder.pid} …' [XL-PG-6]"
-    blocked_then_freed(waiter, "acquire", {"handle": hw}, lambda: [pg.terminate(b) for b in backends],
-                       f"driver '{holder.label}' holds the lock")
+    assert backends, (
+        f"driver '{holder.label}': no session with application_name 'xlock/1 … pid={holder.pid} …' [XL-PG-6]"
+    )
+    blocked_then_freed(
+        waiter,
+        "acquire",
+        {"handle": hw},
+        lambda: [pg.terminate(b) for b in backends],
+        f"driver '{holder.label}' holds the lock",
+    )
     holder.fails("LOST", "release", handle=hh, why="its session was terminated [XL-PG-10]")
     assert not holder.call("locked", handle=hh)["locked"]
     holder.fails("NOT_HELD", "release", handle=hh, why="after LOST the object is not held")
@@ -259,9 +293,15 @@ def test_pg_pooler(one, lab, pg):
         url = bouncer.url()
         ha = a.call("open", kind="lock", name=NAME, namespace=url)
         _open(b, url)
-        a.fails("UNSUPPORTED_BACKEND", "try_acquire", handle=ha["handle"],
-                why="both sessions run on PgBouncer's one server connection [XL-PG-9]")
-        assert pg.advisory_locks(ha["key"]) == [], f"a lock stayed on the pooled backend: {pg.advisory_locks(ha['key'])}"
+        a.fails(
+            "UNSUPPORTED_BACKEND",
+            "try_acquire",
+            handle=ha["handle"],
+            why="both sessions run on PgBouncer's one server connection [XL-PG-9]",
+        )
+        assert pg.advisory_locks(ha["key"]) == [], (
+            f"a lock stayed on the pooled backend: {pg.advisory_locks(ha['key'])}"
+        )
     finally:
         bouncer.stop()
 
@@ -277,8 +317,9 @@ def test_pg_password_never_shown(pair, lab, pg):
     b.fails("TIMEOUT", "acquire", handle=hb, timeout_ms=10)
     a.fails("ALREADY_HELD", "acquire", handle=ha, timeout_ms=10)
     b.fails("NOT_HELD", "release", handle=hb)
-    reply = b.fails("BACKEND_ERROR", "open", kind="lock", name=NAME, namespace=bad,
-                    why="the password is wrong [XL-PG-15]")
+    reply = b.fails(
+        "BACKEND_ERROR", "open", kind="lock", name=NAME, namespace=bad, why="the password is wrong [XL-PG-15]"
+    )
     assert PASSWORD_ROLE in reply["message"], f"the error does not name the user: {reply['message']}"
     b.fails("INVALID_ARGUMENT", "open", kind="lock", name=NAME, namespace=good + "?xlock_nope=1")
     a.call("release", handle=ha)
@@ -293,18 +334,36 @@ def test_pg_password_never_shown(pair, lab, pg):
 @spec("XL-PG-1", "XL-PG-6", "XL-PG-15")
 def test_pg_bad_backends(one, lab, pg):
     driver = lab.start(one, need=["pg"])
-    driver.fails("INVALID_ARGUMENT", "open", kind="lock", name=NAME, namespace="postgresql://[::1/x",
-                 why="a URI libpq rejects [XL-PG-1]")
-    driver.fails("INVALID_ARGUMENT", "open", kind="lock", name=NAME,
-                 namespace=pg.url(xlock_namespace=""), why="an empty label breaks §3 [XL-PG-2]")
+    driver.fails(
+        "INVALID_ARGUMENT",
+        "open",
+        kind="lock",
+        name=NAME,
+        namespace="postgresql://[::1/x",
+        why="a URI libpq rejects [XL-PG-1]",
+    )
+    driver.fails(
+        "INVALID_ARGUMENT",
+        "open",
+        kind="lock",
+        name=NAME,
+        namespace=pg.url(xlock_namespace=""),
+        why="an empty label breaks §3 [XL-PG-2]",
+    )
     dead = f"postgresql://xlock@127.0.0.1:{pg.port + 1 if pg.port < 65535 else 1}/xlock?connect_timeout=2"
     t0 = time.monotonic()
     reply = driver.fails("BACKEND_ERROR", "open", kind="lock", name=NAME, namespace=dead, timeout=5)
     assert time.monotonic() - t0 < 3, "an unreachable server is reported within the connect timeout"
     assert "127.0.0.1" in reply["message"], f"the error does not name the server: {reply['message']}"
     standby = pg.standby()
-    driver.fails("UNSUPPORTED_BACKEND", "open", kind="lock", name=NAME, namespace=standby.url(),
-                 why="a standby's locks do not exclude with the primary's [XL-PG-6]")
+    driver.fails(
+        "UNSUPPORTED_BACKEND",
+        "open",
+        kind="lock",
+        name=NAME,
+        namespace=standby.url(),
+        why="a standby's locks do not exclude with the primary's [XL-PG-6]",
+    )
 
 
 @spec("XL-PG-13", "XL-CSEM-5", "XL-CSEM-6")
@@ -313,17 +372,34 @@ def test_pg_semaphore(pair, lab, pg):
     a, b = lab.start(pair[0], need=need), lab.start(pair[1], need=need)
     url = pg.url()
     ha, hb = _open(a, url, kind="semaphore", capacity=2), _open(b, url, kind="semaphore", capacity=2)
-    b.fails("CAPACITY_MISMATCH", "open", kind="semaphore", name=NAME, capacity=3, namespace=url,
-            why="live participants use capacity 2 [XL-PG-13]")
+    b.fails(
+        "CAPACITY_MISMATCH",
+        "open",
+        kind="semaphore",
+        name=NAME,
+        capacity=3,
+        namespace=url,
+        why="live participants use capacity 2 [XL-PG-13]",
+    )
     slots = {a.call("acquire", handle=ha)["slot"], b.call("acquire", handle=hb)["slot"]}
     assert slots == {0, 1}, f"two permits of capacity 2 are slots 0 and 1, not {slots}"
     b.fails("WOULD_BLOCK", "try_acquire", handle=hb)
     timed_failure(b, hb, 30)
-    blocked_then_freed(b, "acquire", {"handle": hb, "timeout_ms": 10_000}, lambda: a.call("release", handle=ha),
-                       "every permit is held")
+    blocked_then_freed(
+        b,
+        "acquire",
+        {"handle": hb, "timeout_ms": 10_000},
+        lambda: a.call("release", handle=ha),
+        "every permit is held",
+    )
     # A holder that dies rings nothing: the waiter's safety poll finds the permit.
-    blocked_then_freed(a, "acquire", {"handle": ha, "timeout_ms": 10_000}, lambda: b.kill(),
-                       f"driver '{b.label}' holds both permits")
+    blocked_then_freed(
+        a,
+        "acquire",
+        {"handle": ha, "timeout_ms": 10_000},
+        lambda: b.kill(),
+        f"driver '{b.label}' holds both permits",
+    )
 
 
 @spec("XL-PG-16", "XL-HOLD-7")
@@ -335,12 +411,19 @@ def test_pg_fork(one, lab, pg):
     hp, ho = _open(parent, url), _open(other, url)
     parent.call("acquire", handle=hp)
     report = parent.call("fork_check", handle=hp)
-    assert (report["release"], report["locked"], report["try_acquire"]) == ("NOT_HELD", False, "WOULD_BLOCK"), (
-        f"driver '{parent.label}': in the forked child {report.data} [XL-HOLD-7]")
+    assert (report["release"], report["locked"], report["try_acquire"]) == (
+        "NOT_HELD",
+        False,
+        "WOULD_BLOCK",
+    ), f"driver '{parent.label}': in the forked child {report.data} [XL-HOLD-7]"
     os.kill(report["child_pid"], signal.SIGKILL)
     _until(lambda: _reaped(report["child_pid"]), "the forked child is gone")
-    other.fails("WOULD_BLOCK", "try_acquire", handle=ho,
-                why=f"driver '{parent.label}' still holds the lock after its forked child died [XL-PG-16]")
+    other.fails(
+        "WOULD_BLOCK",
+        "try_acquire",
+        handle=ho,
+        why=f"driver '{parent.label}' still holds the lock after its forked child died [XL-PG-16]",
+    )
     assert parent.call("locked", handle=hp, verify=True)["locked"]
 
 

@@ -10,8 +10,15 @@ import subprocess
 import sys
 import time
 
-from xlock_conformance.checks import (BELL, NOBODY, bell_word, blocked_then_freed, describe, plant,
-                                      timed_failure)
+from xlock_conformance.checks import (
+    BELL,
+    NOBODY,
+    bell_word,
+    blocked_then_freed,
+    describe,
+    plant,
+    timed_failure,
+)
 from xlock_conformance.plugin import spec
 
 OVERRUN = 0.05  # XL-THREAT-2: a wait ends no later than its deadline plus 50 ms
@@ -27,7 +34,8 @@ def _bounded_timeout(driver, handle, timeout_ms, why):
     assert took <= timeout_ms / 1000 + OVERRUN, (
         f"driver '{driver.label}': a timed acquire of {timeout_ms} ms on a held lock ({why}) returned TIMEOUT after "
         f"{took * 1000:.0f} ms: no object another party controls may push a wait past its deadline + 50 ms "
-        "[XL-THREAT-2, XL-WAIT-12]")
+        "[XL-THREAT-2, XL-WAIT-12]"
+    )
 
 
 def _exercise(a, b, ns, why):
@@ -37,8 +45,14 @@ def _exercise(a, b, ns, why):
     hb = b.call("open", kind="lock", name="planted", namespace=ns)["handle"]
     a.call("acquire", handle=ha, timeout_ms=1000)
     _bounded_timeout(b, hb, TIMED_MS, why)
-    blocked_then_freed(b, "acquire", {"handle": hb, "timeout_ms": 10_000}, lambda: a.call("release", handle=ha),
-                       f"driver '{a.label}' holds the lock ({why})", window=0.05)
+    blocked_then_freed(
+        b,
+        "acquire",
+        {"handle": hb, "timeout_ms": 10_000},
+        lambda: a.call("release", handle=ha),
+        f"driver '{a.label}' holds the lock ({why})",
+        window=0.05,
+    )
     b.call("release", handle=hb)
     a.call("try_acquire", handle=ha)
     a.call("release", handle=ha)
@@ -72,14 +86,18 @@ def test_bell_planted(one, lab):
     for i, (label, what, mode, uid) in enumerate(PLANTS):
         ns = lab.make_dir(f"plant-{i}", mode)
         path = os.path.join(ns, BELL)
-        if uid is not None and mode == 0o700:  # another user's file in a private namespace: root puts it there
+        if (
+            uid is not None and mode == 0o700
+        ):  # another user's file in a private namespace: root puts it there
             plant(path, what)
             os.chown(path, uid, uid)
         else:
             plant(path, what, uid)
         before = describe(path)
-        where = (f"{label} at {path} (namespace mode {oct(mode)}, planted by "
-                 f"{'uid %d' % uid if uid is not None else 'its owner'})")
+        where = (
+            f"{label} at {path} (namespace mode {oct(mode)}, planted by "
+            f"{'uid %d' % uid if uid is not None else 'its owner'})"
+        )
         _exercise(a, b, ns, where)
         assert describe(path) == before, f"{where}: the planted object was changed or replaced [XL-BELL-3]"
 
@@ -96,8 +114,14 @@ def test_bell_truncated(pair, lab):
     hb = b.call("open", kind="lock", name="trunc", namespace=ns)["handle"]
     for holder, hh, waiter, hw in ((a, ha, b, hb), (b, hb, a, ha)):  # both map the bell and use it
         holder.call("acquire", handle=hh)
-        blocked_then_freed(waiter, "acquire", {"handle": hw, "timeout_ms": 10_000},
-                           lambda: holder.call("release", handle=hh), "the other driver holds the lock", window=0.05)
+        blocked_then_freed(
+            waiter,
+            "acquire",
+            {"handle": hw, "timeout_ms": 10_000},
+            lambda: holder.call("release", handle=hh),
+            "the other driver holds the lock",
+            window=0.05,
+        )
         waiter.call("release", handle=hw)
     bell = os.path.join(ns, BELL)
     assert os.path.getsize(bell) == 4096, f"{bell} is not 4096 bytes after both drivers used the lock"
@@ -108,9 +132,14 @@ def test_bell_truncated(pair, lab):
     for holder, hh, waiter, hw in ((a, ha, b, hb), (b, hb, a, ha)):
         holder.call("acquire", handle=hh)
         _bounded_timeout(waiter, hw, TIMED_MS, f"the bell {bell} was truncated to 0 bytes")
-        blocked_then_freed(waiter, "acquire", {"handle": hw, "timeout_ms": 10_000},
-                           lambda: holder.call("release", handle=hh),
-                           f"driver '{holder.label}' holds the lock (bell truncated)", window=0.05)
+        blocked_then_freed(
+            waiter,
+            "acquire",
+            {"handle": hw, "timeout_ms": 10_000},
+            lambda: holder.call("release", handle=hh),
+            f"driver '{holder.label}' holds the lock (bell truncated)",
+            window=0.05,
+        )
         waiter.call("release", handle=hw)
 
 
@@ -125,8 +154,11 @@ def test_bell_flood(one, lab):
     plant(bell, "ones")
     ha, hb = lab.open(a, "flood"), lab.open(b, "flood")
     a.call("acquire", handle=ha)
-    flooder = subprocess.Popen([sys.executable, "-m", "xlock_conformance.flood", bell, str(bell_word("l", "flood"))],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    flooder = subprocess.Popen(
+        [sys.executable, "-m", "xlock_conformance.flood", bell, str(bell_word("l", "flood"))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         sel = selectors.DefaultSelector()
         sel.register(flooder.stdout, selectors.EVENT_READ)

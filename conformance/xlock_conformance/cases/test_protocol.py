@@ -13,7 +13,8 @@ def test_protocol_bad_requests(one, lab):
     d.send_raw("this is not JSON")
     r = d.next_reply("a line that is not JSON")
     assert r.get("ok") is False and r.get("error") == "BAD_REQUEST" and r.get("id") is None, (
-        f"a line that is not JSON must get BAD_REQUEST with id null, got {r}")
+        f"a line that is not JSON must get BAD_REQUEST with id null, got {r}"
+    )
     d.fails("BAD_REQUEST", "no_such_op")
     d.fails("BAD_REQUEST", "acquire", handle="no-such-handle")
     d.fails("BAD_REQUEST", "release", handle="no-such-handle")
@@ -52,14 +53,21 @@ def test_protocol_counter(one, lab):
     for content in (b"41", b"41\n"):
         with open(path, "wb") as f:
             f.write(content)
-        assert d.call("increment", path=path)["value"] == 42, f"increment of a file holding {content!r} must give 42"
+        assert d.call("increment", path=path)["value"] == 42, (
+            f"increment of a file holding {content!r} must give 42"
+        )
         with open(path, "rb") as f:
             written = f.read()
         assert written == b"42\n", f"increment wrote {written!r}, want b'42\\n' (PROTOCOL.md, increment)"
     for junk in (b"x", b"4 2\n", b"-1\n"):
         with open(path, "wb") as f:
             f.write(junk)
-        d.fails("BAD_REQUEST", "increment", path=path, why=f"the counter file holds {junk!r}, not a decimal integer")
+        d.fails(
+            "BAD_REQUEST",
+            "increment",
+            path=path,
+            why=f"the counter file holds {junk!r}, not a decimal integer",
+        )
 
 
 @spec()
@@ -68,17 +76,42 @@ def test_protocol_exact(one, lab):
     and a timeout_ms that is not a JSON integer are BAD_REQUEST; the driver keeps serving."""
     d = lab.start(one, need=["lock", "timeout"])
     d.fails("BAD_REQUEST", "hello", protocol=2, why="this page defines protocol 1 only")
-    d.fails("BAD_REQUEST", "open", kind="lock", name="x", name_hex="78", namespace=lab.ns,
-            why="a request with both name and name_hex is BAD_REQUEST")
-    d.fails("BAD_REQUEST", "open", kind="lock", name_hex="787", namespace=lab.ns,
-            why="name_hex is an odd number of hexadecimal digits")
+    d.fails(
+        "BAD_REQUEST",
+        "open",
+        kind="lock",
+        name="x",
+        name_hex="78",
+        namespace=lab.ns,
+        why="a request with both name and name_hex is BAD_REQUEST",
+    )
+    d.fails(
+        "BAD_REQUEST",
+        "open",
+        kind="lock",
+        name_hex="787",
+        namespace=lab.ns,
+        why="name_hex is an odd number of hexadecimal digits",
+    )
     h = lab.open(d, "x")
     for bad in (1.5, "100", True):
-        d.fails("BAD_REQUEST", "acquire", handle=h, timeout_ms=bad, why=f"timeout_ms {bad!r} is not a JSON integer")
+        d.fails(
+            "BAD_REQUEST",
+            "acquire",
+            handle=h,
+            timeout_ms=bad,
+            why=f"timeout_ms {bad!r} is not a JSON integer",
+        )
     rid = d.send("acquire", handle=h, timeout_ms=100)  # 1e2 written as JSON with an exponent
-    d.send_raw(json.dumps({"id": rid + 1000, "op": "acquire", "handle": h}).replace('"handle"', '"timeout_ms": 1e2, "handle"'))
+    d.send_raw(
+        json.dumps({"id": rid + 1000, "op": "acquire", "handle": h}).replace(
+            '"handle"', '"timeout_ms": 1e2, "handle"'
+        )
+    )
     assert d.wait(rid).ok, "acquire with timeout_ms 100 failed"
     r = d.wait(rid + 1000)
-    assert not r.ok and r.error == "BAD_REQUEST", f"timeout_ms 1e2 (a number with an exponent) must be BAD_REQUEST, got {r.data}"
+    assert not r.ok and r.error == "BAD_REQUEST", (
+        f"timeout_ms 1e2 (a number with an exponent) must be BAD_REQUEST, got {r.data}"
+    )
     assert d.call("locked", handle=h)["locked"] is True, "a BAD_REQUEST changed the object"
     d.call("hello", protocol=1)

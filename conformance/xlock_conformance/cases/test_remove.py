@@ -70,5 +70,7 @@ def test_remove_race(pair, lab):
     with open(counter) as f:
         value = int(f.read().strip())
     want = RACE_ROUNDS * len(workers)
-    assert value == want, (f"the counter is {value}, want {want}: two holders at once while the lock file was "
-                           f"removed {removed} times in {attempts} attempts [XL-RM-4, XL-LOCK-8]")
+    assert value == want, (
+        f"the counter is {value}, want {want}: two holders at once while the lock file was "
+        f"removed {removed} times in {attempts} attempts [XL-RM-4, XL-LOCK-8]"
+    )

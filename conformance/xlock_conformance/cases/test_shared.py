@@ -34,7 +34,8 @@ def test_shared_hardlink_remove(pair, lab):
         run_as(NOBODY, ["ln", path, os.path.join(elsewhere, f"{name}.keep")])
         removed = remover.call("remove", kind="lock", name=name, namespace=ns)
         assert removed.get("removed") is True and not os.path.exists(path), (
-            f"driver '{remover.label}': remove of the idle lock {path} replied {removed.data} [XL-RM-2]")
+            f"driver '{remover.label}': remove of the idle lock {path} replied {removed.data} [XL-RM-2]"
+        )
         h_new = newcomer.call("open", kind="lock", name=name, namespace=ns)["handle"]
         newcomer.call("try_acquire", handle=h_new)
         r = old.request("try_acquire", handle=h_old)
@@ -42,12 +43,22 @@ def test_shared_hardlink_remove(pair, lab):
             f"driver '{newcomer.label}' holds {path} (a new file); driver '{old.label}', whose object opened the old "
             f"inode (removed, but hard-linked elsewhere by uid {NOBODY}, so st_nlink is 1), got "
             f"{r.error or 'the lock'} from try_acquire: two holders. In a shared namespace the re-check after flock "
-            "must be the strict one (the path names the recorded dev and inode) [XL-LOCK-8, XL-THREAT-3]")
-        got, _ = blocked_then_freed(old, "acquire", {"handle": h_old, "timeout_ms": 10_000},
-                                    lambda: newcomer.call("release", handle=h_new),
-                                    f"driver '{newcomer.label}' holds the new {path}", window=0.1)
-        newcomer.fails("WOULD_BLOCK", "try_acquire", handle=h_new,
-                       why=f"driver '{old.label}' holds the lock on the file the path names")
+            "must be the strict one (the path names the recorded dev and inode) [XL-LOCK-8, XL-THREAT-3]"
+        )
+        got, _ = blocked_then_freed(
+            old,
+            "acquire",
+            {"handle": h_old, "timeout_ms": 10_000},
+            lambda: newcomer.call("release", handle=h_new),
+            f"driver '{newcomer.label}' holds the new {path}",
+            window=0.1,
+        )
+        newcomer.fails(
+            "WOULD_BLOCK",
+            "try_acquire",
+            handle=h_new,
+            why=f"driver '{old.label}' holds the lock on the file the path names",
+        )
         old.call("release", handle=h_old)
 
 
@@ -87,13 +98,17 @@ def test_shared_hardlink_waiter(pair, lab):
                 break
             # The waiter's safety poll came first and took the lock: let go and try again.
             got = waiter.wait(rid, 5.0)
-            assert got.ok, f"driver '{waiter.label}': timed acquire failed with {got.error}: {got.get('message')}"
+            assert got.ok, (
+                f"driver '{waiter.label}': timed acquire failed with {got.error}: {got.get('message')}"
+            )
             waiter.call("release", handle=hw)
             waiter.call("close", handle=hw)
             os.unlink(link)
         else:
-            raise AssertionError(f"in {ROUNDS} rounds the remover never removed the lock before the timed waiter "
-                                 "noticed flock(1)'s release")
+            raise AssertionError(
+                f"in {ROUNDS} rounds the remover never removed the lock before the timed waiter "
+                "noticed flock(1)'s release"
+            )
         hn = newcomer.call("open", kind="lock", name=name, namespace=ns)["handle"]
         took = newcomer.request("try_acquire", handle=hn)
         early = waiter.poll(rid, 0.3)
@@ -101,14 +116,17 @@ def test_shared_hardlink_waiter(pair, lab):
             raise AssertionError(
                 f"two holders: driver '{waiter.label}' (waiting on the old inode of {path}, removed but hard-linked "
                 f"by uid {NOBODY}, so st_nlink is 1) and driver '{newcomer.label}' (the new file) both hold the lock. "
-                "In a shared namespace the re-check after flock must be the strict one [XL-LOCK-8, XL-THREAT-3]")
+                "In a shared namespace the re-check after flock must be the strict one [XL-LOCK-8, XL-THREAT-3]"
+            )
         if took.ok:  # the waiter waits for the newcomer, on the file the path names
             waiter.no_reply_within(rid, 0.1, f"driver '{newcomer.label}' holds the new {path}")
             newcomer.call("release", handle=hn)
             got = waiter.wait(rid, 5.0)
             assert got.ok, f"driver '{waiter.label}': timed acquire failed with {got.error} after the release"
         else:
-            assert took.error == "WOULD_BLOCK", f"driver '{newcomer.label}': try_acquire failed with {took.error}"
+            assert took.error == "WOULD_BLOCK", (
+                f"driver '{newcomer.label}': try_acquire failed with {took.error}"
+            )
             got = early or waiter.wait(rid, 5.0)
             assert got.ok, f"driver '{waiter.label}': timed acquire failed with {got.error}"
         newcomer.fails("WOULD_BLOCK", "try_acquire", handle=hn, why=f"driver '{waiter.label}' holds the lock")
@@ -117,8 +135,12 @@ def test_shared_hardlink_waiter(pair, lab):
 
 def _flock_hold(path):
     """`flock -x PATH cat`, once it says it holds the lock (within a deadline)."""
-    proc = subprocess.Popen(["flock", "-x", path, "sh", "-c", "echo held; exec cat"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        ["flock", "-x", path, "sh", "-c", "echo held; exec cat"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
     if not sel.select(timeout=5) or proc.stdout.readline() != b"held\n":

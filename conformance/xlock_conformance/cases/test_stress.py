@@ -17,7 +17,9 @@ def _hammer(lab, available, kind, rounds, extra, need):
     pending = {}
     for i, d in enumerate(drivers):
         h = lab.open(d, "stress", kind=kind, **extra)
-        pending[d] = d.send("cycle", handle=h, count=rounds, path=counter, timeout_ms=30_000 if i % 2 else None)
+        pending[d] = d.send(
+            "cycle", handle=h, count=rounds, path=counter, timeout_ms=30_000 if i % 2 else None
+        )
     deadline = time.monotonic() + 50
     for d, rid in pending.items():
         got = d.wait(rid, max(deadline - time.monotonic(), 0.1))
@@ -27,7 +29,9 @@ def _hammer(lab, available, kind, rounds, extra, need):
         value = int(f.read().strip())
     want = rounds * PROCESSES
     mix = ", ".join(d.label for d in drivers)
-    assert value == want, f"{PROCESSES} processes ({mix}) x {rounds} rounds: the counter is {value}, want {want}"
+    assert value == want, (
+        f"{PROCESSES} processes ({mix}) x {rounds} rounds: the counter is {value}, want {want}"
+    )
 
 
 @spec("XL-LOCK-7", "XL-WAIT-2", "XL-WAIT-12")
