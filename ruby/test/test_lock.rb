@@ -183,6 +183,25 @@ class TestLock < Minitest::Test
     assert_raises(XLock::Timeout) { new_lock.synchronize(timeout: 0.01) { flunk "ran without the lock" } }
   end
 
+  # Mutex's conventions (issue 15): try_lock is a boolean, owned? is true only in the thread that holds it.
+  def test_try_lock_is_boolean_and_owned_follows_the_holding_thread
+    lock = new_lock("owned")
+    refute lock.owned?
+    assert_equal true, lock.try_lock
+    assert lock.owned?
+    refute Thread.new { lock.owned? }.value, "another thread does not own it"
+    assert_equal false, new_lock("owned").try_lock, "a second object finds it held"
+    lock.unlock
+    refute lock.owned?
+    lock.synchronize { assert lock.owned? }
+    refute lock.owned?
+    sem = track(XLock::Semaphore.new("owned-sem", 2, namespace: @ns))
+    sem.acquire
+    assert sem.owned?
+    sem.release
+    refute sem.owned?
+  end
+
   def test_xlock_lock_block_form_opens_locks_yields_and_closes
     seen = nil
     result = XLock.lock("blk", namespace: @ns, timeout: 5) do |lock|

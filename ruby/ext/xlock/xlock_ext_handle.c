@@ -412,6 +412,16 @@ static VALUE handle_sharing(VALUE self)
 }
 
 /* namespace_identity -> [dev, ino] of the namespace directory [XL-SEM-5, XL-INTRO-1]. */
+/*
+ * owned? -> true or false
+ * Like Mutex#owned?: true if the current thread made at least one of the acquisitions this object holds
+ * (false for another thread of the process, after #close, and in a forked child [XL-HOLD-7]).
+ */
+static VALUE handle_owned_p(VALUE self)
+{
+    return held_by_current_thread(xlock_rb_get(self, NULL)) > 0 ? Qtrue : Qfalse;
+}
+
 static VALUE handle_namespace_identity(VALUE self)
 {
     xlock_rb_handle *r = xlock_rb_get(self, NULL);
@@ -427,6 +437,7 @@ VALUE xlock_rb_define_handle_class(const char *name, const xlock_rb_kind *kind, 
     rb_define_method(klass, "synchronize", handle_synchronize, -1);
     rb_define_method(klass, "close", handle_close, 0);
     rb_define_method(klass, "closed?", handle_closed_p, 0);
+    rb_define_method(klass, "owned?", handle_owned_p, 0);
     rb_define_method(klass, "name", handle_name, 0);
     rb_define_method(klass, "namespace", handle_namespace, 0);
     rb_define_method(klass, "namespace_identity", handle_namespace_identity, 0);

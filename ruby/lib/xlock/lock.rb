@@ -8,7 +8,8 @@ module XLock
   #
   # Implemented in C (ext/xlock/xlock_ext_lock.c and, common to every handle, xlock_ext_handle.c; documented
   # there): #lock(timeout: nil), #try_lock, #unlock, #synchronize(timeout: nil) { |lock| }, #locked?, #close,
-  # #closed?, #name, #namespace, #path, #namespace_identity, #sharing, #bell, #bell_word, #bell_status,
+  # #closed?, #owned? (like Mutex#owned?), #name, #namespace, #path, #namespace_identity, #sharing, #bell,
+  # #bell_word, #bell_status,
   # #shared?, #reentrant?.
   class Lock
     # Opens (creating if needed) the lock file of +name+ in +namespace+ (an absolute directory path;
