@@ -1,0 +1,79 @@
+/* libxlock_pg counting semaphores against a throwaway server [XL-PG-13, XL-WAIT-7, XL-WAIT-10]. */
+#include "pgtest.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+static const char *URL;
+static const char *NAME = "c-pg-sem";
+
+typedef struct {
+    xlock_pg_sem_t *s;
+    long long timeout;
+    int rc;
+} waiter;
+
+static void *wait_thread(void *arg)
+{
+    waiter *w = arg;
+    w->rc = xlock_pg_sem_acquire(w->s, w->timeout);
+    return NULL;
+}
+
+int main(void)
+{
+    URL = pgtest_url("XLOCK_TEST_PG_URL");
+    xlock_options o = pgtest_opts(URL);
+    xlock_pg_sem_t *a, *b, *c;
+    CHECK_RC(xlock_pg_sem_open(&a, NAME, 0, &o), XLOCK_EINVAL);
+    CHECK_RC(xlock_pg_sem_open(&a, NAME, 2, &o), 0);
+    CHECK_RC(xlock_pg_sem_open(&b, NAME, 2, &o), 0);
+    CHECK_RC(xlock_pg_sem_open(&c, NAME, 3, &o), XLOCK_ECAPACITY); /* live participants use 2 */
+    CHECK(strstr(xlock_pg_last_message(), "capacity 2") != NULL);
+    int s1 = xlock_pg_sem_acquire(a, -1), s2 = xlock_pg_sem_try_acquire(b);
+    CHECK((s1 == 0 && s2 == 1) || (s1 == 1 && s2 == 0));
+    CHECK_RC(xlock_pg_sem_held(a), 1);
+    CHECK_RC(xlock_pg_sem_try_acquire(b), XLOCK_EWOULDBLOCK);
+    CHECK_RC(xlock_pg_sem_acquire(b, 0), XLOCK_ETIMEDOUT);
+    long long t0 = pgtest_now_ms();
+    CHECK_RC(xlock_pg_sem_acquire(b, 60), XLOCK_ETIMEDOUT);
+    CHECK(pgtest_now_ms() - t0 >= 60 && pgtest_now_ms() - t0 < 110);
+    /* a release NOTIFYs the waiter */
+    waiter w = {b, 10000, 99};
+    pthread_t t;
+    pthread_create(&t, NULL, wait_thread, &w);
+    struct timespec ts = {0, 100000000};
+    nanosleep(&ts, NULL);
+    CHECK_RC(xlock_pg_sem_release(a), 0);
+    pthread_join(t, NULL);
+    CHECK(w.rc == s1);
+    CHECK_RC(xlock_pg_sem_held(b), 2);
+    /* a holder whose session ends rings nothing: the safety poll finds the permit */
+    w = (waiter){a, 10000, 99};
+    pthread_create(&t, NULL, wait_thread, &w);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d, 5000)", xlock_pg_sem_backend_pid(b));
+    nanosleep(&ts, NULL);
+    pgtest_sql(sql);
+    pthread_join(t, NULL);
+    CHECK(w.rc >= 0);
+    CHECK_RC(xlock_pg_sem_release(b), XLOCK_ELOST);
+    /* cancel a waiting acquire */
+    xlock_pg_sem_t *d;
+    CHECK_RC(xlock_pg_sem_open(&d, NAME, 2, &o), 0);
+    CHECK(xlock_pg_sem_try_acquire(d) >= 0);
+    w = (waiter){b, -1, 99};
+    pthread_create(&t, NULL, wait_thread, &w);
+    nanosleep(&ts, NULL);
+    CHECK_RC(xlock_pg_sem_cancel(b), 0);
+    pthread_join(t, NULL);
+    CHECK_RC(w.rc, XLOCK_ECANCELED);
+    CHECK_RC(xlock_pg_sem_held(b), 0);
+    CHECK_RC(xlock_pg_sem_release(b), XLOCK_ENOTHELD);
+    xlock_pg_sem_close(d); /* closing gives the permit back */
+    CHECK(xlock_pg_sem_acquire(b, 5000) >= 0);
+    xlock_pg_sem_close(a);
+    xlock_pg_sem_close(b);
+    return pgtest_done("test_pg_sem");
+}
