@@ -10,16 +10,19 @@ bug that a specific case must catch:
   name-case             uppercase letters are not escaped in file names             [XL-ENC-1]
   no-bell-ring          releases never ring the bell: timed waiters wake by the safety poll only [XL-BELL-6]
   no-release-on-close   close forgets the object but keeps its descriptor (and lock) [XL-HOLD-10]
-  fork-unlock           a forked child still thinks it holds: its release unlocks the parent's lock [XL-HOLD-7]
+  fork-unlock           a forked child still thinks it holds: its release unlocks the parent's lock
+                                                                                      [XL-HOLD-7]
   fork-keep-fd          a forked child reopens for its next acquire but never closes the inherited
                         descriptor, which keeps the parent's lock alive after the parent dies   [XL-HOLD-8]
   devshm-doorbell       draft 1: a POSIX semaphore in /dev/shm per lock and counting semaphore [XL-SEM-2]
-  bell-no-size-check    maps a bell of any size and reads it from user space (SIGBUS on a short one) [XL-BELL-3]
+  bell-no-size-check    maps a bell of any size and reads it from user space (SIGBUS on a short one)
+                                                                                      [XL-BELL-3]
   bell-userspace-shared reads the bell's mapping in a shared namespace (SIGBUS after a truncation) [XL-BELL-5]
   flood-no-deadline     restarts its deadline on every ring: a flooding member keeps it waiting [XL-WAIT-12]
   weak-recheck-shared   the st_nlink re-check in shared namespaces too (hard links split the lock) [XL-LOCK-8]
   capacity-0666         capacity files get the namespace file mode, writable by every member [XL-NS-13]
-  psem-sem-open         trusts whatever file is at a raw semaphore's path (maps a planted short file) [XL-PSEM-3]
+  psem-sem-open         trusts whatever file is at a raw semaphore's path (maps a planted short
+                        file)                                                         [XL-PSEM-3]
   remove-creates        remove opens (creating) the lock file and the bell                  [XL-RM-6]
   socket-os-error       ENXIO (a UNIX socket at the path) is OS_ERROR                        [XL-LOCK-5]
   hello-any-protocol    hello accepts any protocol version                                   [PROTOCOL]
@@ -180,7 +183,7 @@ def check_name(req: dict[str, Any]) -> str:
     if "name" in req and "name_hex" in req:
         raise XError("BAD_REQUEST", "give name or name_hex, not both")
     if isinstance(req.get("name"), str):
-        name = req["name"]
+        name: str = req["name"]
         try:
             raw = name.encode("utf-8")
         except UnicodeEncodeError:
@@ -213,7 +216,7 @@ def enc(name: str) -> str:
         elif "A" <= c <= "Z":
             out.append(c if DEFECT == "name-case" else "!" + c.lower())
         else:
-            out.append("%%%02x" % b)
+            out.append(f"%{b:02x}")
     return "".join(out)
 
 
@@ -430,7 +433,7 @@ class FileLock:
             self.fd = -1
 
 
-# -- the bell [§9a] -------------------------------------------------------------------------------------------
+# -- the bell [§9a] ------------------------------------------------------------------------------------------
 class Bell:
     """The namespace's bell, opened once per namespace per process; `addr` is None when unusable."""
 
@@ -606,7 +609,7 @@ def bell_wait(
             deadline = time.monotonic_ns() + timeout_ms * MS  # the bug: a ring restarts the wait
 
 
-# -- draft 1's doorbell, only for the devshm-doorbell defect ----------------------------------------------------
+# -- draft 1's doorbell, only for the devshm-doorbell defect -------------------------------------------------
 def doorbell_defect(ns: Namespace, kind: str, name: str) -> None:
     if DEFECT == "devshm-doorbell":
         handle = libc.sem_open(sem_name(kind, ns.dev, ns.ino, name).encode(), os.O_CREAT, ns.file_mode, 0)
@@ -614,7 +617,7 @@ def doorbell_defect(ns: Namespace, kind: str, name: str) -> None:
             libc.sem_close(handle)
 
 
-# -- fork [XL-HOLD-7, XL-HOLD-8, XL-HOLD-11] ------------------------------------------------------------------------
+# -- fork [XL-HOLD-7, XL-HOLD-8, XL-HOLD-11] -----------------------------------------------------------------
 LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
@@ -856,7 +859,7 @@ def create_capacity_file(ns: Namespace, base: str, capacity: int) -> bool:
     )
 
 
-# -- the raw POSIX semaphore [§11] ------------------------------------------------------------------------------
+# -- the raw POSIX semaphore [§11] ---------------------------------------------------------------------------
 def sem_bytes(value: int) -> bytes:
     buf = ctypes.create_string_buffer(SEM_T_SIZE)
     if libc.sem_init(buf, 1, value) != 0:
@@ -993,7 +996,7 @@ class PosixSemaphore:
         return {"path": None, "semaphore": self.sem_name, "bell": None, "bell_word": None}
 
 
-# -- removal [§8] -------------------------------------------------------------------------------------------------
+# -- removal [§8] --------------------------------------------------------------------------------------------
 def remove(ns: Namespace, kind: str, name: str, capacity: Optional[int]) -> bool:
     """XL-RM-2, XL-RM-3, XL-RM-6, XL-RM-7: returns whether this call unlinked anything."""
     base = enc(name)
@@ -1013,7 +1016,8 @@ def remove(ns: Namespace, kind: str, name: str, capacity: Optional[int]) -> bool
                 raise XError(
                     "CAPACITY_MISMATCH",
                     f"semaphore '{name}' ({ns.file_path(base + '.sem')}, owned by "
-                    f"{owner_of(base + '.sem', ns.fd)}) holds {content[:64]!r}, "
+                    f"{owner_of(base + '.sem', ns.fd)}) holds "
+                    f"{content[:64] if content is not None else None!r}, "
                     f"not capacity {capacity}: nothing removed [XL-RM-3]",
                 )
             files = [f"{base}.{i}.slot" for i in range(recorded)]
@@ -1066,7 +1070,7 @@ def _strict(lock: FileLock) -> bool:
     return (st.st_dev, st.st_ino) == (lock.dev, lock.ino)
 
 
-# -- the protocol ---------------------------------------------------------------------------------------------
+# -- the protocol --------------------------------------------------------------------------------------------
 class Driver:
     def __init__(self) -> None:
         self.handles: dict[str, Any] = {}
@@ -1148,17 +1152,17 @@ class Driver:
         if timeout is not None:
             timeout = int_arg(req, "timeout_ms")
         obj = self.handle(req)
-        out = obj.acquire(timeout)
+        out: dict[str, Any] = obj.acquire(timeout)
         out["mono_ns"] = time.monotonic_ns()
         return out
 
     def op_try_acquire(self, req: dict[str, Any]) -> dict[str, Any]:
-        out = self.handle(req).acquire(None, blocking=False)
+        out: dict[str, Any] = self.handle(req).acquire(None, blocking=False)
         out["mono_ns"] = time.monotonic_ns()
         return out
 
     def op_release(self, req: dict[str, Any]) -> dict[str, Any]:
-        out = self.handle(req).release()
+        out: dict[str, Any] = self.handle(req).release()
         out.setdefault("mono_ns", time.monotonic_ns())
         return out
 

@@ -9,6 +9,7 @@ import shlex
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ FAKE = f"{shlex.quote(sys.executable)} {shlex.quote(str(HERE / 'fakedriver.py'))
 PAIR = "\u2194"
 
 
-def run_suite(tmp_path: Path, drivers: dict[str, str], runs: list[str] = (), timeout: float = 150):
+def run_suite(tmp_path: Path, drivers: dict[str, str], runs: Sequence[str] = (), timeout: float = 150):
     """Run xlock-conformance; returns (exit code, output, {(case, column): (outcome, failure text)})."""
     junit = tmp_path / "junit.xml"
     argv = [sys.executable, "-m", "xlock_conformance", "--junit-xml", str(junit), "--repo", str(REPO)]
@@ -36,7 +37,7 @@ def run_suite(tmp_path: Path, drivers: dict[str, str], runs: list[str] = (), tim
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(REPO))
     results = {}
     for tc in ET.parse(junit).getroot().iter("testcase"):
-        name = tc.get("name")
+        name = tc.get("name", "")
         case, _, rest = name.partition("[")
         column = rest.rstrip("]").replace("+", PAIR) if rest else "all"
         failed = tc.find("failure")
@@ -45,8 +46,8 @@ def run_suite(tmp_path: Path, drivers: dict[str, str], runs: list[str] = (), tim
         if failed is not None:
             text = (failed.get("message") or "") + (failed.text or "")
             results[(case.removeprefix("test_"), column)] = ("FAIL", text)
-        elif tc.find("skipped") is not None:
-            results[(case.removeprefix("test_"), column)] = ("skip", tc.find("skipped").get("message") or "")
+        elif (skipped := tc.find("skipped")) is not None:
+            results[(case.removeprefix("test_"), column)] = ("skip", skipped.get("message") or "")
         else:
             results[(case.removeprefix("test_"), column)] = ("pass", "")
     return proc.returncode, proc.stdout + proc.stderr, results
@@ -184,7 +185,7 @@ def test_broken_transport_fails_clearly(tmp_path):
 def test_bundled_drivers_pass_or_skip_with_a_reason(tmp_path):
     # Without --driver the bundled drivers run; a missing one is skipped with a message, never failed.
     # (A case every draft of the protocol shares, so the check does not wait for the bindings' updates.)
-    env_code, out, results = run_suite(tmp_path, {}, ["protocol_bad_requests"], timeout=300)
+    _, _, results = run_suite(tmp_path, {}, ["protocol_bad_requests"], timeout=300)
     for (case, column), (outcome, text) in results.items():
         assert outcome in ("pass", "skip"), f"{case} [{column}]: {outcome}: {text[:1500]}"
         if outcome == "skip":

@@ -10,6 +10,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
@@ -35,7 +36,11 @@ def bundled(repo: Optional[Path]) -> list[DriverSpec]:
 
 def by_name(name: str, repo: Optional[Path]) -> DriverSpec:
     """`--driver py` (no command): one bundled driver, to run beside a new binding's."""
-    finders = {"py": python_driver, "c": lambda: c_driver(repo), "rb": lambda: ruby_driver(repo)}
+    finders: dict[str, Callable[[], DriverSpec]] = {
+        "py": python_driver,
+        "c": lambda: c_driver(repo),
+        "rb": lambda: ruby_driver(repo),
+    }
     if name not in finders:
         raise ValueError(
             f"--driver {name!r}: give NAME=COMMAND, or one of the bundled drivers {', '.join(finders)}"

@@ -72,7 +72,8 @@ def assert_order(released: Optional[Reply], acquired: Reply, releaser: Driver, a
         return
     rel, acq = released.get("mono_ns"), acquired.get("mono_ns")
     assert isinstance(rel, int) and isinstance(acq, int), (
-        f"drivers claim 'clock' but replies lack integer mono_ns: release {released.data}, acquire {acquired.data}"
+        f"drivers claim 'clock' but replies lack integer mono_ns: release {released.data}, acquire "
+        f"{acquired.data}"
     )
     assert acq >= rel, (
         f"driver '{acquirer.label}' reports acquiring at mono_ns {acq}, {(rel - acq) / 1e6:.3f} ms before "
@@ -109,8 +110,8 @@ def latency_verdict(
     shown = ", ".join(f"{x:.1f}" for x in latencies_ms)
     assert med < median_bound and max(latencies_ms) < max_bound, (
         f"{what}: release-to-acquire latencies {shown} ms (median {med:.1f} ms, max "
-        f"{max(latencies_ms):.1f} ms); want median < {median_bound:.0f} ms and every one < {max_bound:.0f} ms: "
-        f"{cause}"
+        f"{max(latencies_ms):.1f} ms); want median < {median_bound:.0f} ms and every one < {max_bound:.0f} "
+        f"ms: {cause}"
     )
 
 

@@ -57,7 +57,8 @@ class Lab:
     def open(self, driver: Driver, name: str, kind: str = "lock", **args: Any) -> str:
         """Open an object in this case's namespace; returns its handle."""
         args.setdefault("namespace", self.ns)
-        return driver.call("open", kind=kind, name=name, **args)["handle"]
+        handle: str = driver.call("open", kind=kind, name=name, **args)["handle"]
+        return handle
 
     def close(self) -> None:
         sems: set[str] = set()

@@ -132,7 +132,8 @@ class PgServer:
                 f"{' '.join(argv[:2])} failed (status {proc.returncode}): "
                 f"{(proc.stderr or proc.stdout).strip()[-800:]}"
             )
-        return proc.stdout
+        out: str = proc.stdout
+        return out
 
     # -- life -----------------------------------------------------------------------------------------
 

@@ -11,9 +11,9 @@ import fnmatch
 import itertools
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import pytest
 
@@ -256,7 +256,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     st = _state(config)
 
     def order(item: pytest.Item) -> int:
-        module = item.module.__name__.rsplit(".", 1)[-1]
+        module = cast("pytest.Function", item).module.__name__.rsplit(".", 1)[-1]
         return MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER)
 
     items.sort(key=order)  # stable: keeps definition order inside a module
@@ -266,13 +266,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         st.case_shape.setdefault(
             case_name(item), "driver" if "one" in fixtures else "pair" if "pair" in fixtures else "all"
         )
-        st.case_module.setdefault(case_name(item), item.module.__name__.rsplit(".", 1)[-1])
+        st.case_module.setdefault(
+            case_name(item), cast("pytest.Function", item).module.__name__.rsplit(".", 1)[-1]
+        )
     if st.listing:
         _print_listing(config, st)
         items[:] = []
         return
     runs, skips = config.getoption("--run"), config.getoption("--skip")
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         if item.get_closest_marker("needs") and column(item) == GROUP:  # no driver claims it: no column
             drop.append(item)
@@ -341,7 +344,7 @@ def vectors(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     outcome = yield
     report = outcome.get_result()
     if not report.failed or call.excinfo is None:

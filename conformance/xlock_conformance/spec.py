@@ -41,4 +41,7 @@ def must_ids(repo: Path) -> list[str]:
 
 
 def name_vectors(repo: Path) -> dict[str, Any]:
-    return json.loads((repo / "spec" / "vectors" / "names.json").read_text(encoding="utf-8"))
+    vectors: dict[str, Any] = json.loads(
+        (repo / "spec" / "vectors" / "names.json").read_text(encoding="utf-8")
+    )
+    return vectors

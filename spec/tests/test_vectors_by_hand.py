@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,7 +100,7 @@ def coreutils_pg_key(kind: str, label: str, name: str, extra: int | None) -> int
 
 
 @pytest.mark.parametrize("case", PG_KEYS["cases"], ids=lambda c: c["description"])
-def test_pg_keys_match_coreutils(case: dict) -> None:
+def test_pg_keys_match_coreutils(case: dict[str, Any]) -> None:
     """XL-PG-3: the first 8 bytes of the digest, big-endian, signed; XL-PG-12: the pg_locks split."""
     key = coreutils_pg_key(case["kind"], case["label"], case["name"], case.get("extra"))
     assert case["key"] == key

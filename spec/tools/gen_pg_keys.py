@@ -12,6 +12,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 OUT = Path(__file__).resolve().parent.parent / "vectors" / "pg_keys.json"
 
@@ -42,12 +43,12 @@ CASES: list[tuple[str, str, str, str, int | None]] = [
 ]
 
 
-def build() -> dict:
+def build() -> dict[str, Any]:
     cases = []
     for description, label, name, kind, extra in CASES:
         k = key(kind, label, name, extra)
         unsigned = k & 0xFFFFFFFFFFFFFFFF
-        case: dict = {"description": description, "label": label, "name": name, "kind": kind}
+        case: dict[str, Any] = {"description": description, "label": label, "name": name, "kind": kind}
         if extra is not None:
             case["extra"] = extra
         case["key"] = k

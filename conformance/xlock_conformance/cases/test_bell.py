@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import stat
+from functools import partial
+from typing import Any
 
 from xlock_conformance.checks import (
     BELL,
@@ -49,20 +51,20 @@ def test_bell_file(one, lab):
     present = set(os.listdir(lab.ns))
     assert present == expected, (
         f"after using {len(NAMES)} locks the namespace holds, beyond what was expected, "
-        f"{sorted(present - expected)[:10]}, and lacks {sorted(expected - present)[:10]}: one bell per namespace "
-        "whatever the number of names, no other file [XL-BELL-1, XL-BELL-7, XL-ENC-4]"
+        f"{sorted(present - expected)[:10]}, and lacks {sorted(expected - present)[:10]}: one bell per "
+        "namespace whatever the number of names, no other file [XL-BELL-1, XL-BELL-7, XL-ENC-4]"
     )
     st = os.lstat(os.path.join(lab.ns, BELL))
     got = (stat.S_ISREG(st.st_mode), st.st_size, stat.S_IMODE(st.st_mode), st.st_uid)
     assert got == (True, BELL_SIZE, 0o600, os.geteuid()), (
-        f"{lab.ns}/{BELL} is (regular {got[0]}, {got[1]} bytes, mode {oct(got[2])}, uid {got[3]}); want a regular "
-        f"file of {BELL_SIZE} bytes with the namespace file mode 0o600, owned by uid {os.geteuid()} "
+        f"{lab.ns}/{BELL} is (regular {got[0]}, {got[1]} bytes, mode {oct(got[2])}, uid {got[3]}); want a "
+        f"regular file of {BELL_SIZE} bytes with the namespace file mode 0o600, owned by uid {os.geteuid()} "
         "[XL-BELL-1, XL-BELL-2, XL-NS-13]"
     )
 
 
 def _kinds(a, b):
-    kinds = [("lock", "l", {})]
+    kinds: list[tuple[str, str, dict[str, Any]]] = [("lock", "l", {})]
     if "semaphore" in a.capabilities and "semaphore" in b.capabilities:
         kinds.append(("semaphore", "s", {"capacity": 1}))
     return kinds
@@ -84,9 +86,9 @@ def test_bell_rung(pair, lab):
             waiter.no_reply_within(rid, 0.1, f"driver '{holder.label}' holds the {kind}")
             before = read_bell_word(lab.ns, word)
             assert before is not None and before & 1, (
-                f"driver '{waiter.label}' has waited 100 ms in a timed acquire of the {kind}, but bit 0 of its "
-                f"bell word {word} in {lab.ns}/{BELL} is not set (word = {before!r}): a timed waiter announces "
-                "itself before it tries and sleeps [XL-BELL-5, XL-WAIT-12]"
+                f"driver '{waiter.label}' has waited 100 ms in a timed acquire of the {kind}, but bit 0 of "
+                f"its bell word {word} in {lab.ns}/{BELL} is not set (word = {before!r}): a timed waiter "
+                "announces itself before it tries and sleeps [XL-BELL-5, XL-WAIT-12]"
             )
             released = holder.call("release", handle=hh)
             got = waiter.wait(rid, WAKE_DEADLINE)
@@ -94,9 +96,10 @@ def test_bell_rung(pair, lab):
             assert_order(released, got, holder, waiter)
             after = read_bell_word(lab.ns, word)
             assert after is not None and (after >> 1) == ((before >> 1) + 1) % 2**31, (
-                f"driver '{holder.label}' released the {kind} while driver '{waiter.label}' waited; its bell word "
-                f"{word} went from {before:#x} to {after!r:}: a release rings the word of its name when bit 0 is "
-                "set (FUTEX_WAKE_OP adding 1: one more ring counted in bits 1..31) [XL-BELL-6]"
+                f"driver '{holder.label}' released the {kind} while driver '{waiter.label}' waited; its bell "
+                "word "
+                f"{word} went from {before:#x} to {after!r:}: a release rings the word of its name when bit "
+                "0 is set (FUTEX_WAKE_OP adding 1: one more ring counted in bits 1..31) [XL-BELL-6]"
             )
             waiter.call("release", handle=hw)
 
@@ -154,7 +157,7 @@ def test_bell_unusable_falls_back(pair, lab):
                 waiter,
                 "acquire",
                 {"handle": hw, "timeout_ms": 10_000},
-                lambda: holder.call("release", handle=hh),
+                partial(holder.call, "release", handle=hh),
                 f"driver '{holder.label}' holds the {kind}",
                 window=0.1,
             )

@@ -22,14 +22,14 @@ def test_death_lock(pair, lab):
             waiter,
             "acquire",
             {"handle": hw, "timeout_ms": 10_000},
-            lambda: holder.kill(),
+            holder.kill,
             f"driver '{holder.label}' holds the lock",
         )
         # And an untimed waiter, blocked in flock(2), is handed the lock when the new holder dies.
         third = lab.start(holder_spec, need=["lock"])
         ht = lab.open(third, NAME)
         blocked_then_freed(
-            third, "acquire", {"handle": ht}, lambda: waiter.kill(), f"driver '{waiter.label}' holds the lock"
+            third, "acquire", {"handle": ht}, waiter.kill, f"driver '{waiter.label}' holds the lock"
         )
         third.call("release", handle=ht)
         third.call("close", handle=ht)
@@ -52,7 +52,7 @@ def test_death_semaphore(pair, lab):
         w1,
         "acquire",
         {"handle": h1, "timeout_ms": 10_000},
-        lambda: holder.kill(),
+        holder.kill,
         f"driver '{holder.label}' holds both permits",
     )
     r2 = w2.wait(rid2, 3.0)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+from functools import partial
+from typing import Any
 
 from xlock_conformance.checks import BELL, NOBODY, blocked_then_freed, ns_identity, sem_name
 from xlock_conformance.plugin import spec
@@ -16,7 +18,7 @@ def test_namespace_trailing_slash(one, lab):
     """A namespace given with trailing `/` is reported without them, and every path is namespace + `/` +
     file."""
     d = lab.start(one, need=["lock"])
-    kinds = [("lock", "x.lock", {})] + (
+    kinds: list[tuple[str, str, dict[str, Any]]] = [("lock", "x.lock", {})] + (
         [("semaphore", "x.sem", {"capacity": 2})] if "semaphore" in d.capabilities else []
     )
     for given in (lab.ns + "/", lab.ns + "//"):
@@ -67,7 +69,7 @@ def test_remove_creates_nothing(one, lab):
     d = lab.start(one, need=["lock", "remove"])
     ns = lab.make_dir("fresh")
     wrong = []
-    removals = [("lock", {})]
+    removals: list[tuple[str, dict[str, Any]]] = [("lock", {})]
     if "semaphore" in d.capabilities:
         removals += [("semaphore", {}), ("semaphore", {"capacity": 2})]
     if "posix_semaphore" in d.capabilities:
@@ -121,7 +123,8 @@ def test_temp_names_planted(one, lab):
         os.chown(path, NOBODY, NOBODY)
     r = d.request("open", kind="semaphore", name="x", namespace=ns, capacity=2)
     assert r.ok, (
-        f"open semaphore 'x' with planted temporary names failed with {r.error}: {r.get('message')} [XL-ENC-6]"
+        f"open semaphore 'x' with planted temporary names failed with {r.error}: {r.get('message')} "
+        "[XL-ENC-6]"
     )
     with open(os.path.join(ns, "x.sem"), "rb") as f:
         assert f.read() == b"xlock/1 semaphore capacity=2\n", "the capacity file has a wrong content"
@@ -162,7 +165,7 @@ def test_huge_timeout(one, lab):
             b,
             "acquire",
             {"handle": hb, "timeout_ms": timeout_ms},
-            lambda: a.call("release", handle=ha),
+            partial(a.call, "release", handle=ha),
             f"driver '{a.label}' holds the lock",
             window=0.2,
         )
@@ -201,8 +204,8 @@ def test_fork_posix_semaphore(one, lab):
     try:
         seen = {k: r.get(k) for k in ("release", "locked", "try_acquire")}
         assert seen == {"release": "NOT_HELD", "locked": False, "try_acquire": "WOULD_BLOCK"}, (
-            f"driver '{d.label}' holds the raw semaphore's only permit and forks; the child reports {seen}, want "
-            "release NOT_HELD, locked false, try_acquire WOULD_BLOCK [XL-HOLD-11]"
+            f"driver '{d.label}' holds the raw semaphore's only permit and forks; the child reports {seen}, "
+            "want release NOT_HELD, locked false, try_acquire WOULD_BLOCK [XL-HOLD-11]"
         )
         assert d.call("locked", handle=h)["locked"] is True
         d.call("release", handle=h)

@@ -4,6 +4,7 @@ foreign or short raw semaphores, squatted namespaces: INSECURE_NAMESPACE, never 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from xlock_conformance.checks import NOBODY, ns_identity, plant, sem_name
 from xlock_conformance.plugin import spec
@@ -28,7 +29,7 @@ def test_error_socket_fifo_dir(one, lab):
     at NAME.sem: INSECURE_NAMESPACE, not OS_ERROR."""
     d = lab.start(one, need=["lock"])
     plant(os.path.join(lab.ns, "sock.lock"), "socket")
-    cases = [("a UNIX socket at sock.lock", "lock", "sock", {})]
+    cases: list[tuple[str, str, str, dict[str, Any]]] = [("a UNIX socket at sock.lock", "lock", "sock", {})]
     if "semaphore" in d.capabilities:
         plant(os.path.join(lab.ns, "sslot.0.slot"), "socket")
         plant(os.path.join(lab.ns, "scap.sem"), "socket")
@@ -84,7 +85,9 @@ def test_error_namespace_squatted(one, lab):
     d = lab.start(one, need=["lock"])
     squat = lab.make_dir("squatted", 0o700)
     os.chown(squat, NOBODY, NOBODY)
-    kinds = [("lock", {})] + ([("semaphore", {"capacity": 2})] if "semaphore" in d.capabilities else [])
+    kinds: list[tuple[str, dict[str, Any]]] = [("lock", {})] + (
+        [("semaphore", {"capacity": 2})] if "semaphore" in d.capabilities else []
+    )
     for kind, extra in kinds:
         r = d.fails("INSECURE_NAMESPACE", "open", kind=kind, name="x", namespace=squat, **extra)
         assert squat in r.get("message", ""), (

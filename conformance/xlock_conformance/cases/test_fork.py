@@ -42,7 +42,8 @@ def test_fork_child_holds_nothing(pair, lab):
         r = holder.call("fork_check", handle=hh, timeout=10.0)
         child = r.get("child_pid")
         assert isinstance(child, int) and not isinstance(child, bool) and child > 0 and child != holder.pid, (
-            f"driver '{holder.label}': fork_check child_pid {child!r} is not a forked child of pid {holder.pid}"
+            f"driver '{holder.label}': fork_check child_pid {child!r} is not a forked child of pid "
+            f"{holder.pid}"
         )
         try:
             seen = {k: r.get(k) for k in ("release", "locked", "try_acquire")}
@@ -69,10 +70,12 @@ def test_fork_child_holds_nothing(pair, lab):
             got = observer.wait(rid, OBSERVE_MS / 1000 + WAKE_DEADLINE)
             assert _alive(child), f"the forked child {child} died with its parent: the case proves nothing"
             assert got.ok, (
-                f"driver '{holder.label}' was SIGKILLed while holding the lock; its forked child {child} still "
-                f"lives, and driver '{observer.label}' gets {got.error} ({got.get('message')}): the child keeps "
-                "an inherited lock-file descriptor, and with it the dead parent's lock, alive: the child must "
-                "close inherited descriptors before its next acquisition [XL-HOLD-8]"
+                f"driver '{holder.label}' was SIGKILLed while holding the lock; its forked child {child} "
+                "still "
+                f"lives, and driver '{observer.label}' gets {got.error} ({got.get('message')}): the child "
+                "keeps "
+                "an inherited lock-file descriptor, and with it the dead parent's lock, alive: the child "
+                "must close inherited descriptors before its next acquisition [XL-HOLD-8]"
             )
             observer.call("release", handle=ho)
             observer.call("close", handle=ho)

@@ -30,6 +30,7 @@ def _hold(path, mode):
         stderr=subprocess.PIPE,
     )
     sel = selectors.DefaultSelector()
+    assert proc.stdout is not None
     sel.register(proc.stdout, selectors.EVENT_READ)
     if not sel.select(timeout=5) or proc.stdout.readline() != b"held\n":
         proc.kill()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 
 from xlock_conformance.checks import BELL, assert_order, blocked_then_freed, message_names, timed_failure
 from xlock_conformance.plugin import spec
@@ -43,7 +44,7 @@ def test_lock_exclusive(pair, lab):
             other,
             "acquire",
             {"handle": ho},
-            lambda: holder.call("release", handle=hh),
+            partial(holder.call, "release", handle=hh),
             f"driver '{holder.label}' holds the lock exclusively",
         )
         assert_order(released, got, holder, other)
@@ -78,7 +79,7 @@ def test_lock_shared(pair, lab):
             first,
             "acquire",
             {"handle": x1},
-            lambda: second.call("release", handle=s2),
+            partial(second.call, "release", handle=s2),
             f"driver '{second.label}' holds the lock shared",
         )
         assert_order(released, got, second, first)
@@ -196,8 +197,9 @@ def test_lock_is_flock(one, lab):
         d.call("acquire", handle=r["handle"])
         held = _proc_locks(r["path"])
         assert held == [("FLOCK", mode, d.pid)], (
-            f"driver '{d.label}' holds {r['path']} {'shared' if shared else 'exclusively'}; /proc/locks shows "
-            f"{held or 'nothing'}, want [('FLOCK', '{mode}', {d.pid})] (flock(2), by the hello pid) [XL-LOCK-7]"
+            f"driver '{d.label}' holds {r['path']} {'shared' if shared else 'exclusively'}; /proc/locks "
+            f"shows {held or 'nothing'}, want [('FLOCK', '{mode}', {d.pid})] (flock(2), by the hello pid) "
+            "[XL-LOCK-7]"
         )
         d.call("release", handle=r["handle"])
         assert _proc_locks(r["path"]) == [], f"after release /proc/locks still shows {_proc_locks(r['path'])}"
@@ -207,8 +209,8 @@ def test_lock_is_flock(one, lab):
         path = os.path.join(lab.ns, f"kernel-sem.{slot}.slot")
         held = _proc_locks(path)
         assert held == [("FLOCK", "WRITE", d.pid)], (
-            f"driver '{d.label}' holds permit {slot}; /proc/locks shows {held or 'nothing'} for {path}, want an "
-            f"exclusive FLOCK by pid {d.pid} [XL-CSEM-2]"
+            f"driver '{d.label}' holds permit {slot}; /proc/locks shows {held or 'nothing'} for {path}, want "
+            f"an exclusive FLOCK by pid {d.pid} [XL-CSEM-2]"
         )
 
 
@@ -227,7 +229,8 @@ def test_lock_untimed_in_kernel(pair, lab):
                 raise AssertionError(
                     f"driver '{waiter.label}' (pid {waiter.pid}) has waited 3 s in an untimed acquire, but "
                     f"/proc/locks lists no blocked flock by it on {path} (waiters: "
-                    f"{_proc_locks(path, waiters=True)}): untimed waits block in flock(2), no polling [XL-WAIT-2]"
+                    f"{_proc_locks(path, waiters=True)}): untimed waits block in flock(2), no polling "
+                    "[XL-WAIT-2]"
                 )
             waiter.no_reply_within(rid, 0.01, f"driver '{holder.label}' holds the lock")
         holder.call("release", handle=hh)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from xlock_conformance.checks import BELL, draft1_doorbells, ns_identity, unlink_quietly
 from xlock_conformance.plugin import spec
@@ -68,7 +69,7 @@ def test_names_map(one, lab, vectors):
 def test_names_invalid_open(one, lab, vectors):
     d = lab.start(one, need=["lock"])
     never = str(lab.tmp / "never-created")
-    kinds = [("lock", {})]
+    kinds: list[tuple[str, dict[str, Any]]] = [("lock", {})]
     if "semaphore" in d.capabilities:
         kinds.append(("semaphore", {"capacity": 2}))
     if "posix_semaphore" in d.capabilities:
@@ -148,6 +149,6 @@ def test_names_files(one, lab, vectors):
     present = set(os.listdir(lab.ns))
     assert present == expected, (
         f"the namespace holds {len(present)} files for {len(expected) - 1} names and the bell; missing: "
-        f"{sorted(expected - present)[:10]}; unexpected: {sorted(present - expected)[:10]} [XL-ENC-3, XL-ENC-4, "
-        "XL-BELL-1]"
+        f"{sorted(expected - present)[:10]}; unexpected: {sorted(present - expected)[:10]} [XL-ENC-3, "
+        "XL-ENC-4, XL-BELL-1]"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from typing import Any
 
 import pytest
 
@@ -81,7 +82,9 @@ def test_namespace_insecure(one, lab):
     os.chown(hostile["owned by uid 65534"], 65534, 65534)
     os.symlink(real, hostile["a symbolic link to a good directory"])
     open(hostile["a regular file"], "wb").close()
-    kinds = [("lock", {})] + ([("semaphore", {"capacity": 2})] if "semaphore" in d.capabilities else [])
+    kinds: list[tuple[str, dict[str, Any]]] = [("lock", {})] + (
+        [("semaphore", {"capacity": 2})] if "semaphore" in d.capabilities else []
+    )
     wrong = []
     for what, path in hostile.items():
         for kind, extra in kinds:

@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -47,12 +48,18 @@ def _open(driver: Driver, url: str, name: str = NAME, **args: Any) -> str:
         f"driver '{driver.label}': an object in a PostgreSQL namespace has no file and no bell [XL-PG-12]: "
         f"{reply.data}"
     )
-    return reply["handle"]
+    handle: str = reply["handle"]
+    return handle
 
 
 def _backends(pg: PgServer, driver: Driver) -> list[int]:
     assert driver.pid is not None
     return pg.backends_of(driver.pid)
+
+
+def _terminate(pg: PgServer, backends: list[int]) -> None:
+    for backend in backends:
+        pg.terminate(backend)
 
 
 def _until(condition: Any, what: str, timeout: float = WAKE_DEADLINE) -> Any:
@@ -104,7 +111,7 @@ def test_pg_lock_exclusive(pair, lab, pg):
             b,
             "acquire",
             {"handle": hb},
-            lambda: a.call("release", handle=ha),
+            partial(a.call, "release", handle=ha),
             f"driver '{a.label}' holds the lock",
         )
         rows = pg.advisory_locks(b.call("open", kind="lock", name=NAME, namespace=url)["key"])
@@ -139,8 +146,8 @@ def test_pg_timed(pair, lab, pg):
         timed_failure(waiter, hw, timeout_ms)
         late = time.monotonic() - t0 - timeout_ms / 1000
         assert late < OVERSHOOT_S, (
-            f"driver '{waiter.label}': acquire with timeout_ms={timeout_ms} failed {late * 1000:.1f} ms after "
-            f"its deadline (bound {OVERSHOOT_S * 1000:.0f} ms)"
+            f"driver '{waiter.label}': acquire with timeout_ms={timeout_ms} failed {late * 1000:.1f} ms "
+            f"after its deadline (bound {OVERSHOOT_S * 1000:.0f} ms)"
         )
     left = pg.locks_of(_backends(pg, waiter))
     assert left == [], f"driver '{waiter.label}': timed-out waits left entries in pg_locks: {left}"
@@ -148,7 +155,7 @@ def test_pg_timed(pair, lab, pg):
         waiter,
         "acquire",
         {"handle": hw, "timeout_ms": 10_000},
-        lambda: holder.call("release", handle=hh),
+        partial(holder.call, "release", handle=hh),
         f"driver '{holder.label}' holds the lock",
     )
 
@@ -183,7 +190,7 @@ def test_pg_death(pair, lab, pg):
             waiter,
             "acquire",
             {"handle": hw},
-            lambda: holder.kill(),
+            holder.kill,
             f"driver '{holder.label}' holds the lock",
         )
         waiter.call("release", handle=hw)
@@ -204,7 +211,7 @@ def test_pg_terminated(pair, lab, pg):
         waiter,
         "acquire",
         {"handle": hw},
-        lambda: [pg.terminate(b) for b in backends],
+        partial(_terminate, pg, backends),
         f"driver '{holder.label}' holds the lock",
     )
     holder.fails("LOST", "release", handle=hh, why="its session was terminated [XL-PG-10]")
@@ -389,7 +396,7 @@ def test_pg_semaphore(pair, lab, pg):
         b,
         "acquire",
         {"handle": hb, "timeout_ms": 10_000},
-        lambda: a.call("release", handle=ha),
+        partial(a.call, "release", handle=ha),
         "every permit is held",
     )
     # A holder that dies rings nothing: the waiter's safety poll finds the permit.
@@ -397,7 +404,7 @@ def test_pg_semaphore(pair, lab, pg):
         a,
         "acquire",
         {"handle": ha, "timeout_ms": 10_000},
-        lambda: b.kill(),
+        b.kill,
         f"driver '{b.label}' holds both permits",
     )
 

@@ -9,6 +9,7 @@ import selectors
 import subprocess
 import sys
 import time
+from functools import partial
 
 from xlock_conformance.checks import (
     BELL,
@@ -32,7 +33,8 @@ def _bounded_timeout(driver, handle, timeout_ms, why):
     timed_failure(driver, handle, timeout_ms)
     took = time.monotonic() - t0
     assert took <= timeout_ms / 1000 + OVERRUN, (
-        f"driver '{driver.label}': a timed acquire of {timeout_ms} ms on a held lock ({why}) returned TIMEOUT after "
+        f"driver '{driver.label}': a timed acquire of {timeout_ms} ms on a held lock ({why}) returned "
+        "TIMEOUT after "
         f"{took * 1000:.0f} ms: no object another party controls may push a wait past its deadline + 50 ms "
         "[XL-THREAT-2, XL-WAIT-12]"
     )
@@ -49,7 +51,7 @@ def _exercise(a, b, ns, why):
         b,
         "acquire",
         {"handle": hb, "timeout_ms": 10_000},
-        lambda: a.call("release", handle=ha),
+        partial(a.call, "release", handle=ha),
         f"driver '{a.label}' holds the lock ({why})",
         window=0.05,
     )
@@ -96,7 +98,7 @@ def test_bell_planted(one, lab):
         before = describe(path)
         where = (
             f"{label} at {path} (namespace mode {oct(mode)}, planted by "
-            f"{'uid %d' % uid if uid is not None else 'its owner'})"
+            f"{'its owner' if uid is None else f'uid {uid}'})"
         )
         _exercise(a, b, ns, where)
         assert describe(path) == before, f"{where}: the planted object was changed or replaced [XL-BELL-3]"
@@ -118,7 +120,7 @@ def test_bell_truncated(pair, lab):
             waiter,
             "acquire",
             {"handle": hw, "timeout_ms": 10_000},
-            lambda: holder.call("release", handle=hh),
+            partial(holder.call, "release", handle=hh),
             "the other driver holds the lock",
             window=0.05,
         )
@@ -136,7 +138,7 @@ def test_bell_truncated(pair, lab):
             waiter,
             "acquire",
             {"handle": hw, "timeout_ms": 10_000},
-            lambda: holder.call("release", handle=hh),
+            partial(holder.call, "release", handle=hh),
             f"driver '{holder.label}' holds the lock (bell truncated)",
             window=0.05,
         )
@@ -161,9 +163,12 @@ def test_bell_flood(one, lab):
     )
     try:
         sel = selectors.DefaultSelector()
+        assert flooder.stdout is not None and flooder.stderr is not None
         sel.register(flooder.stdout, selectors.EVENT_READ)
         if not sel.select(timeout=10) or flooder.stdout.readline() != b"ringing\n":
-            raise AssertionError(f"the flooding helper did not start: {flooder.stderr.read1(2000)!r}")
+            raise AssertionError(
+                f"the flooding helper did not start: {os.read(flooder.stderr.fileno(), 2000)!r}"
+            )
         for timeout_ms in (0, TIMED_MS, 400):
             _bounded_timeout(b, hb, timeout_ms, "a member rings every bell word continuously")
     finally:

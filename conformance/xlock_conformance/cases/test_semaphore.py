@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from functools import partial
 
 from xlock_conformance.checks import (
     BELL,
@@ -44,7 +45,7 @@ def test_semaphore_capacity(pair, lab):
     assert got["slot"] == 1, f"after a released its newest permit (slot 1), b got slot {got['slot']}"
     a.fails("WOULD_BLOCK", "try_acquire", handle=ha)
     got, _ = blocked_then_freed(
-        a, "acquire", {"handle": ha}, lambda: b.call("release", handle=hb), "all three permits are held"
+        a, "acquire", {"handle": ha}, partial(b.call, "release", handle=hb), "all three permits are held"
     )
     for _ in range(2):
         a.call("release", handle=ha)
@@ -106,7 +107,7 @@ def test_posix_semaphore(pair, lab):
     a.fails("WOULD_BLOCK", "try_acquire", handle=ha, why="the two drivers took both units of value 2")
     timed_failure(b, hb, 100)
     blocked_then_freed(
-        b, "acquire", {"handle": hb}, lambda: a.call("release", handle=ha), "the semaphore's value is 0"
+        b, "acquire", {"handle": hb}, partial(a.call, "release", handle=ha), "the semaphore's value is 0"
     )
     a.fails("NOT_HELD", "release", handle=ha)
     b.call("release", handle=hb)
@@ -190,6 +191,7 @@ def test_posix_semaphore_owner(one, lab):
         else:
             assert r.ok, f"{where}: open failed with {r.error}: {r.get('message')}"
             got = stat.S_IMODE(os.stat(path).st_mode)
+            assert want_mode is not None, f"{where}: no mode to expect"
             assert got == want_mode, f"{where}: after open its mode is {oct(got)}, want {oct(want_mode)}"
 
 

@@ -7,6 +7,7 @@ import os
 import selectors
 import shutil
 import subprocess
+from functools import partial
 
 import pytest
 
@@ -40,16 +41,17 @@ def test_shared_hardlink_remove(pair, lab):
         newcomer.call("try_acquire", handle=h_new)
         r = old.request("try_acquire", handle=h_old)
         assert not r.ok and r.error == "WOULD_BLOCK", (
-            f"driver '{newcomer.label}' holds {path} (a new file); driver '{old.label}', whose object opened the old "
-            f"inode (removed, but hard-linked elsewhere by uid {NOBODY}, so st_nlink is 1), got "
-            f"{r.error or 'the lock'} from try_acquire: two holders. In a shared namespace the re-check after flock "
-            "must be the strict one (the path names the recorded dev and inode) [XL-LOCK-8, XL-THREAT-3]"
+            f"driver '{newcomer.label}' holds {path} (a new file); driver '{old.label}', whose object opened "
+            f"the old inode (removed, but hard-linked elsewhere by uid {NOBODY}, so st_nlink is 1), got "
+            f"{r.error or 'the lock'} from try_acquire: two holders. In a shared namespace the re-check "
+            "after flock must be the strict one (the path names the recorded dev and inode) "
+            "[XL-LOCK-8, XL-THREAT-3]"
         )
-        got, _ = blocked_then_freed(
+        blocked_then_freed(
             old,
             "acquire",
             {"handle": h_old, "timeout_ms": 10_000},
-            lambda: newcomer.call("release", handle=h_new),
+            partial(newcomer.call, "release", handle=h_new),
             f"driver '{newcomer.label}' holds the new {path}",
             window=0.1,
         )
@@ -114,9 +116,11 @@ def test_shared_hardlink_waiter(pair, lab):
         early = waiter.poll(rid, 0.3)
         if early is not None and early.ok and took.ok:
             raise AssertionError(
-                f"two holders: driver '{waiter.label}' (waiting on the old inode of {path}, removed but hard-linked "
-                f"by uid {NOBODY}, so st_nlink is 1) and driver '{newcomer.label}' (the new file) both hold the lock. "
-                "In a shared namespace the re-check after flock must be the strict one [XL-LOCK-8, XL-THREAT-3]"
+                f"two holders: driver '{waiter.label}' (waiting on the old inode of {path}, removed but "
+                "hard-linked "
+                f"by uid {NOBODY}, so st_nlink is 1) and driver '{newcomer.label}' (the new file) both hold "
+                "the lock. In a shared namespace the re-check after flock must be the strict one [XL-LOCK-8, "
+                "XL-THREAT-3]"
             )
         if took.ok:  # the waiter waits for the newcomer, on the file the path names
             waiter.no_reply_within(rid, 0.1, f"driver '{newcomer.label}' holds the new {path}")
@@ -142,6 +146,7 @@ def _flock_hold(path):
         stderr=subprocess.PIPE,
     )
     sel = selectors.DefaultSelector()
+    assert proc.stdout is not None
     sel.register(proc.stdout, selectors.EVENT_READ)
     if not sel.select(timeout=5) or proc.stdout.readline() != b"held\n":
         proc.kill()

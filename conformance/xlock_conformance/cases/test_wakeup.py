@@ -18,7 +18,7 @@ def _measure(lab, pair, kind, extra):
     handles = {a: lab.open(a, "wake", kind=kind, **extra), b: lab.open(b, "wake", kind=kind, **extra)}
     holder, waiter = a, b
     holder.call("acquire", handle=handles[holder])
-    latencies = {a.label: [], b.label: []}
+    latencies: dict[str, list[float]] = {a.label: [], b.label: []}
     for delay in spread_delays(ROUNDS):
         rid = waiter.send("acquire", handle=handles[waiter], timeout_ms=WAIT_MS)
         waiter.no_reply_within(rid, delay, f"driver '{holder.label}' holds the {kind}")
