@@ -1,0 +1,90 @@
+# frozen_string_literal: true
+
+module XLock
+  module PG
+    # What locks and semaphores of a PostgreSQL namespace share: the namespace, the session (reopened
+    # after a loss or in a forked child), the monitor that serialises threads, and the deadline.
+    class Handle
+      attr_reader :name
+
+      def namespace
+        @ns.shown
+      end
+
+      def label
+        @ns.label
+      end
+
+      def system_identifier
+        @session&.system_identifier
+      end
+
+      def database
+        @session&.database
+      end
+
+      def backend_pid
+        @session&.backend_pid
+      end
+
+      def closed?
+        @closed
+      end
+
+      # No files and no bell in a PostgreSQL namespace [XL-PG-12].
+      def path = nil
+      def bell = nil
+      def bell_word = nil
+
+      def sharing
+        :database
+      end
+
+      def initialize_copy(_other)
+        raise TypeError, "#{self.class} cannot be copied: open another object for the same name"
+      end
+
+      private
+
+      def setup(name, namespace, listen: nil)
+        @name = Names.checked(name)
+        @ns = Namespace.new(namespace)
+        @listen = listen ? Keys.channel(@ns.label, @name) : nil
+        @monitor = Monitor.new
+        @closed = false
+        @session = new_session
+      end
+
+      def what
+        raise NotImplementedError
+      end
+
+      def new_session
+        Session.new(@ns, what, listen: @listen)
+      end
+
+      # The session, a new one after a loss or in a forked child.
+      def live_session
+        raise InvalidArgument, "#{what} is closed" if @closed
+        return @session if @session && !@session.gone?
+
+        @session&.close
+        @session = nil
+        @session = new_session
+      end
+
+      def forked?
+        @session && @session.pid != Process.pid
+      end
+
+      def deadline(timeout)
+        return nil if timeout.nil?
+        raise InvalidArgument, "timeout must be a number of seconds, not #{timeout.inspect}" unless timeout.is_a?(Numeric)
+        raise InvalidArgument, "timeout is NaN" if timeout.respond_to?(:nan?) && timeout.nan?
+        return nil if timeout.infinite? || timeout > 9_000_000_000
+
+        Process.clock_gettime(Process::CLOCK_MONOTONIC) + [timeout, 0].max
+      end
+    end
+  end
+end

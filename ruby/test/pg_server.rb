@@ -1,0 +1,42 @@
+# frozen_string_literal: true
+
+# A throwaway PostgreSQL server for the PostgreSQL tests, started once per test process through the
+# conformance suite's fixture (conformance/xlock_conformance/pgserver.py: initdb into a temporary
+# directory, as the postgres user when root; never a system service) and stopped at exit.
+module PgServer
+  SCRIPT = <<~PY
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    from xlock_conformance.pgserver import PgServer, PgUnavailable
+    try:
+        s = PgServer(); s.start(); s.setup_roles()
+    except PgUnavailable as exc:
+        print("UNAVAILABLE " + str(exc).replace("\\n", " "), flush=True); sys.exit(0)
+    print(s.url(), flush=True)
+    sys.stdin.read()
+    s.stop()
+  PY
+
+  def self.url
+    @url ||= begin
+      conformance = File.expand_path("../../conformance", __dir__)
+      @io = IO.popen(["python3", "-c", SCRIPT, conformance], "r+")
+      line = @io.gets.to_s.strip
+      at_exit { @io.close_write; @io.read; @io.close }
+      line
+    end
+  end
+
+  # Runs one statement as the superuser through psql-free libpq (the pg gem); the rows.
+  def self.sql(statement)
+    require "pg"
+    conn = ::PG.connect(url)
+    conn.exec(statement).values
+  ensure
+    conn&.close
+  end
+
+  def self.locks_of(backend_pid)
+    sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = #{Integer(backend_pid)}").first.first.to_i
+  end
+end
