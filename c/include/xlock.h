@@ -315,11 +315,10 @@ typedef struct xlock xlock_t;
  * XLOCK_EUNSUPPORTEDFS, XLOCK_EOS. On failure *out is set to NULL. */
 XLOCK_EXPORT int xlock_open(xlock_t **out, const char *name, const xlock_options *opts);
 /* As xlock_open with a name of len bytes (may contain NUL, which is then XLOCK_EINVALNAME). */
-XLOCK_EXPORT int xlock_open_n(xlock_t **out, const char *name, size_t len,
-                              const xlock_options *opts);
+XLOCK_EXPORT int xlock_open_n(xlock_t **out, const char *name, size_t len, const xlock_options *opts);
 /* Releases the lock if this object holds it (also a reentrant count > 1) [XL-HOLD-10], closes its
- * descriptor, drops its use of the bell, frees the object. NULL is a no-op. Must not race any other call on
- * the same object. In a forked child it never unlocks the parent's lock [XL-HOLD-7]. */
+ * descriptor, drops its use of the bell, frees the object. NULL is a no-op. Must not race any other call
+ * on the same object. In a forked child it never unlocks the parent's lock [XL-HOLD-7]. */
 XLOCK_EXPORT void xlock_close(xlock_t *l);
 
 /* One non-blocking attempt (flock LOCK_NB, then the re-check of [XL-LOCK-8]: the locked file's
@@ -364,13 +363,13 @@ XLOCK_EXPORT int xlock_acquire_token(xlock_t *l, long long timeout_ms, unsigned 
 
 /* Introspection [XL-INTRO-1]. Strings belong to the object and live until xlock_close; NULL for a
  * NULL object. */
-XLOCK_EXPORT const char *xlock_name(const xlock_t *l);       /* the name (UTF-8, NUL-terminated) */
-XLOCK_EXPORT const char *xlock_path(const xlock_t *l);       /* the lock file path */
-XLOCK_EXPORT const char *xlock_namespace(const xlock_t *l);  /* the namespace directory path */
+XLOCK_EXPORT const char *xlock_name(const xlock_t *l);      /* the name (UTF-8, NUL-terminated) */
+XLOCK_EXPORT const char *xlock_path(const xlock_t *l);      /* the lock file path */
+XLOCK_EXPORT const char *xlock_namespace(const xlock_t *l); /* the namespace directory path */
 /* Deprecated: draft 1's doorbell name. Always NULL (doorbells are withdrawn [XL-SEM-2]); kept so the
  * ABI keeps its symbol. */
 XLOCK_EXPORT const char *xlock_semaphore(const xlock_t *l);
-XLOCK_EXPORT const char *xlock_bell(const xlock_t *l);      /* the bell file path [XL-BELL-1] */
+XLOCK_EXPORT const char *xlock_bell(const xlock_t *l); /* the bell file path [XL-BELL-1] */
 /* The lock's bell word, xlock_bell_word('l', name) (0..1023); XLOCK_EINVAL for NULL. */
 XLOCK_EXPORT int xlock_lock_bell_word(const xlock_t *l);
 /* "usable", or why the namespace's bell is not used ("not 4096 bytes", "missing", ...) [XL-BELL-8].
@@ -379,8 +378,7 @@ XLOCK_EXPORT const char *xlock_bell_status(const xlock_t *l);
 /* XLOCK_SHARING_PRIVATE, _GROUP or _WORLD [XL-NS-15]; XLOCK_EINVAL for NULL. */
 XLOCK_EXPORT int xlock_sharing(const xlock_t *l);
 /* The namespace identity (st_dev, st_ino) [XL-SEM-5]. Errors: XLOCK_EINVAL (a NULL pointer). */
-XLOCK_EXPORT int xlock_namespace_id(unsigned long long *dev, unsigned long long *ino,
-                                    const xlock_t *l);
+XLOCK_EXPORT int xlock_namespace_id(unsigned long long *dev, unsigned long long *ino, const xlock_t *l);
 XLOCK_EXPORT int xlock_is_shared(const xlock_t *l);    /* 1 shared, 0 exclusive, XLOCK_EINVAL */
 XLOCK_EXPORT int xlock_is_reentrant(const xlock_t *l); /* 1 / 0 / XLOCK_EINVAL */
 
@@ -393,8 +391,7 @@ XLOCK_EXPORT int xlock_is_reentrant(const xlock_t *l); /* 1 / 0 / XLOCK_EINVAL *
  * a sticky shared namespace: the message names the file's owner), the namespace and name errors of
  * xlock_open, XLOCK_EINVAL, XLOCK_EOS. A waiter on the removed file re-opens the path [XL-RM-4]. */
 XLOCK_EXPORT int xlock_remove(int *removed, const char *name, const xlock_options *opts);
-XLOCK_EXPORT int xlock_remove_n(int *removed, const char *name, size_t len,
-                                const xlock_options *opts);
+XLOCK_EXPORT int xlock_remove_n(int *removed, const char *name, size_t len, const xlock_options *opts);
 
 /* ---------------------------------------------------------------------------------------------
  * Crash-safe counting semaphores [§10]
@@ -419,7 +416,8 @@ XLOCK_EXPORT int xlock_sem_open_n(xlock_sem_t **out, const char *name, size_t le
 /* Releases every permit held (rings the bell word), closes, frees. NULL is a no-op. Must not race any
  * other call on the object. */
 XLOCK_EXPORT void xlock_sem_close(xlock_sem_t *s);
-/* One pass over the slots 0..N-1 not held by this object, with LOCK_EX|LOCK_NB [XL-CSEM-5]. Returns the slot index held
+/* One pass over the slots 0..N-1 not held by this object, with LOCK_EX|LOCK_NB [XL-CSEM-5]. Returns the
+ * slot index held
  * (>= 0). An object may hold several permits (one per successful call) [XL-CSEM-6].
  * Errors: XLOCK_EWOULDBLOCK (every slot busy), XLOCK_EINSECURE, XLOCK_EINVAL, XLOCK_EOS. */
 XLOCK_EXPORT int xlock_sem_try_acquire(xlock_sem_t *s);
@@ -436,8 +434,7 @@ XLOCK_EXPORT int xlock_sem_held(xlock_sem_t *s);
 XLOCK_EXPORT int xlock_sem_cancel(xlock_sem_t *s);
 XLOCK_EXPORT unsigned long long xlock_sem_cancel_token(xlock_sem_t *s);
 /* As xlock_sem_acquire, cancelled by any xlock_sem_cancel(s) since the token was taken. */
-XLOCK_EXPORT int xlock_sem_acquire_token(xlock_sem_t *s, long long timeout_ms,
-                                         unsigned long long token);
+XLOCK_EXPORT int xlock_sem_acquire_token(xlock_sem_t *s, long long timeout_ms, unsigned long long token);
 /* Introspection [XL-INTRO-1]; strings live until xlock_sem_close, NULL for NULL. */
 XLOCK_EXPORT const char *xlock_sem_name(const xlock_sem_t *s);
 XLOCK_EXPORT const char *xlock_sem_path(const xlock_sem_t *s); /* the capacity file path */
@@ -519,7 +516,7 @@ XLOCK_EXPORT int xlock_psem_acquire_token(xlock_psem_t *p, long long timeout_ms,
 XLOCK_EXPORT const char *xlock_psem_name(const xlock_psem_t *p);
 XLOCK_EXPORT const char *xlock_psem_namespace(const xlock_psem_t *p);
 XLOCK_EXPORT const char *xlock_psem_semaphore(const xlock_psem_t *p); /* "/xl1p..." */
-XLOCK_EXPORT int xlock_psem_sharing(const xlock_psem_t *p); /* as xlock_sharing */
+XLOCK_EXPORT int xlock_psem_sharing(const xlock_psem_t *p);           /* as xlock_sharing */
 XLOCK_EXPORT int xlock_psem_namespace_id(unsigned long long *dev, unsigned long long *ino,
                                          const xlock_psem_t *p);
 /* sem_unlink of the raw semaphore of (namespace, name) [XL-PSEM-5] (the namespace is resolved and

@@ -23,11 +23,11 @@
 
 struct xlock__bell {
     struct xlock__bell *next;
-    unsigned long long dev, ino; /* the namespace identity */
-    int refs;                    /* under xlock__bells_mu */
-    int fd;                      /* kept open for pread in shared namespaces */
-    uint32_t *words;             /* the mapping; NULL if unusable */
-    int kernel_only;             /* a shared namespace: futex and pread only [XL-BELL-5] */
+    unsigned long long dev, ino;  /* the namespace identity */
+    int refs;                     /* under xlock__bells_mu */
+    int fd;                       /* kept open for pread in shared namespaces */
+    uint32_t *words;              /* the mapping; NULL if unusable */
+    int kernel_only;              /* a shared namespace: futex and pread only [XL-BELL-5] */
     _Atomic(const char *) status; /* "usable" or why not [XL-BELL-8] */
 };
 
@@ -173,7 +173,8 @@ const char *xlock__bell_status(const xlock__bell *b)
 
 static int usable(xlock__bell *b)
 {
-    return b != NULL && b->words != NULL && atomic_load_explicit(&b->status, memory_order_relaxed) == USABLE;
+    return b != NULL && b->words != NULL &&
+           atomic_load_explicit(&b->status, memory_order_relaxed) == USABLE;
 }
 
 /* A futex or pread failure other than EINTR/EAGAIN/ETIMEDOUT: stop using the bell [XL-BELL-8]. */
@@ -214,8 +215,9 @@ void xlock__bell_wake(xlock__bell *b, unsigned i)
 {
     /* ADD 2 changes the value but not bit 0, so a waiter that announced just before sees the
      * change and does not sleep [XL-WAIT-10]. */
-    if (usable(b) && futex(&b->words[i], FUTEX_WAKE_OP, INT_MAX, NULL, &b->words[i],
-                           FUTEX_OP(FUTEX_OP_ADD, 2, FUTEX_OP_CMP_EQ, 0)) < 0 &&
+    if (usable(b) &&
+        futex(&b->words[i], FUTEX_WAKE_OP, INT_MAX, NULL, &b->words[i],
+              FUTEX_OP(FUTEX_OP_ADD, 2, FUTEX_OP_CMP_EQ, 0)) < 0 &&
         errno != EINTR && errno != EAGAIN)
         broken(b, errno);
 }
@@ -242,9 +244,13 @@ int xlock__bell_sleep(xlock__bell *b, unsigned i, uint32_t v, const struct times
     if (futex(&b->words[i], FUTEX_WAIT_BITSET, v, until, NULL, FUTEX_BITSET_MATCH_ANY) == 0)
         return 0;
     switch (errno) {
-    case EINTR: return XLOCK_EINTR; /* [XL-WAIT-9] */
+    case EINTR:
+        return XLOCK_EINTR; /* [XL-WAIT-9] */
     case EAGAIN:
-    case ETIMEDOUT: return 0;
-    default: broken(b, errno); return -1;
+    case ETIMEDOUT:
+        return 0;
+    default:
+        broken(b, errno);
+        return -1;
     }
 }

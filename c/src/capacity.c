@@ -51,8 +51,7 @@ int xlock__capacity_read(const xlock__ns *ns, const char *enc, long *capacity, c
                            "%s: %s/%s (owned by %s) is not a capacity file of the form "
                            "'xlock/1 semaphore capacity=N' with N from 1 to 1000%s; it must be "
                            "removed by its owner when the semaphore is idle [XL-CSEM-3]",
-                           what, ns->path, fname, who,
-                           *capacity > 0 ? "" : " (nothing was removed)");
+                           what, ns->path, fname, who, *capacity > 0 ? "" : " (nothing was removed)");
     if (*capacity > 0 && found != *capacity)
         return xlock__fail(XLOCK_ECAPACITY, 0,
                            "%s: %s/%s (owned by %s) says capacity %ld but this process wants "

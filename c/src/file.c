@@ -67,8 +67,8 @@ const char *xlock__remedy(char *buf, size_t size, const xlock__ns *dir, uid_t ow
 }
 
 /* The refusal of a path that exists but is not a file we may use. */
-static int refuse(const xlock__ns *dir, const char *fname, int err, const char *why,
-                  const char *rule, const char *what)
+static int refuse(const xlock__ns *dir, const char *fname, int err, const char *why, const char *rule,
+                  const char *what)
 {
     struct stat st;
     char remedy[XL_REMEDY_SIZE];
@@ -96,8 +96,7 @@ int xlock__open_file(int *fd, struct stat *st, const xlock__ns *dir, const char 
                 return XL_EXISTS;
             break;
         case ELOOP: /* [XL-LOCK-4]: neither the link nor its target is touched */
-            return refuse(dir, fname, err, "is a symbolic link; it was not followed", "XL-LOCK-4",
-                          what);
+            return refuse(dir, fname, err, "is a symbolic link; it was not followed", "XL-LOCK-4", what);
         case ENXIO:
         case EISDIR:
             return refuse(dir, fname, err,
@@ -131,9 +130,8 @@ int xlock__open_file(int *fd, struct stat *st, const xlock__ns *dir, const char 
         rc = xlock__fail(XLOCK_EOS, errno, "%s: cannot fstat %s/%s: %s", what, dir->path, fname,
                          strerror(errno));
     else if (!S_ISREG(st->st_mode)) /* [XL-LOCK-5]; O_NONBLOCK kept a FIFO from blocking us */
-        rc = refuse(dir, fname, 0,
-                    "is not a regular file (a FIFO, directory, device or socket)", "XL-LOCK-5",
-                    what);
+        rc = refuse(dir, fname, 0, "is not a regular file (a FIFO, directory, device or socket)",
+                    "XL-LOCK-5", what);
     if (rc != 0) {
         close(*fd);
         *fd = -1;
@@ -141,9 +139,9 @@ int xlock__open_file(int *fd, struct stat *st, const xlock__ns *dir, const char 
     return rc;
 }
 
-int xlock__create_file(const xlock__ns *dir, const char *final,
-                       void (*tmp_fname)(char *, const void *), const void *tmp_arg, mode_t mode,
-                       int (*fill)(int fd, const void *arg), const void *fill_arg, const char *what)
+int xlock__create_file(const xlock__ns *dir, const char *final, void (*tmp_fname)(char *, const void *),
+                       const void *tmp_arg, mode_t mode, int (*fill)(int fd, const void *arg),
+                       const void *fill_arg, const char *what)
 {
     char tmp[XLOCK_FILE_NAME_SIZE];
     int fd = -1, rc = XL_EXISTS;

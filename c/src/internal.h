@@ -175,8 +175,7 @@ typedef struct xlock__file {
 /* Opens (creating if missing) the file fname of ns as a lock file [XL-LOCK-1..XL-LOCK-6]. */
 int xlock__file_open(xlock__file *f, const xlock__ns *ns, const char *fname, const char *what);
 /* Opens an existing lock or slot file, never creating it [XL-RM-2, XL-RM-6]; XL_ABSENT if none. */
-int xlock__file_open_existing(xlock__file *f, const xlock__ns *ns, const char *fname,
-                              const char *what);
+int xlock__file_open_existing(xlock__file *f, const xlock__ns *ns, const char *fname, const char *what);
 void xlock__file_close(xlock__file *f);
 /* One non-blocking flock(op | LOCK_NB) with the re-check and reopen of [XL-LOCK-8] (the link
  * count in a private namespace, the strict path check in a shared one). 0 when locked,
@@ -194,7 +193,7 @@ int xlock__file_named(const xlock__file *f, const xlock__ns *ns, const char *fna
 /* ---- fork registry (registry.c) ---- */
 typedef struct xlock__node {
     struct xlock__node *prev, *next;
-    pthread_mutex_t *mu;                 /* the object's mutex, locked around fork */
+    pthread_mutex_t *mu;                     /* the object's mutex, locked around fork */
     void (*child)(struct xlock__node *node); /* resets the object in the child [XL-HOLD-7, XL-HOLD-8] */
 } xlock__node;
 /* Registers the at-fork handlers once and adds node. Returns 0 or XLOCK_EOS. */

@@ -14,14 +14,14 @@ struct xlock {
     xlock__file file;
     xlock__bell *bell; /* the namespace's bell, owned by the namespace [XL-BELL-2] */
     unsigned word;     /* the name's bell word [XL-SEM-7] */
-    int op; /* LOCK_EX or LOCK_SH */
+    int op;            /* LOCK_EX or LOCK_SH */
     int reentrant, cancellable;
     /* state, under mu */
-    int held;          /* this object holds the file lock */
-    int acquiring;     /* a thread is in a file-level wait outside mu */
+    int held;            /* this object holds the file lock */
+    int acquiring;       /* a thread is in a file-level wait outside mu */
     unsigned long depth; /* reentrant count */
-    pthread_t owner;   /* the holding thread */
-    int waiters;       /* threads waiting on cv */
+    pthread_t owner;     /* the holding thread */
+    int waiters;         /* threads waiting on cv */
     atomic_ullong cancel_gen;
     char *name, *path, *bell_path;
     char fname[XLOCK_FILE_NAME_SIZE];
@@ -158,28 +158,31 @@ static int try_file(void *ctx)
 
 static int cancelled(xlock_t *l)
 {
-    return xlock__fail(XLOCK_ECANCELED, 0, "%s (%s): the wait was cancelled; nothing is held [XL-WAIT-10]",
-                   l->what, l->path);
+    return xlock__fail(XLOCK_ECANCELED, 0,
+                       "%s (%s): the wait was cancelled; nothing is held [XL-WAIT-10]", l->what,
+                       l->path);
 }
 
 static int timed_out(xlock_t *l, long long timeout_ms)
 {
     return xlock__fail(XLOCK_ETIMEDOUT, 0, "%s (%s) not acquired within %lld ms", l->what, l->path,
-                   timeout_ms);
+                       timeout_ms);
 }
 
 static int would_block(xlock_t *l)
 {
-    return xlock__fail(XLOCK_EWOULDBLOCK, 0, "%s (%s) is held by another holder; try again later, "
-                   "or find the holder with 'xlock status'", l->what, l->path);
+    return xlock__fail(XLOCK_EWOULDBLOCK, 0,
+                       "%s (%s) is held by another holder; try again later, "
+                       "or find the holder with 'xlock status'",
+                       l->what, l->path);
 }
 
 static int already(xlock_t *l)
 {
     return xlock__fail(XLOCK_EALREADY, 0,
-                   "%s (%s) is already held by this thread through this object; release it first "
-                   "or open the lock reentrant [XL-HOLD-3]",
-                   l->what, l->path);
+                       "%s (%s) is already held by this thread through this object; release it first "
+                       "or open the lock reentrant [XL-HOLD-3]",
+                       l->what, l->path);
 }
 
 static void take(xlock_t *l)
@@ -272,17 +275,17 @@ static int acquire(xlock_t *l, long long timeout_ms, unsigned long long token)
     pthread_mutex_unlock(&l->mu);
 
     if (timed || l->cancellable) {
-        rc = xlock__wait_loop(l->bell, l->word, &start, timed ? &deadline : NULL, &l->cancel_gen,
-                              token, try_file, l);
+        rc = xlock__wait_loop(l->bell, l->word, &start, timed ? &deadline : NULL, &l->cancel_gen, token,
+                              try_file, l);
         if (rc == XLOCK_ETIMEDOUT)
             rc = timed_out(l, timeout_ms);
         else if (rc == XLOCK_ECANCELED)
             rc = cancelled(l);
         else if (rc == XLOCK_EINTR)
             rc = xlock__fail(XLOCK_EINTR, EINTR,
-                         "%s (%s): the wait was interrupted by a signal; nothing is held "
-                         "[XL-WAIT-9]",
-                         l->what, l->path);
+                             "%s (%s): the wait was interrupted by a signal; nothing is held "
+                             "[XL-WAIT-9]",
+                             l->what, l->path);
     } else {
         rc = xlock__file_block(&l->file, &l->ns, l->fname, l->op, l->what);
     }
@@ -319,12 +322,12 @@ int xlock_release(xlock_t *l)
     pthread_mutex_lock(&l->mu);
     if (!l->held) { /* [XL-HOLD-6, XL-HOLD-7] */
         rc = xlock__fail(XLOCK_ENOTHELD, 0, "%s (%s) is not held by this object [XL-HOLD-6]", l->what,
-                     l->path);
+                         l->path);
     } else if (l->reentrant && !pthread_equal(l->owner, pthread_self())) { /* [XL-HOLD-4] */
         rc = xlock__fail(XLOCK_ENOTHELD, 0,
-                     "%s (%s) is held by another thread; a reentrant lock is released by the "
-                     "thread that holds it [XL-HOLD-4]",
-                     l->what, l->path);
+                         "%s (%s) is held by another thread; a reentrant lock is released by the "
+                         "thread that holds it [XL-HOLD-4]",
+                         l->what, l->path);
     } else if (--l->depth == 0) {
         unlock_file(l);
     }
@@ -359,12 +362,31 @@ unsigned long long xlock_cancel_token(xlock_t *l)
     return l == NULL ? 0 : atomic_load(&l->cancel_gen);
 }
 
-const char *xlock_name(const xlock_t *l) { return l ? l->name : NULL; }
-const char *xlock_path(const xlock_t *l) { return l ? l->path : NULL; }
-const char *xlock_namespace(const xlock_t *l) { return l ? l->ns.path : NULL; }
-const char *xlock_semaphore(const xlock_t *l) { (void)l; return NULL; } /* deprecated */
-const char *xlock_bell(const xlock_t *l) { return l ? l->bell_path : NULL; }
-const char *xlock_bell_status(const xlock_t *l) { return l ? xlock__bell_status(l->bell) : NULL; }
+const char *xlock_name(const xlock_t *l)
+{
+    return l ? l->name : NULL;
+}
+const char *xlock_path(const xlock_t *l)
+{
+    return l ? l->path : NULL;
+}
+const char *xlock_namespace(const xlock_t *l)
+{
+    return l ? l->ns.path : NULL;
+}
+const char *xlock_semaphore(const xlock_t *l)
+{
+    (void)l;
+    return NULL;
+} /* deprecated */
+const char *xlock_bell(const xlock_t *l)
+{
+    return l ? l->bell_path : NULL;
+}
+const char *xlock_bell_status(const xlock_t *l)
+{
+    return l ? xlock__bell_status(l->bell) : NULL;
+}
 
 int xlock_lock_bell_word(const xlock_t *l)
 {

@@ -34,13 +34,13 @@ int xlock__file_open(xlock__file *f, const xlock__ns *ns, const char *fname, con
     struct stat st;
     for (int round = 0; round < XL_MAX_ROUNDS; round++) {
         int rc = xlock__open_file(&fd, &st, ns, fname, O_RDONLY, 0, what); /* [XL-LOCK-1] */
-        if (rc == XL_ABSENT) { /* [XL-LOCK-2] */
+        if (rc == XL_ABSENT) {                                             /* [XL-LOCK-2] */
             rc = xlock__open_file(&fd, &st, ns, fname, O_RDONLY | O_CREAT | O_EXCL, ns->fmode, what);
             if (rc == XL_EXISTS)
-                continue; /* another creator won: open theirs */
+                continue;                                /* another creator won: open theirs */
             if (rc == 0 && fchmod(fd, ns->fmode) != 0) { /* [XL-LOCK-3] */
-                rc = xlock__fail(XLOCK_EOS, errno, "%s: cannot chmod %s/%s: %s", what, ns->path,
-                                 fname, strerror(errno));
+                rc = xlock__fail(XLOCK_EOS, errno, "%s: cannot chmod %s/%s: %s", what, ns->path, fname,
+                                 strerror(errno));
                 close(fd);
             }
         }
@@ -51,8 +51,7 @@ int xlock__file_open(xlock__file *f, const xlock__ns *ns, const char *fname, con
     return churned(ns, fname, what);
 }
 
-int xlock__file_open_existing(xlock__file *f, const xlock__ns *ns, const char *fname,
-                              const char *what)
+int xlock__file_open_existing(xlock__file *f, const xlock__ns *ns, const char *fname, const char *what)
 {
     int fd;
     struct stat st;
@@ -72,8 +71,7 @@ void xlock__file_close(xlock__file *f)
 /* The re-check of [XL-LOCK-8] on the hot path of a private namespace: 0 if the locked file still
  * has a name (link count above zero), 1 if it was unlinked or replaced by a rename over it, or an
  * error code. It asks the descriptor, not the path: fstat costs less than a path lookup. */
-static int still_linked(const xlock__file *f, const xlock__ns *ns, const char *fname,
-                        const char *what)
+static int still_linked(const xlock__file *f, const xlock__ns *ns, const char *fname, const char *what)
 {
     struct stat st;
     if (fstat(f->fd, &st) == 0)
@@ -103,8 +101,7 @@ int xlock__file_named(const xlock__file *f, const xlock__ns *ns, const char *fna
 /* After flock succeeded: 0 if the lock is good; otherwise drops it, closes the descriptor and
  * returns 1 (reopen and retry) or an error. A shared namespace needs the strict check: a member
  * can hard-link a lock file elsewhere, so a removed file keeps a link count [XL-LOCK-8]. */
-static int confirm(xlock__file *f, const xlock__ns *ns, const char *fname, int strict,
-                   const char *what)
+static int confirm(xlock__file *f, const xlock__ns *ns, const char *fname, int strict, const char *what)
 {
     int rc = strict || ns->sharing != XLOCK_SHARING_PRIVATE ? xlock__file_named(f, ns, fname, what)
                                                             : still_linked(f, ns, fname, what);
@@ -129,8 +126,8 @@ static int file_try(xlock__file *f, const xlock__ns *ns, const char *fname, int 
                 return XLOCK_EWOULDBLOCK;
             if (errno == EINTR)
                 return xlock__fail(XLOCK_EINTR, EINTR, "%s: flock interrupted by a signal", what);
-            return xlock__fail(XLOCK_EOS, errno, "%s: flock on %s/%s failed: %s", what, ns->path,
-                               fname, strerror(errno));
+            return xlock__fail(XLOCK_EOS, errno, "%s: flock on %s/%s failed: %s", what, ns->path, fname,
+                               strerror(errno));
         }
         int rc = confirm(f, ns, fname, strict, what);
         if (rc <= 0)
@@ -160,13 +157,13 @@ int xlock__file_block(xlock__file *f, const xlock__ns *ns, const char *fname, in
                 return rc;
         }
         if (flock(f->fd, op) != 0) { /* [XL-WAIT-2] */
-            if (errno == EINTR) /* never retried here [XL-WAIT-9] */
+            if (errno == EINTR)      /* never retried here [XL-WAIT-9] */
                 return xlock__fail(XLOCK_EINTR, EINTR,
                                    "%s (%s/%s): the wait was interrupted by a signal; nothing is "
                                    "held [XL-WAIT-9]",
                                    what, ns->path, fname);
-            return xlock__fail(XLOCK_EOS, errno, "%s: flock on %s/%s failed: %s", what, ns->path,
-                               fname, strerror(errno));
+            return xlock__fail(XLOCK_EOS, errno, "%s: flock on %s/%s failed: %s", what, ns->path, fname,
+                               strerror(errno));
         }
         int rc = confirm(f, ns, fname, 0, what);
         if (rc <= 0)

@@ -66,26 +66,27 @@ int xlock__check_name(const char *name, size_t len)
         return xlock__fail(XLOCK_EINVAL, 0, "the name is a NULL pointer");
     if (len == 0)
         return xlock__fail(XLOCK_EINVALNAME, 0,
-                       "invalid name '': a name must be 1 to 80 UTF-8 bytes long [XL-NAME-1]");
+                           "invalid name '': a name must be 1 to 80 UTF-8 bytes long [XL-NAME-1]");
     if (len > XLOCK_NAME_MAX)
-        return xlock__fail(XLOCK_EINVALNAME, 0,
-                       "invalid name '%s': it is %zu UTF-8 bytes long, the maximum is 80 [XL-NAME-1]",
-                       quote(q, sizeof q, name, len), len);
+        return xlock__fail(
+            XLOCK_EINVALNAME, 0,
+            "invalid name '%s': it is %zu UTF-8 bytes long, the maximum is 80 [XL-NAME-1]",
+            quote(q, sizeof q, name, len), len);
     const unsigned char *s = (const unsigned char *)name;
     for (size_t i = 0; i < len;) {
         size_t n = utf8_seq(s + i, len - i);
         if (n == 0)
             return xlock__fail(XLOCK_EINVALNAME, 0,
-                           "invalid name '%s': byte %zu is not well-formed UTF-8 of a Unicode "
-                           "scalar value (e.g. a lone surrogate) [XL-NAME-3]",
-                           quote(q, sizeof q, name, len), i);
+                               "invalid name '%s': byte %zu is not well-formed UTF-8 of a Unicode "
+                               "scalar value (e.g. a lone surrogate) [XL-NAME-3]",
+                               quote(q, sizeof q, name, len), i);
         if (s[i] < 0x20 || s[i] == 0x7f || (s[i] == 0xc2 && s[i + 1] <= 0x9f))
-            return xlock__fail(XLOCK_EINVALNAME, 0,
-                           "invalid name '%s': it contains the control character U+%04X at byte %zu; "
-                           "control characters U+0000-U+001F and U+007F-U+009F are not allowed "
-                           "[XL-NAME-2]",
-                           quote(q, sizeof q, name, len),
-                           n == 1 ? (unsigned)s[i] : (unsigned)s[i + 1], i);
+            return xlock__fail(
+                XLOCK_EINVALNAME, 0,
+                "invalid name '%s': it contains the control character U+%04X at byte %zu; "
+                "control characters U+0000-U+001F and U+007F-U+009F are not allowed "
+                "[XL-NAME-2]",
+                quote(q, sizeof q, name, len), n == 1 ? (unsigned)s[i] : (unsigned)s[i + 1], i);
         i += n;
     }
     return 0;
@@ -232,7 +233,7 @@ static size_t put_decimal(unsigned char *out, unsigned long long v)
 }
 
 void xlock__sem_name(char *out, int kind, unsigned long long dev, unsigned long long ino,
-                 const char *name, size_t len)
+                     const char *name, size_t len)
 {
     /* input = "xlock/1" 0 kind 0 decimal(dev) 0 decimal(ino) 0 UTF-8(name) [XL-SEM-1] */
     unsigned char input[8 + 2 + 21 + 21 + XLOCK_NAME_MAX];
@@ -329,8 +330,8 @@ int xlock_slot_file_name(char *buf, size_t size, const char *name, size_t len, u
     if (rc != 0)
         return rc;
     if (slot >= XLOCK_CAPACITY_MAX)
-        return xlock__fail(XLOCK_EINVAL, 0,
-                           "slot %u is out of range: slots are 0 to 999 [XL-CSEM-1]", slot);
+        return xlock__fail(XLOCK_EINVAL, 0, "slot %u is out of range: slots are 0 to 999 [XL-CSEM-1]",
+                           slot);
     return file_name(buf, size, name, len, 's', (long)slot);
 }
 
@@ -355,8 +356,7 @@ int xlock_semaphore_name(char *buf, size_t size, int kind, unsigned long long de
     int rc = xlock__check_name(name, len); /* the name first [XL-NAME-6] */
     if (rc != 0)
         return rc;
-    if (kind != XLOCK_KIND_LOCK && kind != XLOCK_KIND_SEMAPHORE &&
-        kind != XLOCK_KIND_POSIX_SEMAPHORE)
+    if (kind != XLOCK_KIND_LOCK && kind != XLOCK_KIND_SEMAPHORE && kind != XLOCK_KIND_POSIX_SEMAPHORE)
         return xlock__fail(XLOCK_EINVAL, 0,
                            "semaphore kind %d is not 'p' (or draft 1's 'l', 's') [XL-SEM-2]", kind);
     char out[XLOCK_SEM_NAME_SIZE];

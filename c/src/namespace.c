@@ -15,9 +15,9 @@ static const struct {
     unsigned long type;
     const char *name;
 } refused_fs[] = {
-    {0x6969, "nfs"},         {0x517B, "smb"},         {0xFF534D42, "cifs"}, {0xFE534D42, "smb2"},
-    {0x65735546, "fuse"},    {0x01021997, "9p"},      {0x00C36400, "ceph"}, {0x5346414F, "afs"},
-    {0x73757245, "coda"},    {0x564C, "ncp"},
+    {0x6969, "nfs"},      {0x517B, "smb"},    {0xFF534D42, "cifs"}, {0xFE534D42, "smb2"},
+    {0x65735546, "fuse"}, {0x01021997, "9p"}, {0x00C36400, "ceph"}, {0x5346414F, "afs"},
+    {0x73757245, "coda"}, {0x564C, "ncp"},
 };
 
 const char *xlock__ns_choose(const xlock_options *opts, char *dflt, size_t size, int *is_default)
@@ -41,7 +41,8 @@ static int allow_unsupported(const xlock_options *opts)
     return env != NULL && strcmp(env, "1") == 0;
 }
 
-static const char *const advice = "choose another namespace with XLOCK_NAMESPACE or the namespace option";
+static const char *const advice =
+    "choose another namespace with XLOCK_NAMESPACE or the namespace option";
 
 static int check_dir(int fd, const char *path, int is_default, const xlock_options *opts,
                      const char *what, xlock__ns *ns)
@@ -49,29 +50,29 @@ static int check_dir(int fd, const char *path, int is_default, const xlock_optio
     struct stat st;
     if (fstat(fd, &st) != 0)
         return xlock__fail(XLOCK_EOS, errno, "%s: cannot fstat namespace %s: %s", what, path,
-                       strerror(errno));
+                           strerror(errno));
     uid_t euid = geteuid();
     if (st.st_uid != euid && st.st_uid != 0) /* [XL-NS-6] */
         return xlock__fail(XLOCK_EINSECURE, 0,
-                       "%s: namespace %s is owned by uid %lu, not by you (uid %lu) or root; "
-                       "fix its owner or %s [XL-NS-6]",
-                       what, path, (unsigned long)st.st_uid, (unsigned long)euid, advice);
+                           "%s: namespace %s is owned by uid %lu, not by you (uid %lu) or root; "
+                           "fix its owner or %s [XL-NS-6]",
+                           what, path, (unsigned long)st.st_uid, (unsigned long)euid, advice);
     if ((st.st_mode & 0022) != 0 && (st.st_mode & S_ISVTX) == 0) /* [XL-NS-7] */
         return xlock__fail(XLOCK_EINSECURE, 0,
-                       "%s: namespace %s (mode %04o) is writable by group or others without the "
-                       "sticky bit; run chmod +t on it, or %s [XL-NS-7]",
-                       what, path, (unsigned)(st.st_mode & 07777), advice);
+                           "%s: namespace %s (mode %04o) is writable by group or others without the "
+                           "sticky bit; run chmod +t on it, or %s [XL-NS-7]",
+                           what, path, (unsigned)(st.st_mode & 07777), advice);
     if (is_default && (st.st_uid != euid || (st.st_mode & 0077) != 0)) /* [XL-NS-8] */
         return xlock__fail(XLOCK_EINSECURE, 0,
-                       "%s: the default namespace %s must be owned by you (uid %lu) with mode 0700, "
-                       "but it is owned by uid %lu with mode %04o; fix its owner or mode, or %s "
-                       "[XL-NS-8]",
-                       what, path, (unsigned long)euid, (unsigned long)st.st_uid,
-                       (unsigned)(st.st_mode & 07777), advice);
+                           "%s: the default namespace %s must be owned by you (uid %lu) with mode 0700, "
+                           "but it is owned by uid %lu with mode %04o; fix its owner or mode, or %s "
+                           "[XL-NS-8]",
+                           what, path, (unsigned long)euid, (unsigned long)st.st_uid,
+                           (unsigned)(st.st_mode & 07777), advice);
     struct statfs sf;
     if (fstatfs(fd, &sf) != 0)
         return xlock__fail(XLOCK_EOS, errno, "%s: cannot fstatfs namespace %s: %s", what, path,
-                       strerror(errno));
+                           strerror(errno));
     unsigned long type = (unsigned long)(unsigned int)sf.f_type;
     ns->fs_refused = 0;
     for (size_t i = 0; i < sizeof refused_fs / sizeof refused_fs[0]; i++) {
@@ -103,10 +104,14 @@ static int check_dir(int fd, const char *path, int is_default, const xlock_optio
 const char *xlock_sharing_name(int sharing)
 {
     switch (sharing) {
-    case XLOCK_SHARING_PRIVATE: return "private";
-    case XLOCK_SHARING_GROUP: return "group";
-    case XLOCK_SHARING_WORLD: return "world";
-    default: return NULL;
+    case XLOCK_SHARING_PRIVATE:
+        return "private";
+    case XLOCK_SHARING_GROUP:
+        return "group";
+    case XLOCK_SHARING_WORLD:
+        return "world";
+    default:
+        return NULL;
     }
 }
 
@@ -136,8 +141,7 @@ static int open_failed(const char *path, int err, const char *what)
                            "%s [XL-NS-5]",
                            what, path, advice);
     }
-    return xlock__fail(XLOCK_EOS, err, "%s: cannot open namespace %s: %s", what, path,
-                       strerror(err));
+    return xlock__fail(XLOCK_EOS, err, "%s: cannot open namespace %s: %s", what, path, strerror(err));
 }
 
 int xlock__ns_verify(xlock__ns *ns, const char *chosen, int is_default, const xlock_options *opts,
@@ -189,8 +193,8 @@ int xlock__ns_reusable(const xlock__ns *ns, const struct stat *st, uid_t euid, i
                        const xlock_options *opts)
 {
     if (!S_ISDIR(st->st_mode) || (unsigned long long)st->st_dev != ns->dev ||
-        (unsigned long long)st->st_ino != ns->ino || st->st_uid != ns->uid ||
-        st->st_mode != ns->dmode || euid != ns->euid)
+        (unsigned long long)st->st_ino != ns->ino || st->st_uid != ns->uid || st->st_mode != ns->dmode ||
+        euid != ns->euid)
         return 0;
     if (is_default && (st->st_uid != euid || (st->st_mode & 0077) != 0)) /* [XL-NS-8] */
         return 0;

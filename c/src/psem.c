@@ -71,12 +71,10 @@ static int check_and_map(xlock_psem_t *p, int fd, const struct stat *st, const c
                            p->what, p->semname, path, xlock__owner(who, sizeof who, st->st_uid),
                            p->ns.path);
     if (st->st_uid == euid && (st->st_mode & 07777) != p->ns.fmode && fchmod(fd, p->ns.fmode) != 0)
-        return xlock__fail(XLOCK_EOS, errno, "%s: cannot chmod %s: %s", p->what, path,
-                           strerror(errno));
+        return xlock__fail(XLOCK_EOS, errno, "%s: cannot chmod %s: %s", p->what, path, strerror(errno));
     void *map = mmap(NULL, sizeof(sem_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED)
-        return xlock__fail(XLOCK_EOS, errno, "%s: cannot map %s: %s", p->what, path,
-                           strerror(errno));
+        return xlock__fail(XLOCK_EOS, errno, "%s: cannot map %s: %s", p->what, path, strerror(errno));
     p->sem = map;
     return 0;
 }
@@ -86,15 +84,18 @@ static int check_and_map(xlock_psem_t *p, int fd, const struct stat *st, const c
 static int open_sem(xlock_psem_t *p, unsigned value)
 {
     char fname[XLOCK_FILE_NAME_SIZE], path[XLOCK_FILE_NAME_SIZE + sizeof XL_SHM_DIR];
-    xlock__ns shm = {.fd = -1, .path = (char *)XL_SHM_DIR, .fmode = p->ns.fmode, .sharing = p->ns.sharing};
+    xlock__ns shm = {
+        .fd = -1, .path = (char *)XL_SHM_DIR, .fmode = p->ns.fmode, .sharing = p->ns.sharing};
     struct stat st;
     int fd = -1, rc;
     xlock__psem_fname(fname, p->semname);
     snprintf(path, sizeof path, XL_SHM_DIR "/%s", fname);
     shm.fd = open(XL_SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (shm.fd < 0 || fstat(shm.fd, &st) != 0) {
-        rc = xlock__fail(XLOCK_EOS, errno, "%s: cannot open " XL_SHM_DIR ", where POSIX semaphores "
-                         "live: %s", p->what, strerror(errno));
+        rc = xlock__fail(XLOCK_EOS, errno,
+                         "%s: cannot open " XL_SHM_DIR ", where POSIX semaphores "
+                         "live: %s",
+                         p->what, strerror(errno));
         goto done;
     }
     shm.uid = st.st_uid;
@@ -102,8 +103,8 @@ static int open_sem(xlock_psem_t *p, unsigned value)
     for (int round = 0; round < XL_MAX_ROUNDS && rc == XL_ABSENT; round++) {
         rc = xlock__open_file(&fd, &st, &shm, fname, O_RDWR, 0, p->what);
         if (rc == XL_ABSENT) {
-            rc = xlock__create_file(&shm, fname, psem_tmp, p->semname, p->ns.fmode, fill_sem,
-                                    &value, p->what);
+            rc = xlock__create_file(&shm, fname, psem_tmp, p->semname, p->ns.fmode, fill_sem, &value,
+                                    p->what);
             if (rc >= 0) /* created, or another creator won: open it */
                 rc = XL_ABSENT;
         }
@@ -215,7 +216,7 @@ int xlock_psem_try_acquire(xlock_psem_t *p)
         if (errno == EAGAIN)
             return xlock__fail(XLOCK_EWOULDBLOCK, 0, "%s (%s): its value is 0", p->what, p->semname);
         return xlock__fail(XLOCK_EOS, errno, "%s (%s): sem_trywait failed: %s", p->what, p->semname,
-                       strerror(errno));
+                           strerror(errno));
     }
     count(p, 1);
     return 0;
@@ -230,8 +231,8 @@ static int psem_acquire(xlock_psem_t *p, long long timeout_ms, unsigned long lon
     for (;;) {
         if (atomic_load(&p->cancel_gen) != token)
             return xlock__fail(XLOCK_ECANCELED, 0,
-                           "%s (%s): the wait was cancelled; nothing is held [XL-WAIT-10]",
-                           p->what, p->semname);
+                               "%s (%s): the wait was cancelled; nothing is held [XL-WAIT-10]", p->what,
+                               p->semname);
         int r;
         if (!timed && !p->cancellable) {
             r = sem_wait(p->sem); /* [XL-PSEM-4] */
@@ -246,7 +247,7 @@ static int psem_acquire(xlock_psem_t *p, long long timeout_ms, unsigned long lon
                 if (!timed || xlock__ts_before(&now, &deadline))
                     continue; /* a slice ended: look at the cancel flag again */
                 return xlock__fail(XLOCK_ETIMEDOUT, ETIMEDOUT, "%s (%s): not acquired within %lld ms",
-                               p->what, p->semname, timeout_ms);
+                                   p->what, p->semname, timeout_ms);
             }
         }
         if (r == 0) {
@@ -255,11 +256,11 @@ static int psem_acquire(xlock_psem_t *p, long long timeout_ms, unsigned long lon
         }
         if (errno == EINTR) /* [XL-WAIT-9] */
             return xlock__fail(XLOCK_EINTR, EINTR,
-                           "%s (%s): the wait was interrupted by a signal; nothing is held "
-                           "[XL-WAIT-9]",
-                           p->what, p->semname);
+                               "%s (%s): the wait was interrupted by a signal; nothing is held "
+                               "[XL-WAIT-9]",
+                               p->what, p->semname);
         return xlock__fail(XLOCK_EOS, errno, "%s (%s): sem_wait failed: %s", p->what, p->semname,
-                       strerror(errno));
+                           strerror(errno));
     }
 }
 
@@ -284,11 +285,11 @@ int xlock_psem_release(xlock_psem_t *p)
     int rc = 0;
     pthread_mutex_lock(&p->mu);
     if (p->held == 0)
-        rc = xlock__fail(XLOCK_ENOTHELD, 0, "%s (%s): this object holds no permit [XL-PSEM-4]",
-                     p->what, p->semname);
+        rc = xlock__fail(XLOCK_ENOTHELD, 0, "%s (%s): this object holds no permit [XL-PSEM-4]", p->what,
+                         p->semname);
     else if (sem_post(p->sem) != 0)
         rc = xlock__fail(XLOCK_EOS, errno, "%s (%s): sem_post failed: %s", p->what, p->semname,
-                     strerror(errno));
+                         strerror(errno));
     else
         p->held--;
     pthread_mutex_unlock(&p->mu);
@@ -327,12 +328,20 @@ unsigned long long xlock_psem_cancel_token(xlock_psem_t *p)
     return p == NULL ? 0 : atomic_load(&p->cancel_gen);
 }
 
-const char *xlock_psem_name(const xlock_psem_t *p) { return p ? p->name : NULL; }
-const char *xlock_psem_namespace(const xlock_psem_t *p) { return p ? p->ns.path : NULL; }
-const char *xlock_psem_semaphore(const xlock_psem_t *p) { return p ? p->semname : NULL; }
+const char *xlock_psem_name(const xlock_psem_t *p)
+{
+    return p ? p->name : NULL;
+}
+const char *xlock_psem_namespace(const xlock_psem_t *p)
+{
+    return p ? p->ns.path : NULL;
+}
+const char *xlock_psem_semaphore(const xlock_psem_t *p)
+{
+    return p ? p->semname : NULL;
+}
 
-int xlock_psem_namespace_id(unsigned long long *dev, unsigned long long *ino,
-                            const xlock_psem_t *p)
+int xlock_psem_namespace_id(unsigned long long *dev, unsigned long long *ino, const xlock_psem_t *p)
 {
     if (dev == NULL || ino == NULL || p == NULL)
         return xlock__fail(XLOCK_EINVAL, 0, "xlock_psem_namespace_id: a NULL pointer");

@@ -55,8 +55,7 @@ int xlock__register(xlock__node *node)
 {
     pthread_once(&once, install);
     if (atfork_error != 0)
-        return xlock__fail(XLOCK_EOS, atfork_error, "pthread_atfork failed: %s",
-                       strerror(atfork_error));
+        return xlock__fail(XLOCK_EOS, atfork_error, "pthread_atfork failed: %s", strerror(atfork_error));
     pthread_mutex_lock(&registry_mu);
     node->next = &head;
     node->prev = head.prev;

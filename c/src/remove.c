@@ -34,12 +34,12 @@ static int hold_existing(xlock__file *f, const xlock__ns *ns, const char *fname,
             xlock__file_close(f);
             if (err == EWOULDBLOCK)
                 return XLOCK_EWOULDBLOCK;
-            return xlock__fail(XLOCK_EOS, err, "%s: flock on %s/%s failed: %s", what, ns->path,
-                               fname, strerror(err));
+            return xlock__fail(XLOCK_EOS, err, "%s: flock on %s/%s failed: %s", what, ns->path, fname,
+                               strerror(err));
         }
         rc = xlock__file_named(f, ns, fname, what);
         if (rc != 1)
-            return rc; /* 0, or an error (the descriptor is closed by the caller) */
+            return rc;        /* 0, or an error (the descriptor is closed by the caller) */
         xlock__file_close(f); /* replaced or removed meanwhile: look again */
     }
     return xlock__fail(XLOCK_EOS, EAGAIN,
@@ -49,8 +49,7 @@ static int hold_existing(xlock__file *f, const xlock__ns *ns, const char *fname,
 }
 
 /* unlinkat of a file we hold; 0, or an error naming the owner when the sticky bit forbids it. */
-static int unlink_held(const xlock__file *f, const xlock__ns *ns, const char *fname,
-                       const char *what)
+static int unlink_held(const xlock__file *f, const xlock__ns *ns, const char *fname, const char *what)
 {
     if (unlinkat(ns->fd, fname, 0) == 0)
         return 0;
@@ -63,8 +62,8 @@ static int unlink_held(const xlock__file *f, const xlock__ns *ns, const char *fn
         return xlock__fail(XLOCK_EINSECURE, err,
                            "%s: %s/%s is idle but belongs to %s, and only its owner or the owner "
                            "of %s (%s) may remove it: ask one of them [XL-RM-2, XL-ERR-3]",
-                           what, ns->path, fname, xlock__owner(who, sizeof who, st.st_uid),
-                           ns->path, xlock__owner(nsowner, sizeof nsowner, ns->uid));
+                           what, ns->path, fname, xlock__owner(who, sizeof who, st.st_uid), ns->path,
+                           xlock__owner(nsowner, sizeof nsowner, ns->uid));
     }
     return xlock__fail(XLOCK_EOS, err, "%s: cannot remove %s/%s: %s", what, ns->path, fname,
                        strerror(err));
@@ -173,8 +172,8 @@ static int remove_files(const xlock__ns *ns, const char *enc, long capacity, con
         if (unlinkat(ns->fd, fname, 0) == 0)
             ++*unlinked;
         else if (errno != ENOENT)
-            rc = xlock__fail(errno == EPERM || errno == EACCES ? XLOCK_EINSECURE : XLOCK_EOS,
-                             errno, "%s: cannot remove %s/%s: %s; ask its owner or the owner of "
+            rc = xlock__fail(errno == EPERM || errno == EACCES ? XLOCK_EINSECURE : XLOCK_EOS, errno,
+                             "%s: cannot remove %s/%s: %s; ask its owner or the owner of "
                              "the namespace [XL-RM-3]",
                              what, ns->path, fname, strerror(errno));
     }

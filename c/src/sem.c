@@ -20,9 +20,9 @@ struct xlock_sem {
     xlock__bell *bell; /* the namespace's bell, owned by the namespace [XL-BELL-2] */
     unsigned word;     /* the name's bell word, kind 's' [XL-SEM-7] */
     long capacity;
-    xlock__file *slots;         /* capacity entries */
-    unsigned char *mine;    /* mine[i]: this object holds slot i */
-    int *stack;             /* held slots, most recent last [XL-CSEM-6] */
+    xlock__file *slots;  /* capacity entries */
+    unsigned char *mine; /* mine[i]: this object holds slot i */
+    int *stack;          /* held slots, most recent last [XL-CSEM-6] */
     int nheld;
     int hint; /* the slot a round starts at: the last one acquired or released [XL-CSEM-5] */
     atomic_ullong cancel_gen;
@@ -66,8 +66,8 @@ static int check_capacity(long capacity, const char *what)
 {
     if (capacity < 1 || capacity > XLOCK_CAPACITY_MAX)
         return xlock__fail(XLOCK_EINVAL, 0,
-                           "%s: capacity %ld is out of range; it must be 1 to 1000 [XL-CSEM-1]",
-                           what, capacity);
+                           "%s: capacity %ld is out of range; it must be 1 to 1000 [XL-CSEM-1]", what,
+                           capacity);
     return 0;
 }
 
@@ -214,7 +214,7 @@ int xlock_sem_try_acquire(xlock_sem_t *s)
     int rc = try_locked(s);
     if (rc == XLOCK_EWOULDBLOCK)
         rc = xlock__fail(XLOCK_EWOULDBLOCK, 0, "%s (%s): all %ld permits are held", s->what, s->path,
-                     s->capacity);
+                         s->capacity);
     return rc;
 }
 
@@ -233,16 +233,16 @@ static int sem_acquire(xlock_sem_t *s, long long timeout_ms, unsigned long long 
                               &s->cancel_gen, token, try_locked, s);
     if (rc == XLOCK_ETIMEDOUT)
         return xlock__fail(XLOCK_ETIMEDOUT, 0, "%s (%s): no permit acquired within %lld ms", s->what,
-                       s->path, timeout_ms);
+                           s->path, timeout_ms);
     if (rc == XLOCK_ECANCELED)
         return xlock__fail(XLOCK_ECANCELED, 0,
-                       "%s (%s): the wait was cancelled; nothing is held [XL-WAIT-10]", s->what,
-                       s->path);
+                           "%s (%s): the wait was cancelled; nothing is held [XL-WAIT-10]", s->what,
+                           s->path);
     if (rc == XLOCK_EINTR)
         return xlock__fail(XLOCK_EINTR, EINTR,
-                       "%s (%s): the wait was interrupted by a signal; nothing is held "
-                       "[XL-WAIT-9]",
-                       s->what, s->path);
+                           "%s (%s): the wait was interrupted by a signal; nothing is held "
+                           "[XL-WAIT-9]",
+                           s->what, s->path);
     return rc;
 }
 
@@ -267,8 +267,8 @@ int xlock_sem_release(xlock_sem_t *s)
     int rc = 0;
     pthread_mutex_lock(&s->mu);
     if (s->nheld == 0)
-        rc = xlock__fail(XLOCK_ENOTHELD, 0, "%s (%s): this object holds no permit [XL-CSEM-6]",
-                     s->what, s->path);
+        rc = xlock__fail(XLOCK_ENOTHELD, 0, "%s (%s): this object holds no permit [XL-CSEM-6]", s->what,
+                         s->path);
     else
         release_top(s);
     pthread_mutex_unlock(&s->mu);
@@ -299,11 +299,27 @@ unsigned long long xlock_sem_cancel_token(xlock_sem_t *s)
     return s == NULL ? 0 : atomic_load(&s->cancel_gen);
 }
 
-const char *xlock_sem_name(const xlock_sem_t *s) { return s ? s->name : NULL; }
-const char *xlock_sem_path(const xlock_sem_t *s) { return s ? s->path : NULL; }
-const char *xlock_sem_namespace(const xlock_sem_t *s) { return s ? s->ns.path : NULL; }
-const char *xlock_sem_semaphore(const xlock_sem_t *s) { (void)s; return NULL; } /* deprecated */
-const char *xlock_sem_bell(const xlock_sem_t *s) { return s ? s->bell_path : NULL; }
+const char *xlock_sem_name(const xlock_sem_t *s)
+{
+    return s ? s->name : NULL;
+}
+const char *xlock_sem_path(const xlock_sem_t *s)
+{
+    return s ? s->path : NULL;
+}
+const char *xlock_sem_namespace(const xlock_sem_t *s)
+{
+    return s ? s->ns.path : NULL;
+}
+const char *xlock_sem_semaphore(const xlock_sem_t *s)
+{
+    (void)s;
+    return NULL;
+} /* deprecated */
+const char *xlock_sem_bell(const xlock_sem_t *s)
+{
+    return s ? s->bell_path : NULL;
+}
 
 const char *xlock_sem_bell_status(const xlock_sem_t *s)
 {

@@ -139,8 +139,7 @@ static void deadline_and_poll(xlock_t *holder, xlock_t *l, long nr)
  * used, modified or followed, and locking works on the safety poll alone [XL-BELL-3, XL-BELL-8]. */
 static void planted_bells_are_not_used(void)
 {
-    static const char *const kinds[] = {"an empty file", "a 100-byte file", "a FIFO",
-                                        "a symbolic link"};
+    static const char *const kinds[] = {"an empty file", "a 100-byte file", "a FIFO", "a symbolic link"};
     for (int how = 0; how < 4; how++) {
         plant p = {world_ns(), how};
         CHECK(tl_wait(tl_fork(as_member, &p)) == 0);

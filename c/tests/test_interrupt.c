@@ -46,9 +46,15 @@ static void *waiter_main(void *arg)
     waiter *w = arg;
     __atomic_store_n(&w->tid, tl_gettid(), __ATOMIC_SEQ_CST);
     switch (w->kind) {
-    case W_LOCK: w->rc = xlock_acquire(w->obj, w->timeout_ms); break;
-    case W_SEM: w->rc = xlock_sem_acquire(w->obj, w->timeout_ms); break;
-    case W_PSEM: w->rc = xlock_psem_acquire(w->obj, w->timeout_ms); break;
+    case W_LOCK:
+        w->rc = xlock_acquire(w->obj, w->timeout_ms);
+        break;
+    case W_SEM:
+        w->rc = xlock_sem_acquire(w->obj, w->timeout_ms);
+        break;
+    case W_PSEM:
+        w->rc = xlock_psem_acquire(w->obj, w->timeout_ms);
+        break;
     }
     w->err = xlock_last_errno(); /* per thread */
     w->done_ms = tl_ms();
@@ -271,12 +277,9 @@ static void cancel_semaphore_waits(void)
 int main(int argc, char **argv)
 {
     static const tl_case cases[] = {
-        TL_CASE(signal_interrupts_blocking_flock),
-        TL_CASE(signal_interrupts_timed_wait),
-        TL_CASE(signal_interrupts_semaphore_waits),
-        TL_CASE(cancel_ends_waits),
-        TL_CASE(cancel_token_is_race_free),
-        TL_CASE(cancel_semaphore_waits),
+        TL_CASE(signal_interrupts_blocking_flock),  TL_CASE(signal_interrupts_timed_wait),
+        TL_CASE(signal_interrupts_semaphore_waits), TL_CASE(cancel_ends_waits),
+        TL_CASE(cancel_token_is_race_free),         TL_CASE(cancel_semaphore_waits),
     };
     return tl_main(argc, argv, cases, COUNT(cases));
 }

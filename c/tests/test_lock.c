@@ -450,8 +450,12 @@ static void *stress_thread(void *arg)
     for (int i = 0; i < a->rounds && !bad; i++) {
         int rc;
         switch ((i + a->mode) % 3) {
-        case 0: rc = xlock_acquire(l, -1); break;
-        case 1: rc = xlock_acquire(l, 20000); break;
+        case 0:
+            rc = xlock_acquire(l, -1);
+            break;
+        case 1:
+            rc = xlock_acquire(l, 20000);
+            break;
         default:
             while ((rc = xlock_try_acquire(l)) == XLOCK_EWOULDBLOCK)
                 sched_yield();
@@ -565,7 +569,7 @@ static void path_taken_away(int by_rename)
     xlock_t *d = open_lock(ns, "moved", 0, 0);
     CHECK(d != NULL);
     CHECK_OK(xlock_try_acquire(d));
-    CHECK_OK(xlock_release(c)); /* b's flock on the old file succeeds; it must not keep it */
+    CHECK_OK(xlock_release(c));             /* b's flock on the old file succeeds; it must not keep it */
     CHECK(tl_wait_flock_waiter(path) == 0); /* b now waits on the file at the path */
     CHECK_RC(xlock_locked(b), 0);
     CHECK_OK(xlock_release(d));
@@ -581,8 +585,14 @@ static void path_taken_away(int by_rename)
     xlock_close(d);
 }
 
-static void unlinked_lock_file_is_reopened(void) { path_taken_away(0); }
-static void lock_file_renamed_over_is_reopened(void) { path_taken_away(1); }
+static void unlinked_lock_file_is_reopened(void)
+{
+    path_taken_away(0);
+}
+static void lock_file_renamed_over_is_reopened(void)
+{
+    path_taken_away(1);
+}
 
 /* Every NULL and bad argument documented in xlock.h gets a typed error. */
 static void bad_arguments(void)

@@ -55,7 +55,8 @@ static void check_string(const char *what, const char *desc, const char *got, co
         tl_fail(__FILE__, __LINE__, "%s of '%s': got '%s', expected '%s'", what, desc, got, want);
 }
 
-/* Every case of spec/vectors/names.json [XL-NAME-1..XL-NAME-3, XL-ENC-1, XL-ENC-3, XL-SEM-1..XL-SEM-3]. */
+/* Every case of spec/vectors/names.json [XL-NAME-1..XL-NAME-3, XL-ENC-1, XL-ENC-3, XL-SEM-1..XL-SEM-3].
+ */
 static void names_json_vectors(void)
 {
     char buf[XLOCK_FILE_NAME_SIZE];
@@ -82,16 +83,15 @@ static void names_json_vectors(void)
         CHECK_OK(xlock_validate_name(c->name, c->len));
         CHECK_RC(xlock_lock_file_name(buf, sizeof buf, c->name, c->len), strlen(c->lock_file));
         check_string("lock file", c->description, buf, c->lock_file);
-        CHECK_RC(xlock_capacity_file_name(buf, sizeof buf, c->name, c->len),
-                 strlen(c->capacity_file));
+        CHECK_RC(xlock_capacity_file_name(buf, sizeof buf, c->name, c->len), strlen(c->capacity_file));
         check_string("capacity file", c->description, buf, c->capacity_file);
         CHECK_RC(xlock_slot_file_name(buf, sizeof buf, c->name, c->len, 0), strlen(c->slot0));
         check_string("slot 0", c->description, buf, c->slot0);
         CHECK_RC(xlock_slot_file_name(buf, sizeof buf, c->name, c->len, 999), strlen(c->slot999));
         check_string("slot 999", c->description, buf, c->slot999);
         for (size_t n = 0; n < COUNT(VEC_NS); n++) {
-            CHECK_RC(xlock_semaphore_name(buf, sizeof buf, 'p', VEC_NS[n].dev, VEC_NS[n].ino,
-                                          c->name, c->len),
+            CHECK_RC(xlock_semaphore_name(buf, sizeof buf, 'p', VEC_NS[n].dev, VEC_NS[n].ino, c->name,
+                                          c->len),
                      30);
             check_string("semaphore", c->description, buf, c->psem[n]);
         }
@@ -119,7 +119,7 @@ static void longest_names_fit(void)
 static void buffers_and_bad_arguments(void)
 {
     char buf[64];
-    CHECK_RC(xlock_lock_file_name(NULL, 0, "Billing", 7), 13); /* query: "!billing.lock" */
+    CHECK_RC(xlock_lock_file_name(NULL, 0, "Billing", 7), 13);           /* query: "!billing.lock" */
     CHECK_RC(xlock_lock_file_name(buf, 13, "Billing", 7), XLOCK_EINVAL); /* no room for NUL */
     CHECK(strstr(xlock_last_message(), "14") != NULL);
     CHECK_RC(xlock_lock_file_name(buf, 14, "Billing", 7), 13);
@@ -157,13 +157,20 @@ static void errors_json_table(void)
         const char *c;
         int value;
     } header[] = {
-        {"XLOCK_EWOULDBLOCK", XLOCK_EWOULDBLOCK}, {"XLOCK_ETIMEDOUT", XLOCK_ETIMEDOUT},
-        {"XLOCK_EINVALNAME", XLOCK_EINVALNAME},   {"XLOCK_EINVAL", XLOCK_EINVAL},
-        {"XLOCK_EINSECURE", XLOCK_EINSECURE},     {"XLOCK_EUNSUPPORTEDFS", XLOCK_EUNSUPPORTEDFS},
-        {"XLOCK_ENOTHELD", XLOCK_ENOTHELD},       {"XLOCK_EALREADY", XLOCK_EALREADY},
-        {"XLOCK_ECAPACITY", XLOCK_ECAPACITY},     {"XLOCK_EINTR", XLOCK_EINTR},
-        {"XLOCK_ECANCELED", XLOCK_ECANCELED},     {"XLOCK_EOS", XLOCK_EOS},
-        {"XLOCK_ELOST", XLOCK_ELOST},             {"XLOCK_EUNSUPPORTEDBACKEND", XLOCK_EUNSUPPORTEDBACKEND},
+        {"XLOCK_EWOULDBLOCK", XLOCK_EWOULDBLOCK},
+        {"XLOCK_ETIMEDOUT", XLOCK_ETIMEDOUT},
+        {"XLOCK_EINVALNAME", XLOCK_EINVALNAME},
+        {"XLOCK_EINVAL", XLOCK_EINVAL},
+        {"XLOCK_EINSECURE", XLOCK_EINSECURE},
+        {"XLOCK_EUNSUPPORTEDFS", XLOCK_EUNSUPPORTEDFS},
+        {"XLOCK_ENOTHELD", XLOCK_ENOTHELD},
+        {"XLOCK_EALREADY", XLOCK_EALREADY},
+        {"XLOCK_ECAPACITY", XLOCK_ECAPACITY},
+        {"XLOCK_EINTR", XLOCK_EINTR},
+        {"XLOCK_ECANCELED", XLOCK_ECANCELED},
+        {"XLOCK_EOS", XLOCK_EOS},
+        {"XLOCK_ELOST", XLOCK_ELOST},
+        {"XLOCK_EUNSUPPORTEDBACKEND", XLOCK_EUNSUPPORTEDBACKEND},
         {"XLOCK_EBACKEND", XLOCK_EBACKEND},
     };
     CHECK(COUNT(VEC_ERRORS) == COUNT(header));
@@ -205,9 +212,8 @@ static void versions_and_options(void)
 int main(int argc, char **argv)
 {
     static const tl_case cases[] = {
-        TL_CASE(sha256_nist_vectors), TL_CASE(names_json_vectors),
-        TL_CASE(longest_names_fit),   TL_CASE(buffers_and_bad_arguments),
-        TL_CASE(errors_json_table),   TL_CASE(versions_and_options),
+        TL_CASE(sha256_nist_vectors),       TL_CASE(names_json_vectors), TL_CASE(longest_names_fit),
+        TL_CASE(buffers_and_bad_arguments), TL_CASE(errors_json_table),  TL_CASE(versions_and_options),
     };
     return tl_main(argc, argv, cases, COUNT(cases));
 }

@@ -217,12 +217,9 @@ static void fork_child_holds_no_permit(void)
 int main(int argc, char **argv)
 {
     static const tl_case cases[] = {
-        TL_CASE(open_acquire_release),
-        TL_CASE(bad_arguments),
-        TL_CASE(unlink_splits_openers),
-        TL_CASE(foreign_owner_is_refused),
-        TL_CASE(planted_files_are_refused),
-        TL_CASE(fork_child_holds_no_permit),
+        TL_CASE(open_acquire_release),      TL_CASE(bad_arguments),
+        TL_CASE(unlink_splits_openers),     TL_CASE(foreign_owner_is_refused),
+        TL_CASE(planted_files_are_refused), TL_CASE(fork_child_holds_no_permit),
     };
     return tl_main(argc, argv, cases, COUNT(cases));
 }

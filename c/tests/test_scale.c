@@ -64,8 +64,7 @@ static void ten_thousand_objects_one_descriptor_each(void)
     for (; opened < n; opened++) {
         char name[32];
         snprintf(name, sizeof name, "lock-%ld", opened);
-        if ((locks[opened] = open_lock(ns, name)) == NULL ||
-            xlock_try_acquire(locks[opened]) != 0)
+        if ((locks[opened] = open_lock(ns, name)) == NULL || xlock_try_acquire(locks[opened]) != 0)
             break;
     }
     long after = open_fds();

@@ -55,7 +55,7 @@ static void capacity_file_is_created_exactly(void)
     CHECK_OK(xlock_sem_namespace_id(&dev, &ino, s));
     CHECK_RC(xlock_semaphore_name(sem, sizeof sem, 's', dev, ino, "Pool", 4), 30);
     snprintf(buf, sizeof buf, "/dev/shm/sem.%s", sem + 1);
-    CHECK(access(buf, F_OK) != 0); /* no doorbell [XL-SEM-2] */
+    CHECK(access(buf, F_OK) != 0);         /* no doorbell [XL-SEM-2] */
     CHECK(xlock_sem_semaphore(s) == NULL); /* deprecated */
     CHECK_RC(xlock_sem_bell_word(s), xlock_bell_word('s', "Pool", 4));
     snprintf(buf, sizeof buf, "%s/.xlock-bell", ns);
@@ -329,8 +329,14 @@ static void slot_taken_away(int by_rename)
     xlock_sem_close(c);
 }
 
-static void unlinked_slot_file_is_reopened(void) { slot_taken_away(0); }
-static void slot_file_renamed_over_is_reopened(void) { slot_taken_away(1); }
+static void unlinked_slot_file_is_reopened(void)
+{
+    slot_taken_away(0);
+}
+static void slot_file_renamed_over_is_reopened(void)
+{
+    slot_taken_away(1);
+}
 
 /* Symlinked capacity or slot files are refused and not followed [XL-LOCK-4, XL-CSEM-2]. */
 static void symlinked_files_are_refused(void)

@@ -16,7 +16,10 @@ typedef struct tl_case {
     void (*fn)(void);
 } tl_case;
 
-#define TL_CASE(fn) {#fn, fn}
+#define TL_CASE(fn)                                                                                     \
+    {                                                                                                   \
+#fn, fn                                                                                         \
+    }
 
 /* Runs the cases named on the command line (all if none); prints each name and the summary. */
 int tl_main(int argc, char **argv, const tl_case *cases, size_t n);
@@ -24,24 +27,24 @@ int tl_main(int argc, char **argv, const tl_case *cases, size_t n);
 void tl_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int tl_failed(void); /* the current test has failed */
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            tl_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond);                                \
-            return;                                                                                \
-        }                                                                                          \
+#define CHECK(cond)                                                                                     \
+    do {                                                                                                \
+        if (!(cond)) {                                                                                  \
+            tl_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond);                                     \
+            return;                                                                                     \
+        }                                                                                               \
     } while (0)
 
 /* expr must return exactly `expected`; the message shows both codes and xlock_last_message(). */
-#define CHECK_RC(expr, expected)                                                                   \
-    do {                                                                                           \
-        long long rc_ = (long long)(expr), ex_ = (long long)(expected);                            \
-        if (rc_ != ex_) {                                                                          \
-            tl_fail(__FILE__, __LINE__, "%s returned %lld (%s), expected %lld (%s); last message: %s", \
-                    #expr, rc_, xlock_errname((int)rc_) ? xlock_errname((int)rc_) : "?", ex_,       \
-                    xlock_errname((int)ex_) ? xlock_errname((int)ex_) : "?", xlock_last_message()); \
-            return;                                                                                \
-        }                                                                                          \
+#define CHECK_RC(expr, expected)                                                                        \
+    do {                                                                                                \
+        long long rc_ = (long long)(expr), ex_ = (long long)(expected);                                 \
+        if (rc_ != ex_) {                                                                               \
+            tl_fail(__FILE__, __LINE__, "%s returned %lld (%s), expected %lld (%s); last message: %s",  \
+                    #expr, rc_, xlock_errname((int)rc_) ? xlock_errname((int)rc_) : "?", ex_,           \
+                    xlock_errname((int)ex_) ? xlock_errname((int)ex_) : "?", xlock_last_message());     \
+            return;                                                                                     \
+        }                                                                                               \
     } while (0)
 
 #define CHECK_OK(expr) CHECK_RC(expr, 0)

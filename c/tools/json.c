@@ -21,8 +21,7 @@ static int fail(parser *p, const char *what)
 static void skip_ws(parser *p)
 {
     while (p->pos < p->len &&
-           (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' ||
-            p->s[p->pos] == '\r'))
+           (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
         p->pos++;
 }
 
@@ -74,7 +73,7 @@ static int hex4(parser *p, unsigned *out)
 /* Parses a string at p->pos (at the opening quote) into a new buffer. */
 static int parse_string(parser *p, char **out, size_t *outlen)
 {
-    p->pos++; /* opening quote */
+    p->pos++;                                /* opening quote */
     char *buf = malloc(p->len - p->pos + 1); /* the decoded form is never longer */
     if (buf == NULL)
         return fail(p, "out of memory");
@@ -102,14 +101,30 @@ static int parse_string(parser *p, char **out, size_t *outlen)
         char e = p->s[p->pos++];
         unsigned cp;
         switch (e) {
-        case '"': buf[n++] = '"'; break;
-        case '\\': buf[n++] = '\\'; break;
-        case '/': buf[n++] = '/'; break;
-        case 'b': buf[n++] = '\b'; break;
-        case 'f': buf[n++] = '\f'; break;
-        case 'n': buf[n++] = '\n'; break;
-        case 'r': buf[n++] = '\r'; break;
-        case 't': buf[n++] = '\t'; break;
+        case '"':
+            buf[n++] = '"';
+            break;
+        case '\\':
+            buf[n++] = '\\';
+            break;
+        case '/':
+            buf[n++] = '/';
+            break;
+        case 'b':
+            buf[n++] = '\b';
+            break;
+        case 'f':
+            buf[n++] = '\f';
+            break;
+        case 'n':
+            buf[n++] = '\n';
+            break;
+        case 'r':
+            buf[n++] = '\r';
+            break;
+        case 't':
+            buf[n++] = '\t';
+            break;
         case 'u':
             if (hex4(p, &cp) != 0) {
                 free(buf);
@@ -199,8 +214,7 @@ static int parse_number(parser *p, jfield *f)
     }
     if (p->pos >= p->len || p->s[p->pos] < '0' || p->s[p->pos] > '9')
         return fail(p, "bad number");
-    if (p->s[p->pos] == '0' && p->pos + 1 < p->len && p->s[p->pos + 1] >= '0' &&
-        p->s[p->pos + 1] <= '9')
+    if (p->s[p->pos] == '0' && p->pos + 1 < p->len && p->s[p->pos + 1] >= '0' && p->s[p->pos + 1] <= '9')
         return fail(p, "leading zero");
     unsigned long long v = 0;
     while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') {
@@ -422,7 +436,6 @@ void jw_close(jwriter *w)
     put(w, "}", 1);
     w->need_comma = 1;
 }
-
 
 /* Length of a well-formed UTF-8 sequence at s, 0 if ill-formed. */
 static size_t utf8_ok(const unsigned char *s, size_t left)

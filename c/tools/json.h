@@ -8,15 +8,15 @@
 typedef enum { J_NULL, J_BOOL, J_INT, J_STRING, J_OTHER } jtype;
 
 typedef struct jfield {
-    char *key;    /* NUL-terminated (keys with NUL bytes are cut) */
+    char *key; /* NUL-terminated (keys with NUL bytes are cut) */
     jtype type;
-    int boolean;  /* J_BOOL */
-    int negative; /* J_INT: sign */
-    int overflow; /* J_INT: magnitude does not fit 64 bits */
+    int boolean;                  /* J_BOOL */
+    int negative;                 /* J_INT: sign */
+    int overflow;                 /* J_INT: magnitude does not fit 64 bits */
     unsigned long long magnitude; /* J_INT */
-    char text[64];  /* J_INT: the number as written (cut to 60 characters), for messages */
-    char *str;    /* J_STRING: UTF-8 bytes (lone surrogates as their 3-byte form), NUL-terminated */
-    size_t len;   /* J_STRING: byte length, may contain NUL bytes */
+    char text[64];                /* J_INT: the number as written (cut to 60 characters), for messages */
+    char *str;  /* J_STRING: UTF-8 bytes (lone surrogates as their 3-byte form), NUL-terminated */
+    size_t len; /* J_STRING: byte length, may contain NUL bytes */
 } jfield;
 
 typedef struct jobject {
@@ -40,11 +40,11 @@ typedef struct jwriter {
 
 void jw_init(jwriter *w);
 void jw_free(jwriter *w);
-void jw_open(jwriter *w);             /* { */
-void jw_close(jwriter *w);            /* } */
-void jw_key(jwriter *w, const char *key); /* "key": ; the value call follows */
+void jw_open(jwriter *w);                              /* { */
+void jw_close(jwriter *w);                             /* } */
+void jw_key(jwriter *w, const char *key);              /* "key": ; the value call follows */
 void jw_string(jwriter *w, const char *s, size_t len); /* invalid UTF-8 becomes U+FFFD */
-void jw_cstring(jwriter *w, const char *s);           /* NULL writes null */
+void jw_cstring(jwriter *w, const char *s);            /* NULL writes null */
 void jw_int(jwriter *w, long long v);
 void jw_uint(jwriter *w, unsigned long long v);
 void jw_bool(jwriter *w, int v);

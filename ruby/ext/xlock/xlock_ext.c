@@ -1,6 +1,7 @@
 /* xlock_ext.c — the Ruby binding's shared parts: errors, options, deadlines, init. The one handle type
  * and the interruptible wait are in xlock_ext_handle.c; what differs per class in xlock_ext_lock.c,
- * xlock_ext_semaphore.c, xlock_ext_posix_semaphore.c; the pure name mapping in xlock_ext_names.c. libxlock itself is compiled into the same shared object. */
+ * xlock_ext_semaphore.c, xlock_ext_posix_semaphore.c; the pure name mapping in xlock_ext_names.c.
+ * libxlock itself is compiled into the same shared object. */
 #include "xlock_ext.h"
 
 #include <math.h>
@@ -8,7 +9,6 @@
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
-
 
 VALUE rb_mXLock;
 
@@ -96,11 +96,13 @@ void xlock_rb_options(xlock_options *opts, VALUE namespace, int allow_unsupporte
     xlock_options_init(opts);
     if (!NIL_P(namespace)) {
         if (!RB_TYPE_P(namespace, T_STRING))
-            xlock_rb_raise_kind("INVALID_ARGUMENT", "a namespace must be a String or nil, not %" PRIsVALUE,
+            xlock_rb_raise_kind("INVALID_ARGUMENT",
+                                "a namespace must be a String or nil, not %" PRIsVALUE,
                                 rb_obj_class(namespace));
         if (memchr(RSTRING_PTR(namespace), '\0', RSTRING_LEN(namespace)))
             xlock_rb_raise_kind("INVALID_ARGUMENT",
-                                "namespace path %+" PRIsVALUE " contains a NUL byte [XL-NS-3]", namespace);
+                                "namespace path %+" PRIsVALUE " contains a NUL byte [XL-NS-3]",
+                                namespace);
         opts->namespace_path = RSTRING_PTR(namespace);
     }
     opts->allow_unsupported_fs = allow_unsupported_fs;
@@ -133,7 +135,8 @@ static long long timeout_ns(VALUE timeout)
     if (RB_FLOAT_TYPE_P(timeout)) {
         double s = RFLOAT_VALUE(timeout);
         if (isnan(s))
-            xlock_rb_raise_kind("INVALID_ARGUMENT", "timeout must be a number of seconds or nil, not NaN");
+            xlock_rb_raise_kind("INVALID_ARGUMENT",
+                                "timeout must be a number of seconds or nil, not NaN");
         if (s < 0 || s > max_seconds)
             return -1;
         return llround(s * 1e9);
@@ -147,7 +150,8 @@ static long long timeout_ns(VALUE timeout)
         ns = rb_funcall(rb_funcall(timeout, id_mul, 1, INT2FIX(1000000000)), id_ceil, 0);
         return NUM2LL(ns);
     }
-    xlock_rb_raise_kind("INVALID_ARGUMENT", "timeout must be a number of seconds or nil, not %" PRIsVALUE,
+    xlock_rb_raise_kind("INVALID_ARGUMENT",
+                        "timeout must be a number of seconds or nil, not %" PRIsVALUE,
                         rb_obj_class(timeout));
 }
 
@@ -199,7 +203,8 @@ RUBY_FUNC_EXPORTED void Init_xlock_ext(void)
     rb_mXLock = rb_define_module("XLock");
     rb_require("xlock/errors");
     pthread_atfork(NULL, NULL, xlock_rb_handles_after_fork);
-    rb_define_const(rb_mXLock, "LIBXLOCK_VERSION", rb_str_freeze(rb_str_new_cstr(xlock_version_string())));
+    rb_define_const(rb_mXLock, "LIBXLOCK_VERSION",
+                    rb_str_freeze(rb_str_new_cstr(xlock_version_string())));
     xlock_rb_init_names();
     xlock_rb_init_lock();
     xlock_rb_init_semaphore();

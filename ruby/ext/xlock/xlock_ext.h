@@ -44,16 +44,16 @@ enum { XLOCK_RB_YIELD_NOTHING, XLOCK_RB_YIELD_SELF, XLOCK_RB_YIELD_SLOT };
 /* One kind of libxlock handle (xlock_t, xlock_sem_t, xlock_psem_t): the functions the common code of
  * xlock_ext_handle.c calls, each taking the libxlock handle. */
 typedef struct {
-    const char *what; /* "lock", "semaphore", "POSIX semaphore", for messages */
-    int yields;       /* XLOCK_RB_YIELD_* */
-    int has_path;     /* defines #path */
+    const char *what;            /* "lock", "semaphore", "POSIX semaphore", for messages */
+    int yields;                  /* XLOCK_RB_YIELD_* */
+    int has_path;                /* defines #path */
     int (*try_acquire)(void *h); /* >= 0 acquired (a slot index for semaphores) */
     int (*release)(void *h);
     int (*held)(void *h); /* acquisitions or permits the object holds */
     unsigned long long (*token)(void *h);
     int (*wait)(void *h, long long timeout_ms, unsigned long long token);
     int (*cancel)(void *h);
-    void (*close)(void *h); /* releases what it holds, frees */
+    void (*close)(void *h);              /* releases what it holds, frees */
     const char *(*bell_status)(void *h); /* locks and counting semaphores: defines #bell... */
 } xlock_rb_kind;
 
@@ -90,7 +90,8 @@ xlock_rb_handle *xlock_rb_get(VALUE self, const xlock_rb_kind *kind);
 xlock_rb_handle *xlock_rb_get_open(VALUE self, const xlock_rb_kind *kind);
 /* For _open: the handle of self, which must never have been opened. */
 xlock_rb_handle *xlock_rb_start_open(VALUE self, const xlock_rb_kind *kind);
-/* What an open call gave, for xlock_rb_opened (strings are copied; path, semaphore, bell may be NULL). */
+/* What an open call gave, for xlock_rb_opened (strings are copied; path, semaphore, bell may be NULL).
+ */
 typedef struct {
     const char *name, *namespace, *path, *semaphore, *bell;
     unsigned long long dev, ino;

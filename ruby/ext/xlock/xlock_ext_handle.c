@@ -36,9 +36,7 @@ static void handle_free(void *p)
 }
 
 static const rb_data_type_t handle_type = {
-    "XLock handle",
-    {handle_mark, handle_free, NULL},
-    NULL, NULL, RUBY_TYPED_FREE_IMMEDIATELY,
+    "XLock handle", {handle_mark, handle_free, NULL}, NULL, NULL, RUBY_TYPED_FREE_IMMEDIATELY,
 };
 
 VALUE xlock_rb_handle_alloc(VALUE klass, const xlock_rb_kind *kind)
@@ -212,7 +210,8 @@ static int wait_interruptibly(xlock_rb_handle *r, const xlock_rb_deadline *deadl
         xlock_rb_waiter_enter(&call.waiter, r->kind, r->h);
         /* As rb_thread_call_without_gvl2, plus RB_NOGVL_UBF_ASYNC_SAFE: without it, in a process whose
          * only thread waits, Ruby starts and joins an "unblock thread" around every call. */
-        rb_nogvl(wait_without_gvl, &call, interrupt_wait, &call, RB_NOGVL_INTR_FAIL | RB_NOGVL_UBF_ASYNC_SAFE);
+        rb_nogvl(wait_without_gvl, &call, interrupt_wait, &call,
+                 RB_NOGVL_INTR_FAIL | RB_NOGVL_UBF_ASYNC_SAFE);
         xlock_rb_waiter_leave(&call.waiter);
         after_fork_check(r);
         if (r->busy > 0)
@@ -225,7 +224,7 @@ static int wait_interruptibly(xlock_rb_handle *r, const xlock_rb_deadline *deadl
         if (call.result != XLOCK_EINTR && call.result != XLOCK_ECANCELED)
             return call.result;
         check_ints_blocking(); /* raises Thread#raise, Interrupt, kills the thread, or returns */
-        if (r->closing)         /* another thread closed it while this one ran interrupts */
+        if (r->closing)        /* another thread closed it while this one ran interrupts */
             return XLOCK_ECANCELED;
     }
 }
@@ -256,14 +255,16 @@ static int acquire_until(xlock_rb_handle *r, xlock_rb_deadline deadline)
      * attempt first [XL-WAIT-12]. */
     int rc = r->kind->try_acquire(r->h);
     if (rc == XLOCK_EWOULDBLOCK) {
-        if (xlock_rb_remaining_ms(&deadline) == 0) /* a single attempt, failing with TIMEOUT [XL-WAIT-3] */
+        if (xlock_rb_remaining_ms(&deadline) ==
+            0) /* a single attempt, failing with TIMEOUT [XL-WAIT-3] */
             rc = r->kind->wait(r->h, 0, r->kind->token(r->h));
         else
             rc = wait_interruptibly(r, &deadline);
     }
     if (rc < 0) {
         if (r->closing)
-            xlock_rb_raise_kind("CANCELLED", "%s '%" PRIsVALUE "' (%" PRIsVALUE ") was closed while waiting",
+            xlock_rb_raise_kind("CANCELLED",
+                                "%s '%" PRIsVALUE "' (%" PRIsVALUE ") was closed while waiting",
                                 r->kind->what, r->name, where(r));
         xlock_rb_raise(rc);
     }
@@ -339,9 +340,15 @@ static VALUE handle_synchronize(int argc, VALUE *argv, VALUE self)
     frame.before = held_by_current_thread(r);
     rc = xlock_rb_acquire(r, argc, argv);
     switch (r->kind->yields) {
-    case XLOCK_RB_YIELD_SELF: frame.arg = self; break;
-    case XLOCK_RB_YIELD_SLOT: frame.arg = INT2FIX(rc); break;
-    default: frame.arg = Qundef; break;
+    case XLOCK_RB_YIELD_SELF:
+        frame.arg = self;
+        break;
+    case XLOCK_RB_YIELD_SLOT:
+        frame.arg = INT2FIX(rc);
+        break;
+    default:
+        frame.arg = Qundef;
+        break;
     }
     return rb_ensure(sync_yield, (VALUE)&frame, sync_release, (VALUE)&frame);
 }
@@ -373,13 +380,26 @@ static VALUE handle_closed_p(VALUE self)
     return xlock_rb_is_open(xlock_rb_get(self, NULL)) ? Qfalse : Qtrue;
 }
 
-static VALUE handle_name(VALUE self) { return xlock_rb_get(self, NULL)->name; }
-static VALUE handle_namespace(VALUE self) { return xlock_rb_get(self, NULL)->namespace; }
-static VALUE handle_path(VALUE self) { return xlock_rb_get(self, NULL)->path; }
+static VALUE handle_name(VALUE self)
+{
+    return xlock_rb_get(self, NULL)->name;
+}
+static VALUE handle_namespace(VALUE self)
+{
+    return xlock_rb_get(self, NULL)->namespace;
+}
+static VALUE handle_path(VALUE self)
+{
+    return xlock_rb_get(self, NULL)->path;
+}
 
-static VALUE handle_bell(VALUE self) { return xlock_rb_get(self, NULL)->bell; }
+static VALUE handle_bell(VALUE self)
+{
+    return xlock_rb_get(self, NULL)->bell;
+}
 
-/* bell_word -> the word of the namespace's bell that wakes this object's waiters (0..1023) [XL-SEM-7]. */
+/* bell_word -> the word of the namespace's bell that wakes this object's waiters (0..1023) [XL-SEM-7].
+ */
 static VALUE handle_bell_word(VALUE self)
 {
     xlock_rb_handle *r = xlock_rb_get(self, NULL);
@@ -398,16 +418,20 @@ static VALUE handle_bell_status(VALUE self)
     return status ? xlock_rb_frozen_utf8(status) : Qnil;
 }
 
-/* sharing -> :private, :group_shared or :world_shared: who may write the namespace [XL-NS-9, XL-NS-15]. */
+/* sharing -> :private, :group_shared or :world_shared: who may write the namespace [XL-NS-9, XL-NS-15].
+ */
 static VALUE handle_sharing(VALUE self)
 {
     xlock_rb_handle *r = xlock_rb_get(self, NULL);
     if (NIL_P(r->name))
         return Qnil;
     switch (r->sharing) {
-    case XLOCK_SHARING_PRIVATE: return ID2SYM(rb_intern("private"));
-    case XLOCK_SHARING_GROUP: return ID2SYM(rb_intern("group_shared"));
-    default: return ID2SYM(rb_intern("world_shared"));
+    case XLOCK_SHARING_PRIVATE:
+        return ID2SYM(rb_intern("private"));
+    case XLOCK_SHARING_GROUP:
+        return ID2SYM(rb_intern("group_shared"));
+    default:
+        return ID2SYM(rb_intern("world_shared"));
     }
 }
 

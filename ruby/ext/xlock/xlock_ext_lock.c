@@ -2,23 +2,52 @@
  * classes (xlock_ext_handle.c). The Ruby half is lib/xlock/lock.rb. */
 #include "xlock_ext.h"
 
-static int try_acquire(void *h) { return xlock_try_acquire(h); }
-static int release(void *h) { return xlock_release(h); }
-static int held(void *h) { return xlock_locked(h); }
-static unsigned long long token(void *h) { return xlock_cancel_token(h); }
-static int wait(void *h, long long ms, unsigned long long t) { return xlock_acquire_token(h, ms, t); }
-static int cancel(void *h) { return xlock_cancel(h); }
-static void close_lock(void *h) { xlock_close(h); /* releases it if held [XL-HOLD-10] */ }
-static const char *bell_status(void *h) { return xlock_bell_status(h); }
+static int try_acquire(void *h)
+{
+    return xlock_try_acquire(h);
+}
+static int release(void *h)
+{
+    return xlock_release(h);
+}
+static int held(void *h)
+{
+    return xlock_locked(h);
+}
+static unsigned long long token(void *h)
+{
+    return xlock_cancel_token(h);
+}
+static int wait(void *h, long long ms, unsigned long long t)
+{
+    return xlock_acquire_token(h, ms, t);
+}
+static int cancel(void *h)
+{
+    return xlock_cancel(h);
+}
+static void close_lock(void *h)
+{
+    xlock_close(h); /* releases it if held [XL-HOLD-10] */
+}
+static const char *bell_status(void *h)
+{
+    return xlock_bell_status(h);
+}
 
 static const xlock_rb_kind lock_kind = {
-    "lock", XLOCK_RB_YIELD_SELF, 1, try_acquire, release, held, token, wait, cancel, close_lock, bell_status,
+    "lock", XLOCK_RB_YIELD_SELF, 1,           try_acquire, release, held, token, wait,
+    cancel, close_lock,          bell_status,
 };
 
-static VALUE rlock_alloc(VALUE klass) { return xlock_rb_handle_alloc(klass, &lock_kind); }
+static VALUE rlock_alloc(VALUE klass)
+{
+    return xlock_rb_handle_alloc(klass, &lock_kind);
+}
 
 /* _open(name, namespace, shared, reentrant, allow_unsupported_fs), called by #initialize. */
-static VALUE rlock_open(VALUE self, VALUE name, VALUE namespace, VALUE shared, VALUE reentrant, VALUE allow)
+static VALUE rlock_open(VALUE self, VALUE name, VALUE namespace, VALUE shared, VALUE reentrant,
+                        VALUE allow)
 {
     xlock_rb_handle *r = xlock_rb_start_open(self, &lock_kind);
     xlock_options opts;
@@ -36,8 +65,9 @@ static VALUE rlock_open(VALUE self, VALUE name, VALUE namespace, VALUE shared, V
         xlock_rb_raise(rc);
     xlock_namespace_id(&dev, &ino, l);
     {
-        xlock_rb_opened_info info = {xlock_name(l), xlock_namespace(l), xlock_path(l), NULL, xlock_bell(l),
-                                     dev, ino, xlock_lock_bell_word(l), xlock_sharing(l)};
+        xlock_rb_opened_info info = {xlock_name(l), xlock_namespace(l),      xlock_path(l),
+                                     NULL,          xlock_bell(l),           dev,
+                                     ino,           xlock_lock_bell_word(l), xlock_sharing(l)};
         xlock_rb_opened(r, l, &info);
     }
     r->shared = opts.shared;
@@ -46,11 +76,11 @@ static VALUE rlock_open(VALUE self, VALUE name, VALUE namespace, VALUE shared, V
 }
 
 /*
- * _acquire(timeout) -> self: XLock::Lock#lock(timeout: nil) (lib/xlock/lock.rb passes the keyword on, so a
- * timed call allocates no keyword hash).
- * Acquires, waiting at least +timeout+ seconds (nil: as long as it takes) [XL-WAIT-3]. Other Ruby threads
- * run meanwhile; Thread#raise, Thread#kill, Timeout.timeout and Ctrl-C end the wait with nothing held.
- * Raises XLock::Timeout, XLock::AlreadyHeld (this thread holds this non-reentrant lock [XL-HOLD-3]).
+ * _acquire(timeout) -> self: XLock::Lock#lock(timeout: nil) (lib/xlock/lock.rb passes the keyword on, so
+ * a timed call allocates no keyword hash). Acquires, waiting at least +timeout+ seconds (nil: as long as
+ * it takes) [XL-WAIT-3]. Other Ruby threads run meanwhile; Thread#raise, Thread#kill, Timeout.timeout
+ * and Ctrl-C end the wait with nothing held. Raises XLock::Timeout, XLock::AlreadyHeld (this thread
+ * holds this non-reentrant lock [XL-HOLD-3]).
  */
 static VALUE rlock_lock_timeout(VALUE self, VALUE timeout)
 {
@@ -85,8 +115,14 @@ static VALUE rlock_locked_p(VALUE self)
     return xlock_rb_held(xlock_rb_get(self, &lock_kind)) == 1 ? Qtrue : Qfalse;
 }
 
-static VALUE rlock_shared_p(VALUE self) { return xlock_rb_get(self, &lock_kind)->shared ? Qtrue : Qfalse; }
-static VALUE rlock_reentrant_p(VALUE self) { return xlock_rb_get(self, &lock_kind)->reentrant ? Qtrue : Qfalse; }
+static VALUE rlock_shared_p(VALUE self)
+{
+    return xlock_rb_get(self, &lock_kind)->shared ? Qtrue : Qfalse;
+}
+static VALUE rlock_reentrant_p(VALUE self)
+{
+    return xlock_rb_get(self, &lock_kind)->reentrant ? Qtrue : Qfalse;
+}
 
 /* Lock._remove(name, namespace, allow_unsupported_fs) -> true/false [XL-RM-2]. */
 static VALUE rlock_s_remove(VALUE klass, VALUE name, VALUE namespace, VALUE allow)

@@ -1,5 +1,5 @@
-/* xlock_ext_names.c — the pure name mapping [XL-SEM-6]: file names and semaphore names of a name, without
- * touching the file system. Called by lib/xlock/mapping.rb. */
+/* xlock_ext_names.c — the pure name mapping [XL-SEM-6]: file names and semaphore names of a name,
+ * without touching the file system. Called by lib/xlock/mapping.rb. */
 #include "xlock_ext.h"
 
 static VALUE result(int rc, const char *buf)
@@ -43,14 +43,15 @@ static VALUE names_slot_file(VALUE mod, VALUE name, VALUE slot)
     return result(rc, buf);
 }
 
-/* _semaphore_name(kind, dev, ino, name) -> "/xl1..." [XL-SEM-1]; lib/xlock/mapping.rb checks the arguments. */
+/* _semaphore_name(kind, dev, ino, name) -> "/xl1..." [XL-SEM-1]; lib/xlock/mapping.rb checks the
+ * arguments. */
 static VALUE names_semaphore(VALUE mod, VALUE kind, VALUE dev, VALUE ino, VALUE name)
 {
     char buf[XLOCK_SEM_NAME_SIZE];
     int rc;
     xlock_rb_check_name(name);
-    rc = xlock_semaphore_name(buf, sizeof buf, NUM2INT(kind), NUM2ULL(dev), NUM2ULL(ino), RSTRING_PTR(name),
-                              (size_t)RSTRING_LEN(name));
+    rc = xlock_semaphore_name(buf, sizeof buf, NUM2INT(kind), NUM2ULL(dev), NUM2ULL(ino),
+                              RSTRING_PTR(name), (size_t)RSTRING_LEN(name));
     return result(rc, buf);
 }
 
@@ -88,7 +89,8 @@ static VALUE names_default_namespace(VALUE mod)
 void xlock_rb_init_names(void)
 {
     rb_define_private_method(rb_singleton_class(rb_mXLock), "_lock_file_name", names_lock_file, 1);
-    rb_define_private_method(rb_singleton_class(rb_mXLock), "_capacity_file_name", names_capacity_file, 1);
+    rb_define_private_method(rb_singleton_class(rb_mXLock), "_capacity_file_name", names_capacity_file,
+                             1);
     rb_define_private_method(rb_singleton_class(rb_mXLock), "_slot_file_name", names_slot_file, 2);
     rb_define_private_method(rb_singleton_class(rb_mXLock), "_semaphore_name", names_semaphore, 4);
     rb_define_private_method(rb_singleton_class(rb_mXLock), "_bell_word", names_bell_word, 2);

@@ -3,20 +3,54 @@
  * half is lib/xlock/posix_semaphore.rb. */
 #include "xlock_ext.h"
 
-static int try_acquire(void *h) { return xlock_psem_try_acquire(h); }
-static int release(void *h) { return xlock_psem_release(h); }
-static int held(void *h) { return xlock_psem_held(h); }
-static unsigned long long token(void *h) { return xlock_psem_cancel_token(h); }
-static int wait(void *h, long long ms, unsigned long long t) { return xlock_psem_acquire_token(h, ms, t); }
-static int cancel(void *h) { return xlock_psem_cancel(h); }
+static int try_acquire(void *h)
+{
+    return xlock_psem_try_acquire(h);
+}
+static int release(void *h)
+{
+    return xlock_psem_release(h);
+}
+static int held(void *h)
+{
+    return xlock_psem_held(h);
+}
+static unsigned long long token(void *h)
+{
+    return xlock_psem_cancel_token(h);
+}
+static int wait(void *h, long long ms, unsigned long long t)
+{
+    return xlock_psem_acquire_token(h, ms, t);
+}
+static int cancel(void *h)
+{
+    return xlock_psem_cancel(h);
+}
 /* Posts back the permits the object holds [XL-PSEM-6] (none in a forked child [XL-HOLD-11]). */
-static void close_psem(void *h) { xlock_psem_close(h); }
+static void close_psem(void *h)
+{
+    xlock_psem_close(h);
+}
 
 static const xlock_rb_kind psem_kind = {
-    "POSIX semaphore", XLOCK_RB_YIELD_NOTHING, 0, try_acquire, release, held, token, wait, cancel, close_psem, NULL,
+    "POSIX semaphore",
+    XLOCK_RB_YIELD_NOTHING,
+    0,
+    try_acquire,
+    release,
+    held,
+    token,
+    wait,
+    cancel,
+    close_psem,
+    NULL,
 };
 
-static VALUE rpsem_alloc(VALUE klass) { return xlock_rb_handle_alloc(klass, &psem_kind); }
+static VALUE rpsem_alloc(VALUE klass)
+{
+    return xlock_rb_handle_alloc(klass, &psem_kind);
+}
 
 /* _open(name, value, namespace, allow_unsupported_fs), called by #initialize. */
 static VALUE rpsem_open(VALUE self, VALUE name, VALUE value, VALUE namespace, VALUE allow)
@@ -28,8 +62,8 @@ static VALUE rpsem_open(VALUE self, VALUE name, VALUE value, VALUE namespace, VA
     int rc;
     xlock_rb_check_name(name);
     if (!RB_FIXNUM_P(value) || FIX2LONG(value) < 0 || FIX2LONG(value) > 0x7fffffffL)
-        xlock_rb_raise_kind("INVALID_ARGUMENT", "value must be an Integer from 0 to SEM_VALUE_MAX, not %+" PRIsVALUE,
-                            value);
+        xlock_rb_raise_kind("INVALID_ARGUMENT",
+                            "value must be an Integer from 0 to SEM_VALUE_MAX, not %+" PRIsVALUE, value);
     xlock_rb_options(&opts, namespace, RTEST(allow));
     opts.cancellable = 1; /* #close from another thread ends an untimed wait [XL-WAIT-10] */
     rc = xlock_psem_open_n(&p, RSTRING_PTR(name), (size_t)RSTRING_LEN(name), FIX2LONG(value), &opts);
@@ -39,8 +73,15 @@ static VALUE rpsem_open(VALUE self, VALUE name, VALUE value, VALUE namespace, VA
         xlock_rb_raise(rc);
     xlock_psem_namespace_id(&dev, &ino, p);
     {
-        xlock_rb_opened_info info = {xlock_psem_name(p), xlock_psem_namespace(p), NULL, xlock_psem_semaphore(p),
-                                     NULL, dev, ino, -1, xlock_psem_sharing(p)};
+        xlock_rb_opened_info info = {xlock_psem_name(p),
+                                     xlock_psem_namespace(p),
+                                     NULL,
+                                     xlock_psem_semaphore(p),
+                                     NULL,
+                                     dev,
+                                     ino,
+                                     -1,
+                                     xlock_psem_sharing(p)};
         xlock_rb_opened(r, p, &info);
     }
     return self;
@@ -71,7 +112,10 @@ static VALUE rpsem_release(VALUE self)
     return self;
 }
 
-static VALUE rpsem_held(VALUE self) { return INT2FIX(xlock_rb_held(xlock_rb_get(self, &psem_kind))); }
+static VALUE rpsem_held(VALUE self)
+{
+    return INT2FIX(xlock_rb_held(xlock_rb_get(self, &psem_kind)));
+}
 
 /* value -> the semaphore's current value (sem_getvalue). */
 static VALUE rpsem_value(VALUE self)
@@ -84,7 +128,10 @@ static VALUE rpsem_value(VALUE self)
 }
 
 /* semaphore_name -> "/xl1p..." [XL-PSEM-2]. */
-static VALUE rpsem_semaphore_name(VALUE self) { return xlock_rb_get(self, &psem_kind)->semaphore; }
+static VALUE rpsem_semaphore_name(VALUE self)
+{
+    return xlock_rb_get(self, &psem_kind)->semaphore;
+}
 
 /* PosixSemaphore._unlink(name, namespace, allow_unsupported_fs) -> true/false [XL-PSEM-5]. */
 static VALUE rpsem_s_unlink(VALUE klass, VALUE name, VALUE namespace, VALUE allow)

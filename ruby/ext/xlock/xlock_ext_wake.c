@@ -4,8 +4,8 @@
  * Each waiting thread registers itself here. To interrupt it, Ruby's unblocking function (or #close)
  * marks it, and it is sent SIGVTALRM, for which Ruby installs a no-op handler without SA_RESTART (the
  * same signal Ruby's own RUBY_UBF_IO sends, so File#flock is interruptible). A signal that arrives just
- * before the thread enters flock(2) would be lost, so a helper thread sends it again every 2 ms until the
- * thread leaves its wait: the classic race is closed by repetition, as Ruby's timer thread does.
+ * before the thread enters flock(2) would be lost, so a helper thread sends it again every 2 ms until
+ * the thread leaves its wait: the classic race is closed by repetition, as Ruby's timer thread does.
  *
  * The unblocking function is async-signal-safe (a flag, pthread_kill, sem_post): Ruby may call it from
  * its signal handler (Ctrl-C in a process with one thread), so it is passed with
@@ -22,7 +22,7 @@
 #define RESEND_INTERVAL_NS 2000000L
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static sem_t bell; /* posted by every interrupt: wakes the helper */
+static sem_t bell;               /* posted by every interrupt: wakes the helper */
 static xlock_rb_waiter *waiters; /* entries live on the waiting threads' C stacks */
 static int helper_started;
 
@@ -84,7 +84,8 @@ void xlock_rb_waiters_start(void)
     pthread_attr_destroy(&attr);
     if (err != 0) {
         sem_destroy(&bell);
-        xlock_rb_raise_kind("OS_ERROR", "xlock: cannot start the interrupt helper thread: %s", strerror(err));
+        xlock_rb_raise_kind("OS_ERROR", "xlock: cannot start the interrupt helper thread: %s",
+                            strerror(err));
     }
     helper_started = 1;
 }
