@@ -17,6 +17,7 @@ require "xlock/semaphore"
 require "xlock/posix_semaphore"
 require "xlock/mapping"
 require "xlock/remove"
+require "xlock/pg/dispatch" # postgresql:// namespaces; loads the pg gem only when one is used
 
 module XLock
   # Opens the lock +name+, waits for it (at most +timeout+ seconds; nil waits as long as it takes), yields

@@ -8,6 +8,13 @@ module XLock
   class Driver
     PROTOCOL = 1
     CAPABILITIES = %w[lock shared timeout reentrant semaphore posix_semaphore map remove counter clock fork].freeze
+    # PostgreSQL namespaces [spec §16] when the pg gem is there.
+    PG_AVAILABLE = begin
+      require "xlock/pg"
+      true
+    rescue XLock::UnsupportedBackend
+      false
+    end
     FORK_REPORT_S = 5
     SHARING = { private: "private", group_shared: "group", world_shared: "world" }.freeze
 
@@ -62,6 +69,9 @@ module XLock
       [request, failure(id, e.kind, e.message)]
     rescue SystemCallError => e
       [request, failure(id, "OS_ERROR", e.message)]
+    rescue Interrupt
+      # SIGINT during a wait: the binding cancelled it (server-side too) and holds nothing [XL-WAIT-9, XL-PG-8]
+      [request, failure(id, "INTERRUPTED", "interrupted by SIGINT; nothing is held")]
     rescue ArgumentError, TypeError, RangeError => e
       [request, failure(id, "BAD_REQUEST", "#{e.class}: #{e.message}")]
     end
@@ -84,7 +94,7 @@ module XLock
       end
 
       { "implementation" => "ruby", "version" => XLock::VERSION, "spec" => XLock::SPEC, "protocol" => PROTOCOL,
-        "pid" => Process.pid, "capabilities" => CAPABILITIES }
+        "pid" => Process.pid, "capabilities" => PG_AVAILABLE ? CAPABILITIES + ["pg"] : CAPABILITIES }
     end
 
     def op_map(request)
@@ -93,6 +103,16 @@ module XLock
       { "lock_file" => mapping.lock_file, "capacity_file" => mapping.capacity_file,
         "slot_files" => { "0" => mapping.slot_file(0), "999" => mapping.slot_file(999) },
         "semaphores" => { "p" => mapping.semaphores.fetch(:p) }, "bell_words" => mapping.bell_words.transform_keys(&:to_s) }
+        .merge(pg_keys(name, optional(request, "label", String)))
+    end
+
+    # The keys of a PostgreSQL namespace for a label [XL-PG-3], without connecting.
+    def pg_keys(name, label)
+      return {} if label.nil?
+
+      require "xlock/pg/keys"
+      { "pg_keys" => { "l" => XLock::PG::Keys.key("l", label, name), "s0" => XLock::PG::Keys.key("s", label, name, 0),
+                       "s999" => XLock::PG::Keys.key("s", label, name, 999) } }
     end
 
     def op_open(request)
@@ -115,12 +135,21 @@ module XLock
         end
       handle = "h#{@next_handle += 1}"
       @handles[handle] = Handle.new(object, kind)
+      return pg_opened(handle, object) if defined?(XLock::PG::Handle) && object.is_a?(XLock::PG::Handle)
+
       dev, ino = object.namespace_identity
       raw = kind == "posix_semaphore"
       { "handle" => handle, "namespace" => object.namespace, "dev" => dev, "ino" => ino,
         "path" => raw ? nil : object.path,
         "semaphore" => raw ? object.semaphore_name : nil, "bell" => raw ? nil : object.bell,
         "bell_word" => raw ? nil : object.bell_word, "sharing" => SHARING.fetch(object.sharing) }
+    end
+
+    def pg_opened(handle, object)
+      { "handle" => handle, "namespace" => object.namespace, "label" => object.label, "key" => object.key,
+        "system_identifier" => object.system_identifier, "database" => object.database,
+        "backend_pid" => object.backend_pid, "path" => nil, "semaphore" => nil, "bell" => nil,
+        "bell_word" => nil, "sharing" => "database" }
     end
 
     def op_acquire(request)
@@ -156,7 +185,10 @@ module XLock
 
     def op_locked(request)
       object = handle_arg(request).object
-      { "locked" => object.is_a?(XLock::Lock) ? object.locked? : object.held.positive? }
+      pg_lock = defined?(XLock::PG::Lock) && object.is_a?(XLock::PG::Lock)
+      return { "locked" => object.locked?(verify: true) } if pg_lock && flag(request, "verify")
+
+      { "locked" => object.respond_to?(:locked?) ? object.locked? : object.held.positive? }
     end
 
     def op_close(request)
@@ -226,7 +258,7 @@ module XLock
       $stdout.reopen(File::NULL, "w")
       object = handle.object
       report = { "release" => outcome { handle.kind == "lock" ? object.unlock : object.release } }
-      report["locked"] = object.is_a?(XLock::Lock) ? object.locked? : object.held.positive?
+      report["locked"] = object.respond_to?(:locked?) ? object.locked? : object.held.positive?
       report["try_acquire"] = outcome { op_try_acquire(request) }
       writer.write(JSON.generate(report) << "\n")
     rescue Exception => e # say what went wrong, then linger all the same
