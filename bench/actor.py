@@ -107,8 +107,13 @@ class PosixIpcPeer:
         self.sem.release()
 
 
-LOCKS = {"raw": RawFlock, "raw-recheck": RawFlockRecheck, "filelock": FileLockPeer,
-         "portalocker": PortalockerPeer, "fasteners": FastenersPeer}
+LOCKS = {
+    "raw": RawFlock,
+    "raw-recheck": RawFlockRecheck,
+    "filelock": FileLockPeer,
+    "portalocker": PortalockerPeer,
+    "fasteners": FastenersPeer,
+}
 
 
 def main():
@@ -120,8 +125,12 @@ def main():
         op = req["op"]
         reply = {"id": req.get("id"), "ok": True}
         if op == "hello":
-            reply.update(implementation="bench-" + impl, protocol=1, pid=os.getpid(),
-                         capabilities=["lock", "timeout", "clock", "posix_semaphore"])
+            reply.update(
+                implementation="bench-" + impl,
+                protocol=1,
+                pid=os.getpid(),
+                capabilities=["lock", "timeout", "clock", "posix_semaphore"],
+            )
         elif op == "open":
             name = req["name"]
             if req["kind"] == "posix_semaphore" and impl == "posix_ipc":
@@ -129,11 +138,15 @@ def main():
             elif req["kind"] == "lock" and impl in LOCKS:
                 obj = LOCKS[impl](os.path.join(req["namespace"], name + ".lock"))
             else:
-                reply = {"id": req.get("id"), "ok": False, "error": "UNSUPPORTED",
-                         "message": "%s cannot open kind %s" % (impl, req["kind"])}
+                reply = {
+                    "id": req.get("id"),
+                    "ok": False,
+                    "error": "UNSUPPORTED",
+                    "message": "{} cannot open kind {}".format(impl, req["kind"]),
+                }
                 obj = None
             if obj is not None:
-                handle = "h%d" % (len(objects) + 1)
+                handle = f"h{len(objects) + 1}"
                 objects[handle] = obj
                 reply["handle"] = handle
         elif op == "acquire":

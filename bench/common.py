@@ -13,7 +13,7 @@ PY = sys.executable
 
 
 def progress(msg):
-    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+    print("[bench {}] {}".format(time.strftime("%H:%M:%S"), msg), flush=True)
 
 
 def run_json(argv, **kw):
@@ -52,7 +52,9 @@ def unlink_semaphores():
         except FileNotFoundError:
             pass
     if SEMAPHORES:
-        progress("removed %d of the %d POSIX semaphores xlock may have created for the run" % (removed, len(SEMAPHORES)))
+        progress(
+            f"removed {removed} of the {len(SEMAPHORES)} POSIX semaphores xlock may have created for the run"
+        )
     del SEMAPHORES[:]
 
 

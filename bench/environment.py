@@ -26,13 +26,13 @@ def probe_drivers():
             continue
         try:
             actor = handoff.Actor(argv, env=env, label=name + " driver")
-        except Exception as e:  # noqa: BLE001 - any failure to start means "not available"
-            skipped[name] = "driver did not start: %s" % e
+        except Exception as e:
+            skipped[name] = f"driver did not start: {e}"
             continue
         caps = actor.capabilities
         try:
             if "clock" not in caps:
-                skipped[name] = "driver lacks the clock capability (has %s)" % sorted(caps)
+                skipped[name] = f"driver lacks the clock capability (has {sorted(caps)})"
                 continue
             ns = tempfile.mkdtemp(prefix="xlock-bench-probe-")
             try:  # one real round, so a driver that has not fully landed is skipped, not a failure
@@ -41,7 +41,7 @@ def probe_drivers():
                 actor.call("acquire", handle=h, timeout_ms=1000)
                 actor.call("release", handle=h)
             except handoff.ActorError as e:
-                skipped[name] = "driver cannot lock yet: %s" % e
+                skipped[name] = f"driver cannot lock yet: {e}"
                 continue
             finally:
                 unlink_semaphores()
@@ -56,10 +56,13 @@ def build_c(skipped):
     """Build libxlock and its driver (c/, into c/build/), then bench's C programs against it."""
     if os.path.exists(os.path.join(ROOT, "c", "Makefile")):
         for target in ("lib", "driver"):
-            done = subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "c"), target], capture_output=True,
-                                  text=True)
+            done = subprocess.run(
+                ["make", "-s", "-C", os.path.join(ROOT, "c"), target], capture_output=True, text=True
+            )
             if done.returncode != 0:
-                skipped["make -C c %s" % target] = "failed: %s" % (done.stderr.strip().splitlines() or ["?"])[-1]
+                skipped[f"make -C c {target}"] = "failed: {}".format(
+                    (done.stderr.strip().splitlines() or ["?"])[-1]
+                )
     subprocess.run(["make", "-s", "-C", BENCH], check=True)
     return os.path.exists(os.path.join(ROOT, "c", "build", "libxlock.a"))
 
@@ -70,7 +73,8 @@ def build_ruby(skipped):
     if os.path.exists(script):
         done = subprocess.run([script], capture_output=True, text=True, cwd=os.path.join(ROOT, "ruby"))
         if done.returncode != 0:
-            skipped["ruby/bin/build-ext"] = "failed: %s" % (done.stderr.strip().splitlines() or ["?"])[-1]
+            last = (done.stderr.strip().splitlines() or ["?"])[-1]
+            skipped["ruby/bin/build-ext"] = f"failed: {last}"
 
 
 def python_has_xlock():
@@ -78,8 +82,12 @@ def python_has_xlock():
 
 
 def ruby_has_xlock():
-    return subprocess.run(["ruby", "-e", "require 'xlock'; XLock::Lock"], capture_output=True,
-                          env=ruby_env()).returncode == 0
+    return (
+        subprocess.run(
+            ["ruby", "-e", "require 'xlock'; XLock::Lock"], capture_output=True, env=ruby_env()
+        ).returncode
+        == 0
+    )
 
 
 def loadavg():
@@ -99,8 +107,9 @@ def checkout():
     head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     if head.returncode != 0:
         return "unknown"
-    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    ).stdout.strip()
     return head.stdout.strip() + ("+changes" if dirty else "")
 
 
@@ -111,5 +120,9 @@ def machine():
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(),
-            "python": platform.python_version()}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }

@@ -35,8 +35,9 @@ class Actor:
     def __init__(self, argv, env=None, label=None, cpu=None):
         self.label = label or " ".join(argv)
         pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-                                     text=True, bufsize=1, preexec_fn=pin)
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True, bufsize=1, preexec_fn=pin
+        )
         self.next_id = 0
         hello = self.call("hello", protocol=1)
         self.pid = hello["pid"]
@@ -51,12 +52,12 @@ class Actor:
     def reply(self, want_id):
         line = self.proc.stdout.readline()
         if not line:
-            raise ActorError("%s exited (status %s)" % (self.label, self.proc.wait()))
+            raise ActorError(f"{self.label} exited (status {self.proc.wait()})")
         msg = json.loads(line)
         if msg.get("id") != want_id:
-            raise ActorError("%s: reply %r to request %d" % (self.label, msg, want_id))
+            raise ActorError(f"{self.label}: reply {msg!r} to request {want_id}")
         if not msg.get("ok"):
-            raise ActorError("%s: %s: %s" % (self.label, msg.get("error"), msg.get("message")))
+            raise ActorError("{}: {}: {}".format(self.label, msg.get("error"), msg.get("message")))
         return msg
 
     def call(self, op, **args):
@@ -64,7 +65,7 @@ class Actor:
 
     def wait_blocked(self):
         """Return once the actor's main thread sleeps in a system call other than reading stdin."""
-        path = "/proc/%d/task/%d/syscall" % (self.pid, self.pid)
+        path = f"/proc/{self.pid}/task/{self.pid}/syscall"
         deadline = time.monotonic() + BLOCKED_DEADLINE_S
         while time.monotonic() < deadline:
             with open(path) as f:
@@ -72,7 +73,7 @@ class Actor:
             if first not in ("running", "-1") and int(first) not in IDLE_SYSCALLS:
                 return
             time.sleep(0)
-        raise ActorError("%s did not block in acquire within %s s" % (self.label, BLOCKED_DEADLINE_S))
+        raise ActorError(f"{self.label} did not block in acquire within {BLOCKED_DEADLINE_S} s")
 
     def close(self):
         try:
@@ -95,8 +96,9 @@ def summarize(delays_ns):
     }
 
 
-def ping_pong(cmd_a, cmd_b, namespace, rounds, timeout_ms=None, kind="lock", pause_ms=None, env=None,
-              name="pingpong"):
+def ping_pong(
+    cmd_a, cmd_b, namespace, rounds, timeout_ms=None, kind="lock", pause_ms=None, env=None, name="pingpong"
+):
     """Run ``rounds`` hand-offs between actors A and B and return the delays in nanoseconds.
 
     ``pause_ms`` = (lo, hi) holds the lock for a random extra time after the waiter is asleep, so a

@@ -48,7 +48,7 @@ for line in sys.stdin:
 
 def pct(values, q):
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
 
 
 def uncontended(url, n):
@@ -79,8 +79,13 @@ def handoff(server, url, n):
     from xlock._pg import open_lock
 
     holder = open_lock("bench-handoff", url)
-    child = subprocess.Popen([sys.executable, "-c", WAITER, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True, env={**os.environ, "PYTHONPATH": os.path.join(ROOT, "python", "src")})
+    child = subprocess.Popen(
+        [sys.executable, "-c", WAITER, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.path.join(ROOT, "python", "src")},
+    )
     try:
         backend = int(child.stdout.readline())
         samples = []
@@ -125,6 +130,12 @@ def timed(url, rounds):
         waiter.close()
 
 
+def _acquire_stamped(lock, stamps):
+    """Acquire lock, then note the time it was granted (a waiter thread of kill_release)."""
+    lock.acquire()
+    stamps.append(time.monotonic_ns())
+
+
 def kill_release(server, url, n):
     from xlock._pg import open_lock
 
@@ -147,7 +158,7 @@ def kill_release(server, url, n):
             with os.fdopen(r) as f:
                 f.readline()
             got = []
-            thread = threading.Thread(target=lambda: (waiter.acquire(), got.append(time.monotonic_ns())))
+            thread = threading.Thread(target=_acquire_stamped, args=(waiter, got))
             thread.start()
             deadline = time.monotonic() + 5
             while not _waiting(server, waiter.backend_pid):
@@ -205,12 +216,14 @@ def markdown(res):
         return ""
     lines = ["", "## PostgreSQL namespaces (spec §16)", ""]
     if "skipped" in res:
-        return "\n".join(lines + [f"skipped: {res['skipped']}", ""])
+        return "\n".join([*lines, f"skipped: {res['skipped']}", ""])
     lines += ["| figure | measured | target | |", "|---|---|---|---|"]
     for what, value, target, verdict in verdicts(res):
         lines.append(f"| {what} | {value:,.0f} µs | ≤ {target:,} µs | {verdict} |")
-    lines.append(f"\nEarliest timed-wait return relative to its deadline: {res['timed_earliest_us']:+,.0f} µs "
-                 "(never negative = never early).")
+    lines.append(
+        f"\nEarliest timed-wait return relative to its deadline: {res['timed_earliest_us']:+,.0f} µs "
+        "(never negative = never early)."
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -156,7 +156,7 @@ def xlock_posix_semaphore(ns):
 def posix_ipc_semaphore(ns):
     import posix_ipc
 
-    name = "/xlbench-uncontended-%d" % os.getpid()
+    name = f"/xlbench-uncontended-{os.getpid()}"
     sem = posix_ipc.Semaphore(name, posix_ipc.O_CREX, 0o600, 1)
     sem.unlink()  # the open object stays usable; nothing is left in /dev/shm
     return pair_loop(sem.acquire, sem.release)
@@ -222,12 +222,20 @@ def many_objects(ns, wanted):
     t0 = time.perf_counter_ns()
     try:
         for i in range(wanted):
-            locks.append(xlock.Lock("many-%d" % i, namespace=ns))
-    except Exception as e:  # noqa: BLE001 - reported, whatever the binding raises
+            locks.append(xlock.Lock(f"many-{i}", namespace=ns))
+    except Exception as e:
         error = str(e)
     took = time.perf_counter_ns() - t0
-    print(json.dumps({"objects": len(locks), "wanted": wanted, "ns_per_open": took / max(len(locks), 1),
-                      "error": error}))
+    print(
+        json.dumps(
+            {
+                "objects": len(locks),
+                "wanted": wanted,
+                "ns_per_open": took / max(len(locks), 1),
+                "error": error,
+            }
+        )
+    )
     for lock in locks:
         lock.close()
 
@@ -246,7 +254,7 @@ def main():
         try:
             loops[name] = IMPLS[name](ns)
         except (ImportError, AttributeError) as e:  # a binding that has not landed (fully) yet
-            results[name] = {"skipped": "not available: %s" % e}
+            results[name] = {"skipped": f"not available: {e}"}
     sizes = {name: calibrate(loop) for name, loop in loops.items()}
     per_pair = {name: [] for name in loops}
     # Repeats interleave the implementations, so background load hits them alike.
@@ -256,8 +264,11 @@ def main():
             loop(sizes[name])
             per_pair[name].append((time.perf_counter_ns() - t0) / sizes[name])
     for name in loops:
-        results[name] = {"ns_per_pair": statistics.median(per_pair[name]), "repeats": per_pair[name],
-                         "pairs_per_repeat": sizes[name]}
+        results[name] = {
+            "ns_per_pair": statistics.median(per_pair[name]),
+            "repeats": per_pair[name],
+            "pairs_per_repeat": sizes[name],
+        }
     json.dump(results, sys.stdout)
     sys.stdout.write("\n")
 

@@ -2,47 +2,68 @@
 
 LANG_TITLE = {"python": "Python", "c": "C", "ruby": "Ruby"}
 PEERS = ("filelock", "portalocker", "fasteners")
-PEER_LABEL = {"filelock": "filelock.FileLock", "portalocker": "portalocker.Lock",
-              "fasteners": "fasteners.InterProcessLock"}
+PEER_LABEL = {
+    "filelock": "filelock.FileLock",
+    "portalocker": "portalocker.Lock",
+    "fasteners": "fasteners.InterProcessLock",
+}
 LOCK_LABEL = {
-    "python": {"raw": "fcntl.flock pair (baseline)",
-               "spec-floor": "fcntl.flock pair + os.fstat st_nlink > 0, XL-LOCK-8's check (the spec's floor)",
-               "path-recheck": "fcntl.flock pair + os.stat(dir_fd) path re-check (the stricter check)",
-               "xlock": "xlock.Lock", "xlock-timed": "xlock.Lock.acquire(timeout=10)"},
-    "c": {"raw": "flock(2) pair (baseline)",
-          "spec-floor": "flock pair + fstat(fd) st_nlink > 0, XL-LOCK-8's check (the spec's floor)",
-          "path-recheck": "flock pair + fstatat path re-check (the stricter check XL-LOCK-8 allows)",
-          "xlock": "libxlock xlock_acquire(l, -1)",
-          "xlock-timed": "libxlock xlock_acquire(l, 10000)"},
-    "ruby": {"raw": "File#flock pair (baseline)", "xlock": "XLock::Lock#lock/#unlock",
-             "xlock-timed": "XLock::Lock#lock(timeout: 10)/#unlock"},
+    "python": {
+        "raw": "fcntl.flock pair (baseline)",
+        "spec-floor": "fcntl.flock pair + os.fstat st_nlink > 0, XL-LOCK-8's check (the spec's floor)",
+        "path-recheck": "fcntl.flock pair + os.stat(dir_fd) path re-check (the stricter check)",
+        "xlock": "xlock.Lock",
+        "xlock-timed": "xlock.Lock.acquire(timeout=10)",
+    },
+    "c": {
+        "raw": "flock(2) pair (baseline)",
+        "spec-floor": "flock pair + fstat(fd) st_nlink > 0, XL-LOCK-8's check (the spec's floor)",
+        "path-recheck": "flock pair + fstatat path re-check (the stricter check XL-LOCK-8 allows)",
+        "xlock": "libxlock xlock_acquire(l, -1)",
+        "xlock-timed": "libxlock xlock_acquire(l, 10000)",
+    },
+    "ruby": {
+        "raw": "File#flock pair (baseline)",
+        "xlock": "XLock::Lock#lock/#unlock",
+        "xlock-timed": "XLock::Lock#lock(timeout: 10)/#unlock",
+    },
 }
 SEM_LABEL = {
-    "python": {"posix_ipc": "posix_ipc.Semaphore (baseline)", "xlock-semaphore": "xlock.Semaphore (crash-safe)",
-               "xlock-posix-semaphore": "xlock.PosixSemaphore",
-               "xlock-semaphore-cap1": "xlock.Semaphore, capacity 1",
-               "xlock-semaphore-256-255-held": "xlock.Semaphore, capacity 256, 255 held elsewhere"},
-    "c": {"posix-sem": "sem_wait/sem_post (baseline)", "xlock-semaphore": "xlock_sem (crash-safe)",
-          "xlock-posix-semaphore": "xlock_psem", "xlock-semaphore-cap1": "xlock_sem, capacity 1",
-          "xlock-semaphore-256-255-held": "xlock_sem, capacity 256, 255 held elsewhere"},
-    "ruby": {"xlock-semaphore": "XLock::Semaphore (crash-safe)", "xlock-posix-semaphore": "XLock::PosixSemaphore",
-             "xlock-semaphore-cap1": "XLock::Semaphore, capacity 1",
-             "xlock-semaphore-256-255-held": "XLock::Semaphore, capacity 256, 255 held elsewhere"},
+    "python": {
+        "posix_ipc": "posix_ipc.Semaphore (baseline)",
+        "xlock-semaphore": "xlock.Semaphore (crash-safe)",
+        "xlock-posix-semaphore": "xlock.PosixSemaphore",
+        "xlock-semaphore-cap1": "xlock.Semaphore, capacity 1",
+        "xlock-semaphore-256-255-held": "xlock.Semaphore, capacity 256, 255 held elsewhere",
+    },
+    "c": {
+        "posix-sem": "sem_wait/sem_post (baseline)",
+        "xlock-semaphore": "xlock_sem (crash-safe)",
+        "xlock-posix-semaphore": "xlock_psem",
+        "xlock-semaphore-cap1": "xlock_sem, capacity 1",
+        "xlock-semaphore-256-255-held": "xlock_sem, capacity 256, 255 held elsewhere",
+    },
+    "ruby": {
+        "xlock-semaphore": "XLock::Semaphore (crash-safe)",
+        "xlock-posix-semaphore": "XLock::PosixSemaphore",
+        "xlock-semaphore-cap1": "XLock::Semaphore, capacity 1",
+        "xlock-semaphore-256-255-held": "XLock::Semaphore, capacity 256, 255 held elsewhere",
+    },
 }
 
 
 def us(v):
     if v >= 10000:
         return "%.1f ms" % (v / 1000.0)
-    return "%.1f us" % v
+    return f"{v:.1f} us"
 
 
 def ns(v):
-    return "%.0f ns" % v if v < 10000 else "%.1f us" % (v / 1000.0)
+    return f"{v:.0f} ns" if v < 10000 else "%.1f us" % (v / 1000.0)
 
 
 def ratio(x):
-    return "%.2fx" % x
+    return f"{x:.2f}x"
 
 
 class Targets:
@@ -74,8 +95,11 @@ def uncontended_section(res, t):
                 rows.append((LANG_TITLE[lang], label, "skipped: " + v["skipped"], "", "", ""))
                 continue
             r = v["ns_per_pair"] / raw
-            verdict = "" if key in ("raw", "spec-floor", "path-recheck", "xlock-timed") else t.judge(
-                "uncontended %s %s <= 2x raw pair" % (LANG_TITLE[lang], label), ratio(r), r <= 2.0)
+            verdict = (
+                ""
+                if key in ("raw", "spec-floor", "path-recheck", "xlock-timed")
+                else t.judge(f"uncontended {LANG_TITLE[lang]} {label} <= 2x raw pair", ratio(r), r <= 2.0)
+            )
             of_floor = ratio(v["ns_per_pair"] / floor) if floor and key.startswith("xlock") else ""
             rows.append((LANG_TITLE[lang], label, ns(v["ns_per_pair"]), ratio(r), of_floor, verdict))
         if lang == "python":
@@ -87,24 +111,56 @@ def uncontended_section(res, t):
                 verdict = ""
                 if x:
                     ahead = v["ns_per_pair"] / x
-                    verdict = t.judge("uncontended xlock.Lock >= 10x ahead of %s" % peer, "%.1fx ahead" % ahead,
-                                      ahead >= 10.0) + " (xlock %.1fx ahead)" % ahead
-                rows.append(("Python", PEER_LABEL[peer], ns(v["ns_per_pair"]), ratio(v["ns_per_pair"] / raw), "",
-                             verdict))
-    return ("## 1. Uncontended acquire+release (median of 7 runs of ~40 ms each)\n\n"
-            + table(("language", "implementation", "per pair", "x raw pair", "x spec floor",
-                     "target: <= 2x raw; >= 10x ahead of peers"), rows))
+                    verdict = (
+                        t.judge(
+                            f"uncontended xlock.Lock >= 10x ahead of {peer}",
+                            f"{ahead:.1f}x ahead",
+                            ahead >= 10.0,
+                        )
+                        + f" (xlock {ahead:.1f}x ahead)"
+                    )
+                rows.append(
+                    (
+                        "Python",
+                        PEER_LABEL[peer],
+                        ns(v["ns_per_pair"]),
+                        ratio(v["ns_per_pair"] / raw),
+                        "",
+                        verdict,
+                    )
+                )
+    return "## 1. Uncontended acquire+release (median of 7 runs of ~40 ms each)\n\n" + table(
+        (
+            "language",
+            "implementation",
+            "per pair",
+            "x raw pair",
+            "x spec floor",
+            "target: <= 2x raw; >= 10x ahead of peers",
+        ),
+        rows,
+    )
 
 
 def scale_section(res, t):
     """Issue 14's targets: timed vs untimed, object per use vs the raw cycle, semaphores flat in N, and
     10,000 objects under ulimit -n 10100, for every language."""
     rows = []
-    checks = (("xlock-timed", "xlock", 1.2, "timed uncontended acquire+release (10 s timeout) <= 1.2x untimed"),
-              ("xlock-per-use", "raw-cycle", 3.0,
-               "lock object per use (open, acquire, release, close) <= 3x raw open+flock+flock(LOCK_UN)+close"),
-              ("xlock-semaphore-256-255-held", "xlock-semaphore-cap1", 2.0,
-               "counting semaphore, capacity 256 with 255 held, acquire+release <= 2x capacity 1"))
+    checks = (
+        ("xlock-timed", "xlock", 1.2, "timed uncontended acquire+release (10 s timeout) <= 1.2x untimed"),
+        (
+            "xlock-per-use",
+            "raw-cycle",
+            3.0,
+            "lock object per use (open, acquire, release, close) <= 3x raw open+flock+flock(LOCK_UN)+close",
+        ),
+        (
+            "xlock-semaphore-256-255-held",
+            "xlock-semaphore-cap1",
+            2.0,
+            "counting semaphore, capacity 256 with 255 held, acquire+release <= 2x capacity 1",
+        ),
+    )
     for lang in ("c", "python", "ruby"):
         got = res["uncontended"].get(lang, {})
         for key, base_key, limit, what in checks:
@@ -112,19 +168,42 @@ def scale_section(res, t):
             if not v or not b or "ns_per_pair" not in v or "ns_per_pair" not in b:
                 continue
             r = v["ns_per_pair"] / b["ns_per_pair"]
-            rows.append((LANG_TITLE[lang], what, "%s vs %s" % (ns(v["ns_per_pair"]), ns(b["ns_per_pair"])), ratio(r),
-                         t.judge("%s: %s" % (LANG_TITLE[lang], what), ratio(r), r <= limit)))
+            rows.append(
+                (
+                    LANG_TITLE[lang],
+                    what,
+                    "{} vs {}".format(ns(v["ns_per_pair"]), ns(b["ns_per_pair"])),
+                    ratio(r),
+                    t.judge(f"{LANG_TITLE[lang]}: {what}", ratio(r), r <= limit),
+                )
+            )
         o = res.get("objects", {}).get(lang)
         if o:
             ok = o.get("objects") == o.get("wanted")
-            figure = "%d of %d opened%s" % (o.get("objects", 0), o.get("wanted", 0),
-                                            ", %s per open" % ns(o["ns_per_open"]) if ok else ": " + o.get("error", ""))
-            rows.append((LANG_TITLE[lang], "10,000 lock objects open at once under ulimit -n 10100", figure, "",
-                         t.judge("%s: 10,000 lock objects under ulimit -n 10100" % LANG_TITLE[lang],
-                                 "%d of %d" % (o.get("objects", 0), o.get("wanted", 0)), ok)))
-    return ("## 1a. Speed at scale (issue 14): timed, per use, semaphores flat in N, 10,000 objects\n\n"
-            "Medians of the interleaved runs of section 1 (the same program and run per language).\n\n"
-            + table(("language", "pattern", "figures", "ratio", "target"), rows))
+            opened = "{} of {}".format(o.get("objects", 0), o.get("wanted", 0))
+            figure = opened + (
+                " opened, {} per open".format(ns(o["ns_per_open"]))
+                if ok
+                else " opened: " + o.get("error", "")
+            )
+            rows.append(
+                (
+                    LANG_TITLE[lang],
+                    "10,000 lock objects open at once under ulimit -n 10100",
+                    figure,
+                    "",
+                    t.judge(
+                        f"{LANG_TITLE[lang]}: 10,000 lock objects under ulimit -n 10100",
+                        opened,
+                        ok,
+                    ),
+                )
+            )
+    return (
+        "## 1a. Speed at scale (issue 14): timed, per use, semaphores flat in N, 10,000 objects\n\n"
+        "Medians of the interleaved runs of section 1 (the same program and run per language).\n\n"
+        + table(("language", "pattern", "figures", "ratio", "target"), rows)
+    )
 
 
 def raw_handoff(res):
@@ -138,7 +217,7 @@ def directions(row):
     """'x / y': the median hand-off from the pair's first to its second process, and back."""
     if row.get("median_a_to_b_us") is None or row.get("median_b_to_a_us") is None:
         return ""
-    return "%s / %s" % (us(row["median_a_to_b_us"]), us(row["median_b_to_a_us"]))
+    return "{} / {}".format(us(row["median_a_to_b_us"]), us(row["median_b_to_a_us"]))
 
 
 def handoff_section(res, t):
@@ -148,15 +227,41 @@ def handoff_section(res, t):
         r = row["median_us"] / base
         verdict = ""
         if row["kind"] == "xlock" and row["mode"] == "blocking":
-            verdict = t.judge("blocking hand-off %s <= 1.5x raw flock" % row["pair"], ratio(r), r <= 1.5)
-        rows.append((row["pair"], row["mode"], row["n"], us(row["median_us"]), directions(row), us(row["mean_us"]),
-                     us(row["max_us"]), ratio(r), verdict))
-    return ("## 2. Hand-off between two processes: release -> the other side holds it\n\n"
-            "Timed rows wait with a 10 s timeout; the waiter is asleep in the kernel before the release. "
-            "\"a -> b / b -> a\" splits the median by direction (the pair's first process releasing, then the "
-            "second). The spec-floor rows add the check of XL-LOCK-8 (fstat, st_nlink > 0) to the raw waiter.\n\n"
-            + table(("pair", "mode", "rounds", "median", "a -> b / b -> a", "mean", "max", "median x raw flock(2)",
-                     "target: blocking <= 1.5x raw"), rows))
+            what = "blocking hand-off {} <= 1.5x raw flock".format(row["pair"])
+            verdict = t.judge(what, ratio(r), r <= 1.5)
+        rows.append(
+            (
+                row["pair"],
+                row["mode"],
+                row["n"],
+                us(row["median_us"]),
+                directions(row),
+                us(row["mean_us"]),
+                us(row["max_us"]),
+                ratio(r),
+                verdict,
+            )
+        )
+    return (
+        "## 2. Hand-off between two processes: release -> the other side holds it\n\n"
+        "Timed rows wait with a 10 s timeout; the waiter is asleep in the kernel before the release. "
+        '"a -> b / b -> a" splits the median by direction (the pair\'s first process releasing, then the '
+        "second). The spec-floor rows add the check of XL-LOCK-8 (fstat, st_nlink > 0) to the raw waiter.\n\n"
+        + table(
+            (
+                "pair",
+                "mode",
+                "rounds",
+                "median",
+                "a -> b / b -> a",
+                "mean",
+                "max",
+                "median x raw flock(2)",
+                "target: blocking <= 1.5x raw",
+            ),
+            rows,
+        )
+    )
 
 
 def wakeup_section(res, t):
@@ -168,39 +273,92 @@ def wakeup_section(res, t):
         r = row["median_us"] / base
         verdict = ""
         if row["kind"] == "xlock":
-            verdict = t.judge("timed wake-up %s <= 3x raw blocking hand-off (same pause)" % row["pair"], ratio(r),
-                              r <= 3.0)
-        rows.append((row["pair"], row["n"], us(row["median_us"]), directions(row), us(row["mean_us"]),
-                     us(row["max_us"]), ratio(r), ratio(row["median_us"] / handoff_base), verdict))
-    return ("## 3. Timed-wait wake-up: release after a random 5-45 ms -> a waiter with a 10 s timeout holds it\n\n"
-            "The baseline is a raw blocking `flock(2)` waiter released after the same random pause: after "
-            "milliseconds of sleep the waiter's CPU is in a deeper idle state than in the back-to-back "
-            "hand-offs of section 2, and both waiters pay that; the floor rows show what the raw waiter "
-            "pays for the XL-LOCK-8 check and for being Python, cold.\n\n"
-            + table(("pair", "rounds", "median", "a -> b / b -> a", "mean", "max", "median x raw blocking (same pause)",
-                     "median x raw hand-off (section 2)", "target: <= 3x"), rows))
+            what = "timed wake-up {} <= 3x raw blocking hand-off (same pause)".format(row["pair"])
+            verdict = t.judge(what, ratio(r), r <= 3.0)
+        rows.append(
+            (
+                row["pair"],
+                row["n"],
+                us(row["median_us"]),
+                directions(row),
+                us(row["mean_us"]),
+                us(row["max_us"]),
+                ratio(r),
+                ratio(row["median_us"] / handoff_base),
+                verdict,
+            )
+        )
+    return (
+        "## 3. Timed-wait wake-up: release after a random 5-45 ms -> a waiter with a 10 s timeout "
+        "holds it\n\n"
+        "The baseline is a raw blocking `flock(2)` waiter released after the same random pause: after "
+        "milliseconds of sleep the waiter's CPU is in a deeper idle state than in the back-to-back "
+        "hand-offs of section 2, and both waiters pay that; the floor rows show what the raw waiter "
+        "pays for the XL-LOCK-8 check and for being Python, cold.\n\n"
+        + table(
+            (
+                "pair",
+                "rounds",
+                "median",
+                "a -> b / b -> a",
+                "mean",
+                "max",
+                "median x raw blocking (same pause)",
+                "median x raw hand-off (section 2)",
+                "target: <= 3x",
+            ),
+            rows,
+        )
+    )
 
 
 def contention_section(res, t):
-    raw = {(row["impl"].split("-")[0], row["nproc"]): row["ops_per_s"]
-           for row in res["contention"] if row["impl"].endswith("-raw")}
+    raw = {
+        (row["impl"].split("-")[0], row["nproc"]): row["ops_per_s"]
+        for row in res["contention"]
+        if row["impl"].endswith("-raw")
+    }
     rows = []
     for row in res["contention"]:
         lang = row["impl"].split("-")[0]
         r = row["ops_per_s"] / raw[(lang, row["nproc"])]
         verdict = ""
         if ("-xlock" in row["impl"]) and row["nproc"] == 8:
-            verdict = t.judge("contention N=8 %s >= 0.5x raw flock" % row["impl"], ratio(r), r >= 0.5)
+            verdict = t.judge("contention N=8 {} >= 0.5x raw flock".format(row["impl"]), ratio(r), r >= 0.5)
         exact = all(c == row["expected"] for c in row["final"])
-        counts = ("%d of %d runs = %d" % (len(row["final"]), len(row["final"]), row["expected"]) if exact
-                  else "**%s, expected %d**" % (", ".join(str(c) for c in row["final"]), row["expected"]))
-        rows.append((row["impl"], row["nproc"], "%.0f" % row["ops_per_s"], ratio(r),
-                     "%.2f ms" % row["max_wait_ms"], counts, verdict))
-    return ("## 4. Contention: N processes acquire / increment a counter file / release\n\n"
-            "Throughput is the median of the repeats; worst wait is the longest single acquire of any "
-            "process in any repeat; every final count is asserted equal to the expected total.\n\n"
-            + table(("implementation", "processes", "ops/s", "x raw (same language)", "worst wait",
-                     "final counts", "target: N=8 >= 0.5x raw"), rows))
+        counts = (
+            "{} of {} runs = {}".format(len(row["final"]), len(row["final"]), row["expected"])
+            if exact
+            else "**{}, expected {}**".format(", ".join(str(c) for c in row["final"]), row["expected"])
+        )
+        rows.append(
+            (
+                row["impl"],
+                row["nproc"],
+                "{:.0f}".format(row["ops_per_s"]),
+                ratio(r),
+                "{:.2f} ms".format(row["max_wait_ms"]),
+                counts,
+                verdict,
+            )
+        )
+    return (
+        "## 4. Contention: N processes acquire / increment a counter file / release\n\n"
+        "Throughput is the median of the repeats; worst wait is the longest single acquire of any "
+        "process in any repeat; every final count is asserted equal to the expected total.\n\n"
+        + table(
+            (
+                "implementation",
+                "processes",
+                "ops/s",
+                "x raw (same language)",
+                "worst wait",
+                "final counts",
+                "target: N=8 >= 0.5x raw",
+            ),
+            rows,
+        )
+    )
 
 
 def semaphore_section(res, t):
@@ -209,7 +367,11 @@ def semaphore_section(res, t):
         got = res["uncontended"].get(lang, {})
         # Ruby has no posix_ipc of its own: its rows compare with the C sem_wait/sem_post pair.
         base_key = {"python": "posix_ipc", "c": "posix-sem", "ruby": None}[lang]
-        base = (got if base_key else res["uncontended"].get("c", {})).get(base_key or "posix-sem", {}).get("ns_per_pair")
+        base = (
+            (got if base_key else res["uncontended"].get("c", {}))
+            .get(base_key or "posix-sem", {})
+            .get("ns_per_pair")
+        )
         for key, label in SEM_LABEL[lang].items():
             v = got.get(key)
             if not v:
@@ -220,48 +382,104 @@ def semaphore_section(res, t):
             rows.append((LANG_TITLE[lang], label, ns(v["ns_per_pair"]), ratio(v["ns_per_pair"] / base)))
     base = {row["mode"]: row["median_us"] for row in res["semaphore_handoff"] if row["kind"] == "baseline"}
     # The target as the brief words it: a crash-safe acquire+release against posix_ipc's hand-off.
-    for i, (lang_title, label, per_pair, _) in enumerate(rows):
+    for i, (lang_title, label, _per_pair, _) in enumerate(rows):
         v = res["uncontended"].get(lang_title.lower(), {}).get("xlock-semaphore")
         if "crash-safe" in label and v and "ns_per_pair" in v and "blocking" in base:
             r = v["ns_per_pair"] / 1000.0 / base["blocking"]
-            rows[i] = rows[i] + (t.judge("crash-safe semaphore acquire+release, %s, <= 2x posix_ipc hand-off"
-                                         % lang_title, ratio(r), r <= 2.0) + " (%s of the hand-off)" % ratio(r),)
-    rows = [r if len(r) == 5 else r + ("",) for r in rows]
-    out = ("## 5. Semaphores\n\n### Uncontended acquire+release (median of 7 runs)\n\n"
-           + table(("language", "implementation", "per pair", "x POSIX baseline (Ruby: the C pair)",
-                    "target: <= 2x posix_ipc's blocking hand-off"), rows))
+            rows[i] = rows[i] + (
+                t.judge(
+                    f"crash-safe semaphore acquire+release, {lang_title}, <= 2x posix_ipc hand-off",
+                    ratio(r),
+                    r <= 2.0,
+                )
+                + f" ({ratio(r)} of the hand-off)",
+            )
+    rows = [r if len(r) == 5 else (*r, "") for r in rows]
+    out = "## 5. Semaphores\n\n### Uncontended acquire+release (median of 7 runs)\n\n" + table(
+        (
+            "language",
+            "implementation",
+            "per pair",
+            "x POSIX baseline (Ruby: the C pair)",
+            "target: <= 2x posix_ipc's blocking hand-off",
+        ),
+        rows,
+    )
     rows = []
     for row in res["semaphore_handoff"]:
         r = row["median_us"] / base[row["mode"]]
         verdict = ""
         if row["kind"] == "semaphore":
-            verdict = t.judge("crash-safe semaphore hand-off %s %s <= 2x posix_ipc" % (row["pair"], row["mode"]),
-                              ratio(r), r <= 2.0)
-        label = {"baseline": "posix_ipc.Semaphore", "semaphore": "crash-safe",
-                 "posix_semaphore": "POSIX (xlock)"}[row["kind"]]
-        rows.append((label, row["pair"], row["mode"], row["n"], us(row["median_us"]), us(row["mean_us"]),
-                     ratio(r), verdict))
-    out += ("\n### Two-process hand-off (capacity 1 / initial value 1)\n\n"
-            + table(("semaphore", "pair", "mode", "rounds", "median", "mean", "x posix_ipc (same mode)",
-                     "target: crash-safe <= 2x"), rows))
+            verdict = t.judge(
+                "crash-safe semaphore hand-off {} {} <= 2x posix_ipc".format(row["pair"], row["mode"]),
+                ratio(r),
+                r <= 2.0,
+            )
+        label = {
+            "baseline": "posix_ipc.Semaphore",
+            "semaphore": "crash-safe",
+            "posix_semaphore": "POSIX (xlock)",
+        }[row["kind"]]
+        rows.append(
+            (
+                label,
+                row["pair"],
+                row["mode"],
+                row["n"],
+                us(row["median_us"]),
+                us(row["mean_us"]),
+                ratio(r),
+                verdict,
+            )
+        )
+    out += "\n### Two-process hand-off (capacity 1 / initial value 1)\n\n" + table(
+        (
+            "semaphore",
+            "pair",
+            "mode",
+            "rounds",
+            "median",
+            "mean",
+            "x posix_ipc (same mode)",
+            "target: crash-safe <= 2x",
+        ),
+        rows,
+    )
     return out
 
 
 def markdown(res):
     t = Targets()
     m = res["machine"]
-    body = [uncontended_section(res, t), scale_section(res, t), handoff_section(res, t), wakeup_section(res, t),
-            contention_section(res, t), semaphore_section(res, t)]
-    head = ("# xlock benchmarks\n\n%s on %d cores, %s, Linux %s, Python %s; commit %s; `%s` (%s s; load "
-            "average %.2f before, %.2f after)%s.\n\n"
-            % (res["date"], m["nproc"], m["cpu"], m["kernel"], m["python"], res.get("commit", "?"), res["command"],
-               res.get("seconds", "?"),
-               res.get("load_before", -1), res.get("load_after", -1),
-               " — QUICK SMOKE RUN, figures not meaningful" if res["quick"] else ""))
+    body = [
+        uncontended_section(res, t),
+        scale_section(res, t),
+        handoff_section(res, t),
+        wakeup_section(res, t),
+        contention_section(res, t),
+        semaphore_section(res, t),
+    ]
+    head = (
+        "# xlock benchmarks\n\n{} on {} cores, {}, Linux {}, Python {}; commit {}; `{}` ({} s; load "
+        "average {:.2f} before, {:.2f} after){}.\n\n".format(
+            res["date"],
+            m["nproc"],
+            m["cpu"],
+            m["kernel"],
+            m["python"],
+            res.get("commit", "?"),
+            res["command"],
+            res.get("seconds", "?"),
+            res.get("load_before", -1),
+            res.get("load_after", -1),
+            " — QUICK SMOKE RUN, figures not meaningful" if res["quick"] else "",
+        )
+    )
     if res["skipped"]:
-        head += "Skipped: " + "; ".join("%s (%s)" % kv for kv in sorted(res["skipped"].items())) + ".\n\n"
+        skipped = "; ".join("{} ({})".format(*kv) for kv in sorted(res["skipped"].items()))
+        head += "Skipped: " + skipped + ".\n\n"
     met = sum(1 for r in t.rows if r[2])
-    summary = ("## Targets: %d of %d met\n\n" % (met, len(t.rows))
-               + table(("target", "figure", "verdict"),
-                       [(w, f, "met" if ok else "**missed**") for w, f, ok in t.rows]))
+    summary = f"## Targets: {met} of {len(t.rows)} met\n\n" + table(
+        ("target", "figure", "verdict"), [(w, f, "met" if ok else "**missed**") for w, f, ok in t.rows]
+    )
     return head + summary + "\n" + "\n".join(body)

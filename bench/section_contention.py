@@ -11,12 +11,14 @@ from common import BENCH, PY, fresh_namespace, progress, ruby_env, uses_semaphor
 def contention_workers(impl, ns, counter, count):
     """argv for one worker of impl ("c-raw", "python-xlock", "c-xlock-timed", ...), locking one lock in ns."""
     lang, kind = impl.split("-", 1)
-    prog = {"c": [os.path.join(BENCH, "build", "contend")],
-            "python": [PY, os.path.join(BENCH, "py_contend.py")],
-            "ruby": ["ruby", os.path.join(BENCH, "rb_contend.rb")]}[lang]
+    prog = {
+        "c": [os.path.join(BENCH, "build", "contend")],
+        "python": [PY, os.path.join(BENCH, "py_contend.py")],
+        "ruby": ["ruby", os.path.join(BENCH, "rb_contend.rb")],
+    }[lang]
     if kind == "raw":
-        return prog + ["raw", os.path.join(ns, "contended.lock"), counter, str(count)]
-    return prog + [kind, ns, "contended", counter, str(count)]
+        return [*prog, "raw", os.path.join(ns, "contended.lock"), counter, str(count)]
+    return [*prog, kind, ns, "contended", counter, str(count)]
 
 
 def contend_once(impl, nproc, count, tmp):
@@ -29,21 +31,29 @@ def contend_once(impl, nproc, count, tmp):
     # all at once (end of file), so the rounds really overlap.
     gate_r, gate_w = os.pipe()
     try:
-        procs = [subprocess.Popen(contention_workers(impl, ns, counter, count), stdin=gate_r,
-                                  stdout=subprocess.PIPE, text=True, env=env) for _ in range(nproc)]
+        procs = [
+            subprocess.Popen(
+                contention_workers(impl, ns, counter, count),
+                stdin=gate_r,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for _ in range(nproc)
+        ]
     finally:
         os.close(gate_r)
     try:
         for p in procs:
             if p.stdout.readline().strip() != "ready":
-                raise RuntimeError("%s worker failed to start (status %s)" % (impl, p.wait()))
+                raise RuntimeError(f"{impl} worker failed to start (status {p.wait()})")
         os.close(gate_w)
         gate_w = None
         outs = []
         for p in procs:
             line = p.stdout.readline()
             if p.wait() != 0 or not line:
-                raise RuntimeError("%s worker failed (status %s)" % (impl, p.returncode))
+                raise RuntimeError(f"{impl} worker failed (status {p.returncode})")
             outs.append(json.loads(line))
     finally:
         if gate_w is not None:
@@ -56,11 +66,16 @@ def contend_once(impl, nproc, count, tmp):
         final = int(f.read() or "0")
     expected = nproc * count
     if final != expected:
-        raise AssertionError("CONTENTION LOST COUNTS: %s with %d processes ended at %d, expected %d"
-                             % (impl, nproc, final, expected))
+        raise AssertionError(
+            f"CONTENTION LOST COUNTS: {impl} with {nproc} processes ended at {final}, expected {expected}"
+        )
     span = max(o["end_ns"] for o in outs) - min(o["start_ns"] for o in outs)
-    return {"ops_per_s": expected / (span / 1e9), "max_wait_ms": max(o["max_wait_ns"] for o in outs) / 1e6,
-            "final": final, "expected": expected}
+    return {
+        "ops_per_s": expected / (span / 1e9),
+        "max_wait_ms": max(o["max_wait_ns"] for o in outs) / 1e6,
+        "final": final,
+        "expected": expected,
+    }
 
 
 def bench_contention(tmp, results, impls, quick):
@@ -75,12 +90,19 @@ def bench_contention(tmp, results, impls, quick):
         for impl, nproc in configs:
             lang = impl.split("-", 1)[0]
             count = counts[(impl, nproc)] = max(1, (total[lang] // (10 if quick else 1)) // nproc)
-            progress("contention: %s, %d processes x %d rounds, repeat %d/%d" % (impl, nproc, count, rep + 1, repeats))
+            progress(f"contention: {impl}, {nproc} processes x {count} rounds, repeat {rep + 1}/{repeats}")
             runs[(impl, nproc)].append(contend_once(impl, nproc, count, tmp))
     for impl, nproc in configs:
         done = runs[(impl, nproc)]
-        results["contention"].append({
-            "impl": impl, "nproc": nproc, "rounds_per_process": counts[(impl, nproc)], "repeats": repeats,
-            "ops_per_s": statistics.median(r["ops_per_s"] for r in done),
-            "max_wait_ms": max(r["max_wait_ms"] for r in done),
-            "final": [r["final"] for r in done], "expected": done[0]["expected"]})
+        results["contention"].append(
+            {
+                "impl": impl,
+                "nproc": nproc,
+                "rounds_per_process": counts[(impl, nproc)],
+                "repeats": repeats,
+                "ops_per_s": statistics.median(r["ops_per_s"] for r in done),
+                "max_wait_ms": max(r["max_wait_ms"] for r in done),
+                "final": [r["final"] for r in done],
+                "expected": done[0]["expected"],
+            }
+        )

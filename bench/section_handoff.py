@@ -37,23 +37,29 @@ def run_configs(configs, ns):
         for c in configs:
             if session >= c.sessions:
                 continue
-            progress("%s: %s, session %d/%d, %d rounds" % (c.table, c.row.get("pair"), session + 1, c.sessions,
-                                                          c.rounds))
+            progress(
+                "{}: {}, session {}/{}, {} rounds".format(
+                    c.table, c.row.get("pair"), session + 1, c.sessions, c.rounds
+                )
+            )
             delays = handoff.ping_pong(c.argv_a, c.argv_b, ns, c.rounds, env=c.env, **c.ping)
             c.delays += delays
             c.a_to_b += delays[0::2]  # A releases first, then the roles alternate
             c.b_to_a += delays[1::2]
     for c in configs:
-        c.row.update(handoff.summarize(c.delays), sessions=c.sessions,
-                     median_a_to_b_us=statistics.median(c.a_to_b) / 1000.0 if c.a_to_b else None,
-                     median_b_to_a_us=statistics.median(c.b_to_a) / 1000.0 if c.b_to_a else None)
+        c.row.update(
+            handoff.summarize(c.delays),
+            sessions=c.sessions,
+            median_a_to_b_us=statistics.median(c.a_to_b) / 1000.0 if c.a_to_b else None,
+            median_b_to_a_us=statistics.median(c.b_to_a) / 1000.0 if c.b_to_a else None,
+        )
         c.table_rows.append(c.row)
 
 
 def driver_pairs(drivers, cap=None):
     names = sorted(d for d in drivers if cap is None or cap in drivers[d]["caps"])
     for a, b in itertools.combinations_with_replacement(names, 2):
-        yield "%s <-> %s" % (a, b), drivers[a], drivers[b]
+        yield f"{a} <-> {b}", drivers[a], drivers[b]
 
 
 WAKEUP_PAUSE_MS = (5.0, 45.0)
@@ -66,7 +72,7 @@ def handoff_configs(results, drivers, quick, ns):
     configs = []
 
     def add(section, row, argv_a, argv_b, rounds, sessions=1, env=None, **ping):
-        ping.setdefault("name", "ho-%d" % len(configs))  # each row its own lock (and doorbell)
+        ping.setdefault("name", f"ho-{len(configs)}")  # each row its own lock (and doorbell)
         kind = ping.get("kind", "lock")
         uses_semaphore({"lock": "l", "semaphore": "s", "posix_semaphore": "p"}[kind], ns, ping["name"])
         c = Config(section, row, argv_a, argv_b, rounds, sessions, env, **ping)
@@ -74,57 +80,163 @@ def handoff_configs(results, drivers, quick, ns):
         configs.append(c)
 
     ho = "handoff"
-    add(ho, dict(pair="raw flock(2), C", kind="baseline", mode="blocking"), actor_argv("raw-c"),
-        actor_argv("raw-c"), fast, sessions)
-    add(ho, dict(pair="raw flock(2) + XL-LOCK-8 nlink check (spec floor), C", kind="floor", mode="blocking"),
-        actor_argv("raw-c-recheck"), actor_argv("raw-c-recheck"), fast, sessions)
-    add(ho, dict(pair="raw fcntl.flock, Python", kind="floor", mode="blocking"), actor_argv("raw"),
-        actor_argv("raw"), fast, sessions)
-    add(ho, dict(pair="raw fcntl.flock + XL-LOCK-8 nlink check (spec floor), Python", kind="floor",
-                 mode="blocking"), actor_argv("raw-recheck"), actor_argv("raw-recheck"), fast, sessions)
-    add(ho, dict(pair="raw File#flock, Ruby", kind="floor", mode="blocking"), actor_argv("raw-ruby"),
-        actor_argv("raw-ruby"), fast, sessions)
-    add(ho, dict(pair="portalocker (LOCK_EX, blocking flock)", kind="peer", mode="blocking"),
-        actor_argv("portalocker"), actor_argv("portalocker"), fast, sessions)
+    add(
+        ho,
+        dict(pair="raw flock(2), C", kind="baseline", mode="blocking"),
+        actor_argv("raw-c"),
+        actor_argv("raw-c"),
+        fast,
+        sessions,
+    )
+    add(
+        ho,
+        dict(pair="raw flock(2) + XL-LOCK-8 nlink check (spec floor), C", kind="floor", mode="blocking"),
+        actor_argv("raw-c-recheck"),
+        actor_argv("raw-c-recheck"),
+        fast,
+        sessions,
+    )
+    add(
+        ho,
+        dict(pair="raw fcntl.flock, Python", kind="floor", mode="blocking"),
+        actor_argv("raw"),
+        actor_argv("raw"),
+        fast,
+        sessions,
+    )
+    add(
+        ho,
+        dict(
+            pair="raw fcntl.flock + XL-LOCK-8 nlink check (spec floor), Python", kind="floor", mode="blocking"
+        ),
+        actor_argv("raw-recheck"),
+        actor_argv("raw-recheck"),
+        fast,
+        sessions,
+    )
+    add(
+        ho,
+        dict(pair="raw File#flock, Ruby", kind="floor", mode="blocking"),
+        actor_argv("raw-ruby"),
+        actor_argv("raw-ruby"),
+        fast,
+        sessions,
+    )
+    add(
+        ho,
+        dict(pair="portalocker (LOCK_EX, blocking flock)", kind="peer", mode="blocking"),
+        actor_argv("portalocker"),
+        actor_argv("portalocker"),
+        fast,
+        sessions,
+    )
     for impl, label in (("fasteners", "fasteners (polls 10-100 ms)"), ("filelock", "filelock (polls 50 ms)")):
         add(ho, dict(pair=label, kind="peer", mode="blocking"), actor_argv(impl), actor_argv(impl), slow)
     for mode, timeout in (("blocking", None), ("timed", 10000)):
         for pair, da, db in driver_pairs(drivers):
-            add(ho, dict(pair=pair, kind="xlock", mode=mode), da["argv"], db["argv"], fast, sessions,
-                env=da["env"] or db["env"], timeout_ms=timeout)
-    for impl, label, rounds in (("portalocker", "portalocker (LOCK_NB, polls 250 ms)", 3 if quick else 5),
-                                ("fasteners", "fasteners (polls 10-100 ms)", slow),
-                                ("filelock", "filelock (polls 50 ms)", slow)):
-        add(ho, dict(pair=label, kind="peer", mode="timed"), actor_argv(impl), actor_argv(impl), rounds,
-            timeout_ms=10000)
+            add(
+                ho,
+                dict(pair=pair, kind="xlock", mode=mode),
+                da["argv"],
+                db["argv"],
+                fast,
+                sessions,
+                env=da["env"] or db["env"],
+                timeout_ms=timeout,
+            )
+    for impl, label, rounds in (
+        ("portalocker", "portalocker (LOCK_NB, polls 250 ms)", 3 if quick else 5),
+        ("fasteners", "fasteners (polls 10-100 ms)", slow),
+        ("filelock", "filelock (polls 50 ms)", slow),
+    ):
+        add(
+            ho,
+            dict(pair=label, kind="peer", mode="timed"),
+            actor_argv(impl),
+            actor_argv(impl),
+            rounds,
+            timeout_ms=10000,
+        )
 
     wk, wr, ws = "wakeup", (6 if quick else 12), (1 if quick else 3)
-    add(wk, dict(pair="raw flock(2), C, blocking", kind="baseline"), actor_argv("raw-c"), actor_argv("raw-c"), wr,
-        ws, pause_ms=WAKEUP_PAUSE_MS)
-    for impl, label in (("raw-c-recheck", "raw flock(2) + XL-LOCK-8 nlink check (spec floor), C, blocking"),
-                        ("raw", "raw fcntl.flock, Python, blocking"),
-                        ("raw-recheck", "raw fcntl.flock + XL-LOCK-8 nlink check (spec floor), Python, blocking")):
-        add(wk, dict(pair=label, kind="floor"), actor_argv(impl), actor_argv(impl), wr, ws, pause_ms=WAKEUP_PAUSE_MS)
+    add(
+        wk,
+        dict(pair="raw flock(2), C, blocking", kind="baseline"),
+        actor_argv("raw-c"),
+        actor_argv("raw-c"),
+        wr,
+        ws,
+        pause_ms=WAKEUP_PAUSE_MS,
+    )
+    for impl, label in (
+        ("raw-c-recheck", "raw flock(2) + XL-LOCK-8 nlink check (spec floor), C, blocking"),
+        ("raw", "raw fcntl.flock, Python, blocking"),
+        ("raw-recheck", "raw fcntl.flock + XL-LOCK-8 nlink check (spec floor), Python, blocking"),
+    ):
+        add(
+            wk,
+            dict(pair=label, kind="floor"),
+            actor_argv(impl),
+            actor_argv(impl),
+            wr,
+            ws,
+            pause_ms=WAKEUP_PAUSE_MS,
+        )
     for pair, da, db in driver_pairs(drivers):
-        add(wk, dict(pair=pair, kind="xlock"), da["argv"], db["argv"], wr, ws, env=da["env"] or db["env"],
-            timeout_ms=10000, pause_ms=WAKEUP_PAUSE_MS)
-    for impl, label, rounds in (("filelock", "filelock (polls 50 ms)", 3 if quick else 10),
-                                ("portalocker", "portalocker (polls 250 ms)", 2 if quick else 6),
-                                ("fasteners", "fasteners (polls 10-100 ms)", 3 if quick else 10)):
-        add(wk, dict(pair=label, kind="peer"), actor_argv(impl), actor_argv(impl), rounds, timeout_ms=10000,
-            pause_ms=WAKEUP_PAUSE_MS)
+        add(
+            wk,
+            dict(pair=pair, kind="xlock"),
+            da["argv"],
+            db["argv"],
+            wr,
+            ws,
+            env=da["env"] or db["env"],
+            timeout_ms=10000,
+            pause_ms=WAKEUP_PAUSE_MS,
+        )
+    for impl, label, rounds in (
+        ("filelock", "filelock (polls 50 ms)", 3 if quick else 10),
+        ("portalocker", "portalocker (polls 250 ms)", 2 if quick else 6),
+        ("fasteners", "fasteners (polls 10-100 ms)", 3 if quick else 10),
+    ):
+        add(
+            wk,
+            dict(pair=label, kind="peer"),
+            actor_argv(impl),
+            actor_argv(impl),
+            rounds,
+            timeout_ms=10000,
+            pause_ms=WAKEUP_PAUSE_MS,
+        )
 
     sm = "semaphore_handoff"
     for mode, timeout in (("blocking", None), ("timed", 10000)):
-        add(sm, dict(pair="posix_ipc", kind="baseline", mode=mode), actor_argv("posix_ipc"),
-            actor_argv("posix_ipc"), fast, sessions, timeout_ms=timeout, kind="posix_semaphore",
-            name="sem-%d-%s" % (os.getpid(), mode))
+        add(
+            sm,
+            dict(pair="posix_ipc", kind="baseline", mode=mode),
+            actor_argv("posix_ipc"),
+            actor_argv("posix_ipc"),
+            fast,
+            sessions,
+            timeout_ms=timeout,
+            kind="posix_semaphore",
+            name=f"sem-{os.getpid()}-{mode}",
+        )
         SEMAPHORES.pop()  # posix_ipc's own name, not xlock's; unlinked by bench_handoffs
     for kind in ("semaphore", "posix_semaphore"):
         for mode, timeout in (("blocking", None), ("timed", 10000)):
             for pair, da, db in driver_pairs(drivers, kind):
-                add(sm, dict(pair=pair, kind=kind, mode=mode), da["argv"], db["argv"], fast, sessions,
-                    env=da["env"] or db["env"], timeout_ms=timeout, kind=kind)
+                add(
+                    sm,
+                    dict(pair=pair, kind=kind, mode=mode),
+                    da["argv"],
+                    db["argv"],
+                    fast,
+                    sessions,
+                    env=da["env"] or db["env"],
+                    timeout_ms=timeout,
+                    kind=kind,
+                )
     return configs
 
 
@@ -135,4 +247,4 @@ def bench_handoffs(tmp, results, drivers, quick):
         run_configs(configs, ns)
     finally:
         for mode in ("blocking", "timed"):
-            handoff.unlink_posix_semaphore("/xlbench-sem-%d-%s" % (os.getpid(), mode))
+            handoff.unlink_posix_semaphore(f"/xlbench-sem-{os.getpid()}-{mode}")

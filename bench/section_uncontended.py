@@ -24,8 +24,9 @@ def bench_uncontended(tmp, results):
     ns = fresh_namespace(tmp, "unc-rb")
     for kind in "lsp":
         uses_semaphore(kind, ns, "bench-uncontended-rb")
-    results["uncontended"]["ruby"] = run_json(["ruby", os.path.join(BENCH, "rb_uncontended.rb"), ns],
-                                              env=ruby_env())
+    results["uncontended"]["ruby"] = run_json(
+        ["ruby", os.path.join(BENCH, "rb_uncontended.rb"), ns], env=ruby_env()
+    )
 
 
 OBJECTS = 10000
@@ -33,23 +34,33 @@ FD_LIMIT = 10100
 
 
 def limit_fds():
-    resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, max(FD_LIMIT, resource.getrlimit(resource.RLIMIT_NOFILE)[1])))
+    resource.setrlimit(
+        resource.RLIMIT_NOFILE, (FD_LIMIT, max(FD_LIMIT, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    )
 
 
 def bench_objects(tmp, results, quick):
     """Each language's program opens OBJECTS lock objects at once under the limit, twice in one namespace
     (the first run creates the files); the second run is reported."""
-    argv = {"c": [os.path.join(BENCH, "build", "uncontended")],
-            "python": [PY, os.path.join(BENCH, "py_uncontended.py")],
-            "ruby": ["ruby", os.path.join(BENCH, "rb_uncontended.rb")]}
+    argv = {
+        "c": [os.path.join(BENCH, "build", "uncontended")],
+        "python": [PY, os.path.join(BENCH, "py_uncontended.py")],
+        "ruby": ["ruby", os.path.join(BENCH, "rb_uncontended.rb")],
+    }
     results["objects"] = {}
     for lang, prog in argv.items():
-        progress("10,000 lock objects at once under ulimit -n %d: %s" % (FD_LIMIT, lang))
+        progress(f"10,000 lock objects at once under ulimit -n {FD_LIMIT}: {lang}")
         ns = fresh_namespace(tmp, "objects-" + lang)
         got = None
         for _ in range(1 if quick else 2):
-            out = subprocess.run(prog + [ns, "objects", str(OBJECTS)], check=False, stdout=subprocess.PIPE, text=True,
-                                 preexec_fn=limit_fds, env=ruby_env() if lang == "ruby" else None)
+            out = subprocess.run(
+                [*prog, ns, "objects", str(OBJECTS)],
+                check=False,
+                stdout=subprocess.PIPE,
+                text=True,
+                preexec_fn=limit_fds,
+                env=ruby_env() if lang == "ruby" else None,
+            )
             lines = out.stdout.strip().splitlines()
             got = json.loads(lines[-1]) if lines else {"objects": 0, "wanted": OBJECTS, "error": "no output"}
         results["objects"][lang] = got
