@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from conftest import Actor
@@ -136,3 +137,47 @@ def test_semaphore_async(ns: str) -> None:
         psem.unlink()
 
     asyncio.run(main())
+
+
+def test_hundred_waiting_tasks_use_one_thread_and_never_stall_the_loop(ns: str, actor: Actor) -> None:
+    # 100 `async with` tasks wait while another process holds the lock: they add at most one thread (the
+    # process's bell watcher, whatever their number), the loop keeps ticking while they wait (a wait in the
+    # loop's thread would stall it for as long as the holder holds), and after the release each holds the
+    # lock in turn, alone [XL-WAIT-12].
+    assert actor.call(op="lock", ns=ns, name="x")["ok"]
+    waiters = 100
+    hold_s = 0.5  # how long the holder keeps the lock while the loop is watched (a window, not a sync)
+
+    async def main() -> tuple[int, float, int, int]:
+        threads_before = len(os.listdir("/proc/self/task"))
+        locks = [xlock.Lock("x", namespace=ns, timeout=60) for _ in range(waiters)]
+        inside = [0, 0]  # now, most at once
+        done = [0]
+
+        async def user(lock: xlock.Lock) -> None:
+            async with lock:
+                inside[0] += 1
+                inside[1] = max(inside[1], inside[0])
+                await asyncio.sleep(0)
+                inside[0] -= 1
+            done[0] += 1
+            lock.close()
+
+        tasks = [asyncio.ensure_future(user(lock)) for lock in locks]
+        loop = asyncio.get_running_loop()
+        worst = 0.0
+        end = loop.time() + hold_s
+        while loop.time() < end:
+            before = loop.time()
+            await asyncio.sleep(0.001)
+            worst = max(worst, loop.time() - before)
+        threads_waiting = len(os.listdir("/proc/self/task")) - threads_before
+        assert done[0] == 0
+        await loop.run_in_executor(None, lambda: actor.call(op="release"))
+        await asyncio.wait_for(asyncio.gather(*tasks), 60)
+        return threads_waiting, worst, inside[1], done[0]
+
+    threads, worst_stall, most_inside, done = asyncio.run(main())
+    assert threads <= 1, f"{waiters} waiting tasks started {threads} threads"
+    assert worst_stall < hold_s / 2, f"the event loop stalled {worst_stall * 1000:.0f} ms"
+    assert (most_inside, done) == (1, waiters)

@@ -41,6 +41,20 @@ from .names import (
 __version__ = "0.1.0"
 SPEC_VERSION = "xlock/1"
 
+
+def build_info() -> dict[str, str]:
+    """How this xlock reaches libc: ``{"ffi": "compiled", ...}`` with the compiled module (cffi API mode,
+    built by ``pip install`` when a C compiler is present: the hot paths are single C calls), or
+    ``{"ffi": "abi", "reason": ...}`` with cffi's ABI mode (no compiler, ``XLOCK_FFI=abi``, or a stale
+    build). Also ``"version"`` and ``"spec"``."""
+    from . import _libc
+
+    info = {"ffi": _libc.MODE, "version": __version__, "spec": SPEC_VERSION}
+    if _libc.MODE_REASON:
+        info["reason"] = _libc.MODE_REASON
+    return info
+
+
 __all__ = [
     "SPEC_VERSION",
     "AlreadyHeld",
@@ -66,6 +80,7 @@ __all__ = [
     "XLockOSError",
     "__version__",
     "bell_word",
+    "build_info",
     "capacity_file_name",
     "default_namespace_path",
     "error_for_kind",

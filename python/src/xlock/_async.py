@@ -5,7 +5,7 @@ after the cancellation is given back).
 
 from __future__ import annotations
 
-import asyncio
+import asyncio  # imported with the first coroutine of xlock's (``_handle`` imports this lazily)
 import threading
 from typing import Callable, TypeVar
 

@@ -22,7 +22,17 @@ from ._files import MAX_ROUNDS, publish
 from ._libc import ffi, lib
 from ._namespace import Namespace
 
-__all__ = ["ACQUIRED", "BELL_FILE", "CANCELLED", "TIMED_OUT", "Bell", "bell_of", "wait_loop"]
+__all__ = [
+    "ACQUIRED",
+    "BELL_FILE",
+    "CANCELLED",
+    "TIMED_OUT",
+    "Bell",
+    "bell_of",
+    "next_poll_ns",
+    "wait_file",
+    "wait_loop",
+]
 
 BELL_FILE = ".xlock-bell"
 BELL_SIZE = 4096
@@ -55,6 +65,14 @@ _ADD_1_C = ffi.cast("uint32_t", _ADD_1)
 _syscall = lib.syscall
 _pread = os.pread
 _native = sys.byteorder
+# The compiled module's single calls (None in ABI mode) [XL-BELL-5, XL-BELL-6, XL-WAIT-12].
+_COMPILED = _libc.COMPILED
+_xl_announce = lib.xl_announce if _COMPILED else None
+_xl_ring = lib.xl_ring if _COMPILED else None
+_xl_sleep = lib.xl_sleep if _COMPILED else None
+_xl_wait_step = lib.xl_wait_step if _COMPILED else None
+_NULL = ffi.NULL
+_WAITED, _TIMEDOUT, _LOCKED = 5, 6, 0
 
 
 class Bell:
@@ -124,13 +142,21 @@ class Bell:
 
     def announce(self, word: Any) -> int | None:
         """Set bit 0 of ``word`` ("a waiter is present") and return the word's value, or ``None`` if the
-        bell cannot be used (the caller then relies on the safety poll) [XL-WAIT-12]."""
+        bell cannot be used (the caller then relies on the safety poll) [XL-WAIT-12]. Compiled: in a private
+        namespace an atomic fetch-or on the mapping [XL-BELL-5]."""
+        if _xl_announce is not None:
+            got: int = _xl_announce(word, self.fd, self.shared)
+            return None if got < 0 else got
         if _syscall(_SYS_FUTEX, word, _WAKE_OP, _ZERO, _NO_VAL2, word, _OR_1_C) < 0:
             return None
         if self.shared:
             return self._pread(word)
         value: int = word[0]
         return value
+
+    def read_word(self, word: Any) -> int | None:
+        """The value of ``word`` read with ``pread`` (as in a shared namespace), ``None`` if unreadable."""
+        return self._pread(word)
 
     def _pread(self, word: Any) -> int | None:
         try:
@@ -143,6 +169,9 @@ class Bell:
         """Wake every waiter on ``word`` if one announced itself (bit 0 set); otherwise no system call
         at all [XL-WAIT-6]. ``FUTEX_WAKE_OP`` with ``ADD 1`` clears the bit and counts the ring."""
         if word is None:
+            return
+        if _xl_ring is not None:
+            _xl_ring(word, self.fd, self.shared)
             return
         if self.shared:
             value = self._pread(word)
@@ -157,6 +186,9 @@ class Bell:
         return early on a signal so Python runs its handlers [XL-WAIT-9]. ``ts`` is the caller's own
         ``struct timespec *``. Without a usable bell, or if the futex call fails, sleep until ``wake_ns``.
         """
+        if _xl_sleep is not None:
+            _xl_sleep(_NULL if word is None else word, -1 if value is None else value, wake_ns)
+            return  # a signal (EINTR): back to Python, which runs its handlers
         if word is not None and value is not None:
             ts.tv_sec, ts.tv_nsec = divmod(wake_ns, 1_000_000_000)
             rc = _syscall(
@@ -205,6 +237,9 @@ def bell_of(ns: Namespace, *, create: bool) -> Bell:
     removed and recreated namespace directory may come back with the same identity). Removal, status
     and raw semaphores pass ``create=False``: they never create the bell.
     """
+    cached: Bell | None = ns.bell  # the namespace's descriptor is held: still that directory [XL-NS-16]
+    if cached is not None:
+        return cached
     key = (ns.dev, ns.ino)
     with _bells_lock:
         bell = _bells.get(key)
@@ -212,12 +247,14 @@ def bell_of(ns: Namespace, *, create: bool) -> Bell:
             try:
                 st = os.stat(BELL_FILE, dir_fd=ns.require_open(), follow_symlinks=False)
                 if (st.st_dev, st.st_ino) == (bell.dev, bell.ino):
+                    ns.bell = bell
                     return bell
             except OSError:
                 pass
         bell = Bell(ns, create=create)
         if bell.words is not None:
             _bells[key] = bell
+            ns.bell = bell
         return bell
 
 
@@ -260,3 +297,43 @@ def wait_loop(
         if deadline_ns is not None and deadline_ns < wake:
             wake = deadline_ns
         bell.sleep(word, value, wake, ts)
+
+
+def wait_file(
+    bell: Bell,
+    word: Any,
+    lock_file: Any,
+    op_nb: int,
+    deadline_ns: int | None,
+    cancel: threading.Event | None,
+    check: Callable[[], None],
+) -> int:
+    """``wait_loop`` for one lock file on the compiled path: each iteration is one C call (announce, try
+    with the re-check, deadline, sleep until a ring or the next safety poll) [XL-WAIT-12, XL-WAIT-7].
+    ``check()`` raises if the object was closed meanwhile; a file found without a name is reopened, at most
+    ``MAX_ROUNDS`` times in a row without a wait [XL-LOCK-12]. Returns ``ACQUIRED``, ``TIMED_OUT`` or
+    ``CANCELLED``; raises as ``LockFile.lock``."""
+    assert _xl_wait_step is not None
+    start = time.monotonic_ns()
+    if bell.words is None or word is None:
+        word = _NULL
+    deadline = -1 if deadline_ns is None else deadline_ns
+    bell_fd, shared = bell.fd, bell.shared
+    rounds = 0
+    while True:
+        if cancel is not None and cancel.is_set():
+            return CANCELLED
+        check()
+        if lock_file.fd < 0:
+            lock_file.open()
+        rc = _xl_wait_step(
+            word, bell_fd, shared, lock_file.fd, op_nb, *lock_file.check_args(), start, deadline
+        )
+        if rc == _WAITED:
+            rounds = 0
+        elif rc == _LOCKED:
+            return ACQUIRED
+        elif rc == _TIMEDOUT:
+            return TIMED_OUT
+        else:
+            rounds = lock_file.after_failed_try(rc, rounds)

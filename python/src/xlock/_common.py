@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
-from asyncio import current_task
-from asyncio.events import _get_running_loop
 from typing import Union
 
 from ._errors import InvalidArgument
-from ._namespace import Namespace
+from ._namespace import Namespace, shared_namespace
 
 __all__ = [
     "FOREVER_NS",
@@ -36,7 +35,8 @@ UNTIMED = -1
 
 
 def open_namespace(namespace: NamespaceArg, allow_unsupported_fs: bool) -> tuple[Namespace, bool]:
-    """Return (namespace, owned): a given ``Namespace`` is shared, a path or ``None`` is opened here."""
+    """Return (namespace, owned): a given ``Namespace`` is the caller's; a path or ``None`` gives the
+    process's shared namespace of that path [XL-NS-16], ``owned``: give it back with ``release_shared``."""
     if isinstance(namespace, Namespace):
         namespace.require_open()
         return namespace, False
@@ -44,7 +44,7 @@ def open_namespace(namespace: NamespaceArg, allow_unsupported_fs: bool) -> tuple
         namespace = os.fspath(namespace)
     if namespace is not None and not isinstance(namespace, str):
         raise InvalidArgument(f"namespace must be a str path or an xlock.Namespace, not {namespace!r}")
-    return Namespace(namespace, allow_unsupported_fs=allow_unsupported_fs), True
+    return shared_namespace(namespace, allow_unsupported_fs), True
 
 
 def deadline_from(timeout: float | None) -> int | None:
@@ -91,8 +91,12 @@ def seconds_until(deadline_ns: int | None, cap: float) -> float:
 
 def current_task_or_none() -> object | None:
     """The running asyncio task of this thread, or ``None`` outside a coroutine."""
-    loop = _get_running_loop()
-    return None if loop is None else current_task(loop)
+    # No import of asyncio here (it is slow to import): without asyncio imported no loop can be running.
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    loop = asyncio.events._get_running_loop()
+    return None if loop is None else asyncio.current_task(loop)
 
 
 def current_owner_matches(owner: object) -> bool:

@@ -4,7 +4,6 @@ function under ``async with``, so the event loop never blocks."""
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import Any, Callable, TypeVar
 
 __all__ = ["hold_while_running"]
@@ -19,6 +18,8 @@ def hold_while_running(held: Any, func: F) -> F:
         from ._errors import InvalidArgument
 
         raise InvalidArgument(f"an xlock object decorates a function, not {func!r}")
+    import inspect  # slow to import; only decorating needs it
+
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)

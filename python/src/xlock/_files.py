@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import pwd
-import secrets
 import stat
 from typing import Callable
 
@@ -122,7 +121,7 @@ def publish(
     ``dirfd`` ``None``: the names are absolute paths. Raises ``OSError``.
     """
     for _ in range(MAX_ROUNDS):
-        temp = temp_of(secrets.token_hex(4))
+        temp = temp_of(os.urandom(4).hex())  # as secrets.token_hex(4), without its import
         try:
             fd = os.open(temp, _TEMP_FLAGS, mode, dir_fd=dirfd)
         except FileExistsError:

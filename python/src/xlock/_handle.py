@@ -6,12 +6,12 @@ uses, introspection, the ``threading`` protocol (``acquire`` returns a bool, ``w
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Literal, TypeVar, overload
 
 from . import _fork
-from ._async import acquire_in_worker
 from ._common import (
     FOREVER_NS,
     UNTIMED,
@@ -23,7 +23,7 @@ from ._common import (
 )
 from ._decorator import hold_while_running
 from ._errors import Timeout, WouldBlock
-from ._namespace import Namespace
+from ._namespace import Namespace, release_shared
 from .names import EncodedName, NameLike, encoded
 
 __all__ = ["Handle"]
@@ -83,7 +83,8 @@ class Handle:
 
     def _release_namespace(self) -> None:
         if self._owns_namespace:
-            self._ns.close()
+            self._owns_namespace = False
+            release_shared(self._ns)
 
     @property
     def name(self) -> str:
@@ -164,20 +165,52 @@ class Handle:
         return None
 
     async def _acquire_async(self, timeout: float | None) -> Any:
-        """Acquire without blocking the event loop: one try here, then the wait in a worker thread; if the
-        awaiting task is cancelled, the wait ends within one wait slice and nothing stays held."""
+        """Acquire without blocking the event loop [XL-WAIT-12]: every try is non-blocking and runs in the
+        loop's thread; between tries the task awaits a ring of its bell word or its next safety poll,
+        which one thread of the process watches for every waiter (``_watcher``). A cancelled task stops
+        between tries and so holds nothing. Objects without a bell wait in a worker thread."""
         owner = self._async_owner()
         deadline_ns = deadline_from(timeout)
         try:
             return self._acquire(owner, False, None, None, None)
         except WouldBlock:
             pass
+        bell = getattr(self, "_bell", None)
+        if bell is None:
+            return await self._acquire_in_worker(owner, timeout, deadline_ns)
+        from ._bell import next_poll_ns
+        from ._watcher import wait_ring
 
+        word = self._async_word()
+        start = time.monotonic_ns()
+        while True:
+            value = None if word is None else bell.announce(word)
+            try:
+                return self._acquire(owner, False, None, None, None)
+            except WouldBlock:
+                pass
+            now = time.monotonic_ns()
+            if deadline_ns is not None and now >= deadline_ns:
+                # one last attempt that raises the object's own Timeout (the deadline has passed, so it
+                # does not wait)
+                return self._acquire(owner, True, timeout, None, deadline_ns)
+            wake = next_poll_ns(start, now)
+            if deadline_ns is not None and deadline_ns < wake:
+                wake = deadline_ns
+            await wait_ring(bell, word, value, wake)
+
+    def _async_word(self) -> Any:
+        """The bell word an asyncio waiter of this object announces on, or ``None``."""
+        return None
+
+    async def _acquire_in_worker(self, owner: object, timeout: float | None, deadline_ns: int | None) -> Any:
         def wait(cancel: threading.Event) -> Any:
             # Untimed waits also run the bell loop in the worker, so that cancellation is noticed.
             return self._acquire(
                 owner, True, timeout, cancel, FOREVER_NS if deadline_ns is None else deadline_ns
             )
+
+        from ._async import acquire_in_worker  # asyncio is imported only by asyncio users
 
         undo: Callable[[Any], None] = lambda got: self._undo(owner, got)  # noqa: E731
         return await acquire_in_worker(wait, undo)

@@ -1,4 +1,7 @@
-"""The only place that talks to libc through cffi (ABI mode: no compiler is needed at install).
+"""The only place that talks to libc through cffi: the compiled module ``xlock._xlock_c`` (cffi out-of-line
+API mode, built by ``pip install`` when a C compiler is present) or, without it, ABI mode (``dlopen`` of
+libc, no compiler needed, the declarations parsed at import). ``XLOCK_FFI=abi`` forces ABI mode;
+``MODE`` and ``xlock.build_info()`` say which is in use, and why ABI mode was chosen.
 
 Only functions with integer and pointer arguments are declared (``syscall`` is variadic: every argument
 after the number must be passed as ``ffi.cast`` to its exact C type), plus ``struct timespec``, which is two
@@ -8,6 +11,9 @@ after the number must be passed as ``ffi.cast`` to its exact C type), plus ``str
   aarch64, the platforms xlock/1 is verified on; ``fstatfs_type`` reads it from a 128-byte buffer.
 * ``struct statx``: its layout is fixed by the kernel ABI on every architecture: ``stx_nlink`` is a u32
   at offset 16 and the structure is 256 bytes. (``struct stat`` differs per arch, so no ``fstat``.)
+
+The compiled module adds the hot paths as single C calls (``_cdef.API_CDEF``): flock with its re-check,
+flock(LOCK_UN) with its ring, and one announce/try/sleep step of the timed wait.
 
 cffi releases the GIL around every call, so a thread blocked in ``sem_clockwait`` or a futex wait does not
 block Python.
@@ -19,18 +25,21 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import cffi
+from ._cdef import ABI_CDEF, C_VERSION
 
 __all__ = [
     "AT_EMPTY_PATH",
     "CLOCK_MONOTONIC",
     "CLOCK_REALTIME",
+    "COMPILED",
     "FUTEX_BITSET_MATCH_ANY",
     "FUTEX_WAIT_BITSET",
     "FUTEX_WAKE_OP",
     "HAVE_CLOCKWAIT",
     "MAP_FAILED",
     "MAP_SHARED",
+    "MODE",
+    "MODE_REASON",
     "PROT_READ",
     "PROT_WRITE",
     "PR_SET_PDEATHSIG",
@@ -42,26 +51,30 @@ __all__ = [
     "lib",
 ]
 
-ffi = cffi.FFI()
-ffi.cdef(
-    """
-    struct timespec { long tv_sec; long tv_nsec; };
-    long syscall(long number, ...);
-    void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
-    int munmap(void *addr, size_t length);
-    int sem_init(void *sem, int pshared, unsigned int value);
-    int sem_post(void *sem);
-    int sem_wait(void *sem);
-    int sem_trywait(void *sem);
-    int sem_timedwait(void *sem, const struct timespec *abstime);
-    int sem_clockwait(void *sem, int clockid, const struct timespec *abstime);
-    int sem_getvalue(void *sem, int *sval);
-    int fstatfs(int fd, void *buf);
-    int statx(int dirfd, const char *pathname, int flags, unsigned int mask, void *statxbuf);
-    int prctl(int option, ...);
-    """
-)
-lib: Any = ffi.dlopen(None)
+
+def _load() -> tuple[Any, Any, str, str]:
+    """(ffi, lib, mode, reason): the compiled module unless ``XLOCK_FFI=abi`` or it is missing or stale."""
+    if os.environ.get("XLOCK_FFI") == "abi":
+        reason = "XLOCK_FFI=abi"
+    else:
+        try:
+            from . import _xlock_c  # type: ignore[attr-defined]
+        except ImportError:
+            reason = "no compiled module (pip install builds it when a C compiler is present)"
+        else:
+            version = _xlock_c.lib.xl_c_version()
+            if version == C_VERSION:
+                return _xlock_c.ffi, _xlock_c.lib, "compiled", ""
+            reason = f"compiled module is stale (C version {version}, want {C_VERSION}): reinstall xlock"
+    import cffi
+
+    abi = cffi.FFI()
+    abi.cdef(ABI_CDEF)
+    return abi, abi.dlopen(None), "abi", reason
+
+
+ffi, lib, MODE, MODE_REASON = _load()
+COMPILED = MODE == "compiled"
 
 PROT_READ = 0x1
 PROT_WRITE = 0x2

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any, Literal, cast
 
-from ._bell import ACQUIRED, TIMED_OUT, bell_of, wait_loop
+from ._bell import ACQUIRED, TIMED_OUT, bell_of, wait_file, wait_loop
 from ._common import (
     IN_PROCESS_SLICE_S,
     UNTIMED,
@@ -22,6 +22,7 @@ from ._common import (
 )
 from ._errors import AlreadyHeld, Cancelled, InvalidArgument, NotHeld, Timeout, WouldBlock
 from ._handle import Handle
+from ._libc import COMPILED, ffi, lib
 from ._lockfile import BUSY, LOCKED, LockFile
 from ._pg import open_lock, pg_namespace
 from .names import NameLike
@@ -31,6 +32,10 @@ __all__ = ["Lock", "RLock"]
 _flock = fcntl.flock
 _LOCK_UN = fcntl.LOCK_UN
 _get_ident = threading.get_ident
+_NUMBERS = (int, float)
+# The compiled module's single calls (None in ABI mode): flock + re-check, flock(LOCK_UN) + ring.
+_xl_lock = lib.xl_lock if COMPILED else None
+_xl_unlock_ring = lib.xl_unlock_ring if COMPILED else None
 
 
 class Lock(Handle):
@@ -92,10 +97,12 @@ class Lock(Handle):
         self.reentrant = bool(reentrant)
         self.bell_word: int = self._name.bell_word("l")
         self._word = self._bell.word(self.bell_word)
+        # xl_unlock_ring's arguments after the descriptor: the word (or NULL), the bell's fd, shared
+        self._ring_args = (ffi.NULL if self._word is None else self._word, self._bell.fd, self._bell.shared)
         self._op = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
         self._op_nb = self._op | fcntl.LOCK_NB
         self._mutex = threading.Lock()
-        self._cond = threading.Condition(self._mutex)
+        self._cond: threading.Condition | None = None
         # _owner: None = free; set with _count 0 = an acquisition is in progress; _count > 0 = held
         # (the holder's acquisitions, > 1 only when reentrant [XL-HOLD-4]).
         self._owner: object = None
@@ -121,25 +128,50 @@ class Lock(Handle):
         non-regular file; ``XLockOSError``. A signal handler's exception (``KeyboardInterrupt``)
         propagates; nothing is held afterwards [XL-WAIT-9].
         """
-        if timeout is None or timeout == UNTIMED:
-            # Hot path: one non-blocking attempt of the lock-file cycle, under the object's mutex.
-            mutex = self._mutex
-            mutex.acquire()
-            try:
-                if self._owner is None and self._file.fd >= 0 and self._file.lock(self._op_nb) == LOCKED:
-                    self._owner = _get_ident()
-                    self._count = 1
-                    return True
-            except Exception:
-                pass  # the slow path decides and reports
-            finally:
-                mutex.release()
+        if (
+            timeout is None or timeout == UNTIMED or (blocking and type(timeout) in _NUMBERS and timeout >= 0)
+        ) and self._try_fast():
+            return True
         seconds = acquire_timeout(blocking, timeout)
         try:
             self._acquire(_get_ident(), blocking, seconds, None, None)
         except (WouldBlock, Timeout):
             return False
         return True
+
+    def _try_fast(self) -> bool:
+        """The hot path, timed or not: one non-blocking attempt of the lock-file cycle (one C call on the
+        compiled path) under the object's mutex, before any deadline or bell [XL-WAIT-12]. False: the slow
+        path decides, waits and reports."""
+        mutex = self._mutex
+        mutex.acquire()
+        try:
+            if self._owner is None:
+                lock_file = self._file
+                fd = lock_file.fd
+                if (
+                    fd >= 0
+                    and (
+                        _xl_lock(fd, self._op_nb, *lock_file.check_args())
+                        if _xl_lock is not None
+                        else lock_file.lock(self._op_nb)
+                    )
+                    == LOCKED
+                ):
+                    self._owner = _get_ident()
+                    self._count = 1
+                    return True
+        except Exception:
+            pass
+        finally:
+            mutex.release()
+        return False
+
+    def __enter__(self) -> Lock:
+        # Raises Timeout when the default timeout passes: a `with` body never runs unlocked.
+        if not self._try_fast():
+            self._acquire(_get_ident(), True, self._default_timeout, None, None)
+        return self
 
     def _sync_owner(self) -> object:
         return _get_ident()
@@ -156,7 +188,7 @@ class Lock(Handle):
             deadline_ns = deadline_from(timeout)
         if not blocking and timeout is not None:
             raise InvalidArgument(f"lock {self.name!r} ({self.path}): blocking=False takes no timeout")
-        with self._cond:
+        with self._mutex:
             # Wait while another thread (or task) of this process holds or is acquiring this object
             # [XL-HOLD-2], in short slices so signals and cancellation are noticed.
             while True:
@@ -182,6 +214,8 @@ class Lock(Handle):
                     raise self._timeout(timeout)
                 if cancel is not None and cancel.is_set():
                     raise self._cancelled()
+                if self._cond is None:  # made on first need, under the mutex: most objects never wait
+                    self._cond = threading.Condition(self._mutex)
                 self._waiters += 1
                 try:
                     self._cond.wait(seconds_until(deadline_ns, IN_PROCESS_SLICE_S))
@@ -195,7 +229,12 @@ class Lock(Handle):
             elif deadline_ns is None and cancel is None:
                 self._file.lock(self._op)  # untimed: a blocking flock [XL-WAIT-2]
             elif not self._try_file():  # step 0: one try before the bell is touched [XL-WAIT-12]
-                outcome = wait_loop(self._bell, self._word, self._try_file, deadline_ns, cancel)
+                if COMPILED:
+                    outcome = wait_file(
+                        self._bell, self._word, self._file, self._op_nb, deadline_ns, cancel, self._check_open
+                    )
+                else:
+                    outcome = wait_loop(self._bell, self._word, self._try_file, deadline_ns, cancel)
                 if outcome != ACQUIRED:
                     raise self._timeout(timeout) if outcome == TIMED_OUT else self._cancelled()
         except BaseException:
@@ -219,7 +258,7 @@ class Lock(Handle):
             self._owner = None
             closed = self._closed
             if self._waiters:
-                self._cond.notify()
+                self._notify_one()
         if closed:
             self._finish_close()
 
@@ -228,6 +267,10 @@ class Lock(Handle):
         if self._closed:
             raise self._closed_error()
         return self._file.lock(self._op_nb) != BUSY
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise self._closed_error()
 
     def _closed_error(self) -> InvalidArgument:
         return InvalidArgument(
@@ -263,6 +306,14 @@ class Lock(Handle):
                 if self._count > 1:
                     self._count -= 1
                     return
+            if _xl_unlock_ring is not None:
+                # compiled: flock(LOCK_UN) and the ring in one call [XL-LOCK-9, XL-BELL-6]
+                _xl_unlock_ring(self._file.fd, *self._ring_args)
+                self._owner = None
+                self._count = 0
+                if self._waiters:
+                    self._notify_one()
+                return
             self._unlock_held()
         finally:
             mutex.release()
@@ -285,6 +336,12 @@ class Lock(Handle):
         self._owner = None
         self._count = 0
         if self._waiters:
+            self._notify_one()
+
+    def _notify_one(self) -> None:
+        """Wake one thread waiting for this object; under the mutex, with ``_waiters`` > 0 (so the
+        condition exists)."""
+        if self._cond is not None:
             self._cond.notify()
 
     def _not_held(self) -> NotHeld:
@@ -313,7 +370,8 @@ class Lock(Handle):
                 self._count = 0
                 ring = True
             acquiring = self._owner is not None  # that thread still uses the descriptors
-            self._cond.notify_all()
+            if self._cond is not None:
+                self._cond.notify_all()
         if ring:
             self._bell.ring(self._word)
         if not acquiring:
@@ -346,7 +404,7 @@ class Lock(Handle):
         # [XL-HOLD-7, XL-HOLD-8]: the child holds nothing, never unlocks the parent's open file
         # description, and closes the inherited descriptor now; the next acquire opens a new one.
         self._mutex = threading.Lock()
-        self._cond = threading.Condition(self._mutex)
+        self._cond = None
         self._owner = None
         self._count = 0
         self._waiters = 0
@@ -368,6 +426,9 @@ class Lock(Handle):
         """
         await self._acquire_async(check_timeout(timeout))
         return True
+
+    def _async_word(self) -> Any:
+        return None if self._bell.words is None else self._word
 
     def _release_async(self) -> None:
         task = current_task_or_none()

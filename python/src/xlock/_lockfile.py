@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from typing import Any
 
 from . import _libc
 from ._errors import os_error
@@ -15,9 +16,14 @@ from ._namespace import Namespace
 __all__ = ["ABSENT", "BUSY", "LOCKED", "LockFile"]
 
 LOCKED, BUSY, ABSENT = 0, 1, 2
+# Outcomes of the compiled module's xl_lock (besides LOCKED and BUSY), see _cdef.API_CDEF.
+_GONE, _FLOCK_FAILED, _CHECK_FAILED = 2, 3, 4
 _flock = fcntl.flock
 _LOCK_NB = fcntl.LOCK_NB
 _LOCK_UN = fcntl.LOCK_UN
+_xl_lock = _libc.lib.xl_lock if _libc.COMPILED else None
+_xl_named = _libc.lib.xl_named if _libc.COMPILED else None
+_NULL = _libc.ffi.NULL
 
 
 def _statx_missing(fd: int, path: object, flags: int, mask: int, buf: object) -> int:
@@ -39,7 +45,19 @@ class LockFile:
     the recorded (``st_dev``, ``st_ino``).
     """
 
-    __slots__ = ("_create", "_dev", "_ino", "_nlink", "_ns", "_statx_buf", "_strict", "fd", "name")
+    __slots__ = (
+        "_cname",
+        "_create",
+        "_dev",
+        "_ino",
+        "_nlink",
+        "_ns",
+        "_statx_buf",
+        "_strict",
+        "args",
+        "fd",
+        "name",
+    )
 
     def __init__(self, ns: Namespace, file_name: str, *, create: bool = True, strict: bool = False) -> None:
         self._ns = ns
@@ -48,8 +66,14 @@ class LockFile:
         self._dev = self._ino = -1
         self._create = create
         self._strict = strict or ns.shared  # [XL-LOCK-8]
-        self._statx_buf = _libc.ffi.new("char[]", _libc.STATX_BUFFER_SIZE)
-        self._nlink = _libc.ffi.cast("uint32_t *", self._statx_buf + _libc.STATX_NLINK_OFFSET)
+        # The strict re-check's name for the compiled path; NULL: the link count check.
+        self._cname: Any = file_name.encode() if self._strict else _NULL
+        # check_args() while the file is open, for the link-count check (the strict one reads the
+        # namespace's descriptor at each call); None otherwise
+        self.args: tuple[int, Any, int, int] | None = None
+        if _xl_lock is None:
+            self._statx_buf = _libc.ffi.new("char[]", _libc.STATX_BUFFER_SIZE)
+            self._nlink = _libc.ffi.cast("uint32_t *", self._statx_buf + _libc.STATX_NLINK_OFFSET)
 
     @property
     def path(self) -> str:
@@ -72,6 +96,13 @@ class LockFile:
                 if not self.open():
                     return ABSENT
                 fd = self.fd
+            if _xl_lock is not None and op & _LOCK_NB:
+                # compiled: flock and the re-check in one call
+                rc: int = _xl_lock(fd, op, *self.check_args())
+                if rc == LOCKED or rc == BUSY:
+                    return rc
+                rounds = self.after_failed_try(rc, rounds)
+                continue
             try:
                 _flock(fd, op)
             except BlockingIOError:
@@ -92,6 +123,30 @@ class LockFile:
                 if rounds >= MAX_ROUNDS:
                     raise replaced_error(self._ns, self.name)
 
+    def check_args(self) -> tuple[int, Any, int, int]:
+        """The re-check's arguments of the compiled calls: (dirfd, name or NULL, dev, ino)."""
+        return (self._ns.fd if self._strict else -1), self._cname, self._dev, self._ino
+
+    def after_failed_try(self, rc: int, rounds: int) -> int:
+        """After a compiled try that neither locked nor found the file busy: a file without a name was
+        unlocked again, so close it for a reopen and return ``rounds + 1`` (``XLockOSError``, ``EAGAIN``,
+        at ``MAX_ROUNDS``) [XL-LOCK-8, XL-LOCK-12]; a failed ``flock`` or re-check raises."""
+        if rc == _GONE:
+            self.close()
+            rounds += 1
+            if rounds >= MAX_ROUNDS:
+                raise replaced_error(self._ns, self.name)
+            return rounds
+        err = _libc.ffi.errno
+        exc = OSError(err, os.strerror(err))
+        if rc == _FLOCK_FAILED:
+            raise os_error(exc, f"flock on {self.path} failed")
+        if self._strict:
+            if self._ns.fd < 0:
+                self._ns.require_open()  # raises: the namespace was closed
+            raise file_error(self._ns, self.name, exc, "cannot stat")
+        raise os_error(exc, f"cannot fstat {self.path}")
+
     def open(self) -> bool:
         """Open (or create) the file unless it is open, and record its identity [XL-LOCK-1..6]. False if
         it does not exist and this object does not create. Raises as ``open_file``."""
@@ -101,9 +156,16 @@ class LockFile:
                 return False
             fd, st = opened
             self.fd, self._dev, self._ino = fd, st.st_dev, st.st_ino
+            if not self._strict:
+                self.args = (-1, _NULL, self._dev, self._ino)
         return True
 
     def _still_named(self, fd: int) -> bool:
+        if _xl_named is not None:
+            named: int = _xl_named(fd, *self.check_args())
+            if named < 0:
+                self.after_failed_try(_CHECK_FAILED, 0)  # raises
+            return named > 0
         if self._strict:
             try:
                 st = os.stat(self.name, dir_fd=self._ns.require_open(), follow_symlinks=False)
@@ -132,5 +194,6 @@ class LockFile:
         """Close the descriptor (which drops its flock). After fork this forgets an inherited descriptor
         without unlocking the parent's open file description [XL-HOLD-8]."""
         fd, self.fd = self.fd, -1
+        self.args = None
         if fd >= 0:
             os.close(fd)

@@ -6,13 +6,15 @@ import errno
 import os
 import pwd
 import stat
+import threading
 from types import TracebackType
+from typing import Any
 
 from . import _libc
 from ._errors import InsecureNamespace, InvalidArgument, UnsupportedFilesystem, XLockError, os_error
 from .names import choose_namespace
 
-__all__ = ["UNSUPPORTED_FS_TYPES", "Namespace", "unsupported_fs_name"]
+__all__ = ["UNSUPPORTED_FS_TYPES", "Namespace", "release_shared", "shared_namespace", "unsupported_fs_name"]
 
 # f_type values refused by default [XL-NS-10] (also spec/vectors/fs_types.json).
 UNSUPPORTED_FS_TYPES: dict[int, str] = {
@@ -81,6 +83,10 @@ class Namespace:
     file_mode: int
     capacity_mode: int
     is_default: bool
+    # The namespace's usable bell once an object of this process opened it (``_bell.bell_of``) [XL-BELL-2].
+    bell: Any = None
+    # Objects using this namespace through ``shared_namespace`` [XL-NS-16]; 0 for one opened by its user.
+    _users = 0
 
     def __init__(self, path: str | None = None, *, allow_unsupported_fs: bool = False) -> None:
         self.fd = -1
@@ -179,8 +185,24 @@ class Namespace:
     def close(self) -> None:
         """Close the directory descriptor. Idempotent."""
         fd, self.fd = self.fd, -1
+        self.bell = None
         if fd >= 0:
             os.close(fd)
+
+    def still_names(self, path: str) -> bool:
+        """True if ``path`` still names this directory, with the owner and mode it was checked with: the
+        re-confirmation of XL-NS-16, one ``lstat``."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        return (
+            stat.S_ISDIR(st.st_mode)
+            and st.st_ino == self.ino
+            and st.st_dev == self.dev
+            and st.st_uid == self.uid
+            and stat.S_IMODE(st.st_mode) == self.mode
+        )
 
     def __del__(self) -> None:
         if getattr(self, "fd", -1) >= 0:
@@ -209,3 +231,70 @@ class Namespace:
     def __repr__(self) -> str:
         state = "closed" if self.fd < 0 else f"dev={self.dev} ino={self.ino}"
         return f"<xlock.Namespace {self.path!r} {state}>"
+
+
+# One verified namespace per path and process [XL-NS-16]: the namespaces objects use now, and the last one
+# that became idle (kept for the next object, so that `with xlock.Lock(name):` in a loop opens and checks
+# its namespace once). A directory descriptor carries no lock, so a forked child keeps using them.
+_shared: dict[tuple[str, bool, bool], Namespace] = {}
+_idle: list[Namespace] = []
+# An RLock: an object collected while this thread holds it gives its namespace back inside.
+_shared_lock = threading.RLock()
+
+
+def shared_namespace(path: str | None, allow_unsupported_fs: bool) -> Namespace:
+    """The verified namespace of ``path`` (chosen per XL-NS-1) shared by this process's objects: reused
+    after ``Namespace.still_names`` re-confirms it, else opened and checked anew [XL-NS-16]. Each call
+    needs its ``release_shared``. Raises as ``Namespace``."""
+    chosen, source = choose_namespace(path)
+    key = (chosen, source == "default", unsupported_fs_allowed(allow_unsupported_fs))
+    with _shared_lock:
+        ns = _shared.get(key)
+        if ns is not None and ns.fd >= 0 and ns.still_names(chosen):
+            ns._users += 1
+            if _idle and _idle[0] is ns:
+                _idle.clear()
+            return ns
+    fresh = Namespace(path, allow_unsupported_fs=allow_unsupported_fs)
+    with _shared_lock:
+        old = _shared.get(key)
+        if old is not None and old._users == 0:
+            _drop_idle(old)
+        _shared[key] = fresh
+        fresh._users += 1
+    return fresh
+
+
+def release_shared(ns: Namespace) -> None:
+    """An object is done with ``ns`` (from ``shared_namespace``): the last user of a namespace that is
+    still the one of its path keeps it as the idle one (closing the previous idle one); a replaced one is
+    closed."""
+    with _shared_lock:
+        ns._users -= 1
+        if ns._users > 0:
+            return
+        current = any(entry is ns for entry in _shared.values())
+        if not current:
+            ns.close()
+            return
+        if _idle and _idle[0] is not ns:
+            _drop_idle(_idle[0])
+        _idle[:] = [ns]
+
+
+def _drop_idle(ns: Namespace) -> None:
+    """Forget and close an idle namespace; under ``_shared_lock``."""
+    for key, entry in list(_shared.items()):
+        if entry is ns:
+            del _shared[key]
+    if _idle and _idle[0] is ns:
+        _idle.clear()
+    ns.close()
+
+
+def _after_fork_in_child() -> None:
+    global _shared_lock
+    _shared_lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

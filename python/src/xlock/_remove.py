@@ -12,12 +12,11 @@ from ._common import NamespaceArg, open_namespace
 from ._errors import CapacityMismatch, InvalidArgument, WouldBlock
 from ._files import file_error, owner_of
 from ._lockfile import ABSENT, BUSY, LockFile
-from ._namespace import Namespace
+from ._namespace import Namespace, release_shared
 from ._pg import pg_namespace
 from ._pg import remove as pg_remove
 from ._posix_semaphore import unlink_semaphore
 from ._semaphore import MAX_CAPACITY, check_capacity
-from ._status import slot_indexes
 from .names import EncodedName, NameLike, encoded
 
 __all__ = ["remove"]
@@ -67,7 +66,7 @@ def remove(
         return unlink_semaphore(n.semaphore_name("p", ns.dev, ns.ino), repr(n.text))
     finally:
         if owned:
-            ns.close()
+            release_shared(ns)
 
 
 def _take(ns: Namespace, file_name: str, what: str) -> LockFile | None:
@@ -122,6 +121,8 @@ def _remove_semaphore(ns: Namespace, n: EncodedName, capacity: int | None) -> bo
     elif capacity is not None:
         indexes = list(range(capacity))
     else:  # no capacity file: the slot files left behind, if any
+        from ._status import slot_indexes  # _status (and dataclasses) only when needed: import time
+
         indexes = [i for i in slot_indexes(ns.require_open(), n.enc) if i < MAX_CAPACITY]
     held: list[LockFile] = []
     removed = False

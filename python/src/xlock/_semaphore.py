@@ -83,6 +83,9 @@ class Semaphore(Handle):
         self._word = self._bell.word(self.bell_word)
         self._slots = [LockFile(ns, self._name.slot_file(i)) for i in range(capacity)]
         self._mine: list[int] = []  # slot indexes held, most recent last
+        # Where the next round starts: the slot released last, a free-slot hint that keeps acquisition
+        # flat in the number of permits held elsewhere [XL-CSEM-5].
+        self._hint = 0
         self._mutex = threading.Lock()
         self._opened()
 
@@ -152,9 +155,15 @@ class Semaphore(Handle):
             if self._closed:
                 raise InvalidArgument(f"semaphore {self.name!r} ({self.path}) is closed")
             mine = self._mine
-            for index, slot in enumerate(self._slots):
+            slots = self._slots
+            capacity = len(slots)
+            start = self._hint
+            # every slot once, starting at the hint [XL-CSEM-5]
+            for index in range(start, start + capacity):
+                if index >= capacity:
+                    index -= capacity
                 # never a slot it holds: flock on our own descriptor would "succeed" again
-                if index not in mine and slot.lock(_LOCK_EX_NB) == LOCKED:
+                if index not in mine and slots[index].lock(_LOCK_EX_NB) == LOCKED:
                     mine.append(index)
                     return index
             return -1
@@ -167,7 +176,8 @@ class Semaphore(Handle):
         with self._mutex:
             if not self._mine:
                 raise NotHeld(f"semaphore {self.name!r} ({self.path}): this object holds no permit")
-            self._slots[self._mine.pop()].unlock()
+            index = self._hint = self._mine.pop()
+            self._slots[index].unlock()
         self._bell.ring(self._word)
 
     def _undo(self, owner: object, got: Any) -> None:
@@ -175,6 +185,7 @@ class Semaphore(Handle):
             if got not in self._mine:
                 raise NotHeld(f"semaphore {self.name!r} ({self.path}): permit {got} is not held")
             self._mine.remove(got)
+            self._hint = got
             self._slots[got].unlock()
         self._bell.ring(self._word)
 
@@ -199,6 +210,9 @@ class Semaphore(Handle):
         if not self._closed:
             for slot in self._slots:
                 slot.close()
+
+    def _async_word(self) -> Any:
+        return None if self._bell.words is None else self._word
 
     async def acquire_async(self, timeout: float | None = None) -> Literal[True]:
         """Acquire one permit without blocking the event loop; returns ``True`` (the index is ``slot``),

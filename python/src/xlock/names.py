@@ -111,7 +111,7 @@ class EncodedName:
     Every object and removal works from one of these, so a name is never validated or encoded twice.
     """
 
-    __slots__ = ("capacity_file", "enc", "lock_file", "text", "utf8")
+    __slots__ = ("_words", "capacity_file", "enc", "lock_file", "text", "utf8")
 
     text: str
     utf8: bytes
@@ -125,6 +125,7 @@ class EncodedName:
         self.enc = _enc(self.utf8)
         self.lock_file = self.enc + ".lock"
         self.capacity_file = self.enc + ".sem"
+        self._words: dict[str, int] = {}
 
     def slot_file(self, index: int) -> str:
         """The slot file of permit ``index`` (0-based) [XL-ENC-3]; the caller checks the index."""
@@ -136,8 +137,13 @@ class EncodedName:
 
     def bell_word(self, kind: str) -> int:
         """The index of this name's word in the namespace's bell [XL-SEM-7]."""
-        data = b"\0".join((b"xlock/1", b"bell", kind.encode(), self.utf8))
-        return int.from_bytes(hashlib.sha256(data).digest()[:4], "big") & (BELL_WORDS - 1)
+        word = self._words.get(kind)
+        if word is None:
+            data = b"\0".join((b"xlock/1", b"bell", kind.encode(), self.utf8))
+            word = self._words[kind] = int.from_bytes(hashlib.sha256(data).digest()[:4], "big") & (
+                BELL_WORDS - 1
+            )
+        return word
 
     def semaphore_name(self, kind: str, dev: int, ino: int) -> str:
         """The POSIX semaphore name of (kind, namespace identity, this name) [XL-SEM-1]."""
@@ -149,9 +155,28 @@ class EncodedName:
         return f"EncodedName({self.text!r})"
 
 
+# Names encoded lately, so that an object per use (`with xlock.Lock(name):`) validates and encodes its name
+# once per process, not per object. Bounded: emptied when full.
+_ENCODED: dict[NameLike, EncodedName] = {}
+_ENCODED_MAX = 4096
+
+
 def encoded(name: NameLike | EncodedName) -> EncodedName:
     """``name`` as an ``EncodedName`` (validated once). Raises ``InvalidName``."""
-    return name if isinstance(name, EncodedName) else EncodedName(name)
+    if isinstance(name, EncodedName):
+        return name
+    try:
+        # the exact type in the key: "a" and b"a" are equal as neither, but never mix str subclasses
+        found = _ENCODED.get(name) if type(name) in (str, bytes) else None
+    except TypeError:  # unhashable: EncodedName says what is wrong
+        found = None
+    if found is None:
+        found = EncodedName(name)
+        if type(name) in (str, bytes):
+            if len(_ENCODED) >= _ENCODED_MAX:
+                _ENCODED.clear()
+            _ENCODED[name] = found
+    return found
 
 
 def encode_name(name: NameLike) -> str:

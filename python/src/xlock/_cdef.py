@@ -1,0 +1,229 @@
+"""The C declarations xlock uses, in one place: for the ABI-mode fallback (``_libc`` parses ``ABI_CDEF`` at
+import) and for the compiled module ``xlock._xlock_c`` (``_ffi_build`` adds ``API_CDEF`` and ``C_SOURCE``).
+
+Plain string constants only: importing this module parses nothing. Bump ``C_VERSION`` with every change
+of ``API_CDEF`` or ``C_SOURCE``: ``_libc`` does not use a compiled module built from other sources (a
+stale in-place build), it falls back to ABI mode and ``xlock.build_info()`` says why.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ABI_CDEF", "API_CDEF", "C_SOURCE", "C_VERSION", "MODULE"]
+
+MODULE = "xlock._xlock_c"
+C_VERSION = 2
+
+ABI_CDEF = """
+    struct timespec { long tv_sec; long tv_nsec; };
+    long syscall(long number, ...);
+    void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
+    int munmap(void *addr, size_t length);
+    int sem_init(void *sem, int pshared, unsigned int value);
+    int sem_post(void *sem);
+    int sem_wait(void *sem);
+    int sem_trywait(void *sem);
+    int sem_timedwait(void *sem, const struct timespec *abstime);
+    int sem_clockwait(void *sem, int clockid, const struct timespec *abstime);
+    int sem_getvalue(void *sem, int *sval);
+    int fstatfs(int fd, void *buf);
+    int statx(int dirfd, const char *pathname, int flags, unsigned int mask, void *statxbuf);
+    int prctl(int option, ...);
+"""
+
+# The hot paths as single C calls (compiled module only). Outcomes of xl_lock and xl_wait_step:
+# 0 locked (and still named, XL-LOCK-8), 1 busy (LOCK_NB), 2 gone (locked a file without a name: unlocked
+# again, the caller reopens), 3 flock failed (errno), 4 the re-check failed (errno; unlocked again),
+# 5 waited (woken, polled or interrupted: go round again), 6 timed out.
+API_CDEF = """
+    int xl_c_version(void);
+    int xl_lock(int fd, int op, int dirfd, const char *name, unsigned long long dev,
+                unsigned long long ino);
+    int xl_named(int fd, int dirfd, const char *name, unsigned long long dev, unsigned long long ino);
+    int xl_unlock_ring(int fd, uint32_t *word, int bellfd, int shared);
+    void xl_ring(uint32_t *word, int bellfd, int shared);
+    long long xl_announce(uint32_t *word, int bellfd, int shared);
+    int xl_sleep(uint32_t *word, long long value, long long wake_ns);
+    long long xl_next_poll(long long start_ns, long long now_ns);
+    int xl_wait_step(uint32_t *word, int bellfd, int shared, int fd, int op, int dirfd, const char *name,
+                     unsigned long long dev, unsigned long long ino, long long start_ns,
+                     long long deadline_ns);
+"""
+
+C_SOURCE = r"""
+/* XL_C_VERSION: defined by _ffi_build from C_VERSION */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <semaphore.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/futex.h>
+
+enum { XL_LOCKED, XL_BUSY, XL_GONE, XL_EFLOCK, XL_ESTAT, XL_WAITED, XL_TIMEDOUT };
+#define XL_MS 1000000LL
+#define XL_BELL_WORDS 1024
+
+static int xl_c_version(void) { return XL_C_VERSION; }
+
+/* [XL-LOCK-8] 1: the locked file still has a name (strict: the path names dev/ino); 0: it has not;
+   -1: the check failed (errno). */
+static int xl_named(int fd, int dirfd, const char *name, unsigned long long dev, unsigned long long ino)
+{
+    struct stat st;
+    if (name != NULL) {
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            return errno == ENOENT ? 0 : -1;
+        return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+    }
+#ifdef SYS_fstat
+    /* the fd-only system call: no empty path to copy in, unlike glibc's fstat (newfstatat) */
+    if (syscall(SYS_fstat, fd, &st) != 0)
+        return -1;
+#else
+    if (fstat(fd, &st) != 0)
+        return -1;
+#endif
+    return st.st_nlink > 0;
+}
+
+/* flock(fd, op), then the re-check; a file without a name is unlocked again (XL_GONE). */
+static int xl_lock(int fd, int op, int dirfd, const char *name, unsigned long long dev,
+                   unsigned long long ino)
+{
+    int named, saved;
+    if (flock(fd, op) != 0)
+        return errno == EWOULDBLOCK ? XL_BUSY : XL_EFLOCK;
+    named = xl_named(fd, dirfd, name, dev, ino);
+    if (named == 1)
+        return XL_LOCKED;
+    saved = errno;
+    flock(fd, LOCK_UN);
+    errno = saved;
+    return named == 0 ? XL_GONE : XL_ESTAT;
+}
+
+static long xl_futex(uint32_t *word, int op, uint32_t val, const struct timespec *ts, uint32_t val3)
+{
+    return syscall(SYS_futex, word, op, val, ts, word, val3);
+}
+
+/* The word's value: an atomic load in a private namespace; pread in a shared one, where the mapping is
+   never touched from user space [XL-BELL-5]. -1 if it cannot be read. */
+static long long xl_read(uint32_t *word, int bellfd, int shared, uint32_t *base)
+{
+    uint32_t v;
+    if (!shared)
+        return __atomic_load_n(word, __ATOMIC_SEQ_CST);
+    if (pread(bellfd, &v, 4, (off_t)((word - base) * 4)) != 4)
+        return -1;
+    return v;
+}
+
+/* The bell's base address: every word pointer given is base + index, index < 1024, and the mapping is
+   page-aligned, so the base is the page of the word. */
+static uint32_t *xl_base(uint32_t *word)
+{
+    return (uint32_t *)((uintptr_t)word & ~(uintptr_t)(XL_BELL_WORDS * 4 - 1));
+}
+
+/* [XL-BELL-6] wake every waiter if bit 0 is set; no system call otherwise (private namespace). */
+static void xl_ring(uint32_t *word, int bellfd, int shared)
+{
+    long long v;
+    if (word == NULL)
+        return;
+    v = xl_read(word, bellfd, shared, xl_base(word));
+    if (v < 0 || !(v & 1))
+        return;
+    xl_futex(word, FUTEX_WAKE_OP, INT_MAX, NULL, FUTEX_OP(FUTEX_OP_ADD, 1, FUTEX_OP_CMP_EQ, 0));
+}
+
+/* [XL-LOCK-9] flock(LOCK_UN), then the ring. */
+static int xl_unlock_ring(int fd, uint32_t *word, int bellfd, int shared)
+{
+    int rc = flock(fd, LOCK_UN), saved = errno;
+    xl_ring(word, bellfd, shared);
+    errno = saved;
+    return rc;
+}
+
+/* [XL-BELL-5] set bit 0 and read the word: an atomic fetch-or in a private namespace, FUTEX_WAKE_OP (OR 1,
+   wakes nobody) and pread in a shared one. -1: the bell is not usable for this wait. */
+static long long xl_announce(uint32_t *word, int bellfd, int shared)
+{
+    if (word == NULL)
+        return -1;
+    if (!shared)
+        return __atomic_fetch_or(word, 1u, __ATOMIC_SEQ_CST) | 1u;
+    if (xl_futex(word, FUTEX_WAKE_OP, 0, NULL, FUTEX_OP(FUTEX_OP_OR, 1, FUTEX_OP_CMP_EQ, 0)) < 0)
+        return -1;
+    return xl_read(word, bellfd, shared, xl_base(word));
+}
+
+/* [XL-WAIT-7] 1, 3, 7, 15, 31 ms after the start, then every 16 ms. */
+static long long xl_next_poll(long long start_ns, long long now_ns)
+{
+    static const long long polls[] = {1 * XL_MS, 3 * XL_MS, 7 * XL_MS, 15 * XL_MS, 31 * XL_MS};
+    long long elapsed = now_ns - start_ns;
+    size_t i;
+    for (i = 0; i < sizeof polls / sizeof polls[0]; i++)
+        if (polls[i] > elapsed)
+            return start_ns + polls[i];
+    return start_ns + 31 * XL_MS + ((elapsed - 31 * XL_MS) / (16 * XL_MS) + 1) * 16 * XL_MS;
+}
+
+/* Step 5 of XL-WAIT-12: FUTEX_WAIT_BITSET on CLOCK_MONOTONIC until wake_ns, if the word still holds
+   value (value < 0: no usable bell, sleep until wake_ns). Returns 0, or EINTR when a signal came. */
+static int xl_sleep(uint32_t *word, long long value, long long wake_ns)
+{
+    struct timespec ts;
+    int rc;
+    ts.tv_sec = wake_ns / 1000000000LL;
+    ts.tv_nsec = wake_ns % 1000000000LL;
+    if (word != NULL && value >= 0) {
+        if (xl_futex(word, FUTEX_WAIT_BITSET, (uint32_t)value, &ts, FUTEX_BITSET_MATCH_ANY) == 0)
+            return 0;
+        if (errno == EINTR)
+            return EINTR;
+        if (errno == EAGAIN || errno == ETIMEDOUT)
+            return 0;
+    }
+    rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    return rc == EINTR ? EINTR : 0;
+}
+
+static long long xl_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* One iteration of XL-WAIT-12 after step 1: announce, try, check the deadline (< 0: none), sleep until
+   the earlier of the deadline and the next safety poll. */
+static int xl_wait_step(uint32_t *word, int bellfd, int shared, int fd, int op, int dirfd,
+                        const char *name, unsigned long long dev, unsigned long long ino,
+                        long long start_ns, long long deadline_ns)
+{
+    long long value = xl_announce(word, bellfd, shared), now, wake;
+    int rc = xl_lock(fd, op, dirfd, name, dev, ino);
+    if (rc != XL_BUSY)
+        return rc;
+    now = xl_now();
+    if (deadline_ns >= 0 && now >= deadline_ns)
+        return XL_TIMEDOUT;
+    wake = xl_next_poll(start_ns, now);
+    if (deadline_ns >= 0 && deadline_ns < wake)
+        wake = deadline_ns;
+    xl_sleep(word, value, wake);
+    return XL_WAITED;
+}
+"""
