@@ -19,6 +19,7 @@ require "xlock/mapping"
 require "xlock/remove"
 require "xlock/pg/dispatch" # postgresql:// namespaces; loads the pg gem only when one is used
 
+# xlock/1 for Ruby: the lock, semaphore and name API on libxlock (spec/xlock-1.md).
 module XLock
   # Opens the lock +name+, waits for it (at most +timeout+ seconds; nil waits as long as it takes), yields
   # the XLock::Lock, then releases and closes it, also when the block raises or the thread is killed.

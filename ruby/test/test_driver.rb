@@ -6,7 +6,8 @@ require "open3"
 # exe/xlock-driver speaks conformance/PROTOCOL.md: checked here line by line, against a second Ruby
 # driver, and against libxlock's own driver (c/build/xlock-driver) when it is built.
 class TestDriver < Minitest::Test
-  DRIVER = [XLockTestHelper::RUBY, "-I", XLockTestHelper::LIB, File.join(XLockTestHelper::RUBY_DIR, "exe", "xlock-driver")].freeze
+  DRIVER = [XLockTestHelper::RUBY, "-I", XLockTestHelper::LIB,
+            File.join(XLockTestHelper::RUBY_DIR, "exe", "xlock-driver")].freeze
   C_DRIVER = File.join(XLockTestHelper::REPO, "c", "build", "xlock-driver")
 
   # A running driver: #call sends a request and returns the reply.
@@ -82,7 +83,8 @@ class TestDriver < Minitest::Test
       assert_equal true, a.call("locked", handle: h)["locked"], "the driver serves on after the fork"
       Process.kill(:KILL, a.pid)
       a.close # waits for the driver's death
-      refute_includes %w[Z X], File.read("/proc/#{child}/stat").split(")").last.split.first, "the child must still live"
+      refute_includes %w[Z X], File.read("/proc/#{child}/stat").split(")").last.split.first,
+                      "the child must still live"
       b = session
       hb = b.call("open", kind: "lock", name: "forked", namespace: @ns)["handle"]
       assert b.call("try_acquire", handle: hb)["ok"], "the lingering child keeps the dead driver's lock"
@@ -160,19 +162,23 @@ class TestDriver < Minitest::Test
     assert s.call("close", handle: psem["handle"])["ok"] # the protocol's close gives the permit back
     again = s.call("open", kind: "posix_semaphore", name: "raw-#{Process.pid}", namespace: @ns)["handle"]
     assert s.call("try_acquire", handle: again)["ok"], "close kept the raw semaphore's permit"
-    assert_equal({ "removed" => true }, s.call("remove", kind: "posix_semaphore", name: "raw-#{Process.pid}", namespace: @ns).slice("removed"))
+    assert_equal({ "removed" => true },
+                 s.call("remove", kind: "posix_semaphore", name: "raw-#{Process.pid}",
+                                  namespace: @ns).slice("removed"))
 
     counter = File.join(@tmp, "counter")
     assert_equal 1, s.call("increment", path: counter)["value"]
     lock = s.call("open", kind: "lock", name: "c", namespace: @ns)["handle"]
     assert_equal 50, s.call("cycle", handle: lock, count: 50, path: counter, timeout_ms: nil)["count"]
     assert_equal "51\n", File.read(counter), "the counter file is decimal digits and a newline"
-    assert_equal({ "removed" => true }, s.call("remove", kind: "lock", name: "c", namespace: @ns).slice("removed"))
+    assert_equal({ "removed" => true },
+                 s.call("remove", kind: "lock", name: "c", namespace: @ns).slice("removed"))
   end
 
   def test_bad_requests_keep_the_driver_serving
     s = session
-    assert_equal({ "id" => nil, "ok" => false, "error" => "BAD_REQUEST" }, s.send_line("not json").slice("id", "ok", "error"))
+    assert_equal({ "id" => nil, "ok" => false, "error" => "BAD_REQUEST" },
+                 s.send_line("not json").slice("id", "ok", "error"))
     assert_equal "BAD_REQUEST", s.call("frobnicate")["error"]
     assert_equal "BAD_REQUEST", s.call("open", kind: "lock")["error"]
     assert_equal "BAD_REQUEST", s.call("open", kind: "lock", name: 5)["error"]
@@ -188,25 +194,33 @@ class TestDriver < Minitest::Test
   def test_protocol_types_are_exact
     s = session
     [2, 1.0, "1", true, nil].each do |protocol|
-      assert_equal "BAD_REQUEST", s.call("hello", protocol: protocol)["error"], "hello protocol #{protocol.inspect}"
+      assert_equal "BAD_REQUEST", s.call("hello", protocol: protocol)["error"],
+                   "hello protocol #{protocol.inspect}"
     end
     reply = s.send_line('{"id":"7","op":"hello","protocol":1}')
     assert_equal [nil, "BAD_REQUEST"], [reply["id"], reply["error"]], "a string id"
     assert_equal "BAD_REQUEST", s.send_line('{"id":1.5,"op":"hello","protocol":1}')["error"]
-    assert_equal "BAD_REQUEST", s.call("map", name: "a", name_hex: "61", dev: 1, ino: 1)["error"], "name and name_hex"
+    assert_equal "BAD_REQUEST", s.call("map", name: "a", name_hex: "61", dev: 1, ino: 1)["error"],
+                 "name and name_hex"
     assert_equal "BAD_REQUEST", s.call("map", name_hex: "616", dev: 1, ino: 1)["error"], "odd name_hex"
     h = s.call("open", kind: "lock", name: "types", namespace: @ns)["handle"]
     [1.5, 1e3, true, "10"].each do |timeout|
-      assert_equal "BAD_REQUEST", s.call("acquire", handle: h, timeout_ms: timeout)["error"], "timeout_ms #{timeout.inspect}"
+      assert_equal "BAD_REQUEST", s.call("acquire", handle: h, timeout_ms: timeout)["error"],
+                   "timeout_ms #{timeout.inspect}"
     end
     refute s.call("locked", handle: h)["locked"]
-    assert s.call("acquire", handle: h, timeout_ms: 10**30)["ok"], "a timeout_ms beyond any deadline is untimed"
+    assert s.call("acquire", handle: h, timeout_ms: 10**30)["ok"],
+           "a timeout_ms beyond any deadline is untimed"
     assert s.call("release", handle: h)["ok"]
     assert s.call("acquire", handle: h, timeout_ms: -(10**30))["ok"], "a negative timeout_ms is untimed"
-    assert_equal "BAD_REQUEST", s.call("open", kind: "semaphore", name: "t", namespace: @ns, capacity: 2.0)["error"]
-    assert_equal "INVALID_ARGUMENT", s.call("open", kind: "semaphore", name: "t", namespace: @ns, capacity: 10**30)["error"]
-    assert_equal "INVALID_ARGUMENT", s.call("open", kind: "semaphore", name: "t", namespace: @ns, capacity: 0)["error"]
-    assert_equal "BAD_REQUEST", s.call("open", kind: "posix_semaphore", name: "t", namespace: @ns, value: "1")["error"]
+    assert_equal "BAD_REQUEST",
+                 s.call("open", kind: "semaphore", name: "t", namespace: @ns, capacity: 2.0)["error"]
+    assert_equal "INVALID_ARGUMENT",
+                 s.call("open", kind: "semaphore", name: "t", namespace: @ns, capacity: 10**30)["error"]
+    assert_equal "INVALID_ARGUMENT",
+                 s.call("open", kind: "semaphore", name: "t", namespace: @ns, capacity: 0)["error"]
+    assert_equal "BAD_REQUEST",
+                 s.call("open", kind: "posix_semaphore", name: "t", namespace: @ns, value: "1")["error"]
     error = s.call("open", kind: "posix_semaphore", name: "t", namespace: @ns, value: 10**30)
     assert_equal "INVALID_ARGUMENT", error["error"]
     assert_includes error["message"], (10**30).to_s, "the value as given"
@@ -233,7 +247,9 @@ class TestDriver < Minitest::Test
     assert_equal({ "id" => 1, "ok" => true }, s.call("exit"))
     assert s.close.success?
     t = session
-    t.call("open", kind: "lock", name: "held-at-eof", namespace: @ns).then { |r| t.call("acquire", handle: r["handle"]) }
+    t.call("open", kind: "lock", name: "held-at-eof", namespace: @ns).then do |r|
+      t.call("acquire", handle: r["handle"])
+    end
     assert t.close.success?, "the driver did not exit 0 on EOF"
     assert free_for_another_process?("held-at-eof")
   end

@@ -21,7 +21,9 @@ module XLockTestHelper
   RUBY = RbConfig.ruby
   # x86_64 and aarch64 numbers of the system calls a waiter sleeps in: futex, flock, and clock_nanosleep
   # (the safety poll of a wait whose bell is unusable [XL-BELL-8]).
-  WAIT_SYSCALLS = { "x86_64" => [202, 73, 230], "aarch64" => [98, 32, 115] }.fetch(RbConfig::CONFIG["host_cpu"], [])
+  WAIT_SYSCALLS = { "x86_64" => [202, 73, 230], "aarch64" => [98, 32, 115] }.fetch(
+    RbConfig::CONFIG["host_cpu"], []
+  )
 
   def setup
     super
@@ -57,14 +59,17 @@ module XLockTestHelper
         # libxlock still computes the withdrawn names, "useful only to unlink leftovers" (xlock.h).
         sem = XLock.__send__(:_semaphore_name, kind.to_s.ord, st.dev, st.ino, name)
         path = "/dev/shm/sem.#{sem.delete_prefix('/')}"
-        refute File.exist?(path), "#{kind == :l ? 'lock' : 'semaphore'} #{name.inspect} of #{dir} created #{path}"
+        refute File.exist?(path),
+               "#{kind == :l ? 'lock' : 'semaphore'} #{name.inspect} of #{dir} created #{path}"
       end
     end
   end
 
   # The inverse of enc() [XL-ENC-1], for the teardown check only.
   def decode_file_stem(stem)
-    stem.b.gsub(/%(\h\h)|!(.)/) { Regexp.last_match(1) ? Regexp.last_match(1).hex.chr : Regexp.last_match(2).upcase }
+    stem.b.gsub(/%(\h\h)|!(.)/) do
+      Regexp.last_match(1) ? Regexp.last_match(1).hex.chr : Regexp.last_match(2).upcase
+    end
         .force_encoding(Encoding::UTF_8)
   end
 
@@ -83,7 +88,9 @@ module XLockTestHelper
   def wait_for(what, seconds: 10)
     deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
     until yield
-      flunk("timed out after #{seconds} s waiting for #{what}") if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+      if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+        flunk("timed out after #{seconds} s waiting for #{what}")
+      end
       Thread.pass
     end
   end
@@ -101,7 +108,8 @@ module XLockTestHelper
     wait_for("#{thread.inspect} to block in a wait") do
       raise "the thread ended: #{thread.value.inspect}" unless thread.alive?
 
-      thread.status == "sleep" && thread.native_thread_id && sleeping_in_wait?(Process.pid, thread.native_thread_id)
+      thread.status == "sleep" && thread.native_thread_id && sleeping_in_wait?(Process.pid,
+                                                                               thread.native_thread_id)
     end
   end
 
@@ -163,6 +171,8 @@ module XLockTestHelper
   end
 end
 
-class Minitest::Test
-  include XLockTestHelper
+module Minitest
+  class Test
+    include XLockTestHelper
+  end
 end

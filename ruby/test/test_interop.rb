@@ -78,7 +78,9 @@ class TestInterop < Minitest::Test
   def python_try(name, shared: false)
     env = { "PYTHONPATH" => PYTHON_PATH }
     _, status = Open3.capture2e(env, "python3", "-c", "import xlock")
-    skip "the Python package does not import (PYTHONPATH=#{PYTHON_PATH}): cross-check with Python skipped" unless status.success?
+    unless status.success?
+      skip "the Python package does not import (PYTHONPATH=#{PYTHON_PATH}): cross-check with Python skipped"
+    end
     out, err, status = Open3.capture3(env, "python3", "-c", PYTHON_PROBE, @ns, name, shared ? "1" : "0")
     assert status.success?, err
     out.chomp

@@ -160,7 +160,7 @@ class TestLock < Minitest::Test
 
   def test_synchronize_returns_the_block_value_and_releases_on_exception
     lock = new_lock
-    assert_equal 42, lock.synchronize { |l| l.locked? ? 42 : 0 }
+    assert_equal(42, lock.synchronize { |l| l.locked? ? 42 : 0 })
     refute lock.locked?
     assert_raises(ZeroDivisionError) { lock.synchronize { 1 / 0 } }
     refute lock.locked?

@@ -79,7 +79,9 @@ class TestPlantedBell < Minitest::Test
 
   def setup
     super
-    skip "needs root and setpriv to act as another user" unless Process.euid.zero? && system("setpriv --version", out: File::NULL)
+    skip "needs root and setpriv to act as another user" unless Process.euid.zero? && system(
+      "setpriv --version", out: File::NULL
+    )
     File.chmod(0o711, @tmp) # the member may traverse, not list
     @world = File.join(@tmp, "world")
     Dir.mkdir(@world)
@@ -96,7 +98,8 @@ class TestPlantedBell < Minitest::Test
   # reports and asserts the process ended normally (no SIGBUS, no abort).
   def run_victim
     reports = []
-    Open3.popen3(RUBY, "-I", LIB, "-e", VICTIM, @world, JSON.generate(WAIT_SYSCALLS), TIMEOUT_MS.to_s) do |stdin, stdout, stderr, thread|
+    Open3.popen3(RUBY, "-I", LIB, "-e", VICTIM, @world, JSON.generate(WAIT_SYSCALLS),
+                 TIMEOUT_MS.to_s) do |stdin, stdout, stderr, thread|
       ready = JSON.parse(stdout.gets || flunk("the victim ended at once: #{stderr.read}"))
       yield ready if block_given?
       stdin.puts "go"
@@ -108,7 +111,7 @@ class TestPlantedBell < Minitest::Test
       refute status.signaled?, "the victim was killed by signal #{status.termsig}: #{stderr.read}"
       assert status.success?, "the victim failed: #{stderr.read}"
     end
-    assert_equal %w[lock semaphore], reports.map { |r| r["kind"] }
+    assert_equal(%w[lock semaphore], reports.map { |r| r["kind"] })
     reports
   end
 
@@ -119,7 +122,8 @@ class TestPlantedBell < Minitest::Test
       refute_equal "usable", r["bell_status"], what unless bell_usable
       assert_equal "TIMEOUT", r["timed"], what
       assert_operator r["timed_ms"], :>=, TIMEOUT_MS, "returned before its deadline [XL-WAIT-3]: #{what}"
-      assert_operator r["timed_ms"], :<, TIMEOUT_MS + OVERRUN_MS, "overran its deadline by more than 50 ms: #{what}"
+      assert_operator r["timed_ms"], :<, TIMEOUT_MS + OVERRUN_MS,
+                      "overran its deadline by more than 50 ms: #{what}"
       assert_kind_of Float, r["woken_after_ms"], "the release did not end the wait: #{what}"
       assert_equal "IOError", r["raise"], what
       assert_equal false, r["held_after_raise"], what

@@ -17,7 +17,10 @@ class TestProcesses < Minitest::Test
         exit!(0)
       end
     end
-    pids.each { |pid| Process.wait(pid); assert $?.success? }
+    pids.each do |pid|
+      Process.wait(pid)
+      assert $?.success?
+    end
     assert_equal 600, Integer(File.read(counter))
   end
 

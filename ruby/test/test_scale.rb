@@ -20,7 +20,8 @@ class TestScale < Minitest::Test
       end
       puts locks.count(&:locked?)
     RUBY
-    out = IO.popen([RUBY, "-I", LIB, "-e", script, @ns, { rlimit_nofile: 10_100, err: %i[child out] }], &:read)
+    out = IO.popen([RUBY, "-I", LIB, "-e", script, @ns, { rlimit_nofile: 10_100, err: %i[child out] }],
+                   &:read)
     assert_equal "10000", out.lines.last.to_s.strip, out
   end
 
@@ -87,11 +88,14 @@ class TestScale < Minitest::Test
   CYCLE = [/\Aflock\(\d+, LOCK_EX\|LOCK_NB\) = 0/, FSTAT, /\Aflock\(\d+, LOCK_UN\) = 0/].freeze
 
   def traced(which)
-    flunk "strace is not installed: run ./bootstrap (it installs it)" unless system("command -v strace >/dev/null")
+    unless system("command -v strace >/dev/null")
+      flunk "strace is not installed: run ./bootstrap (it installs it)"
+    end
     Dir.mkdir(@ns, 0o700) unless File.directory?(@ns)
     out = File.join(@tmp, "strace.txt")
     assert system("strace", "-f", "-qq", "-o", out,
-                  "-e", "trace=openat,open,newfstatat,fstat,stat,lstat,statx,flock,close,geteuid,fstatfs,mmap,munmap",
+                  "-e", "trace=openat,open,newfstatat,fstat,stat,lstat,statx,flock,close,geteuid,fstatfs," \
+                        "mmap,munmap",
                   RUBY, "-I", LIB, "-e", SYSCALL_SCRIPT, @ns, which)
     lines = File.readlines(out).map { |l| l.sub(/\A\d+ +/, "").gsub(/\s+/, " ").strip }
     first = lines.index { |l| l.include?("xlock-syscalls-mark/begin") }
@@ -105,7 +109,8 @@ class TestScale < Minitest::Test
   end
 
   def test_object_per_use_makes_the_minimum_system_calls
-    assert_calls([/\Anewfstatat\(AT_FDCWD, "#{Regexp.escape(@ns)}", .*AT_SYMLINK_NOFOLLOW\) = 0/, /\Ageteuid\(\)/,
+    assert_calls([/\Anewfstatat\(AT_FDCWD, "#{Regexp.escape(@ns)}", .*AT_SYMLINK_NOFOLLOW\) = 0/,
+                  /\Ageteuid\(\)/,
                   /\Aopenat\(\d+, "x\.lock", O_RDONLY\|O_NOCTTY\|O_NONBLOCK\|O_NOFOLLOW\|O_CLOEXEC\) = \d+/,
                   FSTAT, *CYCLE, /\Aclose\(\d+\) = 0/], traced("per-use"))
   end

@@ -60,7 +60,7 @@ class TestSemaphores < Minitest::Test
 
   def test_synchronize_yields_the_slot_and_releases
     sem = semaphore
-    assert_equal :slot0, sem.synchronize { |slot| :"slot#{slot}" }
+    assert_equal(:slot0, sem.synchronize { |slot| :"slot#{slot}" })
     assert_equal 0, sem.held
     assert_raises(IOError) { sem.synchronize { raise IOError } }
     assert_equal 0, sem.held
@@ -260,7 +260,7 @@ class TestSemaphores < Minitest::Test
 
   def test_posix_semaphore_synchronize_and_unlink
     sem = posix("rawsync", value: 1)
-    assert_equal :ok, sem.synchronize { sem.held == 1 ? :ok : :bad }
+    assert_equal(:ok, sem.synchronize { sem.held == 1 ? :ok : :bad })
     assert_equal 0, sem.held
     assert_equal true, XLock::PosixSemaphore.unlink("rawsync", namespace: @ns)
     assert_equal false, XLock::PosixSemaphore.unlink("rawsync", namespace: @ns)

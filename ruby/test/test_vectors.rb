@@ -29,7 +29,8 @@ class TestVectors < Minitest::Test
           test_case["slot_files"].each { |slot, file| assert_equal file, mapping.slot_file(Integer(slot)) }
           expected = test_case["semaphores"][ns["id"]].transform_keys(&:to_sym)
           assert_equal expected, mapping.semaphores
-          assert_equal test_case["semaphores"][ns["id"]]["p"], XLock.semaphore_name(:posix_semaphore, ns["dev"], ns["ino"], name)
+          assert_equal test_case["semaphores"][ns["id"]]["p"],
+                       XLock.semaphore_name(:posix_semaphore, ns["dev"], ns["ino"], name)
           assert_equal test_case["bell_words"].transform_keys(&:to_sym), mapping.bell_words # [XL-SEM-7]
           assert_equal test_case["bell_words"]["l"], XLock.bell_word(:lock, name)
           assert_equal test_case["bell_words"]["s"], XLock.bell_word("s", name)
@@ -46,7 +47,9 @@ class TestVectors < Minitest::Test
   def test_invalid_names_are_refused_before_touching_the_namespace
     NAMES["cases"].reject { |c| c["valid"] }.each do |test_case|
       name = self.class.name_of(test_case)
-      error = assert_raises(XLock::InvalidName, test_case["description"]) { XLock::Lock.new(name, namespace: @ns) }
+      error = assert_raises(XLock::InvalidName, test_case["description"]) do
+        XLock::Lock.new(name, namespace: @ns)
+      end
       assert_match(/XL-NAME-\d|name/i, error.message)
       refute File.exist?(@ns), "an invalid name created the namespace [XL-NAME-3]"
     end
@@ -91,7 +94,9 @@ class TestVectors < Minitest::Test
     FileUtils.mkdir_p(File.join(@tmp, "open"))
     File.chmod(0o777, File.join(@tmp, "open"))
     assert_raises(XLock::InsecureNamespace) { XLock::Lock.new("x", namespace: File.join(@tmp, "open")) }
-    error = assert_raises(XLock::OSError) { XLock::Lock.new("x", namespace: File.join(@tmp, "missing", "ns")) }
+    error = assert_raises(XLock::OSError) do
+      XLock::Lock.new("x", namespace: File.join(@tmp, "missing", "ns"))
+    end
     assert_equal Errno::ENOENT::Errno, error.errno
   end
 

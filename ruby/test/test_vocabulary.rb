@@ -14,7 +14,8 @@ class TestVocabulary < Minitest::Test
     # [XL-SEM-1, XL-SEM-6]
     name = XLock.semaphore_name(:posix_semaphore, DEV, INO, "billing-export")
     assert_match(%r{\A/xl1p[a-z2-7]{25}\z}, name)
-    assert_equal name, XLock.semaphore_name("p", DEV, INO, "billing-export"), "the spec's letter is a kind too"
+    assert_equal name, XLock.semaphore_name("p", DEV, INO, "billing-export"),
+                 "the spec's letter is a kind too"
     assert_equal name, XLock.map("billing-export", dev: DEV, ino: INO).semaphores[:p]
     [:lock, :semaphore, "l", "s"].each do |withdrawn|
       error = assert_raises(XLock::InvalidArgument) { XLock.semaphore_name(withdrawn, DEV, INO, "a") }
@@ -45,8 +46,10 @@ class TestVocabulary < Minitest::Test
     assert status.success?, err
     lines = err.lines
     assert_equal 2, lines.size, err
-    assert_match(/\A-e:3: warning: xlock: XLock::Lock#doorbell is deprecated .*; use XLock::Lock#bell_word$/, lines[0])
-    assert_match(/\A-e:4: warning: xlock: XLock\.semaphore_name\(kind, name, dev:, ino:\) is deprecated/, lines[1])
+    assert_match(/\A-e:3: warning: xlock: XLock::Lock#doorbell is deprecated .*; use XLock::Lock#bell_word$/,
+                 lines[0])
+    assert_match(/\A-e:4: warning: xlock: XLock\.semaphore_name\(kind, name, dev:, ino:\) is deprecated/,
+                 lines[1])
     # Without -W:deprecated (Ruby's default) the aliases are silent.
     _out, err, status = Open3.capture3(RUBY, "-I", LIB, "-e", script, @ns)
     assert status.success?, err
@@ -138,7 +141,7 @@ class TestVocabulary < Minitest::Test
       assert_equal [sharing] * 3, objects.map(&:sharing), format("mode %o", mode)
       # The file mode of the namespace [XL-NS-13]: bell and lock file alike.
       file_mode = { private: 0o600, group_shared: 0o660, world_shared: 0o666 }.fetch(sharing)
-      assert_equal [file_mode] * 2, [objects[0].bell, objects[0].path].map { |f| File.stat(f).mode & 0o777 }
+      assert_equal([file_mode] * 2, [objects[0].bell, objects[0].path].map { |f| File.stat(f).mode & 0o777 })
       objects.last.close
       XLock.remove("s-#{Process.pid}", kind: :posix_semaphore, namespace: dir)
     end
@@ -150,7 +153,7 @@ class TestVocabulary < Minitest::Test
     raw = track(XLock::PosixSemaphore.new("one-#{Process.pid}", value: 1, namespace: @ns))
     [lock, sem, raw].each do |object|
       assert_equal [File.stat(@ns).dev, File.stat(@ns).ino], object.namespace_identity
-      assert_equal :ok, object.synchronize { :ok }
+      assert_equal(:ok, object.synchronize { :ok })
       refute object.closed?
       object.close
       object.close

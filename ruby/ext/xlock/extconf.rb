@@ -10,7 +10,7 @@ require_relative "vendor"
 # Spec xlock/1 is specified and verified for Linux only; section 15 (Platform notes) describes macOS and
 # Windows, which are not implemented yet [XL-PLAT-1, XL-PLAT-2].
 unless RbConfig::CONFIG["host_os"].to_s.include?("linux")
-  abort("xlock: this gem supports Linux only; this is #{RbConfig::CONFIG["host_os"]}. Spec xlock/1 " \
+  abort("xlock: this gem supports Linux only; this is #{RbConfig::CONFIG['host_os']}. Spec xlock/1 " \
         "section 15 (Platform notes) describes macOS and Windows, which are not implemented yet: " \
         "install it on Linux (a container or a VM will do).")
 end
@@ -33,7 +33,9 @@ if use_system
   $srcs = binding_sources
 else
   include_dir, src_dir = XLockVendor.source_dirs
-  abort("xlock: libxlock's C sources are missing (neither ../../../c nor ext/xlock/vendor)") unless include_dir
+  unless include_dir
+    abort("xlock: libxlock's C sources are missing (neither ../../../c nor ext/xlock/vendor)")
+  end
   message("xlock: compiling libxlock from #{src_dir}\n")
   $INCFLAGS << " -I#{include_dir} -I#{src_dir}"
   $VPATH << src_dir

@@ -12,7 +12,8 @@ module XLockVendor
 
   # True in the git checkout; an installed gem has no xlock.gemspec (not in spec.files) and no ../c.
   def checkout?
-    File.file?(File.expand_path("../../xlock.gemspec", __dir__)) && File.file?(File.join(CHECKOUT_C, "include", "xlock.h"))
+    File.file?(File.expand_path("../../xlock.gemspec",
+                                __dir__)) && File.file?(File.join(CHECKOUT_C, "include", "xlock.h"))
   end
 
   # [include dir, source dir] of the checkout when it is there, else of the vendored copy; nil if neither.

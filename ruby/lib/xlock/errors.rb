@@ -2,6 +2,7 @@
 
 require "timeout"
 
+# XLock's errors: the spec's error table [XL-ERR-1].
 module XLock
   # The one base of every xlock exception [XL-ERR-2]. It is a module, not a class, so that each error can
   # also subclass the builtin a Ruby user already rescues: XLock::Timeout is a ::Timeout::Error,
@@ -62,7 +63,10 @@ module XLock
 
   ERROR_CLASSES = [WouldBlock, Timeout, InvalidName, InvalidArgument, InsecureNamespace,
                    UnsupportedFilesystem, NotHeld, AlreadyHeld, CapacityMismatch, Interrupted,
-                   Cancelled, OSError, Lost, UnsupportedBackend, BackendError].to_h { |c| [c::KIND, c] }.freeze
+                   Cancelled, OSError, Lost, UnsupportedBackend, BackendError].to_h do |c|
+    [c::KIND,
+     c]
+  end.freeze
   private_constant :ERROR_CLASSES
 
   # The class for a kind string ("TIMEOUT" -> XLock::Timeout); KeyError for an unknown kind.

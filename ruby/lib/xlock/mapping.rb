@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+# XLock's name mapping: lock files, semaphore names and bell words of a name [XL-SEM-6].
 module XLock
   # The pure mapping of a name [XL-SEM-6, XL-INTRO-1]: its files in any namespace and its semaphore names in
   # the namespace with identity (dev, ino). Computed without touching the file system.
@@ -23,7 +24,9 @@ module XLock
     # Raises XLock::InvalidName [XL-NAME-3], XLock::InvalidArgument for a bad dev or ino.
     def map(name, dev:, ino:)
       name = Names.checked(name)
-      semaphores = SEMAPHORE_KINDS.to_h { |kind, letter| [letter.to_sym, semaphore_name(kind, dev, ino, name)] }
+      semaphores = SEMAPHORE_KINDS.to_h do |kind, letter|
+        [letter.to_sym, semaphore_name(kind, dev, ino, name)]
+      end
       bell_words = BELL_KINDS.to_h { |kind, letter| [letter.to_sym, bell_word(kind, name)] }
       Mapping.new(name: name, lock_file: lock_file_name(name), capacity_file: capacity_file_name(name),
                   semaphores: semaphores.freeze, bell_words: bell_words.freeze).freeze
@@ -50,8 +53,11 @@ module XLock
     # The old argument order semaphore_name(kind, name, dev:, ino:) still works, deprecated.
     def semaphore_name(kind, *args, **keywords)
       if args.size == 1 && keywords.keys.sort == %i[dev ino]
-        Deprecation.warn_once("XLock.semaphore_name(kind, name, dev:, ino:)", "XLock.semaphore_name(kind, dev, ino, name)")
-        dev, ino, name = keywords[:dev], keywords[:ino], args.first
+        Deprecation.warn_once("XLock.semaphore_name(kind, name, dev:, ino:)",
+                              "XLock.semaphore_name(kind, dev, ino, name)")
+        dev = keywords[:dev]
+        ino = keywords[:ino]
+        name = args.first
       elsif args.size == 3 && keywords.empty?
         dev, ino, name = args
       else
@@ -66,9 +72,14 @@ module XLock
     # The same in every namespace. Raises XLock::InvalidName, XLock::InvalidArgument.
     def bell_word(kind, name)
       name = Names.checked(name)
-      letter = kind.is_a?(String) && BELL_KINDS.value?(kind) ? kind : BELL_KINDS.fetch(kind) do
-        raise InvalidArgument, "bell kind must be :lock (\"l\") or :semaphore (\"s\"), not #{kind.inspect} [XL-SEM-7]"
-      end
+      letter = if kind.is_a?(String) && BELL_KINDS.value?(kind)
+                 kind
+               else
+                 BELL_KINDS.fetch(kind) do
+                   raise InvalidArgument, "bell kind must be :lock (\"l\") or :semaphore (\"s\"), " \
+                                          "not #{kind.inspect} [XL-SEM-7]"
+                 end
+               end
       _bell_word(letter.ord, name)
     end
 
@@ -80,8 +91,8 @@ module XLock
 
       SEMAPHORE_KINDS.fetch(kind) do
         if [:lock, :semaphore, "l", "s"].include?(kind)
-          raise InvalidArgument, "locks and counting semaphores have no POSIX semaphore since draft 2 of xlock/1 " \
-                                 "(their waiters sleep on a bell word: XLock.bell_word) [XL-SEM-2]"
+          raise InvalidArgument, "locks and counting semaphores have no POSIX semaphore since draft 2 of " \
+                                 "xlock/1 (their waiters sleep on a bell word: XLock.bell_word) [XL-SEM-2]"
         end
         raise InvalidArgument, "kind must be :posix_semaphore or \"p\", not #{kind.inspect} [XL-SEM-2]"
       end

@@ -32,7 +32,10 @@ module XLock
       return nil if namespace.nil?
 
       namespace = namespace.to_path if namespace.respond_to?(:to_path)
-      raise InvalidArgument, "a namespace must be a path String or nil, not #{namespace.class}" unless namespace.is_a?(String)
+      unless namespace.is_a?(String)
+        raise InvalidArgument,
+              "a namespace must be a path String or nil, not #{namespace.class}"
+      end
 
       namespace
     end

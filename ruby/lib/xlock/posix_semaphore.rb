@@ -17,7 +17,10 @@ module XLock
     # Opens (creating with +value+, 0..SEM_VALUE_MAX, if it does not exist [XL-PSEM-2]) the raw semaphore.
     def initialize(name, value: 1, namespace: nil, allow_unsupported_fs: false)
       name = Names.checked(name)
-      raise InvalidArgument, "value must be a non-negative Integer, not #{value.inspect}" unless value.is_a?(Integer)
+      unless value.is_a?(Integer)
+        raise InvalidArgument,
+              "value must be a non-negative Integer, not #{value.inspect}"
+      end
 
       _open(name, value, Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
     end

@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+# XLock.remove: deleting an idle object's files [XL-RM-4].
 module XLock
   REMOVE_KINDS = %i[lock semaphore posix_semaphore].freeze
   private_constant :REMOVE_KINDS
