@@ -23,6 +23,7 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 mono_ns = time.monotonic_ns
 
@@ -77,6 +78,7 @@ class PortalockerPeer:
             self.polling.acquire(timeout=timeout_s)
 
     def release(self):
+        assert self.held is not None, "release without an acquire"
         self.held.release()
 
 
@@ -118,7 +120,7 @@ LOCKS = {
 
 def main():
     impl = sys.argv[1]
-    objects = {}
+    objects: dict[str, Any] = {}
     out = sys.stdout
     for line in sys.stdin:
         req = json.loads(line)
@@ -133,6 +135,7 @@ def main():
             )
         elif op == "open":
             name = req["name"]
+            obj: Any
             if req["kind"] == "posix_semaphore" and impl == "posix_ipc":
                 obj = PosixIpcPeer(name, req.get("value", 1))
             elif req["kind"] == "lock" and impl in LOCKS:

@@ -30,7 +30,7 @@ def fresh_namespace(root, label):
 # own before deleting the namespaces, by computing their names with xlock's pure mapping (XL-SEM-6).
 # Locks and counting semaphores create nothing in /dev/shm in draft 2 (XL-SEM-2: no doorbells), so
 # only kind "p" is kept.
-SEMAPHORES = []
+SEMAPHORES: list[tuple[str, str, str]] = []
 
 
 def uses_semaphore(kind, namespace, name):

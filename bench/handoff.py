@@ -38,6 +38,8 @@ class Actor:
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True, bufsize=1, preexec_fn=pin
         )
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both are pipes
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         self.next_id = 0
         hello = self.call("hello", protocol=1)
         self.pid = hello["pid"]
@@ -45,12 +47,12 @@ class Actor:
 
     def send(self, op, **args):
         self.next_id += 1
-        self.proc.stdin.write(json.dumps(dict(id=self.next_id, op=op, **args)) + "\n")
-        self.proc.stdin.flush()
+        self.stdin.write(json.dumps(dict(id=self.next_id, op=op, **args)) + "\n")
+        self.stdin.flush()
         return self.next_id
 
     def reply(self, want_id):
-        line = self.proc.stdout.readline()
+        line = self.stdout.readline()
         if not line:
             raise ActorError(f"{self.label} exited (status {self.proc.wait()})")
         msg = json.loads(line)
@@ -77,7 +79,7 @@ class Actor:
 
     def close(self):
         try:
-            self.proc.stdin.close()
+            self.stdin.close()
         except OSError:
             pass
         try:

@@ -86,6 +86,7 @@ def handoff(server, url, n):
         text=True,
         env={**os.environ, "PYTHONPATH": os.path.join(ROOT, "python", "src")},
     )
+    assert child.stdin is not None and child.stdout is not None  # both are pipes
     try:
         backend = int(child.stdout.readline())
         samples = []
@@ -157,7 +158,7 @@ def kill_release(server, url, n):
             os.close(w)
             with os.fdopen(r) as f:
                 f.readline()
-            got = []
+            got: list[int] = []
             thread = threading.Thread(target=_acquire_stamped, args=(waiter, got))
             thread.start()
             deadline = time.monotonic() + 5

@@ -13,6 +13,7 @@ import os
 import statistics
 import sys
 import time
+from typing import Any
 
 REPEATS = 7
 REPEAT_NS = 40_000_000
@@ -249,14 +250,15 @@ def main():
         IMPLS[sys.argv[4]](ns)(int(sys.argv[3]))
         return
     wanted = sys.argv[2:] or list(IMPLS)
-    results, loops = {}, {}
+    results: dict[str, dict[str, Any]] = {}
+    loops = {}
     for name in wanted:
         try:
             loops[name] = IMPLS[name](ns)
         except (ImportError, AttributeError) as e:  # a binding that has not landed (fully) yet
             results[name] = {"skipped": f"not available: {e}"}
     sizes = {name: calibrate(loop) for name, loop in loops.items()}
-    per_pair = {name: [] for name in loops}
+    per_pair: dict[str, list[float]] = {name: [] for name in loops}
     # Repeats interleave the implementations, so background load hits them alike.
     for _ in range(REPEATS):
         for name, loop in loops.items():

@@ -1,5 +1,7 @@
 """Turn the results of bench/run.py into the Markdown tables of latest.md, with every target judged."""
 
+from typing import Any
+
 LANG_TITLE = {"python": "Python", "c": "C", "ruby": "Ruby"}
 PEERS = ("filelock", "portalocker", "fasteners")
 PEER_LABEL = {
@@ -362,7 +364,7 @@ def contention_section(res, t):
 
 
 def semaphore_section(res, t):
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for lang in ("c", "python", "ruby"):
         got = res["uncontended"].get(lang, {})
         # Ruby has no posix_ipc of its own: its rows compare with the C sem_wait/sem_post pair.

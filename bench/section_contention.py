@@ -4,6 +4,7 @@ import json
 import os
 import statistics
 import subprocess
+from typing import Any, Optional
 
 from common import BENCH, PY, fresh_namespace, progress, ruby_env, uses_semaphore
 
@@ -29,7 +30,8 @@ def contend_once(impl, nproc, count, tmp):
     env = ruby_env() if impl.startswith("ruby") else None
     # One start gate for all: every worker reads the same pipe, and closing its write end wakes them
     # all at once (end of file), so the rounds really overlap.
-    gate_r, gate_w = os.pipe()
+    gate_r, gate_fd = os.pipe()
+    gate_w: Optional[int] = gate_fd
     try:
         procs = [
             subprocess.Popen(
@@ -45,12 +47,14 @@ def contend_once(impl, nproc, count, tmp):
         os.close(gate_r)
     try:
         for p in procs:
+            assert p.stdout is not None  # a pipe
             if p.stdout.readline().strip() != "ready":
                 raise RuntimeError(f"{impl} worker failed to start (status {p.wait()})")
-        os.close(gate_w)
+        os.close(gate_fd)
         gate_w = None
         outs = []
         for p in procs:
+            assert p.stdout is not None  # a pipe
             line = p.stdout.readline()
             if p.wait() != 0 or not line:
                 raise RuntimeError(f"{impl} worker failed (status {p.returncode})")
@@ -84,7 +88,7 @@ def bench_contention(tmp, results, impls, quick):
     total = {"c": 100000, "python": 40000, "ruby": 40000}
     # Timed acquires (issue 14's target) at N=8 only.
     configs = [(impl, nproc) for impl in impls for nproc in ((8,) if impl.endswith("-timed") else (2, 4, 8))]
-    runs = {cfg: [] for cfg in configs}
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {cfg: [] for cfg in configs}
     counts = {}
     for rep in range(repeats):
         for impl, nproc in configs:

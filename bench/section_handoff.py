@@ -3,6 +3,7 @@
 import itertools
 import os
 import statistics
+from typing import Any
 
 import handoff
 from common import BENCH, PY, SEMAPHORES, fresh_namespace, progress, uses_semaphore
@@ -25,6 +26,7 @@ class Config:
         self.table, self.row, self.argv_a, self.argv_b = table, row, argv_a, argv_b
         self.rounds, self.sessions, self.env, self.ping = rounds, sessions, env, ping
         self.delays, self.a_to_b, self.b_to_a = [], [], []
+        self.table_rows: list[dict[str, Any]] = []  # the results table the row goes to
 
 
 def run_configs(configs, ns):
@@ -69,7 +71,7 @@ def handoff_configs(results, drivers, quick, ns):
     """Sections 2 (hand-off), 3 (timed wake-up) and 5b (semaphore hand-off), all in namespace ns."""
     fast, sessions = (10, 1) if quick else (100, 5)  # kernel-speed hand-offs: rounds x sessions
     slow = 3 if quick else 10  # polling peers: one session
-    configs = []
+    configs: list[Config] = []
 
     def add(section, row, argv_a, argv_b, rounds, sessions=1, env=None, **ping):
         ping.setdefault("name", f"ho-{len(configs)}")  # each row its own lock (and doorbell)
