@@ -22,7 +22,11 @@ module PgServer
       conformance = File.expand_path("../../conformance", __dir__)
       @io = IO.popen(["python3", "-c", SCRIPT, conformance], "r+")
       line = @io.gets.to_s.strip
-      at_exit { @io.close_write; @io.read; @io.close }
+      at_exit do
+        @io.close_write
+        @io.read
+        @io.close
+      end
       line
     end
   end

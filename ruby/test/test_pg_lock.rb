@@ -42,7 +42,8 @@ class TestPgLock < Minitest::Test
     require "xlock/pg/keys"
     cases = JSON.parse(File.read(File.expand_path("../../spec/vectors/pg_keys.json", __dir__)))["cases"]
     cases.each do |c|
-      assert_equal c["key"], XLock::PG::Keys.key(c["kind"], c["label"], c["name"], c["extra"]), c["description"]
+      assert_equal c["key"], XLock::PG::Keys.key(c["kind"], c["label"], c["name"], c["extra"]),
+                   c["description"]
     end
   end
 
