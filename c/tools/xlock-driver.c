@@ -60,8 +60,8 @@ static long long mono_ns(void)
 
 /* ---- argument access ---- */
 
-static int get_string(const jobject *req, const char *key, int required, const char **s,
-                      size_t *len, failure *f)
+static int get_string(const jobject *req, const char *key, int required, const char **s, size_t *len,
+                      failure *f)
 {
     const jfield *v = json_get(req, key);
     *s = NULL;
@@ -93,8 +93,8 @@ static int get_bool(const jobject *req, const char *key, int *out, failure *f)
 /* An integer argument of any magnitude (PROTOCOL.md: exact types); *present is 0 when absent or
  * null. A value beyond 64 bits sets *out to LLONG_MIN or LLONG_MAX and *huge to 1. A number with
  * a fraction or exponent, a boolean or a string is BAD_REQUEST. */
-static int get_int_huge(const jobject *req, const char *key, int *present, long long *out,
-                        int *huge, failure *f)
+static int get_int_huge(const jobject *req, const char *key, int *present, long long *out, int *huge,
+                        failure *f)
 {
     const jfield *v = json_get(req, key);
     *present = 0;
@@ -170,8 +170,7 @@ static int get_name(const jobject *req, char **buf, size_t *len, failure *f)
     const char *s, *hex;
     size_t sl, hl;
     *buf = NULL;
-    if (get_string(req, "name", 0, &s, &sl, f) != 0 ||
-        get_string(req, "name_hex", 0, &hex, &hl, f) != 0)
+    if (get_string(req, "name", 0, &s, &sl, f) != 0 || get_string(req, "name_hex", 0, &hex, &hl, f) != 0)
         return -1;
     if (s != NULL && hex != NULL)
         return bad(f, "give either '%s' or 'name_hex', not both", "name");
@@ -274,9 +273,9 @@ static int op_hello(const jobject *req, jwriter *w, failure *f)
     jw_key(w, "pid");
     jw_int(w, (long long)getpid());
     jw_key(w, "capabilities");
-    static const char *caps[] = {"lock", "shared", "timeout", "reentrant", "semaphore",
-                                 "posix_semaphore", "map", "remove", "counter", "clock",
-                                 "fork"};
+    static const char *caps[] = {"lock",      "shared",          "timeout", "reentrant",
+                                 "semaphore", "posix_semaphore", "map",     "remove",
+                                 "counter",   "clock",           "fork"};
     char list[256] = "[";
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
         strcat(list, i ? ",\"" : "\"");
@@ -357,8 +356,7 @@ static int op_open(const jobject *req, jwriter *w, failure *f)
         return -1;
     if ((k == K_SEM && huge_capacity) || (k == K_PSEM && huge_value)) {
         int r = k == K_SEM ? out_of_range(req, "capacity", name, len, "1 to 1000 [XL-CSEM-1]", f)
-                           : out_of_range(req, "value", name, len, "0 to SEM_VALUE_MAX [XL-PSEM-2]",
-                                          f);
+                           : out_of_range(req, "value", name, len, "0 to SEM_VALUE_MAX [XL-PSEM-2]", f);
         free(name);
         return r;
     }
@@ -406,8 +404,14 @@ static int op_open(const jobject *req, jwriter *w, failure *f)
     if (rc != 0)
         return lib_fail(f, rc);
     if (nhandles == caphandles) {
-        caphandles = caphandles ? caphandles * 2 : 16;
-        handles = realloc(handles, caphandles * sizeof *handles);
+        size_t cap = caphandles ? caphandles * 2 : 16;
+        handle *grown = realloc(handles, cap * sizeof *handles);
+        if (grown == NULL) { /* a test driver out of memory: stop loudly, never write through NULL */
+            perror("xlock-driver: realloc");
+            abort();
+        }
+        handles = grown;
+        caphandles = cap;
     }
     handle *h = &handles[nhandles++];
     snprintf(h->id, sizeof h->id, "h%llu", next_handle++);
@@ -460,9 +464,12 @@ static int do_acquire(handle *h, int try_only, long long timeout_ms, int *slot)
 static int do_release(handle *h)
 {
     switch (h->kind) {
-    case K_LOCK: return xlock_release(h->obj);
-    case K_SEM: return xlock_sem_release(h->obj);
-    default: return xlock_psem_release(h->obj);
+    case K_LOCK:
+        return xlock_release(h->obj);
+    case K_SEM:
+        return xlock_sem_release(h->obj);
+    default:
+        return xlock_psem_release(h->obj);
     }
 }
 
@@ -530,9 +537,15 @@ static int op_locked(const jobject *req, jwriter *w, failure *f)
 static void close_handle(handle *h)
 {
     switch (h->kind) {
-    case K_LOCK: xlock_close(h->obj); break;
-    case K_SEM: xlock_sem_close(h->obj); break;
-    default: xlock_psem_close(h->obj); break;
+    case K_LOCK:
+        xlock_close(h->obj);
+        break;
+    case K_SEM:
+        xlock_sem_close(h->obj);
+        break;
+    default:
+        xlock_psem_close(h->obj);
+        break;
     }
 }
 
@@ -604,8 +617,7 @@ static int increment(const char *path, long long *value, failure *f)
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
         f->code = XLOCK_EOS;
-        snprintf(f->message, sizeof f->message, "increment: cannot open %s: %s", path,
-                 strerror(errno));
+        snprintf(f->message, sizeof f->message, "increment: cannot open %s: %s", path, strerror(errno));
         return -1;
     }
     ssize_t n = read(fd, buf, sizeof buf - 1);
@@ -621,8 +633,7 @@ static int increment(const char *path, long long *value, failure *f)
     int len = snprintf(buf, sizeof buf, "%lld\n", v);
     if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len) {
         f->code = XLOCK_EOS;
-        snprintf(f->message, sizeof f->message, "increment: cannot write %s: %s", path,
-                 strerror(errno));
+        snprintf(f->message, sizeof f->message, "increment: cannot write %s: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
