@@ -3,6 +3,9 @@
 #define _GNU_SOURCE
 #include "json.h"
 #include "xlock.h"
+#ifdef XLOCK_DRIVER_PG
+#include "driver_pg.h" /* PostgreSQL namespaces: c/pg, capability pg */
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +22,11 @@
 #define BAD_REQUEST (-1000)
 #define UNSUPPORTED (-1001)
 
-typedef enum { K_LOCK, K_SEM, K_PSEM } kind;
+typedef enum { K_LOCK, K_SEM, K_PSEM, K_PGLOCK, K_PGSEM } kind;
+#define IS_PG(k) ((k) == K_PGLOCK || (k) == K_PGSEM)
+
+/* 1 while the call that may fail is libxlock_pg's: its message is xlock_pg_last_message(). */
+static int failing_pg;
 
 typedef struct handle {
     char id[24];
@@ -44,10 +51,19 @@ static int bad(failure *f, const char *fmt, const char *arg)
     return -1;
 }
 
+static const char *last_message(void)
+{
+#ifdef XLOCK_DRIVER_PG
+    if (failing_pg)
+        return xlock_pg_last_message();
+#endif
+    return xlock_last_message();
+}
+
 static int lib_fail(failure *f, int rc)
 {
     f->code = rc;
-    snprintf(f->message, sizeof f->message, "%s", xlock_last_message());
+    snprintf(f->message, sizeof f->message, "%s", last_message());
     return -1;
 }
 
@@ -273,9 +289,22 @@ static int op_hello(const jobject *req, jwriter *w, failure *f)
     jw_key(w, "pid");
     jw_int(w, (long long)getpid());
     jw_key(w, "capabilities");
-    static const char *caps[] = {"lock",      "shared",          "timeout", "reentrant",
-                                 "semaphore", "posix_semaphore", "map",     "remove",
-                                 "counter",   "clock",           "fork"};
+    static const char *caps[] = {"lock",
+                                 "shared",
+                                 "timeout",
+                                 "reentrant",
+                                 "semaphore",
+                                 "posix_semaphore",
+                                 "map",
+                                 "remove",
+                                 "counter",
+                                 "clock",
+                                 "fork"
+#ifdef XLOCK_DRIVER_PG
+                                 ,
+                                 "pg"
+#endif
+    };
     char list[256] = "[";
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
         strcat(list, i ? ",\"" : "\"");
@@ -331,6 +360,20 @@ static int op_map(const jobject *req, jwriter *w, failure *f)
     jw_key(w, "s");
     jw_int(w, xlock_bell_word(XLOCK_KIND_SEMAPHORE, name, len));
     jw_close(w);
+#ifdef XLOCK_DRIVER_PG
+    const char *label;
+    size_t label_len;
+    if (get_string(req, "label", 0, &label, &label_len, f) != 0) {
+        free(name);
+        return -1;
+    }
+    rc = label == NULL ? 0 : driver_pg_map(w, name, len, label, label_len); /* [XL-PG-3] */
+    if (rc != 0) {
+        free(name);
+        failing_pg = 1;
+        return lib_fail(f, rc);
+    }
+#endif
     free(name);
     return 0;
 }
@@ -364,7 +407,16 @@ static int op_open(const jobject *req, jwriter *w, failure *f)
     int rc, word = -1, sharing = -1;
     unsigned long long dev = 0, ino = 0;
     const char *ns = NULL, *path = NULL, *sem = NULL, *bell = NULL;
-    if (k == K_LOCK) {
+    failing_pg = 0;
+#ifdef XLOCK_DRIVER_PG
+    const char *url = opts.namespace_path ? opts.namespace_path : getenv("XLOCK_NAMESPACE");
+    if (k != K_PSEM && xlock_pg_is_url(url)) { /* a PostgreSQL namespace [XL-PG-1] */
+        failing_pg = 1;
+        rc = driver_pg_open(&obj, name, len, k == K_SEM ? capacity : -1, &opts);
+        k = k == K_SEM ? K_PGSEM : K_PGLOCK;
+    } else
+#endif
+        if (k == K_LOCK) {
         xlock_t *l;
         rc = xlock_open_n(&l, name, len, &opts);
         if (rc == 0) {
@@ -419,6 +471,12 @@ static int op_open(const jobject *req, jwriter *w, failure *f)
     h->obj = obj;
     jw_key(w, "handle");
     jw_cstring(w, h->id);
+#ifdef XLOCK_DRIVER_PG
+    if (IS_PG(k)) {
+        driver_pg_describe(w, obj, k == K_PGSEM);
+        return 0;
+    }
+#endif
     jw_key(w, "namespace");
     jw_cstring(w, ns);
     jw_key(w, "dev");
@@ -445,6 +503,11 @@ static int op_open(const jobject *req, jwriter *w, failure *f)
 static int do_acquire(handle *h, int try_only, long long timeout_ms, int *slot)
 {
     *slot = -1;
+    failing_pg = IS_PG(h->kind);
+#ifdef XLOCK_DRIVER_PG
+    if (IS_PG(h->kind))
+        return driver_pg_acquire(h->obj, h->kind == K_PGSEM, try_only, timeout_ms, slot);
+#endif
     switch (h->kind) {
     case K_LOCK:
         return try_only ? xlock_try_acquire(h->obj) : xlock_acquire(h->obj, timeout_ms);
@@ -463,6 +526,11 @@ static int do_acquire(handle *h, int try_only, long long timeout_ms, int *slot)
 
 static int do_release(handle *h)
 {
+    failing_pg = IS_PG(h->kind);
+#ifdef XLOCK_DRIVER_PG
+    if (IS_PG(h->kind))
+        return driver_pg_release(h->obj, h->kind == K_PGSEM);
+#endif
     switch (h->kind) {
     case K_LOCK:
         return xlock_release(h->obj);
@@ -470,6 +538,27 @@ static int do_release(handle *h)
         return xlock_sem_release(h->obj);
     default:
         return xlock_psem_release(h->obj);
+    }
+}
+
+/* 1 if the object holds its lock (or a permit), 0 if not; with verify a PostgreSQL lock asks the server
+ * (XLOCK_ELOST if lost [XL-PG-10]). */
+static int held_of(handle *h, int verify)
+{
+    failing_pg = IS_PG(h->kind);
+    switch (h->kind) {
+    case K_LOCK:
+        return xlock_locked(h->obj);
+    case K_SEM:
+        return xlock_sem_held(h->obj);
+#ifdef XLOCK_DRIVER_PG
+    case K_PGLOCK:
+    case K_PGSEM:
+        return driver_pg_locked(h->obj, h->kind == K_PGSEM, verify);
+#endif
+    default:
+        (void)verify;
+        return xlock_psem_held(h->obj);
     }
 }
 
@@ -495,9 +584,9 @@ static int op_acquire(const jobject *req, jwriter *w, failure *f, int try_only)
     long long t = mono_ns();
     if (rc != 0)
         return lib_fail(f, rc);
-    if (h->kind != K_LOCK) {
+    if (h->kind != K_LOCK && h->kind != K_PGLOCK) {
         jw_key(w, "slot");
-        if (h->kind == K_SEM)
+        if (h->kind == K_SEM || h->kind == K_PGSEM)
             jw_int(w, slot);
         else
             jw_null(w);
@@ -524,11 +613,12 @@ static int op_release(const jobject *req, jwriter *w, failure *f)
 static int op_locked(const jobject *req, jwriter *w, failure *f)
 {
     handle *h = find_handle(req, f);
-    if (h == NULL)
+    int verify;
+    if (h == NULL || get_bool(req, "verify", &verify, f) != 0)
         return -1;
-    int held = h->kind == K_LOCK  ? xlock_locked(h->obj)
-               : h->kind == K_SEM ? xlock_sem_held(h->obj)
-                                  : xlock_psem_held(h->obj);
+    int held = held_of(h, verify);
+    if (held < 0)
+        return lib_fail(f, held);
     jw_key(w, "locked");
     jw_bool(w, held > 0);
     return 0;
@@ -536,6 +626,12 @@ static int op_locked(const jobject *req, jwriter *w, failure *f)
 
 static void close_handle(handle *h)
 {
+#ifdef XLOCK_DRIVER_PG
+    if (IS_PG(h->kind)) {
+        driver_pg_close(h->obj, h->kind == K_PGSEM);
+        return;
+    }
+#endif
     switch (h->kind) {
     case K_LOCK:
         xlock_close(h->obj);
@@ -681,7 +777,7 @@ static int op_cycle(const jobject *req, jwriter *w, failure *f)
             rc = do_release(h);
         if (rc != 0) {
             f->code = rc;
-            snprintf(f->message, sizeof f->message, "%s (done: %lld)", xlock_last_message(), done);
+            snprintf(f->message, sizeof f->message, "%s (done: %lld)", last_message(), done);
             return -1;
         }
     }
@@ -700,9 +796,7 @@ static void fork_child(handle *h, int wfd)
         dup2(null, STDOUT_FILENO);
     }
     int rel = do_release(h);
-    int held = h->kind == K_LOCK  ? xlock_locked(h->obj)
-               : h->kind == K_SEM ? xlock_sem_held(h->obj)
-                                  : xlock_psem_held(h->obj);
+    int held = held_of(h, 0);
     int slot;
     int got = do_acquire(h, 1, -1, &slot);
     const char *rk = rel == 0 ? "ok" : xlock_errname(rel);
@@ -831,8 +925,21 @@ static void reply(const jfield *id, int ok, jwriter *body, const failure *f)
     jw_free(&w);
 }
 
+#ifdef XLOCK_DRIVER_PG
+static void on_sigint(int sig)
+{
+    (void)sig; /* interrupts the wait in progress: it fails with INTERRUPTED [XL-WAIT-9, XL-PG-8] */
+}
+#endif
+
 int main(void)
 {
+#ifdef XLOCK_DRIVER_PG
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint; /* no SA_RESTART */
+    sigaction(SIGINT, &sa, NULL);
+#endif
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -842,6 +949,7 @@ int main(void)
         if (n == 0)
             continue;
         jobject req;
+        failing_pg = 0;
         failure f = {0, ""};
         char err[128];
         if (json_parse_object(&req, line, (size_t)n, err, sizeof err) != 0) {
