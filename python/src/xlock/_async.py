@@ -5,13 +5,15 @@ after the cancellation is given back).
 
 from __future__ import annotations
 
-import asyncio  # imported with the first coroutine of xlock's (``_handle`` imports this lazily)
 import threading
-from typing import Callable, TypeVar
 
 __all__ = ["acquire_in_worker"]
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
+if TYPE_CHECKING:
+    from typing import Callable, TypeVar
+
+    T = TypeVar("T")
 
 
 async def acquire_in_worker(acquire: Callable[[threading.Event], T], undo: Callable[[T], None]) -> T:
@@ -20,6 +22,8 @@ async def acquire_in_worker(acquire: Callable[[threading.Event], T], undo: Calla
     If the awaiting task is cancelled, ``cancel_event`` is set (the acquisition must then fail soon with
     ``Cancelled``), and a result that arrives anyway is passed to ``undo`` exactly once.
     """
+    import asyncio  # loaded already: a coroutine is running (import xlock does not import asyncio)
+
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
     cancel = threading.Event()

@@ -15,12 +15,15 @@ import sys
 import threading
 import time
 import weakref
-from typing import Any, Callable
 
 from . import _libc
 from ._files import MAX_ROUNDS, publish
 from ._libc import ffi, lib
 from ._namespace import Namespace
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 __all__ = [
     "ACQUIRED",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 
 from ._errors import CapacityMismatch, os_error
 from ._files import MAX_ROUNDS, file_error, open_file, owner_of, publish, replaced_error
@@ -14,7 +13,18 @@ from .names import EncodedName
 __all__ = ["capacity_content", "ensure_capacity", "read_capacity"]
 
 _MAX_CAPACITY_FILE = 64
-_CONTENT = re.compile(rb"xlock/1 semaphore capacity=(0|[1-9][0-9]*)\n\Z")
+_PREFIX = b"xlock/1 semaphore capacity="
+
+
+def _parse(data: bytes) -> int | None:
+    """The capacity of content of exactly the form of XL-CSEM-3 (decimal(N): ASCII digits, no leading
+    zero), else ``None``."""
+    if len(data) > _MAX_CAPACITY_FILE or not data.startswith(_PREFIX) or not data.endswith(b"\n"):
+        return None
+    digits = data[len(_PREFIX) : -1]
+    if not digits.isdigit() or (len(digits) > 1 and digits.startswith(b"0")):  # bytes: ASCII digits
+        return None
+    return int(digits)
 
 
 def capacity_content(capacity: int) -> bytes:
@@ -37,15 +47,15 @@ def read_capacity(ns: Namespace, name: EncodedName) -> int | None:
         raise os_error(exc, f"cannot read {ns.join(name.capacity_file)}") from None
     finally:
         os.close(fd)
-    match = _CONTENT.match(data) if len(data) <= _MAX_CAPACITY_FILE else None
-    if match is None:
+    capacity = _parse(data)
+    if capacity is None:
         raise CapacityMismatch(
             f"semaphore {name.text!r}: capacity file {ns.join(name.capacity_file)} "
             f"({owner_of(ns, name.capacity_file)}) is malformed: it does not hold 'xlock/1 semaphore "
             f"capacity=N' (found {data[:_MAX_CAPACITY_FILE]!r}) [XL-CSEM-3]: xlock did not write it; have "
             f"its owner remove it, then open the semaphore again"
         )
-    return int(match.group(1))
+    return capacity
 
 
 def ensure_capacity(ns: Namespace, name: EncodedName, capacity: int) -> None:

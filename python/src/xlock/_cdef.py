@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["ABI_CDEF", "API_CDEF", "C_SOURCE", "C_VERSION", "MODULE"]
 
 MODULE = "xlock._xlock_c"
-C_VERSION = 2
+C_VERSION = 4
 
 ABI_CDEF = """
     struct timespec { long tv_sec; long tv_nsec; };
@@ -39,6 +39,9 @@ API_CDEF = """
     int xl_lock(int fd, int op, int dirfd, const char *name, unsigned long long dev,
                 unsigned long long ino);
     int xl_named(int fd, int dirfd, const char *name, unsigned long long dev, unsigned long long ino);
+    int xl_open_regular(int dirfd, const char *name, int flags, unsigned long long *out);
+    int xl_names_dir(const char *path, unsigned long long dev, unsigned long long ino, unsigned int uid,
+                     unsigned int mode);
     int xl_unlock_ring(int fd, uint32_t *word, int bellfd, int shared);
     void xl_ring(uint32_t *word, int bellfd, int shared);
     long long xl_announce(uint32_t *word, int bellfd, int shared);
@@ -92,6 +95,43 @@ static int xl_named(int fd, int dirfd, const char *name, unsigned long long dev,
         return -1;
 #endif
     return st.st_nlink > 0;
+}
+
+/* openat(dirfd, name, flags) and fstat of what was opened [XL-LOCK-1, XL-LOCK-5]: the descriptor of a
+   regular file, with its st_dev and st_ino in out[0] and out[1] (out may be NULL); -1: the open or fstat
+   failed (errno); -2: not a regular file (closed again). */
+static int xl_open_regular(int dirfd, const char *name, int flags, unsigned long long *out)
+{
+    struct stat st;
+    int fd = openat(dirfd, name, flags), saved;
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0) {
+        saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return -2;
+    }
+    if (out != NULL) {
+        out[0] = st.st_dev;
+        out[1] = st.st_ino;
+    }
+    return fd;
+}
+
+/* [XL-NS-16] 1 if lstat(path) finds a directory with this st_dev, st_ino, owner and permission bits. */
+static int xl_names_dir(const char *path, unsigned long long dev, unsigned long long ino, unsigned int uid,
+                        unsigned int mode)
+{
+    struct stat st;
+    if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return 0;
+    return S_ISDIR(st.st_mode) && (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino
+        && st.st_uid == uid && (st.st_mode & 07777) == mode;
 }
 
 /* flock(fd, op), then the re-check; a file without a name is unlocked again (XL_GONE). */

@@ -7,7 +7,6 @@ import os
 import sys
 import threading
 import time
-from typing import Union
 
 from ._errors import InvalidArgument
 from ._namespace import Namespace, shared_namespace
@@ -25,7 +24,13 @@ __all__ = [
     "seconds_until",
 ]
 
-NamespaceArg = Union[str, "os.PathLike[str]", Namespace, None]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
+if TYPE_CHECKING:
+    from typing import Union
+
+    NamespaceArg = Union[str, "os.PathLike[str]", Namespace, None]
+else:
+    NamespaceArg = "str | os.PathLike[str] | Namespace | None"  # for annotations, never evaluated
 # Longest single in-process wait (Condition.wait) before re-checking deadline, cancel and signals.
 IN_PROCESS_SLICE_S = 0.02
 # A deadline that never comes (~146 years of CLOCK_MONOTONIC); longer timeouts mean "wait for ever".
@@ -37,6 +42,8 @@ UNTIMED = -1
 def open_namespace(namespace: NamespaceArg, allow_unsupported_fs: bool) -> tuple[Namespace, bool]:
     """Return (namespace, owned): a given ``Namespace`` is the caller's; a path or ``None`` gives the
     process's shared namespace of that path [XL-NS-16], ``owned``: give it back with ``release_shared``."""
+    if type(namespace) is str or namespace is None:  # the common case first: no ABC isinstance
+        return shared_namespace(namespace, allow_unsupported_fs), True
     if isinstance(namespace, Namespace):
         namespace.require_open()
         return namespace, False
@@ -62,7 +69,7 @@ def check_timeout(timeout: object) -> float | None:
 
     Raises ``InvalidArgument`` (a ``ValueError``) for NaN or a non-number.
     """
-    if timeout is None:
+    if timeout is None or (timeout == UNTIMED and type(timeout) is int):
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise InvalidArgument(f"timeout must be a number of seconds or None, not {timeout!r}")

@@ -4,11 +4,14 @@ function under ``async with``, so the event loop never blocks."""
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar
 
 __all__ = ["hold_while_running"]
 
-F = TypeVar("F", bound=Callable[..., Any])
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
+if TYPE_CHECKING:
+    from typing import Any, Callable, TypeVar
+
+    F = TypeVar("F", bound=Callable[..., Any])
 
 
 def hold_while_running(held: Any, func: F) -> F:

@@ -12,14 +12,19 @@ import errno
 import os
 import pwd
 import stat
-from typing import Callable
 
 from ._errors import InsecureNamespace, XLockError, XLockOSError
 from ._namespace import Namespace
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
+if TYPE_CHECKING:
+    from typing import Callable
+
 __all__ = [
     "MAX_ROUNDS",
+    "MAX_SLOT",
     "OPEN_FLAGS",
+    "decimal_index",
     "describe_uid",
     "file_error",
     "open_file",
@@ -27,12 +32,14 @@ __all__ = [
     "publish",
     "removal_advice",
     "replaced_error",
+    "slot_indexes",
 ]
 
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY  # [XL-LOCK-1]
 # Every open-or-create alternation and every reopen after a failed re-check without waiting stops after
 # this many rounds: another party controls how often a file is replaced.
 MAX_ROUNDS = 100
+MAX_SLOT = 999  # XL-CSEM-1: capacity at most 1000
 _TEMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -192,3 +199,22 @@ def open_file(
                 raise file_error(ns, file_name, exc, "cannot chmod") from None
         return fd, _check_regular(ns, file_name, fd)
     raise replaced_error(ns, file_name)
+
+
+def slot_indexes(dir_fd: int, enc: str) -> list[int]:
+    """The indexes of the slot files ``enc.i.slot`` present in the directory open as ``dir_fd``."""
+    found = []
+    prefix = enc + "."
+    for file in os.listdir(dir_fd):
+        if file.startswith(prefix) and file.endswith(".slot"):
+            index = decimal_index(file[len(prefix) : -len(".slot")])
+            if index is not None and index <= MAX_SLOT:
+                found.append(index)
+    return sorted(found)
+
+
+def decimal_index(text: str) -> int | None:
+    """decimal(n) of spec §0: ASCII digits, no sign, no leading zero."""
+    if not text.isascii() or not text.isdigit() or (len(text) > 1 and text[0] == "0"):
+        return None
+    return int(text)

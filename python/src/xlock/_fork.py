@@ -3,27 +3,43 @@
 from __future__ import annotations
 
 import os
+import threading
 import weakref
-from typing import Protocol
 
 __all__ = ["ForkAware", "track"]
 
 
-class ForkAware(Protocol):
-    def _after_fork_in_child(self) -> None: ...
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class ForkAware(Protocol):
+        def _after_fork_in_child(self) -> None: ...
 
 
-_live: weakref.WeakSet[ForkAware] = weakref.WeakSet()
+# Weak references without callbacks (cheaper to make and to drop than a WeakSet's, for objects made per
+# use); the dead ones are swept when the list has doubled since the last sweep.
+_live: list[weakref.ReferenceType[ForkAware]] = []
+_sweep_at = [1024]
+_mutex = threading.Lock()
 
 
 def track(obj: ForkAware) -> None:
     """Register ``obj`` so that a forked child resets it."""
-    _live.add(obj)
+    with _mutex:
+        _live.append(weakref.ref(obj))
+        if len(_live) >= _sweep_at[0]:
+            _live[:] = [ref for ref in _live if ref() is not None]
+            _sweep_at[0] = max(1024, 2 * len(_live))
 
 
 def _reset_children_objects() -> None:
-    for obj in list(_live):
-        obj._after_fork_in_child()
+    global _mutex
+    _mutex = threading.Lock()  # another thread may have held it at the fork
+    for ref in list(_live):
+        obj = ref()
+        if obj is not None:
+            obj._after_fork_in_child()
 
 
 os.register_at_fork(after_in_child=_reset_children_objects)

@@ -9,9 +9,10 @@ import threading
 import time
 from collections.abc import Coroutine
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Literal, TypeVar, overload
 
 from . import _fork
+from ._async import acquire_in_worker
+from ._bell import next_poll_ns
 from ._common import (
     FOREVER_NS,
     UNTIMED,
@@ -24,15 +25,17 @@ from ._common import (
 from ._decorator import hold_while_running
 from ._errors import Timeout, WouldBlock
 from ._namespace import Namespace, release_shared
+from ._watcher import wait_ring
 from .names import EncodedName, NameLike, encoded
 
 __all__ = ["Handle"]
 
-H = TypeVar("H", bound="Handle")
-R = TypeVar("R")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
 if TYPE_CHECKING:
-    from typing import ParamSpec
+    from typing import Any, Callable, Literal, ParamSpec, TypeVar, overload
 
+    H = TypeVar("H", bound="Handle")
+    R = TypeVar("R")
     P = ParamSpec("P")
 
 
@@ -178,9 +181,6 @@ class Handle:
         bell = getattr(self, "_bell", None)
         if bell is None:
             return await self._acquire_in_worker(owner, timeout, deadline_ns)
-        from ._bell import next_poll_ns
-        from ._watcher import wait_ring
-
         word = self._async_word()
         start = time.monotonic_ns()
         while True:
@@ -210,8 +210,6 @@ class Handle:
                 owner, True, timeout, cancel, FOREVER_NS if deadline_ns is None else deadline_ns
             )
 
-        from ._async import acquire_in_worker  # asyncio is imported only by asyncio users
-
         undo: Callable[[Any], None] = lambda got: self._undo(owner, got)  # noqa: E731
         return await acquire_in_worker(wait, undo)
 
@@ -227,11 +225,15 @@ class Handle:
         await self._acquire_async(self._default_timeout)
         return self
 
-    @overload
-    def __call__(self, func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]: ...
+    if TYPE_CHECKING:  # the overloads, for type checkers only
 
-    @overload
-    def __call__(self, func: Callable[P, R]) -> Callable[P, R]: ...
+        @overload
+        def __call__(
+            self, func: Callable[P, Coroutine[Any, Any, R]]
+        ) -> Callable[P, Coroutine[Any, Any, R]]: ...
+
+        @overload
+        def __call__(self, func: Callable[P, R]) -> Callable[P, R]: ...
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Use the object as a decorator: every call of ``func`` runs holding it (``with``), and a

@@ -23,9 +23,12 @@ Read ``ffi.errno`` right after the call that failed.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from ._cdef import ABI_CDEF, C_VERSION
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "AT_EMPTY_PATH",

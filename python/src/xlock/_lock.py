@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import threading
 import time
-from typing import Any, Literal, cast
 
 from ._bell import ACQUIRED, TIMED_OUT, bell_of, wait_file, wait_loop
 from ._common import (
@@ -26,6 +25,10 @@ from ._libc import COMPILED, ffi, lib
 from ._lockfile import BUSY, LOCKED, LockFile
 from ._pg import open_lock, pg_namespace
 from .names import NameLike
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
 __all__ = ["Lock", "RLock"]
 
@@ -61,13 +64,23 @@ class Lock(Handle):
     its waiters), ``shared``, ``reentrant``.
     """
 
+    # _owner: None = free; set with _count 0 = an acquisition is in progress; _count > 0 = held (the
+    # holder's acquisitions, > 1 only when reentrant [XL-HOLD-4]). _cond: made on first need. (Class
+    # defaults: an object made per use sets none of them.)
+    _owner: object = None
+    _count = 0
+    _waiters = 0
+    _cond: threading.Condition | None = None
+
     def __new__(cls, name: NameLike, *, namespace: NamespaceArg = None, **options: Any) -> Lock:
         # A postgresql:// namespace (given or in XLOCK_NAMESPACE) is a PostgreSQL lock, same API [XL-PG-1].
         url = pg_namespace(namespace) if cls is Lock or cls is RLock else None
         if url is not None:
             if cls is RLock:
                 options["reentrant"] = True
-            return cast("Lock", open_lock(name, url, **options))
+            # a PgLock: the same API, not a subclass
+            pg_lock: Lock = open_lock(name, url, **options)  # type: ignore[assignment]
+            return pg_lock
         return super().__new__(cls)
 
     def __init__(
@@ -102,12 +115,6 @@ class Lock(Handle):
         self._op = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
         self._op_nb = self._op | fcntl.LOCK_NB
         self._mutex = threading.Lock()
-        self._cond: threading.Condition | None = None
-        # _owner: None = free; set with _count 0 = an acquisition is in progress; _count > 0 = held
-        # (the holder's acquisitions, > 1 only when reentrant [XL-HOLD-4]).
-        self._owner: object = None
-        self._count = 0
-        self._waiters = 0
         self._opened()
 
     # -- acquisition ---------------------------------------------------------------------------------

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import fcntl
 import os
-from typing import Any
 
 from . import _libc
 from ._errors import os_error
-from ._files import MAX_ROUNDS, file_error, open_file, replaced_error
+from ._files import MAX_ROUNDS, OPEN_FLAGS, file_error, open_file, replaced_error
 from ._namespace import Namespace
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ABSENT", "BUSY", "LOCKED", "LockFile"]
 
@@ -23,7 +26,10 @@ _LOCK_NB = fcntl.LOCK_NB
 _LOCK_UN = fcntl.LOCK_UN
 _xl_lock = _libc.lib.xl_lock if _libc.COMPILED else None
 _xl_named = _libc.lib.xl_named if _libc.COMPILED else None
+_xl_open_regular = _libc.lib.xl_open_regular if _libc.COMPILED else None
 _NULL = _libc.ffi.NULL
+# The compiled calls' re-check arguments for the link-count check: no namespace, name or identity.
+_NLINK_CHECK = (-1, _NULL, 0, 0)
 
 
 def _statx_missing(fd: int, path: object, flags: int, mask: int, buf: object) -> int:
@@ -46,12 +52,14 @@ class LockFile:
     """
 
     __slots__ = (
+        "_bname",
         "_cname",
         "_create",
         "_dev",
         "_ino",
         "_nlink",
         "_ns",
+        "_out",
         "_statx_buf",
         "_strict",
         "args",
@@ -67,7 +75,10 @@ class LockFile:
         self._create = create
         self._strict = strict or ns.shared  # [XL-LOCK-8]
         # The strict re-check's name for the compiled path; NULL: the link count check.
-        self._cname: Any = file_name.encode() if self._strict else _NULL
+        self._bname = file_name.encode()
+        self._cname: Any = self._bname if self._strict else _NULL
+        # xl_open_regular's out array (dev, ino): only the strict re-check needs them
+        self._out: Any = _libc.ffi.new("unsigned long long[2]") if self._strict and _libc.COMPILED else _NULL
         # check_args() while the file is open, for the link-count check (the strict one reads the
         # namespace's descriptor at each call); None otherwise
         self.args: tuple[int, Any, int, int] | None = None
@@ -125,7 +136,9 @@ class LockFile:
 
     def check_args(self) -> tuple[int, Any, int, int]:
         """The re-check's arguments of the compiled calls: (dirfd, name or NULL, dev, ino)."""
-        return (self._ns.fd if self._strict else -1), self._cname, self._dev, self._ino
+        if not self._strict:
+            return _NLINK_CHECK
+        return self._ns.fd, self._cname, self._dev, self._ino
 
     def after_failed_try(self, rc: int, rounds: int) -> int:
         """After a compiled try that neither locked nor found the file busy: a file without a name was
@@ -150,6 +163,18 @@ class LockFile:
     def open(self) -> bool:
         """Open (or create) the file unless it is open, and record its identity [XL-LOCK-1..6]. False if
         it does not exist and this object does not create. Raises as ``open_file``."""
+        if self.fd < 0 and _xl_open_regular is not None:
+            # compiled: openat and fstat in one call for a regular file that exists [XL-LOCK-1, XL-LOCK-5];
+            # anything else (absent, not regular, an error) goes the full way below
+            out = self._out
+            fd = _xl_open_regular(self._ns.require_open(), self._bname, OPEN_FLAGS, out)
+            if fd >= 0:
+                self.fd = fd
+                if self._strict:
+                    self._dev, self._ino = out[0], out[1]
+                else:
+                    self.args = _NLINK_CHECK
+                return True
         if self.fd < 0:
             opened = open_file(self._ns, self.name, create=self._create)
             if opened is None:
@@ -157,7 +182,7 @@ class LockFile:
             fd, st = opened
             self.fd, self._dev, self._ino = fd, st.st_dev, st.st_ino
             if not self._strict:
-                self.args = (-1, _NULL, self._dev, self._ino)
+                self.args = _NLINK_CHECK
         return True
 
     def _still_named(self, fd: int) -> bool:

@@ -8,11 +8,14 @@ import pwd
 import stat
 import threading
 from types import TracebackType
-from typing import Any
 
 from . import _libc
 from ._errors import InsecureNamespace, InvalidArgument, UnsupportedFilesystem, XLockError, os_error
 from .names import choose_namespace
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["UNSUPPORTED_FS_TYPES", "Namespace", "release_shared", "shared_namespace", "unsupported_fs_name"]
 
@@ -29,6 +32,8 @@ UNSUPPORTED_FS_TYPES: dict[int, str] = {
     0x73757245: "coda",
     0x564C: "ncp",
 }
+
+_xl_names_dir = _libc.lib.xl_names_dir if _libc.COMPILED else None
 
 _HINT = "fix it, or choose another namespace with XLOCK_NAMESPACE or the namespace argument"
 
@@ -87,6 +92,10 @@ class Namespace:
     bell: Any = None
     # Objects using this namespace through ``shared_namespace`` [XL-NS-16]; 0 for one opened by its user.
     _users = 0
+    _shared_key: tuple[str, bool] | None = None
+    _cpath: bytes = b""
+    # The refused file system it is on (allowed by XL-NS-11), or None.
+    fs_name: str | None = None
 
     def __init__(self, path: str | None = None, *, allow_unsupported_fs: bool = False) -> None:
         self.fd = -1
@@ -161,7 +170,7 @@ class Namespace:
                 f"run chmod 700 {self.path} (as its owner), or remove it, or {_HINT}"
             )
         f_type = _libc.fstatfs_type(fd)
-        fs_name = unsupported_fs_name(f_type)
+        fs_name = self.fs_name = unsupported_fs_name(f_type)
         if fs_name is not None and not unsupported_fs_allowed(allow_unsupported_fs):
             raise UnsupportedFilesystem(
                 f"namespace {self.path} is on {fs_name} (f_type 0x{f_type:x}), where flock(2) does not "
@@ -192,6 +201,10 @@ class Namespace:
     def still_names(self, path: str) -> bool:
         """True if ``path`` still names this directory, with the owner and mode it was checked with: the
         re-confirmation of XL-NS-16, one ``lstat``."""
+        if _xl_names_dir is not None:
+            if not self._cpath:
+                self._cpath = os.fsencode(path)
+            return bool(_xl_names_dir(self._cpath, self.dev, self.ino, self.uid, self.mode))
         try:
             st = os.lstat(path)
         except OSError:
@@ -236,7 +249,7 @@ class Namespace:
 # One verified namespace per path and process [XL-NS-16]: the namespaces objects use now, and the last one
 # that became idle (kept for the next object, so that `with xlock.Lock(name):` in a loop opens and checks
 # its namespace once). A directory descriptor carries no lock, so a forked child keeps using them.
-_shared: dict[tuple[str, bool, bool], Namespace] = {}
+_shared: dict[tuple[str, bool], Namespace] = {}
 _idle: list[Namespace] = []
 # An RLock: an object collected while this thread holds it gives its namespace back inside.
 _shared_lock = threading.RLock()
@@ -247,10 +260,16 @@ def shared_namespace(path: str | None, allow_unsupported_fs: bool) -> Namespace:
     after ``Namespace.still_names`` re-confirms it, else opened and checked anew [XL-NS-16]. Each call
     needs its ``release_shared``. Raises as ``Namespace``."""
     chosen, source = choose_namespace(path)
-    key = (chosen, source == "default", unsupported_fs_allowed(allow_unsupported_fs))
+    key = (chosen, source == "default")
     with _shared_lock:
         ns = _shared.get(key)
-        if ns is not None and ns.fd >= 0 and ns.still_names(chosen):
+        if (
+            ns is not None
+            and ns.fd >= 0
+            and ns.path == chosen
+            and (ns.fs_name is None or unsupported_fs_allowed(allow_unsupported_fs))  # [XL-NS-11]
+            and ns.still_names(chosen)
+        ):
             ns._users += 1
             if _idle and _idle[0] is ns:
                 _idle.clear()
@@ -261,6 +280,7 @@ def shared_namespace(path: str | None, allow_unsupported_fs: bool) -> Namespace:
         if old is not None and old._users == 0:
             _drop_idle(old)
         _shared[key] = fresh
+        fresh._shared_key = key
         fresh._users += 1
     return fresh
 
@@ -273,8 +293,8 @@ def release_shared(ns: Namespace) -> None:
         ns._users -= 1
         if ns._users > 0:
             return
-        current = any(entry is ns for entry in _shared.values())
-        if not current:
+        key = ns._shared_key
+        if key is None or _shared.get(key) is not ns:
             ns.close()
             return
         if _idle and _idle[0] is not ns:
@@ -284,9 +304,9 @@ def release_shared(ns: Namespace) -> None:
 
 def _drop_idle(ns: Namespace) -> None:
     """Forget and close an idle namespace; under ``_shared_lock``."""
-    for key, entry in list(_shared.items()):
-        if entry is ns:
-            del _shared[key]
+    key = ns._shared_key
+    if key is not None and _shared.get(key) is ns:
+        del _shared[key]
     if _idle and _idle[0] is ns:
         _idle.clear()
     ns.close()

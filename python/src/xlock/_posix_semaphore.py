@@ -9,8 +9,6 @@ import os
 import stat
 import threading
 import time
-import warnings
-from typing import Any, Literal
 
 from . import _libc
 from ._common import UNTIMED, NamespaceArg, check_timeout, deadline_from, describe_timeout
@@ -20,6 +18,10 @@ from ._handle import Handle
 from ._libc import ffi, lib
 from ._namespace import Namespace
 from .names import NameLike
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
 __all__ = ["SEM_VALUE_MAX", "PosixSemaphore", "semaphore_path", "unlink_semaphore"]
 
@@ -197,6 +199,8 @@ class PosixSemaphore(Handle):
     @property
     def sem_name(self) -> str:
         """Deprecated alias of ``semaphore_name``."""
+        import warnings
+
         warnings.warn("PosixSemaphore.sem_name is deprecated; use semaphore_name", DeprecationWarning, 2)
         return self.semaphore_name
 

@@ -10,7 +10,7 @@ from ._bell import bell_of
 from ._capacity import read_capacity
 from ._common import NamespaceArg, open_namespace
 from ._errors import CapacityMismatch, InvalidArgument, WouldBlock
-from ._files import file_error, owner_of
+from ._files import file_error, owner_of, slot_indexes
 from ._lockfile import ABSENT, BUSY, LockFile
 from ._namespace import Namespace, release_shared
 from ._pg import pg_namespace
@@ -121,8 +121,6 @@ def _remove_semaphore(ns: Namespace, n: EncodedName, capacity: int | None) -> bo
     elif capacity is not None:
         indexes = list(range(capacity))
     else:  # no capacity file: the slot files left behind, if any
-        from ._status import slot_indexes  # _status (and dataclasses) only when needed: import time
-
         indexes = [i for i in slot_indexes(ns.require_open(), n.enc) if i < MAX_CAPACITY]
     held: list[LockFile] = []
     removed = False

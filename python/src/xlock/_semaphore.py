@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import threading
-from typing import Any, Literal, cast
 
 from ._bell import ACQUIRED, TIMED_OUT, bell_of, wait_loop
 from ._capacity import ensure_capacity
@@ -14,6 +13,10 @@ from ._handle import Handle
 from ._lockfile import LOCKED, LockFile
 from ._pg import open_semaphore, pg_namespace
 from .names import NameLike
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
 __all__ = ["MAX_CAPACITY", "Semaphore", "check_capacity"]
 
@@ -55,7 +58,9 @@ class Semaphore(Handle):
         # A postgresql:// namespace (given or in XLOCK_NAMESPACE) is a PostgreSQL semaphore [XL-PG-13].
         url = pg_namespace(namespace) if cls is Semaphore else None
         if url is not None:
-            return cast("Semaphore", open_semaphore(name, capacity, url, **options))
+            # a PgSemaphore: the same API, not a subclass
+            pg_semaphore: Semaphore = open_semaphore(name, capacity, url, **options)  # type: ignore[assignment]
+            return pg_semaphore
         return super().__new__(cls)
 
     def __init__(

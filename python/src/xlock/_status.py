@@ -11,13 +11,14 @@ import stat
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ._files import MAX_SLOT, decimal_index
+
 PROC_LOCKS = "/proc/locks"
 
 FileKind = Literal["lock", "slot", "capacity", "temporary"]
 
 _RAW_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
 _HEX = "0123456789abcdef"
-_MAX_SLOT = 999  # XL-CSEM-1: capacity at most 1000
 
 
 @dataclass(frozen=True)
@@ -136,25 +137,6 @@ def is_random_suffix(text: str) -> bool:
     return len(text) == 8 and all(c in _HEX for c in text)
 
 
-def slot_indexes(dir_fd: int, enc: str) -> list[int]:
-    """The indexes of the slot files ``enc.i.slot`` present in the directory open as ``dir_fd``."""
-    found = []
-    prefix = enc + "."
-    for file in os.listdir(dir_fd):
-        if file.startswith(prefix) and file.endswith(".slot"):
-            index = _decimal(file[len(prefix) : -len(".slot")])
-            if index is not None and index <= _MAX_SLOT:
-                found.append(index)
-    return sorted(found)
-
-
-def _decimal(text: str) -> int | None:
-    """decimal(n) of spec §0: ASCII digits, no sign, no leading zero."""
-    if not text.isascii() or not text.isdigit() or (len(text) > 1 and text[0] == "0"):
-        return None
-    return int(text)
-
-
 def decode_file_name(file: str) -> NamespaceFile | None:
     """Classify a file of a namespace (XL-ENC-3); None if xlock would never create this name."""
     stem: str
@@ -166,8 +148,8 @@ def decode_file_name(file: str) -> NamespaceFile | None:
         stem, kind = file[: -len(".sem")], "capacity"
     elif file.endswith(".slot"):
         stem, _, index = file[: -len(".slot")].rpartition(".")
-        slot, kind = _decimal(index), "slot"
-        if slot is None or slot > _MAX_SLOT:
+        slot, kind = decimal_index(index), "slot"
+        if slot is None or slot > MAX_SLOT:
             return None
     elif file.endswith(".tmp"):
         stem, _, suffix = file[: -len(".tmp")].rpartition(".")

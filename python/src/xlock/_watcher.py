@@ -15,10 +15,13 @@ import errno
 import os
 import threading
 import time
-from typing import Any
 
 from . import _libc
 from ._libc import ffi, lib
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["wait_ring"]
 

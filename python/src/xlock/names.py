@@ -6,11 +6,8 @@ Names are ``str``; ``bytes`` are accepted too and must be well-formed UTF-8 [XL-
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
-import re
-from typing import Union
 
 from ._errors import InvalidArgument, InvalidName
 
@@ -35,12 +32,19 @@ MAX_NAME_BYTES = 80
 SEMAPHORE_KINDS = ("p",)  # [XL-SEM-2]
 BELL_KINDS = ("l", "s")
 BELL_WORDS = 1024  # words of a bell file [XL-SEM-7]
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# C0, DEL and C1 [XL-NAME-2] (a set, not a regex: import xlock does not import re)
+_CONTROL = frozenset(chr(c) for c in (*range(0x20), *range(0x7F, 0xA0)))
 # Bytes that stay themselves in enc() [XL-ENC-1]; "." is handled apart (escaped at index 0).
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
 _UPPER = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
-NameLike = Union[str, bytes]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
+if TYPE_CHECKING:
+    from typing import Union
+
+    NameLike = Union[str, bytes]
+else:
+    NameLike = "str | bytes"  # for annotations, never evaluated
 
 
 def name_to_str(name: NameLike) -> str:
@@ -75,11 +79,11 @@ def name_utf8(name: NameLike) -> bytes:
             f"XL-NAME-1: name {text!r} is {len(raw)} bytes in UTF-8; a name must be 1 to "
             f"{MAX_NAME_BYTES} bytes"
         )
-    bad = _CONTROL.search(text)
-    if bad is not None:
+    if not _CONTROL.isdisjoint(text):
+        index = next(i for i, char in enumerate(text) if char in _CONTROL)
         raise InvalidName(
-            f"XL-NAME-2: name {text!r} contains the control character U+{ord(bad.group()):04X} "
-            f"at index {bad.start()}; control characters are not allowed in names"
+            f"XL-NAME-2: name {text!r} contains the control character U+{ord(text[index]):04X} "
+            f"at index {index}; control characters are not allowed in names"
         )
     return raw
 
@@ -103,6 +107,17 @@ def _enc(raw: bytes) -> str:
         else:
             out.append(f"%{b:02x}")
     return "".join(out)
+
+
+_BASE32 = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648 base32, lower case
+
+
+def _base32_prefix(digest: bytes, chars: int) -> str:
+    """The first ``chars`` characters of the lower-case base32 of ``digest`` (no padding reached: 5 *
+    chars <= 8 * len(digest)), as base64.b32encode gives them, without importing base64 (and re)."""
+    bits = 8 * len(digest)
+    value = int.from_bytes(digest, "big")
+    return "".join(_BASE32[(value >> (bits - 5 * (i + 1))) & 31] for i in range(chars))
 
 
 class EncodedName:
@@ -148,8 +163,7 @@ class EncodedName:
     def semaphore_name(self, kind: str, dev: int, ino: int) -> str:
         """The POSIX semaphore name of (kind, namespace identity, this name) [XL-SEM-1]."""
         data = b"\0".join((b"xlock/1", kind.encode(), b"%d" % dev, b"%d" % ino, self.utf8))
-        digest = base64.b32encode(hashlib.sha256(data).digest()).decode("ascii").lower()
-        return "/xl1" + kind + digest[:25]
+        return "/xl1" + kind + _base32_prefix(hashlib.sha256(data).digest(), 25)
 
     def __repr__(self) -> str:
         return f"EncodedName({self.text!r})"

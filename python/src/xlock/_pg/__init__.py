@@ -8,9 +8,11 @@ do. Entry points for the rest of xlock: ``pg_namespace`` (is this namespace argu
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Optional
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
 if TYPE_CHECKING:
+    from typing import Any, Optional
+
     from .lock import PgLock
     from .semaphore import PgSemaphore
 
