@@ -2,6 +2,6 @@
 
 module XLock
   # The gem's version; the spec it implements is XLock::SPEC.
-  VERSION = "0.1.0"
+  VERSION = "0.2.0"
   SPEC = "xlock/1"
 end
