@@ -58,6 +58,14 @@ grep -q '^prefix=/opt/xlock$' "$tmp/stage/opt/xlock/lib/pkgconfig/libxlock.pc"
 for f in include/xlock.h lib/libxlock.so lib/$soname lib/$shlib lib/libxlock.a; do
     [ -e "$tmp/stage/opt/xlock/$f" ] || { echo "missing $f"; exit 1; }
 done
+# With libpq, libxlock_pg comes along (make -C pg check-install takes a lock with it on a test server).
+if pkg-config --exists libpq; then
+    for f in include/xlock_pg.h lib/libxlock_pg.so lib/libxlock_pg.a lib/pkgconfig/libxlock_pg.pc \
+             share/man/man3/libxlock_pg.3; do
+        [ -e "$tmp/stage/opt/xlock/$f" ] || { echo "missing $f (libxlock_pg)"; exit 1; }
+    done
+    grep -q '^prefix=/opt/xlock$' "$tmp/stage/opt/xlock/lib/pkgconfig/libxlock_pg.pc"
+fi
 PKG_CONFIG_PATH="$tmp/stage/opt/xlock/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$tmp/stage" \
     sh -c "cd '$tmp' && cc app.c -o app2 \$(pkg-config --cflags --libs libxlock)"
 LD_LIBRARY_PATH="$tmp/stage/opt/xlock/lib" "$tmp/app2" "$tmp/ns"

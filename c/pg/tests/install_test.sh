@@ -1,12 +1,12 @@
 #!/bin/sh
-# Installs libxlock and libxlock_pg into a temporary prefix, builds a program outside the tree with
-# `pkg-config --cflags --libs libxlock_pg`, and takes a lock on the test server (XLOCK_TEST_PG_URL).
+# `make -C c install` into a temporary prefix installs libxlock and libxlock_pg (c/Makefile delegates to
+# c/pg when libpq is present); a program outside the tree built with `pkg-config --cflags --libs
+# libxlock_pg` takes a lock on the test server (XLOCK_TEST_PG_URL); `make -C c uninstall` leaves nothing.
 set -eu
 : "${XLOCK_TEST_PG_URL:?run through tests/with-pg}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 make -s -C .. install PREFIX="$tmp/usr" LDCONFIG=true >/dev/null
-make -s install PREFIX="$tmp/usr" >/dev/null
 cat > "$tmp/prog.c" <<'C'
 #include <stdio.h>
 #include <xlock_pg.h>
@@ -33,4 +33,7 @@ export PKG_CONFIG_PATH="$tmp/usr/lib/pkgconfig"
 (cd "$tmp" && cc -o prog prog.c $(pkg-config --cflags --libs libxlock_pg))
 LD_LIBRARY_PATH="$tmp/usr/lib" "$tmp/prog" "$XLOCK_TEST_PG_URL"
 test -f "$tmp/usr/share/man/man3/libxlock_pg.3"
-echo "install test: a program built with pkg-config libxlock_pg took a lock on the test server"
+make -s -C .. uninstall PREFIX="$tmp/usr" LDCONFIG=true >/dev/null
+left=$(find "$tmp/usr" -type f -o -type l)
+[ -z "$left" ] || { echo "make -C c uninstall left: $left"; exit 1; }
+echo "install test: after make -C c install, a program built with pkg-config libxlock_pg took a lock on the test server; uninstall OK"
