@@ -153,26 +153,24 @@ class Lock(Handle):
         mutex = self._mutex
         mutex.acquire()
         try:
-            if self._owner is None:
-                lock_file = self._file
-                fd = lock_file.fd
-                if (
-                    fd >= 0
-                    and (
-                        _xl_lock(fd, self._op_nb, *lock_file.check_args())
-                        if _xl_lock is not None
-                        else lock_file.lock(self._op_nb)
-                    )
-                    == LOCKED
-                ):
-                    self._owner = _get_ident()
-                    self._count = 1
-                    return True
+            if self._owner is not None:
+                return False
+            lock_file = self._file
+            fd = lock_file.fd
+            if fd < 0:
+                return False
+            if _xl_lock is not None:
+                if _xl_lock(fd, self._op_nb, *(lock_file.args or lock_file.check_args())) != LOCKED:
+                    return False
+            elif not lock_file.try_locking(self._op_nb):
+                return False
+            self._owner = _get_ident()
+            self._count = 1
+            return True
         except Exception:
-            pass
+            return False
         finally:
             mutex.release()
-        return False
 
     def __enter__(self) -> Lock:
         # Raises Timeout when the default timeout passes: a `with` body never runs unlocked.
@@ -316,15 +314,16 @@ class Lock(Handle):
             if _xl_unlock_ring is not None:
                 # compiled: flock(LOCK_UN) and the ring in one call [XL-LOCK-9, XL-BELL-6]
                 _xl_unlock_ring(self._file.fd, *self._ring_args)
-                self._owner = None
-                self._count = 0
-                if self._waiters:
-                    self._notify_one()
-                return
-            self._unlock_held()
+            else:
+                _flock(self._file.fd, _LOCK_UN)  # as _unlock_held, inline: the hot path
+            self._owner = None
+            self._count = 0
+            if self._waiters:
+                self._notify_one()
         finally:
             mutex.release()
-        self._bell.ring(self._word)
+        if _xl_unlock_ring is None:
+            self._bell.ring(self._word)
 
     def _undo(self, owner: object, got: Any) -> None:
         """Release on behalf of ``owner`` (an asyncio task), from any thread."""

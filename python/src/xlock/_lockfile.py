@@ -134,6 +134,32 @@ class LockFile:
                 if rounds >= MAX_ROUNDS:
                     raise replaced_error(self._ns, self.name)
 
+    def try_locking(self, op: int) -> bool:
+        """The ABI-mode hot path: on the open descriptor, one ``flock(op)`` (with ``LOCK_NB``) and the
+        re-check [XL-LOCK-8]. True: locked and still named; False: nothing is held (busy, an error, or a
+        file without a name: ``lock`` then runs the whole cycle and reports)."""
+        fd = self.fd
+        try:
+            _flock(fd, op)
+        except OSError:
+            return False
+        try:
+            # the link-count check of _still_named inline (the common case), else the whole routine
+            if (
+                not self._strict
+                and _statx(fd, _EMPTY_PATH, _AT_EMPTY_PATH, _STATX_NLINK, self._statx_buf) == 0
+            ):
+                named = self._nlink[0] > 0
+            else:
+                named = self._still_named(fd)
+        except BaseException:
+            _flock(fd, _LOCK_UN)
+            raise
+        if named:
+            return True
+        _flock(fd, _LOCK_UN)
+        return False
+
     def check_args(self) -> tuple[int, Any, int, int]:
         """The re-check's arguments of the compiled calls: (dirfd, name or NULL, dev, ino)."""
         if not self._strict:
