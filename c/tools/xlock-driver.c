@@ -676,7 +676,16 @@ static int op_remove(const jobject *req, jwriter *w, failure *f)
         return rc;
     }
     opts.shared = opts.reentrant = 0;
-    if (k == K_LOCK)
+    failing_pg = 0;
+#ifdef XLOCK_DRIVER_PG
+    const char *url = opts.namespace_path ? opts.namespace_path : getenv("XLOCK_NAMESPACE");
+    if (k != K_PSEM && xlock_pg_is_url(url)) { /* nothing to remove there [XL-PG-18] */
+        failing_pg = 1;
+        rc = driver_pg_remove(&removed, name, len, k == K_SEM ? (has_capacity ? capacity : 0) : -1,
+                              &opts);
+    } else
+#endif
+        if (k == K_LOCK)
         rc = xlock_remove_n(&removed, name, len, &opts);
     else if (k == K_SEM) /* without a capacity the capacity file decides [XL-RM-3] */
         rc = xlock_sem_remove_n(&removed, name, len, has_capacity ? (long)capacity : 0, &opts);

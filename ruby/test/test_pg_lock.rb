@@ -72,6 +72,25 @@ class TestPgLock < Minitest::Test
     assert a.locked?(verify: true)
   end
 
+  def test_remove_has_nothing_to_remove # [XL-PG-18]
+    refute XLock.remove(NAME, namespace: @url)
+    holder = open(shared: true) # removal tries exclusively: a shared holder blocks it too
+    holder.lock
+    assert_raises(XLock::WouldBlock) { XLock.remove(NAME, namespace: @url) }
+    holder.unlock
+    refute XLock::Lock.remove(NAME, namespace: @url)
+    assert open.try_lock # the removals hold nothing
+  end
+
+  def test_remove_semaphore # [XL-PG-18]
+    sem = XLock::Semaphore.new(NAME, 2, namespace: @url).tap { |o| @objects << o }
+    refute XLock.remove(NAME, kind: :semaphore, capacity: 2, namespace: @url)
+    assert_raises(XLock::CapacityMismatch) { XLock.remove(NAME, kind: :semaphore, capacity: 3, namespace: @url) }
+    sem.acquire
+    assert_raises(XLock::WouldBlock) { XLock.remove(NAME, kind: :semaphore, capacity: 2, namespace: @url) }
+    refute_nil sem.try_acquire # the failed removal gave back the slot it took
+  end
+
   def test_lost_after_terminate # [XL-PG-10]
     a = open
     a.lock

@@ -128,6 +128,13 @@ XLOCK_EXPORT long long xlock_pg_key_of(const xlock_pg_t *l);
 /* The server process of the current session, or 0 when there is none. */
 XLOCK_EXPORT int xlock_pg_backend_pid(const xlock_pg_t *l);
 
+/* Removal [XL-PG-18]: a PostgreSQL namespace has no files, so nothing is ever removed. Opens the lock
+ * named name in opts->namespace_path (a URL; only that field of opts is used), tries it once
+ * exclusively and gives it back: 0 with *removed = 0 if it was free, XLOCK_EWOULDBLOCK if anyone
+ * holds it. Other errors as xlock_pg_open and xlock_pg_try_acquire; XLOCK_EINVAL if removed is NULL. */
+XLOCK_EXPORT int xlock_pg_remove(int *removed, const char *name, const xlock_options *opts);
+XLOCK_EXPORT int xlock_pg_remove_n(int *removed, const char *name, size_t len, const xlock_options *opts);
+
 /* ---- counting semaphores [XL-PG-13] ------------------------------------------------------------ */
 
 typedef struct xlock_pg_sem xlock_pg_sem_t;
@@ -159,6 +166,13 @@ XLOCK_EXPORT const char *xlock_pg_sem_database(const xlock_pg_sem_t *s);
 XLOCK_EXPORT long long xlock_pg_sem_key_of(const xlock_pg_sem_t *s);
 XLOCK_EXPORT int xlock_pg_sem_backend_pid(const xlock_pg_sem_t *s);
 XLOCK_EXPORT long xlock_pg_sem_capacity(const xlock_pg_sem_t *s);
+/* Removal of a counting semaphore [XL-PG-18]: opens it with capacity (0 means 1; a live
+ * participant with another capacity gives XLOCK_ECAPACITY), tries every slot once and gives back what
+ * it took: 0 with *removed = 0 if every permit was free, XLOCK_EWOULDBLOCK if any is held. Other
+ * errors as xlock_pg_sem_open and xlock_pg_sem_try_acquire; XLOCK_EINVAL if removed is NULL. */
+XLOCK_EXPORT int xlock_pg_sem_remove(int *removed, const char *name, long capacity, const xlock_options *opts);
+XLOCK_EXPORT int xlock_pg_sem_remove_n(int *removed, const char *name, size_t len, long capacity,
+                                       const xlock_options *opts);
 
 #ifdef __cplusplus
 }

@@ -141,6 +141,38 @@ static void test_exclusion(void)
     xlock_pg_close(r);
 }
 
+/* Removal has nothing to remove [XL-PG-18]: free -> removed 0 and nothing left held; held -> WOULD_BLOCK. */
+static void test_remove(void)
+{
+    xlock_options o = pgtest_opts(URL);
+    int removed = -1;
+    CHECK_RC(xlock_pg_remove(&removed, NAME, &o), 0);
+    CHECK(removed == 0);
+    CHECK_RC(xlock_pg_remove(NULL, NAME, &o), XLOCK_EINVAL);
+    xlock_options so = o;
+    so.shared = 1; /* removal tries exclusively: a shared holder blocks it too */
+    xlock_pg_t *a;
+    CHECK_RC(xlock_pg_open(&a, NAME, &so), 0);
+    CHECK_RC(xlock_pg_acquire(a, -1), 0);
+    removed = -1;
+    CHECK_RC(xlock_pg_remove(&removed, NAME, &so), XLOCK_EWOULDBLOCK);
+    CHECK(removed == 0 && strstr(xlock_pg_last_message(), "nothing to remove") != NULL);
+    CHECK_RC(xlock_pg_release(a), 0);
+    xlock_pg_close(a);
+    /* a semaphore: every slot is tried, and what was taken is given back */
+    xlock_pg_sem_t *s;
+    CHECK_RC(xlock_pg_sem_open(&s, NAME, 3, &o), 0);
+    CHECK_RC(xlock_pg_sem_remove(&removed, NAME, 3, &o), 0);
+    CHECK(removed == 0);
+    CHECK_RC(xlock_pg_sem_remove(&removed, NAME, 2, &o), XLOCK_ECAPACITY);
+    CHECK(xlock_pg_sem_try_acquire(s) >= 0);
+    CHECK_RC(xlock_pg_sem_remove(&removed, NAME, 3, &o), XLOCK_EWOULDBLOCK);
+    CHECK(xlock_pg_sem_try_acquire(s) >= 0); /* the failed removal holds nothing */
+    CHECK(xlock_pg_sem_try_acquire(s) >= 0);
+    CHECK_RC(xlock_pg_sem_held(s), 3);
+    xlock_pg_sem_close(s);
+}
+
 /* [XL-PG-10] */
 static void test_lost(void)
 {
@@ -272,6 +304,7 @@ int main(void)
     test_keys();
     test_bad_input();
     test_exclusion();
+    test_remove();
     test_lost();
     test_interrupt(1, 0, -1);
     test_interrupt(1, 0, 60000);

@@ -11,6 +11,13 @@ int driver_pg_open(void **obj, const char *name, size_t len, long long capacity,
                                capacity > 100000 ? 100000 : (long)capacity, opts);
 }
 
+int driver_pg_remove(int *removed, const char *name, size_t len, long long capacity, const xlock_options *opts)
+{
+    if (capacity < 0)
+        return xlock_pg_remove_n(removed, name, len, opts);
+    return xlock_pg_sem_remove_n(removed, name, len, capacity > 100000 ? 100000 : (long)capacity, opts);
+}
+
 void driver_pg_describe(jwriter *w, void *obj, int is_sem)
 {
     xlock_pg_t *l = obj;

@@ -135,6 +135,46 @@ def test_pg_shared(pair, lab, pg):
     b.fails("WOULD_BLOCK", "try_acquire", handle=sb, why="an exclusive holder")
 
 
+@spec("XL-PG-18")
+def test_pg_remove(pair, lab, pg):
+    """Removal has nothing to remove: removed=false when free, WOULD_BLOCK when another driver holds the
+    lock (or a permit), and a removal that tried leaves nothing held."""
+    need = ["pg", "semaphore", "remove"]
+    for first, second in (pair, pair[::-1]):
+        a, b = lab.start(first, need=need), lab.start(second, need=need)
+        url = pg.url()
+        for args in ({"kind": "lock"}, {"kind": "semaphore", "capacity": 2}):
+            reply = b.call("remove", name=NAME, namespace=url, **args)
+            assert reply.get("removed") is False, (
+                f"driver '{b.label}': a PostgreSQL namespace has nothing to remove [XL-PG-18]: {reply.data}"
+            )
+        ha = _open(a, url)
+        a.call("acquire", handle=ha)
+        b.fails(
+            "WOULD_BLOCK", "remove", kind="lock", name=NAME, namespace=url, why=f"driver '{a.label}' holds it"
+        )
+        a.call("release", handle=ha)
+        assert b.call("remove", kind="lock", name=NAME, namespace=url).get("removed") is False
+        a.call("try_acquire", handle=ha)  # the removals hold nothing
+        a.call("release", handle=ha)
+        hs = _open(a, url, kind="semaphore", capacity=2)
+        a.call("acquire", handle=hs)
+        b.fails(
+            "WOULD_BLOCK",
+            "remove",
+            kind="semaphore",
+            name=NAME,
+            capacity=2,
+            namespace=url,
+            why=f"driver '{a.label}' holds a permit",
+        )
+        a.call("try_acquire", handle=hs)  # the failed removal gave back the slot it took
+        a.call("release", handle=hs)
+        a.call("release", handle=hs)
+        a.call("close", handle=hs)
+        a.call("close", handle=ha)
+
+
 @spec("XL-PG-7", "XL-WAIT-3")
 def test_pg_timed(pair, lab, pg):
     holder, waiter = lab.start(pair[0], need=["pg", "timeout"]), lab.start(pair[1], need=["pg", "timeout"])

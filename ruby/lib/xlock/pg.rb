@@ -13,6 +13,7 @@ require "xlock/pg/namespace"
 require "xlock/pg/session"
 require "xlock/pg/lock"
 require "xlock/pg/semaphore"
+require "xlock/pg/remove"
 
 module XLock
   module PG

@@ -2,7 +2,8 @@
 
 module XLock
   # XLock::Lock.new and XLock::Semaphore.new with a postgresql:// or postgres:// namespace (explicit or
-  # XLOCK_NAMESPACE) return the PostgreSQL objects of xlock/pg, loading the pg gem only then [XL-PG-1].
+  # XLOCK_NAMESPACE) return the PostgreSQL objects of xlock/pg, loading the pg gem only then [XL-PG-1];
+  # their .remove (and so XLock.remove) has nothing to remove there [XL-PG-18].
   module PGDispatch
     def self.url(namespace)
       ns = namespace.nil? ? ENV.fetch("XLOCK_NAMESPACE", nil) : namespace
@@ -18,6 +19,15 @@ module XLock
         require "xlock/pg"
         XLock::PG::Lock.new(name, namespace: url, **options)
       end
+
+      # Nothing to remove in a PostgreSQL namespace [XL-PG-18]: false, or XLock::WouldBlock if held.
+      def remove(name, namespace: nil, **options)
+        url = PGDispatch.url(namespace)
+        return super unless url && equal?(XLock::Lock)
+
+        require "xlock/pg"
+        XLock::PG.remove(Names.checked(name), url, kind: :lock)
+      end
     end
 
     # Prepended to XLock::Semaphore's singleton class.
@@ -28,6 +38,16 @@ module XLock
 
         require "xlock/pg"
         XLock::PG::Semaphore.new(name, capacity, namespace: url, **options)
+      end
+
+      # Nothing to remove in a PostgreSQL namespace [XL-PG-18]: false, or XLock::WouldBlock if a permit is
+      # held; +capacity+ nil means 1.
+      def remove(name, capacity = nil, namespace: nil, **options)
+        url = PGDispatch.url(namespace)
+        return super unless url && equal?(XLock::Semaphore)
+
+        require "xlock/pg"
+        XLock::PG.remove(Names.checked(name), url, kind: :semaphore, capacity: capacity)
       end
     end
   end
