@@ -28,7 +28,9 @@ from .names import NameLike
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
 if TYPE_CHECKING:
-    from typing import Any, Literal
+    from typing import Any, Literal, TypeVar
+
+    L = TypeVar("L", bound="Lock")
 
 __all__ = ["Lock", "RLock"]
 
@@ -172,7 +174,7 @@ class Lock(Handle):
         finally:
             mutex.release()
 
-    def __enter__(self) -> Lock:
+    def __enter__(self: L) -> L:
         # Raises Timeout when the default timeout passes: a `with` body never runs unlocked.
         if not self._try_fast():
             self._acquire(_get_ident(), True, self._default_timeout, None, None)
