@@ -41,6 +41,7 @@ module PgServer
   end
 
   def self.locks_of(backend_pid)
-    sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = #{Integer(backend_pid)}").first.first.to_i
+    sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = #{Integer(backend_pid)}")
+      .first.first.to_i
   end
 end

@@ -20,25 +20,31 @@ class TestPgLock < Minitest::Test
     @objects&.each(&:close)
   end
 
-  def open(name = NAME, **options)
+  def open_lock(name = NAME, **options)
     XLock::Lock.new(name, namespace: @url, **options).tap { |o| @objects << o }
   end
 
   def test_require_xlock_does_not_load_pg
-    out = IO.popen(["ruby", "-I", File.expand_path("../lib", __dir__), "-e",
-                    'require "xlock"; print $LOADED_FEATURES.grep(%r{/pg_ext|/pg\.rb}).size + (defined?(::PG::Connection) ? 1 : 0)'], &:read)
+    script = 'require "xlock"; ' \
+             'print $LOADED_FEATURES.grep(%r{/pg_ext|/pg\.rb}).size + (defined?(::PG::Connection) ? 1 : 0)'
+    out = IO.popen(["ruby", "-I", File.expand_path("../lib", __dir__), "-e", script], &:read)
     assert_equal "0", out
   end
 
-  def test_missing_pg_gem_is_unsupported_backend # [XL-PG-15]
+  # [XL-PG-15]
+  def test_missing_pg_gem_is_unsupported_backend
     script = '$LOAD_PATH.reject! { |p| p.include?("vendor_ruby") || p.include?("/pg") }; ' \
-             'module Kernel; alias_method :orig_require, :require; def require(f) = f == "pg" ? raise(LoadError, "no pg") : orig_require(f); end; ' \
-             'require "xlock"; require "xlock/pg/dispatch"; begin; XLock::Lock.new("x", namespace: "postgresql://h/db"); rescue XLock::UnsupportedBackend => e; print e.message; end'
+             "module Kernel; alias_method :orig_require, :require; " \
+             'def require(f) = f == "pg" ? raise(LoadError, "no pg") : orig_require(f); end; ' \
+             'require "xlock"; require "xlock/pg/dispatch"; ' \
+             'begin; XLock::Lock.new("x", namespace: "postgresql://h/db"); ' \
+             "rescue XLock::UnsupportedBackend => e; print e.message; end"
     out = IO.popen(["ruby", "-I", File.expand_path("../lib", __dir__), "-e", script], &:read)
     assert_match(/gem install pg/, out)
   end
 
-  def test_keys_match_the_vectors # [XL-PG-3]
+  # [XL-PG-3]
+  def test_keys_match_the_vectors
     require "xlock/pg/keys"
     cases = JSON.parse(File.read(File.expand_path("../../spec/vectors/pg_keys.json", __dir__)))["cases"]
     cases.each do |c|
@@ -47,9 +53,10 @@ class TestPgLock < Minitest::Test
     end
   end
 
-  def test_exclusion_timeout_and_reentrancy # [XL-PG-4, XL-PG-5, XL-PG-7, XL-HOLD-3]
-    a = open
-    b = open
+  # [XL-PG-4, XL-PG-5, XL-PG-7, XL-HOLD-3]
+  def test_exclusion_timeout_and_reentrancy
+    a = open_lock
+    b = open_lock
     refute_equal a.backend_pid, b.backend_pid
     a.lock
     refute b.try_lock
@@ -62,7 +69,7 @@ class TestPgLock < Minitest::Test
     assert_raises(XLock::AlreadyHeld) { a.lock }
     a.unlock
     assert_raises(XLock::NotHeld) { a.unlock }
-    r = open(reentrant: true)
+    r = open_lock(reentrant: true)
     r.lock
     r.lock
     r.unlock
@@ -72,27 +79,32 @@ class TestPgLock < Minitest::Test
     assert a.locked?(verify: true)
   end
 
-  def test_remove_has_nothing_to_remove # [XL-PG-18]
+  # [XL-PG-18]
+  def test_remove_has_nothing_to_remove
     refute XLock.remove(NAME, namespace: @url)
-    holder = open(shared: true) # removal tries exclusively: a shared holder blocks it too
+    holder = open_lock(shared: true) # removal tries exclusively: a shared holder blocks it too
     holder.lock
     assert_raises(XLock::WouldBlock) { XLock.remove(NAME, namespace: @url) }
     holder.unlock
     refute XLock::Lock.remove(NAME, namespace: @url)
-    assert open.try_lock # the removals hold nothing
+    assert open_lock.try_lock # the removals hold nothing
   end
 
-  def test_remove_semaphore # [XL-PG-18]
+  # [XL-PG-18]
+  def test_remove_semaphore
     sem = XLock::Semaphore.new(NAME, 2, namespace: @url).tap { |o| @objects << o }
     refute XLock.remove(NAME, kind: :semaphore, capacity: 2, namespace: @url)
-    assert_raises(XLock::CapacityMismatch) { XLock.remove(NAME, kind: :semaphore, capacity: 3, namespace: @url) }
+    assert_raises(XLock::CapacityMismatch) do
+      XLock.remove(NAME, kind: :semaphore, capacity: 3, namespace: @url)
+    end
     sem.acquire
     assert_raises(XLock::WouldBlock) { XLock.remove(NAME, kind: :semaphore, capacity: 2, namespace: @url) }
     refute_nil sem.try_acquire # the failed removal gave back the slot it took
   end
 
-  def test_lost_after_terminate # [XL-PG-10]
-    a = open
+  # [XL-PG-10]
+  def test_lost_after_terminate
+    a = open_lock
     a.lock
     PgServer.sql("SELECT pg_terminate_backend(#{a.backend_pid}, 5000)")
     assert_raises(XLock::Lost) { a.unlock }
@@ -102,7 +114,8 @@ class TestPgLock < Minitest::Test
     assert a.locked?(verify: true)
   end
 
-  def test_bad_namespaces # [XL-PG-1, XL-PG-2, XL-PG-14]
+  # [XL-PG-1, XL-PG-2, XL-PG-14]
+  def test_bad_namespaces
     assert_raises(XLock::InvalidArgument) { XLock::Lock.new(NAME, namespace: "#{@url}&xlock_nope=1") }
     assert_raises(XLock::InvalidArgument) { XLock::Lock.new(NAME, namespace: "#{@url}&xlock_namespace=") }
     assert_raises(XLock::InvalidArgument) { XLock::Lock.new(NAME, namespace: "postgresql://[::1/x") }
@@ -116,8 +129,8 @@ class TestPgLock < Minitest::Test
   # Thread#raise, Timeout.timeout and Thread#kill during a server-side wait leave no granted and no
   # waiting entry in pg_locks, also after the holder releases [XL-PG-8].
   def test_interruptions_cancel_the_server_wait
-    a = open
-    b = open
+    a = open_lock
+    b = open_lock
     a.lock
     interrupts = {
       raise: ->(t) { t.raise(RuntimeError, "stop") },
@@ -145,8 +158,9 @@ class TestPgLock < Minitest::Test
     assert b.try_lock
   end
 
-  def test_sigint_cancels_the_server_wait # [XL-PG-8, XL-WAIT-9]
-    a = open
+  # [XL-PG-8, XL-WAIT-9]
+  def test_sigint_cancels_the_server_wait
+    a = open_lock
     a.lock
     script = <<~RUBY
       require "xlock"
@@ -173,9 +187,10 @@ class TestPgLock < Minitest::Test
     end
   end
 
-  def test_fork_child_holds_nothing # [XL-PG-16, XL-HOLD-7]
-    a = open
-    other = open
+  # [XL-PG-16, XL-HOLD-7]
+  def test_fork_child_holds_nothing
+    a = open_lock
+    other = open_lock
     a.lock
     pid = fork do
       ok = !a.locked? && !a.try_lock
@@ -193,7 +208,8 @@ class TestPgLock < Minitest::Test
     refute other.try_lock
   end
 
-  def test_semaphore # [XL-PG-13]
+  # [XL-PG-13]
+  def test_semaphore
     s1 = XLock::Semaphore.new("rb-pg-sem", 2, namespace: @url).tap { |o| @objects << o }
     s2 = XLock::Semaphore.new("rb-pg-sem", 2, namespace: @url).tap { |o| @objects << o }
     assert_raises(XLock::CapacityMismatch) { XLock::Semaphore.new("rb-pg-sem", 3, namespace: @url) }
@@ -211,7 +227,9 @@ class TestPgLock < Minitest::Test
 
   def until_queued(backend_pid)
     deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 5
-    sleep 0.005 until PgServer.locks_of(backend_pid) == 1 || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    until PgServer.locks_of(backend_pid) == 1 || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+      sleep 0.005
+    end
     assert_equal 1, PgServer.locks_of(backend_pid)
   end
 end

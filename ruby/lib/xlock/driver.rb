@@ -7,7 +7,8 @@ module XLock
   # one JSON reply per line on +output+, strictly in order, until EOF or the op "exit".
   class Driver
     PROTOCOL = 1
-    CAPABILITIES = %w[lock shared timeout reentrant semaphore posix_semaphore map remove counter clock fork].freeze
+    CAPABILITIES = %w[lock shared timeout reentrant semaphore posix_semaphore map remove counter clock
+                      fork].freeze
     # PostgreSQL namespaces [spec §16] when the pg gem is there.
     PG_AVAILABLE = begin
       require "xlock/pg"
@@ -70,7 +71,7 @@ module XLock
     rescue SystemCallError => e
       [request, failure(id, "OS_ERROR", e.message)]
     rescue Interrupt
-      # SIGINT during a wait: the binding cancelled it (server-side too) and holds nothing [XL-WAIT-9, XL-PG-8]
+      # SIGINT during a wait: the binding cancelled it (server-side too), holds nothing [XL-WAIT-9, XL-PG-8]
       [request, failure(id, "INTERRUPTED", "interrupted by SIGINT; nothing is held")]
     rescue ArgumentError, TypeError, RangeError => e
       [request, failure(id, "BAD_REQUEST", "#{e.class}: #{e.message}")]
@@ -93,8 +94,9 @@ module XLock
         raise BadRequest, "this driver speaks protocol #{PROTOCOL} only, not #{protocol.inspect}"
       end
 
-      { "implementation" => "ruby", "version" => XLock::VERSION, "spec" => XLock::SPEC, "protocol" => PROTOCOL,
-        "pid" => Process.pid, "capabilities" => PG_AVAILABLE ? CAPABILITIES + ["pg"] : CAPABILITIES }
+      { "implementation" => "ruby", "version" => XLock::VERSION, "spec" => XLock::SPEC,
+        "protocol" => PROTOCOL, "pid" => Process.pid,
+        "capabilities" => PG_AVAILABLE ? CAPABILITIES + ["pg"] : CAPABILITIES }
     end
 
     def op_map(request)
@@ -102,7 +104,8 @@ module XLock
       mapping = XLock.map(name, dev: uint_arg(request, "dev"), ino: uint_arg(request, "ino"))
       { "lock_file" => mapping.lock_file, "capacity_file" => mapping.capacity_file,
         "slot_files" => { "0" => mapping.slot_file(0), "999" => mapping.slot_file(999) },
-        "semaphores" => { "p" => mapping.semaphores.fetch(:p) }, "bell_words" => mapping.bell_words.transform_keys(&:to_s) }
+        "semaphores" => { "p" => mapping.semaphores.fetch(:p) },
+        "bell_words" => mapping.bell_words.transform_keys(&:to_s) }
         .merge(pg_keys(name, optional(request, "label", String)))
     end
 
@@ -111,8 +114,9 @@ module XLock
       return {} if label.nil?
 
       require "xlock/pg/keys"
-      { "pg_keys" => { "l" => XLock::PG::Keys.key("l", label, name), "s0" => XLock::PG::Keys.key("s", label, name, 0),
-                       "s999" => XLock::PG::Keys.key("s", label, name, 999) } }
+      keys = XLock::PG::Keys
+      { "pg_keys" => { "l" => keys.key("l", label, name), "s0" => keys.key("s", label, name, 0),
+                       "s999" => keys.key("s", label, name, 999) } }
     end
 
     def op_open(request)
@@ -126,7 +130,8 @@ module XLock
           XLock::Lock.new(name, namespace: namespace, shared: flag(request, "shared"),
                                 reentrant: flag(request, "reentrant"), allow_unsupported_fs: allow)
         when "semaphore"
-          XLock::Semaphore.new(name, int_arg(request, "capacity"), namespace: namespace, allow_unsupported_fs: allow)
+          XLock::Semaphore.new(name, int_arg(request, "capacity"), namespace: namespace,
+                                                                   allow_unsupported_fs: allow)
         when "posix_semaphore"
           value = optional(request, "value", Integer) || 1
           XLock::PosixSemaphore.new(name, value: value, namespace: namespace, allow_unsupported_fs: allow)
@@ -162,7 +167,10 @@ module XLock
       object = handle.object
       case handle.kind
       when "lock"
-        raise XLock::WouldBlock, "lock #{object.name.inspect} (#{object.path}) is held elsewhere" unless object.try_lock
+        unless object.try_lock
+          raise XLock::WouldBlock,
+                "lock #{object.name.inspect} (#{object.path}) is held elsewhere"
+        end
 
         acquired({})
       when "semaphore"
@@ -170,7 +178,10 @@ module XLock
           raise XLock::WouldBlock, "semaphore #{object.name.inspect} (#{object.path}): every permit is held"
         acquired({ "slot" => slot })
       else
-        raise XLock::WouldBlock, "semaphore #{object.name.inspect} (#{object.semaphore_name}) is at 0" unless object.try_acquire
+        unless object.try_acquire
+          raise XLock::WouldBlock,
+                "semaphore #{object.name.inspect} (#{object.semaphore_name}) is at 0"
+        end
 
         acquired({ "slot" => nil })
       end
@@ -205,7 +216,8 @@ module XLock
       removed =
         case kind
         when "lock" then XLock::Lock.remove(name, namespace: namespace)
-        when "semaphore" then XLock::Semaphore.remove(name, optional(request, "capacity", Integer), namespace: namespace)
+        when "semaphore" then XLock::Semaphore.remove(name, optional(request, "capacity", Integer),
+                                                      namespace: namespace)
         when "posix_semaphore" then XLock::PosixSemaphore.unlink(name, namespace: namespace)
         else raise BadRequest, "unknown kind #{kind.inspect}"
         end
@@ -261,7 +273,7 @@ module XLock
       report["locked"] = object.respond_to?(:locked?) ? object.locked? : object.held.positive?
       report["try_acquire"] = outcome { op_try_acquire(request) }
       writer.write(JSON.generate(report) << "\n")
-    rescue Exception => e # say what went wrong, then linger all the same
+    rescue Exception => e # rubocop:disable Lint/RescueException -- say what went wrong, then linger all the same
       writer.write("ruby driver child failed: #{e.inspect}\n")
     ensure
       writer.flush
@@ -280,7 +292,8 @@ module XLock
       deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + FORK_REPORT_S
       until line.end_with?("\n")
         left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
-        raise XLock::OSError, "no report within #{FORK_REPORT_S} s" if left <= 0 || !IO.select([reader], nil, nil, left)
+        raise XLock::OSError, "no report within #{FORK_REPORT_S} s" if left <= 0 || !IO.select([reader], nil,
+                                                                                               nil, left)
 
         line << reader.readpartial(4096)
       end
@@ -296,7 +309,11 @@ module XLock
     # Acquires with +timeout+ seconds (nil: untimed) and returns the reply fields.
     def acquire(handle, timeout)
       result = handle.object.__send__(handle.kind == "lock" ? :lock : :acquire, timeout: timeout)
-      acquired(handle.kind == "lock" ? {} : { "slot" => handle.kind == "semaphore" ? result : nil })
+      acquired(if handle.kind == "lock"
+                 {}
+               else
+                 { "slot" => handle.kind == "semaphore" ? result : nil }
+               end)
     end
 
     def acquired(fields)
@@ -335,7 +352,9 @@ module XLock
     end
 
     def handle_arg(request)
-      @handles.fetch(string_arg(request, "handle")) { raise BadRequest, "unknown handle #{request['handle'].inspect}" }
+      @handles.fetch(string_arg(request, "handle")) do
+        raise BadRequest, "unknown handle #{request['handle'].inspect}"
+      end
     end
 
     def timeout_arg(request)
@@ -367,14 +386,18 @@ module XLock
     def optional(request, key, type)
       value = request[key]
       return nil if value.nil?
-      raise BadRequest, "#{key} must be a #{type.name.downcase} or null, got #{value.inspect}" unless value.is_a?(type)
+
+      unless value.is_a?(type)
+        raise BadRequest, "#{key} must be a #{type.name.downcase} or null, got #{value.inspect}"
+      end
 
       value
     end
 
     def flag(request, key)
       value = request.fetch(key, false)
-      raise BadRequest, "#{key} must be true or false, got #{value.inspect}" unless [true, false, nil].include?(value)
+      raise BadRequest, "#{key} must be true or false, got #{value.inspect}" unless [true, false,
+                                                                                     nil].include?(value)
 
       value ? true : false
     end

@@ -16,8 +16,10 @@ require "xlock/pg/semaphore"
 require "xlock/pg/remove"
 
 module XLock
+  # PostgreSQL namespaces [spec §16]: XLock::PG::Lock and XLock::PG::Semaphore, and the registry of live
+  # sessions that a forked child abandons [XL-PG-16].
   module PG
-    @sessions = {}
+    @sessions = {}.compare_by_identity
     @sessions_lock = Mutex.new
     @abandoned = []
 
@@ -26,17 +28,17 @@ module XLock
       attr_reader :abandoned
 
       def register(session)
-        @sessions_lock.synchronize { @sessions[session.object_id] = session }
+        @sessions_lock.synchronize { @sessions[session] = true }
       end
 
       def unregister(session)
-        @sessions_lock.synchronize { @sessions.delete(session.object_id) }
+        @sessions_lock.synchronize { @sessions.delete(session) }
       end
 
       # In a forked child: every inherited session is abandoned [XL-PG-16].
       def after_fork_child
-        sessions = @sessions.values
-        @sessions = {}
+        sessions = @sessions.keys
+        @sessions = {}.compare_by_identity
         @sessions_lock = Mutex.new
         sessions.each(&:abandon_in_child)
       end

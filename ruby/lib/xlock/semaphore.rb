@@ -12,7 +12,9 @@ module XLock
     # Opens the semaphore +name+ with +capacity+ (1..1000) in +namespace+ (as XLock::Lock.new).
     def initialize(name, capacity, namespace: nil, allow_unsupported_fs: false)
       name = Names.checked(name)
-      raise InvalidArgument, "capacity must be an Integer from 1 to 1000, not #{capacity.inspect}" unless capacity.is_a?(Integer)
+      unless capacity.is_a?(Integer)
+        raise InvalidArgument, "capacity must be an Integer from 1 to 1000, not #{capacity.inspect}"
+      end
 
       _open(name, capacity, Names.namespace_path(namespace), allow_unsupported_fs ? true : false)
     end

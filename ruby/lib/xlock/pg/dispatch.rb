@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+# The hooks that send a postgresql:// namespace to xlock/pg.
 module XLock
   # XLock::Lock.new and XLock::Semaphore.new with a postgresql:// or postgres:// namespace (explicit or
   # XLOCK_NAMESPACE) return the PostgreSQL objects of xlock/pg, loading the pg gem only then [XL-PG-1];

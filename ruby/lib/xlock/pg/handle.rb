@@ -79,7 +79,10 @@ module XLock
 
       def deadline(timeout)
         return nil if timeout.nil?
-        raise InvalidArgument, "timeout must be a number of seconds, not #{timeout.inspect}" unless timeout.is_a?(Numeric)
+
+        unless timeout.is_a?(Numeric)
+          raise InvalidArgument, "timeout must be a number of seconds, not #{timeout.inspect}"
+        end
         raise InvalidArgument, "timeout is NaN" if timeout.respond_to?(:nan?) && timeout.nan?
         return nil if timeout.infinite? || timeout > 9_000_000_000
 

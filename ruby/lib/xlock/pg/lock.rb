@@ -13,6 +13,7 @@ module XLock
       attr_reader :key
 
       def initialize(name, namespace:, shared: false, reentrant: false, **_ignored)
+        super()
         @shared = shared ? true : false
         @reentrant = reentrant ? true : false
         @holder = nil
@@ -29,7 +30,8 @@ module XLock
       def reentrant? = @reentrant
 
       # Acquires, waiting at most +timeout+ seconds (nil: in the server's queue as long as it takes);
-      # returns self. Raises XLock::Timeout, XLock::AlreadyHeld, XLock::UnsupportedBackend, XLock::BackendError.
+      # returns self. Raises XLock::Timeout, XLock::AlreadyHeld, XLock::UnsupportedBackend,
+      # XLock::BackendError.
       def lock(timeout: nil)
         acquire(false, deadline(timeout))
         self
@@ -46,22 +48,27 @@ module XLock
       def unlock
         @monitor.synchronize do
           forked_reset
-          raise NotHeld, "#{what}: this object does not hold the lock; nothing released" if @count.zero? ||
-                                                                                            (@reentrant && @holder != Thread.current)
+          if @count.zero? || (@reentrant && @holder != Thread.current)
+            raise NotHeld, "#{what}: this object does not hold the lock; nothing released"
+          end
 
           @count -= 1
           return self if @count.positive?
 
           @holder = nil
           session = @session
-          raise session_lost(session, "the session ended, so the server released the lock") if session.nil? || session.gone?
+          gone = "the session ended, so the server released the lock"
+          raise session_lost(session, gone) if session.nil? || session.gone?
 
           begin
             released = session.one(@unlock_sql, [@key], "releasing").first.first == "t"
           rescue SessionGone
-            raise session_lost(session, "the session ended, so the server released the lock")
+            raise session_lost(session, gone)
           end
-          raise session.lost("the session no longer held the key (pg_advisory_unlock_all or DISCARD ALL ran on it)") unless released
+          unless released
+            raise session.lost("the session no longer held the key " \
+                               "(pg_advisory_unlock_all or DISCARD ALL ran on it)")
+          end
         end
         self
       end
@@ -85,8 +92,9 @@ module XLock
           hi = (@key & 0xFFFF_FFFF_FFFF_FFFF) >> 32
           lo = @key & 0xFFFF_FFFF
           rows = begin
-            @session.one("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory' " \
-                         "AND objsubid = 1 AND classid = $1::int8::oid AND objid = $2::int8::oid AND granted",
+            @session.one("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() " \
+                         "AND locktype = 'advisory' AND objsubid = 1 " \
+                         "AND classid = $1::int8::oid AND objid = $2::int8::oid AND granted",
                          [hi, lo], "verifying the lock")
           rescue SessionGone
             [["0"]]
@@ -123,7 +131,8 @@ module XLock
       end
 
       def inspect
-        "#<#{self.class} #{name.inspect} #{namespace} #{@shared ? 'shared' : 'exclusive'}#{' held' if @count.positive?}>"
+        held = @count.positive? ? " held" : ""
+        "#<#{self.class} #{name.inspect} #{namespace} #{@shared ? 'shared' : 'exclusive'}#{held}>"
       end
 
       private
@@ -176,7 +185,7 @@ module XLock
 
           raise XLock::Timeout, "#{what}: not acquired within the timeout (one try) [XL-PG-7]"
         end
-        session.set_lock_timeout(left ? [(left * 1000).ceil, 1].max : 0)
+        session.lock_timeout_ms = left ? [(left * 1000).ceil, 1].max : 0
         _, token, pid = session.wait(@lock_sql, [@key], "acquiring") do |_rows|
           session.one(@unlock_sql, [@key], "giving back a lock granted during the interruption") # [XL-PG-8]
         end.first

@@ -35,7 +35,8 @@ module XLock
       # "server HOST:PORT, database DB, user USER" for messages [XL-PG-15].
       def server
         host = @options[:host] || @options[:hostaddr] || ENV["PGHOST"] || "(default)"
-        "server #{host}:#{@options[:port] || ENV['PGPORT'] || '5432'}, database #{@options[:dbname] || '(default)'}, " \
+        port = @options[:port] || ENV["PGPORT"] || "5432"
+        "server #{host}:#{port}, database #{@options[:dbname] || '(default)'}, " \
           "user #{@options[:user] || ENV['PGUSER'] || '(default)'}"
       end
 
@@ -52,24 +53,32 @@ module XLock
         return false unless key.start_with?("xlock_")
 
         decoded = value && percent_decode(value)
-        raise InvalidArgument, "the parameter #{key} of #{@shown} has no value or a malformed %-escape [XL-PG-1]" if decoded.nil?
+        if decoded.nil?
+          raise InvalidArgument, "the parameter #{key} of #{@shown} has no value or a malformed %-escape " \
+                                 "[XL-PG-1]"
+        end
 
         case key
         when "xlock_namespace"
           begin
             Names.checked(decoded)
           rescue InvalidName => e
-            raise InvalidArgument, "the label xlock_namespace=#{value} of #{@shown} breaks the rules of names (§3): " \
-                                   "#{e.message}; give 1-80 bytes without control characters [XL-PG-2]"
+            raise InvalidArgument, "the label xlock_namespace=#{value} of #{@shown} breaks the rules of " \
+                                   "names (§3): #{e.message}; give 1-80 bytes without control characters " \
+                                   "[XL-PG-2]"
           end
           @label = decoded
         when "xlock_release_ms"
           ms = Integer(decoded, 10, exception: false)
-          raise InvalidArgument, "xlock_release_ms=#{decoded} of #{@shown} is not an integer of at least 1000 (milliseconds) [XL-PG-11]" unless ms && ms >= 1000
+          unless ms && ms >= 1000
+            raise InvalidArgument, "xlock_release_ms=#{decoded} of #{@shown} is not an integer of at least " \
+                                   "1000 (milliseconds) [XL-PG-11]"
+          end
 
           @release_ms = ms
         else
-          raise InvalidArgument, "unknown parameter #{key} in #{@shown}: xlock knows xlock_namespace and xlock_release_ms [XL-PG-1]"
+          raise InvalidArgument, "unknown parameter #{key} in #{@shown}: xlock knows xlock_namespace and " \
+                                 "xlock_release_ms [XL-PG-1]"
         end
         true
       end
@@ -81,7 +90,8 @@ module XLock
       end
 
       def parse
-        ::PG::Connection.conninfo_parse(@conninfo).select { |o| o[:val] }.to_h { |o| [o[:keyword].to_sym, o[:val]] }
+        given = ::PG::Connection.conninfo_parse(@conninfo).select { |o| o[:val] }
+        given.to_h { |o| [o[:keyword].to_sym, o[:val]] }
       rescue ::PG::Error => e
         detail = e.message.lines.first.to_s.strip.sub(@conninfo, "(the URI)")
         raise InvalidArgument, "libpq rejects the namespace URI #{@shown}: #{detail} [XL-PG-1]"

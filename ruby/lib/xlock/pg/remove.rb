@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 module XLock
+  # PostgreSQL namespaces [spec §16].
   module PG
     # Removal in a PostgreSQL namespace [XL-PG-18]: an advisory lock leaves nothing behind, so removal tries
     # the lock (or every slot) once, raises XLock::WouldBlock if it is held, and otherwise gives it back and
@@ -9,7 +10,8 @@ module XLock
       case kind
       when :lock then remove_lock(name, url)
       when :semaphore then remove_semaphore(name, url, capacity || 1)
-      else raise InvalidArgument, "kind #{kind.inspect} has no PostgreSQL form; use :lock or :semaphore [XL-PG-18]"
+      else raise InvalidArgument, "kind #{kind.inspect} has no PostgreSQL form: use :lock or :semaphore " \
+                                  "[XL-PG-18]"
       end
     end
 

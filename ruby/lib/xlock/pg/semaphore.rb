@@ -11,7 +11,7 @@ module XLock
     class Semaphore < Handle
       TRY = "WITH RECURSIVE t(n, got) AS (SELECT 1, pg_try_advisory_lock(($1::int8[])[1]) UNION ALL " \
             "SELECT n + 1, pg_try_advisory_lock(($1::int8[])[n + 1]) FROM t WHERE NOT got AND " \
-            "n < cardinality($1::int8[])) SELECT (SELECT n FROM t WHERE got), #{Session::CHECK}"
+            "n < cardinality($1::int8[])) SELECT (SELECT n FROM t WHERE got), #{Session::CHECK}".freeze
       KEY_OF = "((classid::int8 << 32) | objid::int8)"
       MINE = "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND " \
              "objsubid = 1 AND granted AND mode = 'ExclusiveLock' AND #{KEY_OF} = ANY($1::int8[])".freeze
@@ -20,6 +20,7 @@ module XLock
       attr_reader :capacity
 
       def initialize(name, capacity, namespace:, **_ignored)
+        super()
         name = Names.checked(name)
         unless capacity.is_a?(Integer) && capacity.between?(1, 1000)
           raise InvalidArgument, "capacity must be an Integer from 1 to 1000, not #{capacity.inspect}"
@@ -145,14 +146,15 @@ module XLock
         session.one("SELECT pg_advisory_lock_shared($1::int8)", [@marker], "taking the capacity marker")
         others = (1..1000).reject { |m| m == @capacity }
         keys = others.map { |m| Keys.key("c", @ns.label, @name, m) }
-        found = session.one("SELECT min(m.n) FROM pg_locks l JOIN unnest($1::int8[]) WITH ORDINALITY m(k, n) ON " \
-                            "m.k = ((l.classid::int8 << 32) | l.objid::int8) WHERE l.locktype = 'advisory' AND " \
-                            "l.objsubid = 1 AND l.granted", [array(keys)], "checking the capacity").first.first
+        sql = "SELECT min(m.n) FROM pg_locks l JOIN unnest($1::int8[]) WITH ORDINALITY m(k, n) " \
+              "ON m.k = ((l.classid::int8 << 32) | l.objid::int8) " \
+              "WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted"
+        found = session.one(sql, [array(keys)], "checking the capacity").first.first
         return unless found
 
         session.close
-        raise CapacityMismatch, "#{what}: a live participant uses capacity #{others[found.to_i - 1]}; every open " \
-                                "object of one name must agree on the capacity [XL-PG-13]"
+        raise CapacityMismatch, "#{what}: a live participant uses capacity #{others[found.to_i - 1]}; " \
+                                "every open object of one name must agree on the capacity [XL-PG-13]"
       rescue SessionGone => e
         raise BackendError, e.message
       end
@@ -209,13 +211,16 @@ module XLock
 
         slot = free[n.to_i - 1]
         @mine << slot
-        count = session.one(MINE, [array(@mine.map { |i| @slot_keys[i] })], "checking the slots").first.first.to_i
+        keys = array(@mine.map { |i| @slot_keys[i] })
+        count = session.one(MINE, [keys], "checking the slots").first.first.to_i
         return slot if count == @mine.size
 
         @mine.pop
         session.close
         @session = nil
-        raise BackendError, "#{what}: the session holds #{count} of this object's slots, expected #{@mine.size + 1} [XL-PG-13]"
+        raise BackendError,
+              "#{what}: the session holds #{count} of this object's slots, " \
+              "expected #{@mine.size + 1} [XL-PG-13]"
       rescue SessionGone => e
         @session&.close
         @session = nil

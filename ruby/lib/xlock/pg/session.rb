@@ -14,7 +14,8 @@ module XLock
     # Thread#kill, SIGINT's Interrupt) cancel the server-side statement, drain it and give back a grant
     # that raced the cancel: the pg gem abandons the statement by itself [XL-PG-8].
     class Session
-      POOLER = "transaction or statement pooling detected; use a direct or session-pooled connection [XL-PG-9]"
+      POOLER = "transaction or statement pooling detected; " \
+               "use a direct or session-pooled connection [XL-PG-9]"
       MIN_SERVER = 140_000
       CANCEL_REPEAT_S = 0.05
       CHECK = "current_setting('xlock.session_token', true), pg_backend_pid()"
@@ -73,11 +74,11 @@ module XLock
         raise UnsupportedBackend, "#{@what}: #{POOLER} (#{@ns.server})"
       end
 
-      def set_lock_timeout(ms)
-        return if ms == @lock_timeout_ms
+      def lock_timeout_ms=(millis)
+        return if millis == @lock_timeout_ms
 
-        one("SELECT set_config('lock_timeout', $1, false)", ["#{ms}ms"], "setting lock_timeout")
-        @lock_timeout_ms = ms
+        one("SELECT set_config('lock_timeout', $1, false)", ["#{millis}ms"], "setting lock_timeout")
+        @lock_timeout_ms = millis
       end
 
       # Until a NOTIFY arrives or +seconds+ pass. Interruptions raise as they are (nothing is in flight).
@@ -127,30 +128,35 @@ module XLock
       def connect
         ::PG::Connection.new(@ns.connect_options)
       rescue ::PG::Error => e
-        raise BackendError, "#{@what}: cannot connect to the #{@ns.server}: #{@ns.scrub(one_line(e.message))}; " \
+        why = @ns.scrub(one_line(e.message))
+        raise BackendError, "#{@what}: cannot connect to the #{@ns.server}: #{why}; " \
                             "check the URI, the server and the credentials (~/.pgpass) [XL-PG-15]"
       end
 
       def setup
         recovery, @backend_pid, version, @database, @system_identifier = one(
           "SELECT pg_is_in_recovery(), pg_backend_pid(), current_setting('server_version_num')::int, " \
-          "current_database(), (SELECT system_identifier FROM pg_control_system())", [], "reading the server's state"
+          "current_database(), (SELECT system_identifier FROM pg_control_system())",
+          [], "reading the server's state"
         ).first
         @backend_pid = @backend_pid.to_i
         if version.to_i < MIN_SERVER
-          raise UnsupportedBackend, "#{@what}: the #{@ns.server} runs PostgreSQL #{version}; xlock needs 14 or later [XL-PG-6]"
+          raise UnsupportedBackend,
+                "#{@what}: the #{@ns.server} runs PostgreSQL #{version}; xlock needs 14 or later [XL-PG-6]"
         end
         if recovery == "t"
-          raise UnsupportedBackend, "#{@what}: the #{@ns.server} is a standby in recovery; its advisory locks do not " \
-                                    "exclude with the primary's: point the namespace at the primary [XL-PG-6]"
+          raise UnsupportedBackend, "#{@what}: the #{@ns.server} is a standby in recovery; its advisory " \
+                                    "locks do not exclude with the primary's: point the namespace at the " \
+                                    "primary [XL-PG-6]"
         end
-        settings = [["application_name", application_name], ["statement_timeout", "0"], ["lock_timeout", "0"],
-                    ["idle_session_timeout", "0"], ["idle_in_transaction_session_timeout", "0"],
-                    ["client_connection_check_interval", "1000"], ["tcp_keepalives_idle", "5"],
-                    ["tcp_keepalives_interval", "2"], ["tcp_keepalives_count", "3"],
+        settings = [["application_name", application_name], %w[statement_timeout 0], %w[lock_timeout 0],
+                    %w[idle_session_timeout 0], %w[idle_in_transaction_session_timeout 0],
+                    %w[client_connection_check_interval 1000], %w[tcp_keepalives_idle 5],
+                    %w[tcp_keepalives_interval 2], %w[tcp_keepalives_count 3],
                     ["tcp_user_timeout", @ns.release_ms.to_s], ["xlock.session_token", @token]]
-        settings << ["transaction_timeout", "0"] if version.to_i >= 170_000
-        sql = "SELECT " + settings.each_index.map { |i| "set_config($#{2 * i + 1}, $#{2 * i + 2}, false)" }.join(", ")
+        settings << %w[transaction_timeout 0] if version.to_i >= 170_000
+        calls = settings.each_index.map { |i| "set_config($#{(2 * i) + 1}, $#{(2 * i) + 2}, false)" }
+        sql = "SELECT #{calls.join(', ')}"
         one(sql, settings.flatten, "setting the session up")
         one(%(LISTEN "#{@listen}"), [], "listening for releases") if @listen
       rescue SessionGone => e
