@@ -133,7 +133,8 @@ XLOCK_EXPORT int xlock_pg_backend_pid(const xlock_pg_t *l);
  * exclusively and gives it back: 0 with *removed = 0 if it was free, XLOCK_EWOULDBLOCK if anyone
  * holds it. Other errors as xlock_pg_open and xlock_pg_try_acquire; XLOCK_EINVAL if removed is NULL. */
 XLOCK_EXPORT int xlock_pg_remove(int *removed, const char *name, const xlock_options *opts);
-XLOCK_EXPORT int xlock_pg_remove_n(int *removed, const char *name, size_t len, const xlock_options *opts);
+XLOCK_EXPORT int xlock_pg_remove_n(int *removed, const char *name, size_t len,
+                                   const xlock_options *opts);
 
 /* ---- counting semaphores [XL-PG-13] ------------------------------------------------------------ */
 
@@ -144,8 +145,8 @@ typedef struct xlock_pg_sem xlock_pg_sem_t;
  * capacity. Other errors as xlock_pg_open. */
 XLOCK_EXPORT int xlock_pg_sem_open(xlock_pg_sem_t **out, const char *name, long capacity,
                                    const xlock_options *opts);
-XLOCK_EXPORT int xlock_pg_sem_open_n(xlock_pg_sem_t **out, const char *name, size_t len,
-                                     long capacity, const xlock_options *opts);
+XLOCK_EXPORT int xlock_pg_sem_open_n(xlock_pg_sem_t **out, const char *name, size_t len, long capacity,
+                                     const xlock_options *opts);
 XLOCK_EXPORT void xlock_pg_sem_close(xlock_pg_sem_t *s);
 /* One try of the free slots in one statement; returns the slot index held. */
 XLOCK_EXPORT int xlock_pg_sem_try_acquire(xlock_pg_sem_t *s);
@@ -170,7 +171,8 @@ XLOCK_EXPORT long xlock_pg_sem_capacity(const xlock_pg_sem_t *s);
  * participant with another capacity gives XLOCK_ECAPACITY), tries every slot once and gives back what
  * it took: 0 with *removed = 0 if every permit was free, XLOCK_EWOULDBLOCK if any is held. Other
  * errors as xlock_pg_sem_open and xlock_pg_sem_try_acquire; XLOCK_EINVAL if removed is NULL. */
-XLOCK_EXPORT int xlock_pg_sem_remove(int *removed, const char *name, long capacity, const xlock_options *opts);
+XLOCK_EXPORT int xlock_pg_sem_remove(int *removed, const char *name, long capacity,
+                                     const xlock_options *opts);
 XLOCK_EXPORT int xlock_pg_sem_remove_n(int *removed, const char *name, size_t len, long capacity,
                                        const xlock_options *opts);
 

@@ -14,7 +14,7 @@
 /* An internal code: the session's connection failed or ended (mapped to LOST or BACKEND_ERROR). */
 #define XPG_GONE (-1000)
 #define XPG_MIN_SERVER 140000
-#define XPG_CANCEL_REPEAT_MS 50 /* [XL-PG-8] */
+#define XPG_CANCEL_REPEAT_MS 50    /* [XL-PG-8] */
 #define XPG_CLIENT_CHECK_MS "1000" /* client_connection_check_interval [XL-PG-6] */
 
 /* A parsed PostgreSQL namespace [XL-PG-1, XL-PG-2, XL-PG-11]. */
@@ -53,12 +53,12 @@ typedef struct xpg_obj {
     /* threads */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int busy;           /* a thread uses the session (mu not held meanwhile) */
-    int held;           /* lock: the hold count (reentrant); semaphore: unused */
+    int busy; /* a thread uses the session (mu not held meanwhile) */
+    int held; /* lock: the hold count (reentrant); semaphore: unused */
     pthread_t holder;
     _Atomic unsigned long long cancel_gen; /* atomic: xlock_pg_cancel increments it */
-    int efd;            /* eventfd that wakes a server wait on cancel */
-    struct xpg_obj *prev, *next; /* the registry (fork) */
+    int efd;                               /* eventfd that wakes a server wait on cancel */
+    struct xpg_obj *prev, *next;           /* the registry (fork) */
 } xpg_obj;
 
 /* A statement's outcome. */
@@ -77,7 +77,8 @@ XPG_HIDDEN int xlock_pg__parse(xpg_ns *ns, const char *url);
 XPG_HIDDEN void xlock_pg__ns_free(xpg_ns *ns);
 XPG_HIDDEN void xlock_pg__server(const xpg_obj *o, char *buf, size_t size);
 /* key.c */
-XPG_HIDDEN long long xlock_pg__key(int kind, const char *label, const char *name, size_t len, long extra);
+XPG_HIDDEN long long xlock_pg__key(int kind, const char *label, const char *name, size_t len,
+                                   long extra);
 /* session.c */
 XPG_HIDDEN int xlock_pg__connect(xpg_obj *o);
 XPG_HIDDEN void xlock_pg__disconnect(xpg_obj *o);
@@ -97,7 +98,8 @@ XPG_HIDDEN long long xlock_pg__now_ns(void);
 XPG_HIDDEN int xlock_pg__obj_new(xpg_obj **out, int is_sem, const char *name, size_t len,
                                  const xlock_options *opts);
 XPG_HIDDEN void xlock_pg__obj_free(xpg_obj *o);
-XPG_HIDDEN int xlock_pg__enter(xpg_obj *o, int try_only, long long deadline_ns, unsigned long long token);
+XPG_HIDDEN int xlock_pg__enter(xpg_obj *o, int try_only, long long deadline_ns,
+                               unsigned long long token);
 XPG_HIDDEN void xlock_pg__leave(xpg_obj *o);
 XPG_HIDDEN int xlock_pg__cancel(xpg_obj *o);
 XPG_HIDDEN unsigned long long xlock_pg__token(xpg_obj *o);

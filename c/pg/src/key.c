@@ -41,7 +41,8 @@ int xlock_pg_key(long long *key, int kind, const char *label, size_t label_len, 
     if (key == NULL || label == NULL)
         return xlock_pg__fail(XLOCK_EINVAL, NULL, "xlock_pg_key: key and label must not be NULL");
     if (xlock_validate_name(label, label_len) != 0 || strlen(label) != label_len)
-        return xlock_pg__fail(XLOCK_EINVAL, NULL, "the label breaks the rules of names (§3): %s [XL-PG-2]",
+        return xlock_pg__fail(XLOCK_EINVAL, NULL,
+                              "the label breaks the rules of names (§3): %s [XL-PG-2]",
                               xlock_last_message());
     if (kind != 'l' && kind != 's' && kind != 'c')
         return xlock_pg__fail(XLOCK_EINVAL, NULL, "key kind %d is not 'l', 's' or 'c' [XL-PG-3]", kind);

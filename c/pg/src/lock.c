@@ -28,7 +28,8 @@ static const char *sql_lock(const xpg_obj *o)
 
 static const char *sql_unlock(const xpg_obj *o)
 {
-    return o->shared ? "SELECT pg_advisory_unlock_shared($1::int8)" : "SELECT pg_advisory_unlock($1::int8)";
+    return o->shared ? "SELECT pg_advisory_unlock_shared($1::int8)"
+                     : "SELECT pg_advisory_unlock($1::int8)";
 }
 
 int xlock_pg_open(xlock_pg_t **out, const char *name, const xlock_options *opts)
@@ -68,9 +69,11 @@ static int unlock(xpg_obj *o, const char *doing)
             continue; /* a cancel request that arrived after the statement it was meant for */
         if (rc == XPG_GONE) {
             xlock_pg__disconnect(o);
-            return xlock_pg__fail(XLOCK_ELOST, o,
-                                  "%s: the session ended, so the server released the lock (another client "
-                                  "may hold it now) [XL-PG-10]", doing);
+            return xlock_pg__fail(
+                XLOCK_ELOST, o,
+                "%s: the session ended, so the server released the lock (another client "
+                "may hold it now) [XL-PG-10]",
+                doing);
         }
         if (rc != 0)
             return rc;
@@ -79,7 +82,8 @@ static int unlock(xpg_obj *o, const char *doing)
         if (!released)
             return xlock_pg__fail(XLOCK_ELOST, o,
                                   "%s: the session no longer held the lock (pg_advisory_unlock_all or "
-                                  "DISCARD ALL ran on it; another client may hold it now) [XL-PG-10]", doing);
+                                  "DISCARD ALL ran on it; another client may hold it now) [XL-PG-10]",
+                                  doing);
         return 0;
     }
 }
@@ -107,8 +111,10 @@ static int server_acquire(xpg_obj *o, int try_only, long long deadline_ns, unsig
         char server[512];
         xlock_pg__server(o, server, sizeof server);
         xlock_pg__disconnect(o);
-        return xlock_pg__fail(XLOCK_EBACKEND, o, "the session with the %s ended while acquiring; "
-                              "nothing is held, try again [XL-PG-15]", server);
+        return xlock_pg__fail(XLOCK_EBACKEND, o,
+                              "the session with the %s ended while acquiring; "
+                              "nothing is held, try again [XL-PG-15]",
+                              server);
     }
     ExecStatusType st = PQresultStatus(r.res);
     /* the waiting form returns void: its success is the grant */
@@ -127,9 +133,10 @@ static int server_acquire(xpg_obj *o, int try_only, long long deadline_ns, unsig
         PQclear(r.res);
         if (granted && unlock(o, "giving back a lock granted during the interruption") != 0)
             xlock_pg__disconnect(o); /* ending the session releases it for sure */
-        return xlock_pg__fail(r.stop, o, r.stop == XLOCK_EINTR
-                                             ? "the wait was interrupted by a signal; nothing is held [XL-PG-8]"
-                                             : "the wait was cancelled; nothing is held [XL-PG-8]");
+        return xlock_pg__fail(r.stop, o,
+                              r.stop == XLOCK_EINTR
+                                  ? "the wait was interrupted by a signal; nothing is held [XL-PG-8]"
+                                  : "the wait was cancelled; nothing is held [XL-PG-8]");
     }
     if (st == PGRES_TUPLES_OK) {
         if (!granted && xlock_pg__check_token(o, r.res, 1) != 0) {
@@ -154,8 +161,10 @@ static int server_acquire(xpg_obj *o, int try_only, long long deadline_ns, unsig
         char server[512];
         xlock_pg__server(o, server, sizeof server);
         xlock_pg__disconnect(o);
-        return xlock_pg__fail(XLOCK_EBACKEND, o, "the session with the %s ended while acquiring; "
-                              "nothing is held, try again [XL-PG-15]", server);
+        return xlock_pg__fail(XLOCK_EBACKEND, o,
+                              "the session with the %s ended while acquiring; "
+                              "nothing is held, try again [XL-PG-15]",
+                              server);
     }
     rc = xlock_pg__sql_error(o, r.res, "acquiring");
     PQclear(r.res);
@@ -168,7 +177,8 @@ static int acquire(xlock_pg_t *l, int try_only, long long timeout_ms)
         return xlock_pg__fail(XLOCK_EINVAL, NULL, "the lock object must not be NULL");
     xpg_obj *o = OBJ(l);
     long long start = xlock_pg__now_ns();
-    long long deadline = timeout_ms < 0 || timeout_ms > 9000000000000LL ? -1 : start + timeout_ms * 1000000LL;
+    long long deadline =
+        timeout_ms < 0 || timeout_ms > 9000000000000LL ? -1 : start + timeout_ms * 1000000LL;
     unsigned long long token = xlock_pg__token(o);
     pthread_mutex_lock(&o->mu);
     if (o->held && pthread_equal(o->holder, pthread_self())) {
@@ -185,8 +195,9 @@ static int acquire(xlock_pg_t *l, int try_only, long long timeout_ms)
     if (rc != 0) {
         if (rc == XLOCK_EWOULDBLOCK)
             return xlock_pg__fail(rc, o, "another thread holds or is acquiring this object");
-        return xlock_pg__fail(rc, o, rc == XLOCK_ETIMEDOUT ? "not acquired within the timeout"
-                                                           : "the wait was cancelled; nothing is held");
+        return xlock_pg__fail(rc, o,
+                              rc == XLOCK_ETIMEDOUT ? "not acquired within the timeout"
+                                                    : "the wait was cancelled; nothing is held");
     }
     rc = xlock_pg__ensure(o);
     if (rc == 0)
@@ -226,7 +237,8 @@ int xlock_pg_release(xlock_pg_t *l)
     if (rc != 0)
         return rc < 0 ? rc : 0;
     xlock_pg__enter(o, 0, -1, xlock_pg__token(o));
-    rc = o->conn == NULL ? xlock_pg__fail(XLOCK_ELOST, o, "the session ended, so the server released the "
+    rc = o->conn == NULL ? xlock_pg__fail(XLOCK_ELOST, o,
+                                          "the session ended, so the server released the "
                                           "lock (another client may hold it now) [XL-PG-10]")
                          : unlock(o, "releasing");
     pthread_mutex_lock(&o->mu);
@@ -253,19 +265,22 @@ int xlock_pg_locked(xlock_pg_t *l, int verify)
     snprintf(lo, sizeof lo, "%llu", u & 0xFFFFFFFFULL);
     const char *vals[] = {hi, lo};
     PGresult *res = NULL;
-    int rc = o->conn == NULL ? XPG_GONE
-                             : xlock_pg__one(o,
-                                             "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() "
-                                             "AND locktype = 'advisory' AND objsubid = 1 AND classid = "
-                                             "$1::int8::oid AND objid = $2::int8::oid AND granted",
-                                             2, vals, "verifying the lock", &res);
+    int rc = o->conn == NULL
+                 ? XPG_GONE
+                 : xlock_pg__one(o,
+                                 "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() "
+                                 "AND locktype = 'advisory' AND objsubid = 1 AND classid = "
+                                 "$1::int8::oid AND objid = $2::int8::oid AND granted",
+                                 2, vals, "verifying the lock", &res);
     if (rc == 0 && atoi(PQgetvalue(res, 0, 0)) > 0)
         rc = 1;
     else if (rc == 0 || rc == XPG_GONE) {
         if (rc == XPG_GONE)
             xlock_pg__disconnect(o);
-        rc = xlock_pg__fail(XLOCK_ELOST, o, "the session %s; the lock is not held (another client may "
-                            "hold it now) [XL-PG-10]", rc == 0 ? "no longer holds the key" : "ended");
+        rc = xlock_pg__fail(XLOCK_ELOST, o,
+                            "the session %s; the lock is not held (another client may "
+                            "hold it now) [XL-PG-10]",
+                            rc == 0 ? "no longer holds the key" : "ended");
         pthread_mutex_lock(&o->mu);
         o->held = 0;
         pthread_mutex_unlock(&o->mu);
@@ -292,10 +307,31 @@ void xlock_pg_close(xlock_pg_t *l)
     xlock_pg__obj_free(o);
 }
 
-const char *xlock_pg_name(const xlock_pg_t *l) { return l ? l->o.name : NULL; }
-const char *xlock_pg_namespace(const xlock_pg_t *l) { return l ? l->o.ns.shown : NULL; }
-const char *xlock_pg_label(const xlock_pg_t *l) { return l ? l->o.ns.label : NULL; }
-const char *xlock_pg_system_identifier(const xlock_pg_t *l) { return l ? l->o.sysid : NULL; }
-const char *xlock_pg_database(const xlock_pg_t *l) { return l ? l->o.database : NULL; }
-long long xlock_pg_key_of(const xlock_pg_t *l) { return l ? l->o.key : 0; }
-int xlock_pg_backend_pid(const xlock_pg_t *l) { return l ? l->o.backend_pid : 0; }
+const char *xlock_pg_name(const xlock_pg_t *l)
+{
+    return l ? l->o.name : NULL;
+}
+const char *xlock_pg_namespace(const xlock_pg_t *l)
+{
+    return l ? l->o.ns.shown : NULL;
+}
+const char *xlock_pg_label(const xlock_pg_t *l)
+{
+    return l ? l->o.ns.label : NULL;
+}
+const char *xlock_pg_system_identifier(const xlock_pg_t *l)
+{
+    return l ? l->o.sysid : NULL;
+}
+const char *xlock_pg_database(const xlock_pg_t *l)
+{
+    return l ? l->o.database : NULL;
+}
+long long xlock_pg_key_of(const xlock_pg_t *l)
+{
+    return l ? l->o.key : 0;
+}
+int xlock_pg_backend_pid(const xlock_pg_t *l)
+{
+    return l ? l->o.backend_pid : 0;
+}

@@ -72,13 +72,15 @@ int xlock_pg__obj_new(xpg_obj **out, int is_sem, const char *name, size_t len, c
     if (rc != 0)
         return xlock_pg__fail(rc, NULL, "%s", xlock_last_message());
     if (opts != NULL && opts->version != XLOCK_OPTIONS_VERSION)
-        return xlock_pg__fail(XLOCK_EINVAL, NULL, "options.version %u is not %d (use xlock_options_init)",
-                              opts->version, XLOCK_OPTIONS_VERSION);
+        return xlock_pg__fail(XLOCK_EINVAL, NULL,
+                              "options.version %u is not %d (use xlock_options_init)", opts->version,
+                              XLOCK_OPTIONS_VERSION);
     const char *url = opts && opts->namespace_path ? opts->namespace_path : getenv("XLOCK_NAMESPACE");
     if (!xlock_pg_is_url(url))
-        return xlock_pg__fail(XLOCK_EINVAL, NULL,
-                              "the namespace is not a postgresql:// or postgres:// URI; libxlock_pg "
-                              "serves PostgreSQL namespaces only, use xlock_open for a directory [XL-PG-1]");
+        return xlock_pg__fail(
+            XLOCK_EINVAL, NULL,
+            "the namespace is not a postgresql:// or postgres:// URI; libxlock_pg "
+            "serves PostgreSQL namespaces only, use xlock_open for a directory [XL-PG-1]");
     xpg_obj *o = calloc(1, sizeof *o);
     if (o == NULL)
         return xlock_pg__fail(XLOCK_EOS, NULL, "out of memory");
@@ -161,7 +163,8 @@ int xlock_pg__enter(xpg_obj *o, int try_only, long long deadline_ns, unsigned lo
             break;
         }
         long long now = xlock_pg__now_ns();
-        long long until = deadline_ns < 0 || deadline_ns - now > 50000000LL ? now + 50000000LL : deadline_ns;
+        long long until =
+            deadline_ns < 0 || deadline_ns - now > 50000000LL ? now + 50000000LL : deadline_ns;
         if (deadline_ns >= 0 && now >= deadline_ns) {
             rc = XLOCK_ETIMEDOUT;
             break;

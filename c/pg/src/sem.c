@@ -15,14 +15,15 @@ struct xlock_pg_sem {
 #define OBJ(s) (&(s)->o)
 #define KEY_OF "((classid::int8 << 32) | objid::int8)"
 
-static const char SQL_TRY[] =
-    "WITH RECURSIVE t(n, got) AS ("
-    " SELECT 1, pg_try_advisory_lock(($1::int8[])[1])"
-    " UNION ALL SELECT n + 1, pg_try_advisory_lock(($1::int8[])[n + 1]) FROM t"
-    " WHERE NOT got AND n < cardinality($1::int8[]))"
-    " SELECT (SELECT n FROM t WHERE got), current_setting('xlock.session_token', true), pg_backend_pid()";
+static const char SQL_TRY[] = "WITH RECURSIVE t(n, got) AS ("
+                              " SELECT 1, pg_try_advisory_lock(($1::int8[])[1])"
+                              " UNION ALL SELECT n + 1, pg_try_advisory_lock(($1::int8[])[n + 1]) FROM t"
+                              " WHERE NOT got AND n < cardinality($1::int8[]))"
+                              " SELECT (SELECT n FROM t WHERE got), "
+                              "current_setting('xlock.session_token', true), pg_backend_pid()";
 static const char SQL_MINE[] =
-    "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND objsubid = 1"
+    "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND objsubid "
+    "= 1"
     " AND granted AND mode = 'ExclusiveLock' AND " KEY_OF " = ANY($1::int8[])";
 
 /* "{k1,k2,...}" of the keys keys[idx[i]] (or keys[i] when idx is NULL). */
@@ -47,7 +48,8 @@ static int join(xpg_obj *o)
     snprintf(marker, sizeof marker, "%lld", o->marker);
     const char *v1[] = {marker};
     PGresult *res;
-    int rc = xlock_pg__one(o, "SELECT pg_advisory_lock_shared($1::int8)", 1, v1, "taking the capacity marker", &res);
+    int rc = xlock_pg__one(o, "SELECT pg_advisory_lock_shared($1::int8)", 1, v1,
+                           "taking the capacity marker", &res);
     PQclear(res);
     if (rc != 0)
         return rc == XPG_GONE ? XLOCK_EBACKEND : rc;
@@ -58,11 +60,12 @@ static int join(xpg_obj *o)
             others[n++] = xlock_pg__key('c', o->ns.label, o->name, o->name_len, m);
     char *arr = array_text(others, NULL, n);
     const char *v2[] = {arr};
-    rc = xlock_pg__one(o,
-                       "SELECT min(m.n) FROM pg_locks l JOIN unnest($1::int8[]) WITH ORDINALITY m(k, n) ON "
-                       "m.k = ((l.classid::int8 << 32) | l.objid::int8) WHERE l.locktype = 'advisory' AND "
-                       "l.objsubid = 1 AND l.granted",
-                       1, v2, "checking the capacity", &res);
+    rc = xlock_pg__one(
+        o,
+        "SELECT min(m.n) FROM pg_locks l JOIN unnest($1::int8[]) WITH ORDINALITY m(k, n) ON "
+        "m.k = ((l.classid::int8 << 32) | l.objid::int8) WHERE l.locktype = 'advisory' AND "
+        "l.objsubid = 1 AND l.granted",
+        1, v2, "checking the capacity", &res);
     free(arr);
     if (rc != 0)
         return rc == XPG_GONE ? XLOCK_EBACKEND : rc;
@@ -72,7 +75,8 @@ static int join(xpg_obj *o)
         PQclear(res);
         return xlock_pg__fail(XLOCK_ECAPACITY, o,
                               "a live participant uses capacity %ld; every open object of one name must "
-                              "agree on the capacity [XL-PG-13]", other);
+                              "agree on the capacity [XL-PG-13]",
+                              other);
     }
     PQclear(res);
     return 0;
@@ -104,10 +108,12 @@ int xlock_pg_sem_open_n(xlock_pg_sem_t **out, const char *name, size_t len, long
     if (name != NULL && xlock_validate_name(name, len) != 0)
         return xlock_pg__fail(XLOCK_EINVALNAME, NULL, "%s", xlock_last_message());
     if (capacity < 1 || capacity > XLOCK_CAPACITY_MAX)
-        return xlock_pg__fail(XLOCK_EINVAL, NULL, "capacity %ld is out of range; it must be 1 to 1000 [XL-CSEM-1]",
+        return xlock_pg__fail(XLOCK_EINVAL, NULL,
+                              "capacity %ld is out of range; it must be 1 to 1000 [XL-CSEM-1]",
                               capacity);
     if (opts != NULL && (opts->shared || opts->reentrant))
-        return xlock_pg__fail(XLOCK_EINVAL, NULL, "shared and reentrant are options of locks, not semaphores");
+        return xlock_pg__fail(XLOCK_EINVAL, NULL,
+                              "shared and reentrant are options of locks, not semaphores");
     xpg_obj *o;
     int rc = xlock_pg__obj_new(&o, 1, name, len, opts);
     if (rc != 0)
@@ -148,7 +154,8 @@ static int try_slots(xpg_obj *o)
     free(arr);
     if (rc == XPG_GONE) {
         xlock_pg__disconnect(o);
-        return xlock_pg__fail(XLOCK_EBACKEND, o, "the session ended while acquiring; nothing is held, try again");
+        return xlock_pg__fail(XLOCK_EBACKEND, o,
+                              "the session ended while acquiring; nothing is held, try again");
     }
     if (rc != 0)
         return rc;
@@ -175,8 +182,10 @@ static int try_slots(xpg_obj *o)
     PQclear(res);
     o->nmine--;
     xlock_pg__disconnect(o);
-    return rc != 0 ? rc : xlock_pg__fail(XLOCK_EBACKEND, o, "the session does not hold exactly the permits "
-                                         "this object counts; the session was ended [XL-PG-13]");
+    return rc != 0 ? rc
+                   : xlock_pg__fail(XLOCK_EBACKEND, o,
+                                    "the session does not hold exactly the permits "
+                                    "this object counts; the session was ended [XL-PG-13]");
 }
 
 /* The next safety poll after now: 1, 3, 7, 15, 31 ms after start, then every 16 ms [XL-WAIT-7]. */
@@ -196,12 +205,14 @@ static int sem_acquire(xlock_pg_sem_t *s, int try_only, long long timeout_ms)
         return xlock_pg__fail(XLOCK_EINVAL, NULL, "the semaphore object must not be NULL");
     xpg_obj *o = OBJ(s);
     long long start = xlock_pg__now_ns();
-    long long deadline = timeout_ms < 0 || timeout_ms > 9000000000000LL ? -1 : start + timeout_ms * 1000000LL;
+    long long deadline =
+        timeout_ms < 0 || timeout_ms > 9000000000000LL ? -1 : start + timeout_ms * 1000000LL;
     unsigned long long token = xlock_pg__token(o);
     int rc = xlock_pg__enter(o, 0, deadline, token);
     if (rc != 0)
-        return xlock_pg__fail(rc, o, rc == XLOCK_ETIMEDOUT ? "no permit within the timeout"
-                                                           : "the wait was cancelled; nothing is held");
+        return xlock_pg__fail(rc, o,
+                              rc == XLOCK_ETIMEDOUT ? "no permit within the timeout"
+                                                    : "the wait was cancelled; nothing is held");
     rc = sem_ensure(o);
     if (rc == 0)
         rc = try_slots(o);
@@ -212,8 +223,9 @@ static int sem_acquire(xlock_pg_sem_t *s, int try_only, long long timeout_ms)
             break;
         }
         if (deadline >= 0 && now >= deadline) {
-            rc = xlock_pg__fail(XLOCK_ETIMEDOUT, o, timeout_ms == 0 ? "no permit (timeout 0: one try)"
-                                                                   : "no permit within the timeout");
+            rc = xlock_pg__fail(XLOCK_ETIMEDOUT, o,
+                                timeout_ms == 0 ? "no permit (timeout 0: one try)"
+                                                : "no permit within the timeout");
             break;
         }
         long long wake = next_poll(start, now);
@@ -221,8 +233,10 @@ static int sem_acquire(xlock_pg_sem_t *s, int try_only, long long timeout_ms)
             wake = deadline;
         int w = xlock_pg__wait_notify(o, wake, token);
         if (w == XLOCK_EINTR || w == XLOCK_ECANCELED) {
-            rc = xlock_pg__fail(w, o, w == XLOCK_EINTR ? "the wait was interrupted by a signal; nothing is held"
-                                                       : "the wait was cancelled; nothing is held");
+            rc =
+                xlock_pg__fail(w, o,
+                               w == XLOCK_EINTR ? "the wait was interrupted by a signal; nothing is held"
+                                                : "the wait was cancelled; nothing is held");
             break;
         }
         rc = sem_ensure(o); /* a session lost while waiting is replaced */
@@ -259,16 +273,19 @@ int xlock_pg_sem_release(xlock_pg_sem_t *s)
         const char *vals[] = {key, o->channel};
         PGresult *res = NULL;
         rc = o->conn == NULL ? XPG_GONE
-                             : xlock_pg__one(o, "SELECT pg_advisory_unlock($1::int8), pg_notify($2, '')", 2, vals,
-                                             "releasing", &res);
+                             : xlock_pg__one(o, "SELECT pg_advisory_unlock($1::int8), pg_notify($2, '')",
+                                             2, vals, "releasing", &res);
         if (rc == XPG_GONE) {
             o->nmine = 0;
             xlock_pg__disconnect(o);
-            rc = xlock_pg__fail(XLOCK_ELOST, o, "the session ended, so the server released the permit "
+            rc = xlock_pg__fail(XLOCK_ELOST, o,
+                                "the session ended, so the server released the permit "
                                 "(another client may hold it now) [XL-PG-10]");
         } else if (rc == 0 && strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-            rc = xlock_pg__fail(XLOCK_ELOST, o, "the session no longer held slot %d (another client may hold "
-                                "it now) [XL-PG-10]", slot);
+            rc = xlock_pg__fail(XLOCK_ELOST, o,
+                                "the session no longer held slot %d (another client may hold "
+                                "it now) [XL-PG-10]",
+                                slot);
         }
         PQclear(res);
     }
@@ -305,11 +322,35 @@ void xlock_pg_sem_close(xlock_pg_sem_t *s)
     xlock_pg__obj_free(o);
 }
 
-const char *xlock_pg_sem_name(const xlock_pg_sem_t *s) { return s ? s->o.name : NULL; }
-const char *xlock_pg_sem_namespace(const xlock_pg_sem_t *s) { return s ? s->o.ns.shown : NULL; }
-const char *xlock_pg_sem_label(const xlock_pg_sem_t *s) { return s ? s->o.ns.label : NULL; }
-const char *xlock_pg_sem_system_identifier(const xlock_pg_sem_t *s) { return s ? s->o.sysid : NULL; }
-const char *xlock_pg_sem_database(const xlock_pg_sem_t *s) { return s ? s->o.database : NULL; }
-long long xlock_pg_sem_key_of(const xlock_pg_sem_t *s) { return s ? s->o.key : 0; }
-int xlock_pg_sem_backend_pid(const xlock_pg_sem_t *s) { return s ? s->o.backend_pid : 0; }
-long xlock_pg_sem_capacity(const xlock_pg_sem_t *s) { return s ? s->o.capacity : 0; }
+const char *xlock_pg_sem_name(const xlock_pg_sem_t *s)
+{
+    return s ? s->o.name : NULL;
+}
+const char *xlock_pg_sem_namespace(const xlock_pg_sem_t *s)
+{
+    return s ? s->o.ns.shown : NULL;
+}
+const char *xlock_pg_sem_label(const xlock_pg_sem_t *s)
+{
+    return s ? s->o.ns.label : NULL;
+}
+const char *xlock_pg_sem_system_identifier(const xlock_pg_sem_t *s)
+{
+    return s ? s->o.sysid : NULL;
+}
+const char *xlock_pg_sem_database(const xlock_pg_sem_t *s)
+{
+    return s ? s->o.database : NULL;
+}
+long long xlock_pg_sem_key_of(const xlock_pg_sem_t *s)
+{
+    return s ? s->o.key : 0;
+}
+int xlock_pg_sem_backend_pid(const xlock_pg_sem_t *s)
+{
+    return s ? s->o.backend_pid : 0;
+}
+long xlock_pg_sem_capacity(const xlock_pg_sem_t *s)
+{
+    return s ? s->o.capacity : 0;
+}

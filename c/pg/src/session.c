@@ -135,11 +135,14 @@ static int setup(xpg_obj *o)
     PQclear(res);
     if (version < XPG_MIN_SERVER)
         return xlock_pg__fail(XLOCK_EUNSUPPORTEDBACKEND, o,
-                              "the %s runs PostgreSQL %d; xlock needs 14 or later [XL-PG-6]", server, version);
+                              "the %s runs PostgreSQL %d; xlock needs 14 or later [XL-PG-6]", server,
+                              version);
     if (recovery)
-        return xlock_pg__fail(XLOCK_EUNSUPPORTEDBACKEND, o,
-                              "the %s is a standby in recovery; its advisory locks do not exclude with the "
-                              "primary's: point the namespace at the primary [XL-PG-6]", server);
+        return xlock_pg__fail(
+            XLOCK_EUNSUPPORTEDBACKEND, o,
+            "the %s is a standby in recovery; its advisory locks do not exclude with the "
+            "primary's: point the namespace at the primary [XL-PG-6]",
+            server);
     unsigned char raw[16];
     if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
         return xlock_pg__fail(XLOCK_EOS, o, "getrandom failed for the session token");
@@ -151,19 +154,26 @@ static int setup(xpg_obj *o)
     const char *vals[] = {app, release, o->token, XPG_CLIENT_CHECK_MS};
     const char *sql =
         version >= 170000
-            ? "SELECT set_config('application_name', $1, false), set_config('statement_timeout', '0', false), "
+            ? "SELECT set_config('application_name', $1, false), set_config('statement_timeout', '0', "
+              "false), "
               "set_config('lock_timeout', '0', false), set_config('idle_session_timeout', '0', false), "
               "set_config('idle_in_transaction_session_timeout', '0', false), "
               "set_config('client_connection_check_interval', $4, false), "
-              "set_config('tcp_keepalives_idle', '5', false), set_config('tcp_keepalives_interval', '2', false), "
-              "set_config('tcp_keepalives_count', '3', false), set_config('tcp_user_timeout', $2, false), "
-              "set_config('xlock.session_token', $3, false), set_config('transaction_timeout', '0', false)"
-            : "SELECT set_config('application_name', $1, false), set_config('statement_timeout', '0', false), "
+              "set_config('tcp_keepalives_idle', '5', false), set_config('tcp_keepalives_interval', "
+              "'2', false), "
+              "set_config('tcp_keepalives_count', '3', false), set_config('tcp_user_timeout', $2, "
+              "false), "
+              "set_config('xlock.session_token', $3, false), set_config('transaction_timeout', '0', "
+              "false)"
+            : "SELECT set_config('application_name', $1, false), set_config('statement_timeout', '0', "
+              "false), "
               "set_config('lock_timeout', '0', false), set_config('idle_session_timeout', '0', false), "
               "set_config('idle_in_transaction_session_timeout', '0', false), "
               "set_config('client_connection_check_interval', $4, false), "
-              "set_config('tcp_keepalives_idle', '5', false), set_config('tcp_keepalives_interval', '2', false), "
-              "set_config('tcp_keepalives_count', '3', false), set_config('tcp_user_timeout', $2, false), "
+              "set_config('tcp_keepalives_idle', '5', false), set_config('tcp_keepalives_interval', "
+              "'2', false), "
+              "set_config('tcp_keepalives_count', '3', false), set_config('tcp_user_timeout', $2, "
+              "false), "
               "set_config('xlock.session_token', $3, false)";
     rc = xlock_pg__one(o, sql, 4, vals, "setting the session up", &res);
     PQclear(res);
@@ -184,8 +194,9 @@ int xlock_pg__connect(xpg_obj *o)
     char user_timeout[24];
     long ut = o->ns.release_ms - 5000;
     snprintf(user_timeout, sizeof user_timeout, "%ld", ut < 1000 ? 1000 : ut);
-    const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
-                          "keepalives_count", "tcp_user_timeout", "dbname", NULL};
+    const char *keys[] = {
+        "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
     const char *vals[] = {"10", "1", "5", "2", "3", user_timeout, o->ns.conninfo, NULL};
     o->conn = PQconnectdbParams(keys, vals, 1);
     o->pid = getpid();
@@ -201,7 +212,8 @@ int xlock_pg__connect(xpg_obj *o)
         xlock_pg__scrub(text, o->ns.password);
         int rc = xlock_pg__fail(XLOCK_EBACKEND, o,
                                 "cannot connect to the %s: %s; check the URI, the server and the "
-                                "credentials (~/.pgpass) [XL-PG-15]", server, text);
+                                "credentials (~/.pgpass) [XL-PG-15]",
+                                server, text);
         xlock_pg__disconnect(o);
         return rc;
     }

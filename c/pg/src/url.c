@@ -26,7 +26,10 @@ static char *dup_n(const char *s, size_t n)
 
 static int hex(int c)
 {
-    return isdigit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+    return isdigit(c)               ? c - '0'
+           : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+           : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                    : -1;
 }
 
 /* Percent-decodes s[0..n) into a new string; NULL if malformed. *len gets the decoded length. */
@@ -124,15 +127,17 @@ int xlock_pg__parse(xpg_ns *ns, const char *url)
             size_t klen = eq ? (size_t)(eq - p) : plen, vlen = 0;
             char *v = eq ? decode(eq + 1, plen - klen - 1, &vlen) : NULL;
             if (v == NULL) {
-                rc = xlock_pg__fail(XLOCK_EINVAL, NULL,
-                                    "the parameter %.*s of %s has no value or a malformed %%-escape [XL-PG-1]",
-                                    (int)klen, p, ns->shown);
+                rc = xlock_pg__fail(
+                    XLOCK_EINVAL, NULL,
+                    "the parameter %.*s of %s has no value or a malformed %%-escape [XL-PG-1]",
+                    (int)klen, p, ns->shown);
             } else if (klen == 15 && strncmp(p, "xlock_namespace", 15) == 0) {
                 if (xlock_validate_name(v, vlen) != 0)
-                    rc = xlock_pg__fail(XLOCK_EINVAL, NULL,
-                                        "the label xlock_namespace=%s of %s breaks the rules of names (§3): "
-                                        "%s; give 1-80 bytes without control characters [XL-PG-2]",
-                                        eq + 1, ns->shown, xlock_last_message());
+                    rc = xlock_pg__fail(
+                        XLOCK_EINVAL, NULL,
+                        "the label xlock_namespace=%s of %s breaks the rules of names (§3): "
+                        "%s; give 1-80 bytes without control characters [XL-PG-2]",
+                        eq + 1, ns->shown, xlock_last_message());
                 else {
                     free(ns->label);
                     ns->label = v;
@@ -145,12 +150,14 @@ int xlock_pg__parse(xpg_ns *ns, const char *url)
                 if (errno || e == v || *e || r < 1000)
                     rc = xlock_pg__fail(XLOCK_EINVAL, NULL,
                                         "xlock_release_ms=%s of %s is not an integer of at least 1000 "
-                                        "(milliseconds) [XL-PG-11]", v, ns->shown);
+                                        "(milliseconds) [XL-PG-11]",
+                                        v, ns->shown);
                 ns->release_ms = r;
             } else {
                 rc = xlock_pg__fail(XLOCK_EINVAL, NULL,
                                     "unknown parameter %.*s in %s: xlock knows xlock_namespace and "
-                                    "xlock_release_ms [XL-PG-1]", (int)klen, p, ns->shown);
+                                    "xlock_release_ms [XL-PG-1]",
+                                    (int)klen, p, ns->shown);
             }
             free(v);
         } else if (plen > 0) {
@@ -173,8 +180,9 @@ int xlock_pg__parse(xpg_ns *ns, const char *url)
                 *nl = '\0';
             /* libpq quotes the URI, password and all: show ours instead [XL-PG-14] */
             const char *quoted = err ? strstr(err, kept) : NULL;
-            rc = xlock_pg__fail(XLOCK_EINVAL, NULL, "libpq rejects the namespace URI %s: %.*s%s [XL-PG-1]",
-                                ns->shown, (int)(quoted ? quoted - err : (err ? (long)strlen(err) : 0)),
+            rc = xlock_pg__fail(XLOCK_EINVAL, NULL,
+                                "libpq rejects the namespace URI %s: %.*s%s [XL-PG-1]", ns->shown,
+                                (int)(quoted ? quoted - err : (err ? (long)strlen(err) : 0)),
                                 err ? err : "out of memory", quoted ? "(the URI)" : "");
         } else {
             for (PQconninfoOption *o = opts; o->keyword; o++)

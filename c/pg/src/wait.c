@@ -48,7 +48,8 @@ int xlock_pg__run(xpg_obj *o, const char *sql, int n, const char *const *vals, i
     r->res = NULL;
     r->stop = 0;
     PGconn *c = o->conn;
-    if (c == NULL || PQstatus(c) != CONNECTION_OK || !PQsendQueryParams(c, sql, n, NULL, vals, NULL, NULL, 0))
+    if (c == NULL || PQstatus(c) != CONNECTION_OK ||
+        !PQsendQueryParams(c, sql, n, NULL, vals, NULL, NULL, 0))
         return XPG_GONE;
     int sock = PQsocket(c);
     int flushing = 1, cancelling = 0;
@@ -66,7 +67,8 @@ int xlock_pg__run(xpg_obj *o, const char *sql, int n, const char *const *vals, i
             if (!PQisBusy(c))
                 break;
         }
-        struct pollfd p[2] = {{sock, (short)(POLLIN | (flushing ? POLLOUT : 0)), 0}, {o->efd, POLLIN, 0}};
+        struct pollfd p[2] = {{sock, (short)(POLLIN | (flushing ? POLLOUT : 0)), 0},
+                              {o->efd, POLLIN, 0}};
         int timeout = -1;
         if (cancelling) {
             long long left = next_cancel - xlock_pg__now_ns();

@@ -10,23 +10,23 @@
 #include <stdlib.h>
 
 extern int pgtest_failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (last message: %s)\n", __FILE__, __LINE__,   \
-                    #cond, xlock_pg_last_message());                                               \
-            pgtest_failures++;                                                                     \
-        }                                                                                          \
+#define CHECK(cond)                                                                                     \
+    do {                                                                                                \
+        if (!(cond)) {                                                                                  \
+            fprintf(stderr, "%s:%d: CHECK failed: %s (last message: %s)\n", __FILE__, __LINE__, #cond,  \
+                    xlock_pg_last_message());                                                           \
+            pgtest_failures++;                                                                          \
+        }                                                                                               \
     } while (0)
-#define CHECK_RC(expr, want)                                                                       \
-    do {                                                                                           \
-        int rc_ = (expr);                                                                          \
-        if (rc_ != (want)) {                                                                       \
-            fprintf(stderr, "%s:%d: %s returned %d (%s), wanted %d (%s): %s\n", __FILE__, __LINE__, \
-                    #expr, rc_, xlock_errname(rc_) ? xlock_errname(rc_) : "?", (want),             \
-                    xlock_errname(want) ? xlock_errname(want) : "?", xlock_pg_last_message());     \
-            pgtest_failures++;                                                                     \
-        }                                                                                          \
+#define CHECK_RC(expr, want)                                                                            \
+    do {                                                                                                \
+        int rc_ = (expr);                                                                               \
+        if (rc_ != (want)) {                                                                            \
+            fprintf(stderr, "%s:%d: %s returned %d (%s), wanted %d (%s): %s\n", __FILE__, __LINE__,     \
+                    #expr, rc_, xlock_errname(rc_) ? xlock_errname(rc_) : "?", (want),                  \
+                    xlock_errname(want) ? xlock_errname(want) : "?", xlock_pg_last_message());          \
+            pgtest_failures++;                                                                          \
+        }                                                                                               \
     } while (0)
 
 /* XLOCK_TEST_PG_URL (unix socket) or another variable; exits 77 (skip) when missing. */

@@ -18,14 +18,16 @@ static void test_keys(void)
     for (size_t i = 0; i < sizeof pg_vectors / sizeof pg_vectors[0]; i++) {
         long long key = 0;
         CHECK_RC(xlock_pg_key(&key, pg_vectors[i].kind, pg_vectors[i].label, strlen(pg_vectors[i].label),
-                              pg_vectors[i].name, strlen(pg_vectors[i].name), pg_vectors[i].extra), 0);
+                              pg_vectors[i].name, strlen(pg_vectors[i].name), pg_vectors[i].extra),
+                 0);
         CHECK(key == pg_vectors[i].key);
     }
     long long key;
     CHECK_RC(xlock_pg_key(&key, 'l', "default", 7, "a\nb", 3, 0), XLOCK_EINVALNAME);
     CHECK_RC(xlock_pg_key(&key, 'l', "", 0, "a", 1, 0), XLOCK_EINVAL);
     CHECK_RC(xlock_pg_key(&key, 's', "default", 7, "a", 1, 1000), XLOCK_EINVAL);
-    CHECK(xlock_pg_is_url("postgresql://x") && xlock_pg_is_url("postgres://x") && !xlock_pg_is_url("/tmp/x"));
+    CHECK(xlock_pg_is_url("postgresql://x") && xlock_pg_is_url("postgres://x") &&
+          !xlock_pg_is_url("/tmp/x"));
 }
 
 /* [XL-PG-1, XL-PG-2, XL-PG-14, XL-PG-15, XL-NAME-6] */
@@ -49,7 +51,8 @@ static void test_bad_input(void)
     CHECK_RC(xlock_pg_open(&l, NAME, &o), XLOCK_EINVAL);
     /* unreachable: BACKEND_ERROR naming the server within the connect timeout */
     int port = atoi(pgtest_url("XLOCK_TEST_PG_PORT"));
-    snprintf(url, sizeof url, "postgresql://xlock@127.0.0.1:%d/xlock?connect_timeout=2", port < 65535 ? port + 1 : 1);
+    snprintf(url, sizeof url, "postgresql://xlock@127.0.0.1:%d/xlock?connect_timeout=2",
+             port < 65535 ? port + 1 : 1);
     o = pgtest_opts(url);
     long long t0 = pgtest_now_ms();
     CHECK_RC(xlock_pg_open(&l, NAME, &o), XLOCK_EBACKEND);
@@ -141,7 +144,8 @@ static void test_exclusion(void)
     xlock_pg_close(r);
 }
 
-/* Removal has nothing to remove [XL-PG-18]: free -> removed 0 and nothing left held; held -> WOULD_BLOCK. */
+/* Removal has nothing to remove [XL-PG-18]: free -> removed 0 and nothing left held; held ->
+ * WOULD_BLOCK. */
 static void test_remove(void)
 {
     xlock_options o = pgtest_opts(URL);

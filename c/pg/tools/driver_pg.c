@@ -3,7 +3,8 @@
 
 #include <string.h>
 
-int driver_pg_open(void **obj, const char *name, size_t len, long long capacity, const xlock_options *opts)
+int driver_pg_open(void **obj, const char *name, size_t len, long long capacity,
+                   const xlock_options *opts)
 {
     if (capacity < 0)
         return xlock_pg_open_n((xlock_pg_t **)obj, name, len, opts);
@@ -11,7 +12,8 @@ int driver_pg_open(void **obj, const char *name, size_t len, long long capacity,
                                capacity > 100000 ? 100000 : (long)capacity, opts);
 }
 
-int driver_pg_remove(int *removed, const char *name, size_t len, long long capacity, const xlock_options *opts)
+int driver_pg_remove(int *removed, const char *name, size_t len, long long capacity,
+                     const xlock_options *opts)
 {
     if (capacity < 0)
         return xlock_pg_remove_n(removed, name, len, opts);
