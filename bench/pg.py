@@ -1,4 +1,6 @@
-"""PostgreSQL namespaces (spec §16): the issue's targets, measured on a throwaway server this script starts.
+"""PostgreSQL namespaces (spec §16): the issue's targets, measured on a throwaway server this script starts,
+for Python (xlock._pg), C (libxlock_pg: bench/c/pg_worker.c, built by bench/Makefile when c/pg is built)
+and Ruby (the gem in ruby/lib: bench/rb_pg_worker.rb).
 
     python bench/pg.py [--quick]     # alone; bench/run.py (tox -e bench) runs it as its last section
 
@@ -8,7 +10,9 @@ Figures (each reported as met or missed against its target):
   returned, another process, unix socket (<= 1 ms);
 - timed waits: never early; overshoot p99 (<= 10 ms) over timeouts of 1, 5, 20 and 50 ms;
 - release after SIGKILL of a holder p99: kill -> a blocked waiter's acquire returns (<= 100 ms).
-The clocks are CLOCK_MONOTONIC, system-wide, so two processes' readings compare.
+The clocks are CLOCK_MONOTONIC, system-wide, so two processes' readings compare. Python's hand-off holder
+releases the lock for every language's waiter; the C and Ruby release-after-kill figures kill a holder
+process of the same language while a waiter process of it is queued.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -34,10 +39,11 @@ TARGETS = {  # figure -> (target in us, what)
     "timed_overshoot_p99_us": (10_000, "timed wait overshoot p99 (never early)"),
     "kill_release_p99_us": (100_000, "release after SIGKILL of the holder p99"),
 }
+LANGUAGES = ("python", "c", "ruby")
 WAITER = r"""
 import sys, time
 from xlock._pg import open_lock
-lock = open_lock("bench-handoff", sys.argv[1])
+lock = open_lock(sys.argv[2], sys.argv[1])
 print(lock.backend_pid, flush=True)
 for line in sys.stdin:
     lock.acquire()
@@ -75,16 +81,21 @@ def _waiting(server, backend):
     return any(r[4] == "f" for r in server.locks_of([backend]))
 
 
-def handoff(server, url, n):
+def python_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.path.join(ROOT, "python", "src")}
+
+
+def handoff(server, url, n, waiter: Optional[list[str]] = None, env: Optional[dict[str, str]] = None):
+    """Python holds and releases; the waiter is `waiter` (a worker's waiter role), Python's by default."""
     from xlock._pg import open_lock
 
     holder = open_lock("bench-handoff", url)
     child = subprocess.Popen(
-        [sys.executable, "-c", WAITER, url],
+        waiter or [sys.executable, "-c", WAITER, url, "bench-handoff"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": os.path.join(ROOT, "python", "src")},
+        env=env or python_env(),
     )
     assert child.stdin is not None and child.stdout is not None  # both are pipes
     try:
@@ -175,8 +186,97 @@ def kill_release(server, url, n):
         waiter.close()
 
 
+def _run(argv: list[str], env: dict[str, str], *args: object) -> list[str]:
+    """One role of a worker (bench/c/pg_worker.c, bench/rb_pg_worker.rb): its output's words."""
+    done = subprocess.run(
+        [*argv, *map(str, args)], env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{os.path.basename(argv[-1])} {args[0]}: {done.stderr.strip()[-300:]}")
+    return done.stdout.split()
+
+
+def kill_release_workers(server, argv: list[str], env: dict[str, str], url: str, n: int) -> float:
+    """A waiter process queued behind a holder process (both the worker's); SIGKILL the holder -> the
+    waiter's acquire returned. The p99 in us."""
+    waiter = subprocess.Popen(
+        [*argv, "waiter", url, "bench-kill"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert waiter.stdin is not None and waiter.stdout is not None  # both are pipes
+    samples = []
+    try:
+        backend = int(waiter.stdout.readline())
+        for _ in range(n):
+            holder = subprocess.Popen(
+                [*argv, "holder", url, "bench-kill"], stdout=subprocess.PIPE, text=True, env=env
+            )
+            assert holder.stdout is not None
+            try:
+                assert holder.stdout.readline().strip(), "the holder did not take the lock"
+                waiter.stdin.write("go\n")
+                waiter.stdin.flush()
+                deadline = time.monotonic() + 5
+                while not _waiting(server, backend):  # the waiter is queued in the server
+                    assert time.monotonic() < deadline, "the waiter never queued"
+                t0 = time.monotonic_ns()
+                holder.kill()
+                samples.append((int(waiter.stdout.readline()) - t0) / 1000)
+            finally:
+                holder.kill()
+                holder.wait()
+        return float(pct(samples, 99))
+    finally:
+        waiter.kill()
+        waiter.wait()
+
+
+def workers() -> dict[str, Any]:
+    """Language -> (argv, env) of its worker, or the reason it cannot run."""
+    found: dict[str, Any] = {}
+    made = subprocess.run(
+        ["make", "-s", "-C", os.path.join(ROOT, "c"), "driver"], capture_output=True, text=True
+    )
+    prog = os.path.join(HERE, "build", "pg_worker")
+    if made.returncode == 0:
+        made = subprocess.run(["make", "-s", "-C", HERE, "build/pg_worker"], capture_output=True, text=True)
+    if made.returncode == 0 and os.path.exists(prog):
+        found["c"] = ([prog], dict(os.environ))
+    else:
+        found["c"] = (
+            "bench/build/pg_worker not built (libpq missing?): " + (made.stderr.strip() or "?")[-200:]
+        )
+    env = {**os.environ, "RUBYLIB": os.path.join(ROOT, "ruby", "lib")}
+    probe = subprocess.run(
+        ["ruby", "-e", 'require "xlock"; require "pg"'], capture_output=True, text=True, env=env
+    )
+    if probe.returncode == 0:
+        found["ruby"] = (["ruby", os.path.join(HERE, "rb_pg_worker.rb")], env)
+    else:
+        found["ruby"] = "ruby with the gem (ruby/lib) and the pg gem: " + (probe.stderr.strip() or "?")[-200:]
+    return found
+
+
+def worker_figures(server, argv: list[str], env: dict[str, str], quick: bool) -> dict[str, float]:
+    n = 300 if quick else 3000
+    res = {
+        "uncontended_unix_p50_us": float(_run(argv, env, "uncontended", server.url(), n)[0]),
+        "uncontended_tcp_p50_us": float(_run(argv, env, "uncontended", server.url(tcp=True), n)[0]),
+        "handoff_p50_us": handoff(
+            server, server.url(), 30 if quick else 200, [*argv, "waiter", server.url(), "bench-handoff"], env
+        ),
+    }
+    earliest, p99 = (float(x) for x in _run(argv, env, "timed", server.url(), 5 if quick else 25))
+    res["timed_overshoot_p99_us"], res["timed_earliest_us"] = p99, earliest
+    res["kill_release_p99_us"] = kill_release_workers(server, argv, env, server.url(), 5 if quick else 30)
+    return res
+
+
 def bench_pg(quick=False):
-    """The figures, or {"skipped": reason}."""
+    """Python's figures, "c" and "ruby" holding theirs (or {"skipped": why}); or {"skipped": why}."""
     try:
         import psycopg  # noqa: F401
         from xlock_conformance.pgserver import PgServer, PgUnavailable
@@ -198,6 +298,15 @@ def bench_pg(quick=False):
         earliest, res["timed_overshoot_p99_us"] = timed(server.url(), 5 if quick else 25)
         res["timed_earliest_us"] = earliest
         res["kill_release_p99_us"] = kill_release(server, server.url(), 5 if quick else 30)
+        for lang, worker in workers().items():
+            if isinstance(worker, str):
+                res[lang] = {"skipped": worker}
+                continue
+            try:
+                argv, env = worker
+                res[lang] = worker_figures(server, argv, env, quick)
+            except (RuntimeError, AssertionError, ValueError, OSError, subprocess.SubprocessError) as exc:
+                res[lang] = {"skipped": f"failed: {exc}"}
         return res
     finally:
         server.stop()
@@ -212,18 +321,40 @@ def verdicts(res):
     return rows
 
 
+def by_language(res) -> dict[str, dict[str, Any]]:
+    """Each language's figures (or {"skipped": reason}); Python's are res's own keys."""
+    python = {k: v for k, v in res.items() if k not in LANGUAGES}
+    return {"python": python, **{lang: res[lang] for lang in LANGUAGES[1:] if lang in res}}
+
+
 def markdown(res):
     if not res:
         return ""
     lines = ["", "## PostgreSQL namespaces (spec §16)", ""]
     if "skipped" in res:
         return "\n".join([*lines, f"skipped: {res['skipped']}", ""])
-    lines += ["| figure | measured | target | |", "|---|---|---|---|"]
-    for what, value, target, verdict in verdicts(res):
-        lines.append(f"| {what} | {value:,.0f} µs | ≤ {target:,} µs | {verdict} |")
+    langs = {lang: figs for lang, figs in by_language(res).items() if "skipped" not in figs}
+    names = {"python": "Python", "c": "C", "ruby": "Ruby"}
+    lines += [
+        "| figure | target | " + " | ".join(names[lang] for lang in langs) + " |",
+        "|---|---|" + "---|" * len(langs),
+    ]
+    judged = {lang: verdicts(figs) for lang, figs in langs.items()}
+    for i, (what, target) in enumerate((what, target) for what, _, target, _ in next(iter(judged.values()))):
+        cells = [f"{rows[i][1]:,.0f} µs {rows[i][3]}" for rows in judged.values()]
+        lines.append(f"| {what} | ≤ {target:,} µs | " + " | ".join(cells) + " |")
+    earliest = ", ".join(
+        f"{names[lang]} {figs['timed_earliest_us']:+,.0f} µs" for lang, figs in langs.items()
+    )
     lines.append(
-        f"\nEarliest timed-wait return relative to its deadline: {res['timed_earliest_us']:+,.0f} µs "
-        "(never negative = never early)."
+        f"\nEarliest timed-wait return relative to its deadline: {earliest} (never negative = never early)."
+    )
+    for lang, figs in by_language(res).items():
+        if "skipped" in figs:
+            lines.append(f"\n{names[lang]}: skipped: {figs['skipped']}")
+    lines.append(
+        "\nC: bench/c/pg_worker.c on libxlock_pg; Ruby: bench/rb_pg_worker.rb on the gem and the pg gem; "
+        "the hand-off holder is Python's in every column."
     )
     return "\n".join(lines) + "\n"
 
