@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["ABI_CDEF", "API_CDEF", "C_SOURCE", "C_VERSION", "MODULE"]
 
 MODULE = "xlock._xlock_c"
-C_VERSION = 4
+C_VERSION = 5
 
 ABI_CDEF = """
     struct timespec { long tv_sec; long tv_nsec; };
@@ -33,7 +33,7 @@ ABI_CDEF = """
 # The hot paths as single C calls (compiled module only). Outcomes of xl_lock and xl_wait_step:
 # 0 locked (and still named, XL-LOCK-8), 1 busy (LOCK_NB), 2 gone (locked a file without a name: unlocked
 # again, the caller reopens), 3 flock failed (errno), 4 the re-check failed (errno; unlocked again),
-# 5 waited (woken, polled or interrupted: go round again), 6 timed out.
+# 5 waited (a safety poll came, or a signal: go round again), 6 timed out.
 API_CDEF = """
     int xl_c_version(void);
     int xl_lock(int fd, int op, int dirfd, const char *name, unsigned long long dev,
@@ -221,7 +221,8 @@ static long long xl_next_poll(long long start_ns, long long now_ns)
 }
 
 /* Step 5 of XL-WAIT-12: FUTEX_WAIT_BITSET on CLOCK_MONOTONIC until wake_ns, if the word still holds
-   value (value < 0: no usable bell, sleep until wake_ns). Returns 0, or EINTR when a signal came. */
+   value (value < 0: no usable bell, sleep until wake_ns). Returns 0 (a ring, a changed word or a spurious
+   wake-up), ETIMEDOUT (wake_ns came), or EINTR (a signal). */
 static int xl_sleep(uint32_t *word, long long value, long long wake_ns)
 {
     struct timespec ts;
@@ -231,13 +232,13 @@ static int xl_sleep(uint32_t *word, long long value, long long wake_ns)
     if (word != NULL && value >= 0) {
         if (xl_futex(word, FUTEX_WAIT_BITSET, (uint32_t)value, &ts, FUTEX_BITSET_MATCH_ANY) == 0)
             return 0;
-        if (errno == EINTR)
-            return EINTR;
-        if (errno == EAGAIN || errno == ETIMEDOUT)
+        if (errno == EINTR || errno == ETIMEDOUT)
+            return errno;
+        if (errno == EAGAIN)
             return 0;
     }
     rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-    return rc == EINTR ? EINTR : 0;
+    return rc == EINTR ? EINTR : ETIMEDOUT;
 }
 
 static long long xl_now(void)
@@ -247,23 +248,33 @@ static long long xl_now(void)
     return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* One iteration of XL-WAIT-12 after step 1: announce, try, check the deadline (< 0: none), sleep until
-   the earlier of the deadline and the next safety poll. */
+/* XL-WAIT-12 after step 1: announce, try, check the deadline (< 0: none), sleep until the earlier of the
+   deadline and the next safety poll; again at once after a ring (a release wakes every waiter, and most
+   go back to sleep: without a return to Python each time). Returns to the caller at each safety poll
+   (XL_WAITED: it checks cancellation and closing, then calls again), on a signal (XL_WAITED with
+   errno EINTR: Python runs its handlers), and with any outcome but busy. The deadline and the poll are
+   checked at every iteration, so rings cannot keep a waiter here past either [XL-WAIT-7]. */
 static int xl_wait_step(uint32_t *word, int bellfd, int shared, int fd, int op, int dirfd,
                         const char *name, unsigned long long dev, unsigned long long ino,
                         long long start_ns, long long deadline_ns)
 {
-    long long value = xl_announce(word, bellfd, shared), now, wake;
-    int rc = xl_lock(fd, op, dirfd, name, dev, ino);
-    if (rc != XL_BUSY)
-        return rc;
-    now = xl_now();
-    if (deadline_ns >= 0 && now >= deadline_ns)
-        return XL_TIMEDOUT;
-    wake = xl_next_poll(start_ns, now);
-    if (deadline_ns >= 0 && deadline_ns < wake)
-        wake = deadline_ns;
-    xl_sleep(word, value, wake);
-    return XL_WAITED;
+    long long value, now, wake = -1;
+    int rc;
+    for (;;) {
+        value = xl_announce(word, bellfd, shared);
+        rc = xl_lock(fd, op, dirfd, name, dev, ino);
+        if (rc != XL_BUSY)
+            return rc;
+        now = xl_now();
+        if (deadline_ns >= 0 && now >= deadline_ns)
+            return XL_TIMEDOUT;
+        if (wake >= 0 && now >= wake)
+            return XL_WAITED; /* a safety poll was due: the caller checks, then calls again */
+        wake = xl_next_poll(start_ns, now);
+        if (deadline_ns >= 0 && deadline_ns < wake)
+            wake = deadline_ns;
+        if (xl_sleep(word, value, wake) != 0)
+            return XL_WAITED; /* the poll's time came, or a signal */
+    }
 }
 """

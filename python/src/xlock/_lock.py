@@ -100,14 +100,14 @@ class Lock(Handle):
         self._open_namespace(namespace, allow_unsupported_fs)
         ns = self._ns
         try:
-            self._file = LockFile(ns, self._name.lock_file)
-            self._file.open()  # opens (creates) and checks the file now
+            lock_file = self._file = LockFile(ns, self._name.lock_file)
+            lock_file.open()  # opens (creates) and checks the file now
             self._bell = bell_of(ns, create=True)  # [XL-BELL-1]
         except BaseException:
             self._file_close()
             self._release_namespace()
             raise
-        self.path: str = self._file.path
+        self.path: str = lock_file.path
         self.shared = bool(shared)
         self.reentrant = bool(reentrant)
         self.bell_word: int = self._name.bell_word("l")
@@ -384,6 +384,20 @@ class Lock(Handle):
             self._bell.ring(self._word)
         if not acquiring:
             self._finish_close()
+
+    def __del__(self) -> None:
+        # Collected: no other thread can reach the object (an acquiring thread holds a reference), so
+        # close() without its mutex and notifications, as cheap as an object per use needs [XL-HOLD-10].
+        try:
+            if self._closed:
+                return
+            self._closed = True
+            if self._count:
+                self._file.unlock()
+                self._bell.ring(self._word)
+            self._finish_close()
+        except Exception:
+            pass
 
     def _close_for_inheritors(self) -> None:
         """Close without ``flock(LOCK_UN)``: processes that inherited the held open file description
