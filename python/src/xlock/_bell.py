@@ -311,8 +311,9 @@ def wait_file(
     cancel: threading.Event | None,
     check: Callable[[], None],
 ) -> int:
-    """``wait_loop`` for one lock file on the compiled path: each iteration is one C call (announce, try
-    with the re-check, deadline, sleep until a ring or the next safety poll) [XL-WAIT-12, XL-WAIT-7].
+    """``wait_loop`` for one lock file on the compiled path: one C call runs the iterations (announce, try
+    with the re-check, deadline, sleep until a ring or the next safety poll) until a safety poll is due, a
+    signal comes or the wait ends [XL-WAIT-12, XL-WAIT-7]; cancellation and closing are checked here.
     ``check()`` raises if the object was closed meanwhile; a file found without a name is reopened, at most
     ``MAX_ROUNDS`` times in a row without a wait [XL-LOCK-12]. Returns ``ACQUIRED``, ``TIMED_OUT`` or
     ``CANCELLED``; raises as ``LockFile.lock``."""
