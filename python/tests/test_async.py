@@ -181,3 +181,44 @@ def test_hundred_waiting_tasks_use_one_thread_and_never_stall_the_loop(ns: str, 
     assert threads <= 1, f"{waiters} waiting tasks started {threads} threads"
     assert worst_stall < hold_s / 2, f"the event loop stalled {worst_stall * 1000:.0f} ms"
     assert (most_inside, done) == (1, waiters)
+
+
+def test_raw_semaphore_waiters_use_a_bounded_number_of_threads(ns: str) -> None:
+    # A raw POSIX semaphore has no bell: its asyncio waiters wait in worker threads, at most
+    # MAX_WORKERS of them at once whatever the number of waiters; the rest try at the safety polls from
+    # the loop. Once the holder posts, the permit passes through every waiter; a cancelled one holds
+    # nothing.
+    from xlock._async import MAX_WORKERS
+
+    waiters = 40
+
+    async def main() -> tuple[int, int, int]:
+        threads_before = len(os.listdir("/proc/self/task"))
+        sems = [xlock.PosixSemaphore("raw", value=1, namespace=ns) for _ in range(waiters + 1)]
+        holder = sems[-1]
+        assert holder.acquire(blocking=False)
+        passed = [0]
+
+        async def user(sem: xlock.PosixSemaphore) -> None:
+            await sem.acquire_async(timeout=60)
+            passed[0] += 1
+            sem.release()
+
+        tasks = [asyncio.ensure_future(user(sem)) for sem in sems[:waiters]]
+        for _ in range(20):
+            await asyncio.sleep(0.005)
+        threads = len(os.listdir("/proc/self/task")) - threads_before
+        tasks[0].cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await tasks[0]
+        holder.release()
+        await asyncio.wait_for(asyncio.gather(*tasks[1:]), 60)
+        left = holder.value()
+        for sem in sems:
+            sem.close()
+        holder.unlink()
+        return threads, passed[0], left
+
+    threads, passed, left = asyncio.run(main())
+    assert threads <= MAX_WORKERS, f"{waiters} waiting tasks started {threads} threads"
+    assert (passed, left) == (waiters - 1, 1)

@@ -11,7 +11,7 @@ from collections.abc import Coroutine
 from types import TracebackType
 
 from . import _fork
-from ._async import acquire_in_worker
+from ._async import acquire_in_worker, take_worker
 from ._bell import next_poll_ns
 from ._common import (
     FOREVER_NS,
@@ -171,7 +171,8 @@ class Handle:
         """Acquire without blocking the event loop [XL-WAIT-12]: every try is non-blocking and runs in the
         loop's thread; between tries the task awaits a ring of its bell word or its next safety poll,
         which one thread of the process watches for every waiter (``_watcher``). A cancelled task stops
-        between tries and so holds nothing. Objects without a bell wait in a worker thread."""
+        between tries and so holds nothing. Objects without a bell (raw POSIX semaphores) wait in a worker
+        thread while one of the few is free, else try at the safety polls from the loop."""
         owner = self._async_owner()
         deadline_ns = deadline_from(timeout)
         try:
@@ -179,12 +180,12 @@ class Handle:
         except WouldBlock:
             pass
         bell = getattr(self, "_bell", None)
-        if bell is None:
+        if bell is None and take_worker():
             return await self._acquire_in_worker(owner, timeout, deadline_ns)
-        word = self._async_word()
+        word = None if bell is None else self._async_word()
         start = time.monotonic_ns()
         while True:
-            value = None if word is None else bell.announce(word)
+            value = None if word is None or bell is None else bell.announce(word)
             try:
                 return self._acquire(owner, False, None, None, None)
             except WouldBlock:
