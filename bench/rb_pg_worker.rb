@@ -60,7 +60,7 @@ def timed(url, rounds)
     end
   end
   over.sort!
-  puts format("%.3f %.3f", over.first / 1000.0, pct(over, 99) / 1000.0)
+  puts format("%<earliest>.3f %<p99>.3f", earliest: over.first / 1000.0, p99: pct(over, 99) / 1000.0)
   [waiter, held].each(&:close)
 end
 
@@ -70,5 +70,6 @@ when "uncontended" then uncontended(url, Integer(arg))
 when "waiter" then waiter(url, arg)
 when "holder" then holder(url, arg)
 when "timed" then timed(url, Integer(arg))
-else abort "usage: ruby rb_pg_worker.rb uncontended URL N | waiter URL NAME | holder URL NAME | timed URL ROUNDS"
+else abort "usage: ruby rb_pg_worker.rb uncontended URL N | waiter URL NAME | holder URL NAME | " \
+           "timed URL ROUNDS"
 end
