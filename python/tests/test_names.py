@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import builtins
 import pickle
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -134,7 +136,11 @@ def test_os_error_keeps_errno_through_pickle() -> None:
 
 
 def test_public_api() -> None:
-    assert xlock.__version__ == "0.1.0"
+    # One version, written in pyproject.toml and in the package (not a hard-coded literal here).
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    if 'version = "' in pyproject:
+        assert f'version = "{xlock.__version__}"' in pyproject
+    assert re.fullmatch(r"\d+\.\d+\.\d+", xlock.__version__)
     assert xlock.SPEC_VERSION == "xlock/1"
     for name in xlock.__all__:
         assert hasattr(xlock, name)

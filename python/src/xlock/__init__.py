@@ -38,7 +38,7 @@ from .names import (
     validate_name,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 SPEC_VERSION = "xlock/1"
 
 
