@@ -255,7 +255,11 @@ class TestDriver < Minitest::Test
   end
 
   def test_libxlock_driver_sees_the_ruby_drivers_lock
-    skip "c/build/xlock-driver is not built (make -C c driver)" unless File.executable?(C_DRIVER)
+    # tox runs the ruby env before the c env: build the C driver here rather than skip.
+    unless File.executable?(C_DRIVER)
+      system("make", "-s", "-C", File.join(XLockTestHelper::REPO, "c"), "driver", out: File::NULL)
+    end
+    assert File.executable?(C_DRIVER), "make -C c driver did not build #{C_DRIVER}"
     ruby = session
     c = session([C_DRIVER])
     assert c.send_line('{"id":0,"op":"hello","protocol":1}')["ok"]
