@@ -9,10 +9,11 @@ A plain, independent statement of XL-PG-3, kept apart from every binding, like g
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from vector_file import write_or_check
 
 OUT = Path(__file__).resolve().parent.parent / "vectors" / "pg_keys.json"
 
@@ -66,21 +67,8 @@ def build() -> dict[str, Any]:
     }
 
 
-def render() -> str:
-    return json.dumps(build(), ensure_ascii=True, indent=1) + "\n"
-
-
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            print(f"{OUT} is not what gen_pg_keys.py produces: run python spec/tools/gen_pg_keys.py")
-            return 1
-        print(f"{OUT.name}: up to date, {len(CASES)} cases")
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT} ({len(CASES)} cases)")
-    return 0
+    return write_or_check(OUT, build(), len(CASES), "gen_pg_keys.py", argv)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from vector_file import write_or_check
 
 MAX_NAME_BYTES = 80
 OUT = Path(__file__).resolve().parent.parent / "vectors" / "names.json"
@@ -207,21 +208,8 @@ def build() -> dict[str, Any]:
     }
 
 
-def render() -> str:
-    return json.dumps(build(), ensure_ascii=True, indent=1) + "\n"
-
-
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            print(f"{OUT} is not what gen_vectors.py produces: run python spec/tools/gen_vectors.py")
-            return 1
-        print(f"{OUT.name}: up to date, {len(CASES)} cases")
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT} ({len(CASES)} cases)")
-    return 0
+    return write_or_check(OUT, build(), len(CASES), "gen_vectors.py", argv)
 
 
 if __name__ == "__main__":
