@@ -94,6 +94,8 @@ XPG_HIDDEN int xlock_pg__run(xpg_obj *o, const char *sql, int n, const char *con
                              int interruptible, unsigned long long token, xpg_reply *r);
 XPG_HIDDEN int xlock_pg__wait_notify(xpg_obj *o, long long until_ns, unsigned long long token);
 XPG_HIDDEN long long xlock_pg__now_ns(void);
+/* The monotonic deadline of a wait of timeout_ms from start_ns; -1 for none (negative or huge). */
+XPG_HIDDEN long long xlock_pg__deadline(long long start_ns, long long timeout_ms);
 /* obj.c */
 XPG_HIDDEN int xlock_pg__obj_new(xpg_obj **out, int is_sem, const char *name, size_t len,
                                  const xlock_options *opts);
@@ -103,5 +105,38 @@ XPG_HIDDEN int xlock_pg__enter(xpg_obj *o, int try_only, long long deadline_ns,
 XPG_HIDDEN void xlock_pg__leave(xpg_obj *o);
 XPG_HIDDEN int xlock_pg__cancel(xpg_obj *o);
 XPG_HIDDEN unsigned long long xlock_pg__token(xpg_obj *o);
+
+/* The accessors that locks and semaphores share, on their first member `o`: defines
+ * PREFIX_name, PREFIX_namespace, PREFIX_label, PREFIX_system_identifier, PREFIX_database,
+ * PREFIX_key_of and PREFIX_backend_pid for TYPE (lock.c: xlock_pg_, sem.c: xlock_pg_sem_). */
+#define XPG_ACCESSORS(prefix, type)                                                                     \
+    const char *prefix##name(const type *x)                                                             \
+    {                                                                                                   \
+        return x ? x->o.name : NULL;                                                                    \
+    }                                                                                                   \
+    const char *prefix##namespace(const type *x)                                                        \
+    {                                                                                                   \
+        return x ? x->o.ns.shown : NULL;                                                                \
+    }                                                                                                   \
+    const char *prefix##label(const type *x)                                                            \
+    {                                                                                                   \
+        return x ? x->o.ns.label : NULL;                                                                \
+    }                                                                                                   \
+    const char *prefix##system_identifier(const type *x)                                                \
+    {                                                                                                   \
+        return x ? x->o.sysid : NULL;                                                                   \
+    }                                                                                                   \
+    const char *prefix##database(const type *x)                                                         \
+    {                                                                                                   \
+        return x ? x->o.database : NULL;                                                                \
+    }                                                                                                   \
+    long long prefix##key_of(const type *x)                                                             \
+    {                                                                                                   \
+        return x ? x->o.key : 0;                                                                        \
+    }                                                                                                   \
+    int prefix##backend_pid(const type *x)                                                              \
+    {                                                                                                   \
+        return x ? x->o.backend_pid : 0;                                                                \
+    }
 
 #endif

@@ -176,9 +176,7 @@ static int acquire(xlock_pg_t *l, int try_only, long long timeout_ms)
     if (l == NULL)
         return xlock_pg__fail(XLOCK_EINVAL, NULL, "the lock object must not be NULL");
     xpg_obj *o = OBJ(l);
-    long long start = xlock_pg__now_ns();
-    long long deadline =
-        timeout_ms < 0 || timeout_ms > 9000000000000LL ? -1 : start + timeout_ms * 1000000LL;
+    long long deadline = xlock_pg__deadline(xlock_pg__now_ns(), timeout_ms);
     unsigned long long token = xlock_pg__token(o);
     pthread_mutex_lock(&o->mu);
     if (o->held && pthread_equal(o->holder, pthread_self())) {
@@ -307,31 +305,4 @@ void xlock_pg_close(xlock_pg_t *l)
     xlock_pg__obj_free(o);
 }
 
-const char *xlock_pg_name(const xlock_pg_t *l)
-{
-    return l ? l->o.name : NULL;
-}
-const char *xlock_pg_namespace(const xlock_pg_t *l)
-{
-    return l ? l->o.ns.shown : NULL;
-}
-const char *xlock_pg_label(const xlock_pg_t *l)
-{
-    return l ? l->o.ns.label : NULL;
-}
-const char *xlock_pg_system_identifier(const xlock_pg_t *l)
-{
-    return l ? l->o.sysid : NULL;
-}
-const char *xlock_pg_database(const xlock_pg_t *l)
-{
-    return l ? l->o.database : NULL;
-}
-long long xlock_pg_key_of(const xlock_pg_t *l)
-{
-    return l ? l->o.key : 0;
-}
-int xlock_pg_backend_pid(const xlock_pg_t *l)
-{
-    return l ? l->o.backend_pid : 0;
-}
+XPG_ACCESSORS(xlock_pg_, xlock_pg_t)

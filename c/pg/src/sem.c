@@ -205,8 +205,7 @@ static int sem_acquire(xlock_pg_sem_t *s, int try_only, long long timeout_ms)
         return xlock_pg__fail(XLOCK_EINVAL, NULL, "the semaphore object must not be NULL");
     xpg_obj *o = OBJ(s);
     long long start = xlock_pg__now_ns();
-    long long deadline =
-        timeout_ms < 0 || timeout_ms > 9000000000000LL ? -1 : start + timeout_ms * 1000000LL;
+    long long deadline = xlock_pg__deadline(start, timeout_ms);
     unsigned long long token = xlock_pg__token(o);
     int rc = xlock_pg__enter(o, 0, deadline, token);
     if (rc != 0)
@@ -322,34 +321,8 @@ void xlock_pg_sem_close(xlock_pg_sem_t *s)
     xlock_pg__obj_free(o);
 }
 
-const char *xlock_pg_sem_name(const xlock_pg_sem_t *s)
-{
-    return s ? s->o.name : NULL;
-}
-const char *xlock_pg_sem_namespace(const xlock_pg_sem_t *s)
-{
-    return s ? s->o.ns.shown : NULL;
-}
-const char *xlock_pg_sem_label(const xlock_pg_sem_t *s)
-{
-    return s ? s->o.ns.label : NULL;
-}
-const char *xlock_pg_sem_system_identifier(const xlock_pg_sem_t *s)
-{
-    return s ? s->o.sysid : NULL;
-}
-const char *xlock_pg_sem_database(const xlock_pg_sem_t *s)
-{
-    return s ? s->o.database : NULL;
-}
-long long xlock_pg_sem_key_of(const xlock_pg_sem_t *s)
-{
-    return s ? s->o.key : 0;
-}
-int xlock_pg_sem_backend_pid(const xlock_pg_sem_t *s)
-{
-    return s ? s->o.backend_pid : 0;
-}
+XPG_ACCESSORS(xlock_pg_sem_, xlock_pg_sem_t)
+
 long xlock_pg_sem_capacity(const xlock_pg_sem_t *s)
 {
     return s ? s->o.capacity : 0;

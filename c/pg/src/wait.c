@@ -18,6 +18,11 @@ long long xlock_pg__now_ns(void)
     return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+long long xlock_pg__deadline(long long start_ns, long long timeout_ms)
+{
+    return timeout_ms < 0 || timeout_ms > 9000000000000LL ? -1 : start_ns + timeout_ms * 1000000LL;
+}
+
 static unsigned long long gen(xpg_obj *o)
 {
     return atomic_load(&o->cancel_gen);
