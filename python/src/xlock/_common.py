@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from ._errors import InvalidArgument
+from ._errors import AlreadyHeld, InvalidArgument, WouldBlock
 from ._namespace import Namespace, shared_namespace
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "NamespaceArg",
     "acquire_timeout",
     "check_timeout",
+    "claim_in_process",
     "current_owner_matches",
     "deadline_from",
     "open_namespace",
@@ -26,7 +27,17 @@ __all__ = [
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
 if TYPE_CHECKING:
-    from typing import Union
+    from typing import Callable, Protocol, Union
+
+    class Claimable(Protocol):
+        """What claim_in_process needs of a lock object (xlock.Lock and the PostgreSQL lock)."""
+
+        _closed: bool
+        _owner: object
+        _count: int
+        reentrant: bool
+
+        def _timeout(self, timeout: float | None) -> Exception: ...
 
     NamespaceArg = Union[str, "os.PathLike[str]", Namespace, None]
 else:
@@ -117,3 +128,42 @@ def describe_timeout(timeout: float | None) -> str:
     if timeout is None:
         return "before it was cancelled"
     return f"within {timeout * 1000:g} ms"
+
+
+def claim_in_process(
+    lock: Claimable,
+    owner: object,
+    blocking: bool,
+    timeout: float | None,
+    deadline_ns: int | None,
+    what: Callable[[], str],
+    busy: str,
+    wait: Callable[[], object],
+) -> bool:
+    """The in-process part of a lock's acquire, called with the object's mutex held: waits (``wait()``,
+    a bounded slice) while another thread (or task) of this process holds or is acquiring the object
+    [XL-HOLD-2]. True when a reentrant hold was counted [XL-HOLD-4] (nothing more to do); False when
+    ``owner`` now owns the object and acquires it for real. ``what()`` names the object in messages
+    (made only when one is raised), ``busy`` ends the WouldBlock message. Raises InvalidArgument
+    (closed), AlreadyHeld [XL-HOLD-3], WouldBlock, the object's Timeout, or whatever ``wait`` raises."""
+    while True:
+        if lock._closed:
+            raise InvalidArgument(f"{what()} is closed")
+        current = lock._owner
+        if current is None:
+            break
+        if lock._count and (current == owner or current_owner_matches(current)):
+            if lock.reentrant:
+                lock._count += 1  # [XL-HOLD-4]
+                return True
+            raise AlreadyHeld(
+                f"{what()} is already held by this thread; release it first, or create the Lock with "
+                f"reentrant=True [XL-HOLD-3]"
+            )
+        if not blocking:
+            raise WouldBlock(f"{what()} {busy}")
+        if deadline_ns is not None and time.monotonic_ns() >= deadline_ns:
+            raise lock._timeout(timeout)
+        wait()
+    lock._owner = owner  # acquiring: the object is ours alone until we finish
+    return False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import threading
-import time
 
 from ._bell import ACQUIRED, TIMED_OUT, bell_of, wait_file, wait_loop
 from ._common import (
@@ -13,13 +12,14 @@ from ._common import (
     NamespaceArg,
     acquire_timeout,
     check_timeout,
+    claim_in_process,
     current_owner_matches,
     current_task_or_none,
     deadline_from,
     describe_timeout,
     seconds_until,
 )
-from ._errors import AlreadyHeld, Cancelled, InvalidArgument, NotHeld, Timeout, WouldBlock
+from ._errors import Cancelled, InvalidArgument, NotHeld, Timeout, WouldBlock
 from ._handle import Handle
 from ._libc import COMPILED, ffi, lib
 from ._lockfile import BUSY, LOCKED, LockFile
@@ -195,40 +195,22 @@ class Lock(Handle):
             deadline_ns = deadline_from(timeout)
         if not blocking and timeout is not None:
             raise InvalidArgument(f"lock {self.name!r} ({self.path}): blocking=False takes no timeout")
+
+        def wait() -> None:  # one slice, so that signals and cancellation are noticed
+            if cancel is not None and cancel.is_set():
+                raise self._cancelled()
+            if self._cond is None:  # made on first need, under the mutex: most objects never wait
+                self._cond = threading.Condition(self._mutex)
+            self._waiters += 1
+            try:
+                self._cond.wait(seconds_until(deadline_ns, IN_PROCESS_SLICE_S))
+            finally:
+                self._waiters -= 1
+
         with self._mutex:
-            # Wait while another thread (or task) of this process holds or is acquiring this object
-            # [XL-HOLD-2], in short slices so signals and cancellation are noticed.
-            while True:
-                if self._closed:
-                    raise InvalidArgument(f"lock {self.name!r} ({self.path}) is closed")
-                current = self._owner
-                if current is None:
-                    break
-                if self._count and (current == owner or current_owner_matches(current)):
-                    if self.reentrant:
-                        self._count += 1  # [XL-HOLD-4]
-                        return
-                    raise AlreadyHeld(
-                        f"lock {self.name!r} ({self.path}) is already held by this thread; release it "
-                        f"first, or create the Lock with reentrant=True [XL-HOLD-3]"
-                    )
-                if not blocking:
-                    raise WouldBlock(
-                        f"lock {self.name!r} ({self.path}) is held by another thread of this process "
-                        f"through the same Lock object"
-                    )
-                if deadline_ns is not None and time.monotonic_ns() >= deadline_ns:
-                    raise self._timeout(timeout)
-                if cancel is not None and cancel.is_set():
-                    raise self._cancelled()
-                if self._cond is None:  # made on first need, under the mutex: most objects never wait
-                    self._cond = threading.Condition(self._mutex)
-                self._waiters += 1
-                try:
-                    self._cond.wait(seconds_until(deadline_ns, IN_PROCESS_SLICE_S))
-                finally:
-                    self._waiters -= 1
-            self._owner = owner  # acquiring: the descriptor is ours alone until we finish
+            busy = "is held by another thread of this process through the same Lock object"
+            if claim_in_process(self, owner, blocking, timeout, deadline_ns, self._what, busy, wait):
+                return  # a reentrant hold, counted
         try:
             if not blocking:
                 if not self._try_file():
@@ -283,6 +265,9 @@ class Lock(Handle):
         return InvalidArgument(
             f"lock {self.name!r} ({self.path}) was closed while acquiring; nothing is held"
         )
+
+    def _what(self) -> str:
+        return f"lock {self.name!r} ({self.path})"
 
     def _timeout(self, timeout: float | None) -> Timeout:
         return Timeout(f"lock {self.name!r} ({self.path}) not acquired {describe_timeout(timeout)}")

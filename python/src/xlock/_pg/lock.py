@@ -11,12 +11,13 @@ from psycopg import errors as pgerr
 
 from .._common import (
     IN_PROCESS_SLICE_S,
+    claim_in_process,
     current_owner_matches,
     deadline_from,
     describe_timeout,
     seconds_until,
 )
-from .._errors import AlreadyHeld, Cancelled, InvalidArgument, Lost, NotHeld, Timeout, WouldBlock
+from .._errors import Cancelled, InvalidArgument, Lost, NotHeld, Timeout, WouldBlock
 from ..names import NameLike
 from .base import PgHandle, ceil_ms
 from .keys import key, split
@@ -85,27 +86,18 @@ class PgLock(PgHandle):
     def _acquire_for(self, owner: object, blocking: bool, timeout: Optional[float]) -> None:
         self._forked()
         deadline_ns = deadline_from(timeout)
-        with self._cond:
-            while True:  # another thread of this process holds or acquires this object [XL-HOLD-2]
-                if self._closed:
-                    raise InvalidArgument(f"{self._what} is closed")
-                current = self._owner
-                if current is None:
-                    break
-                if self._count and (current == owner or current_owner_matches(current)):
-                    if self.reentrant:
-                        self._count += 1  # [XL-HOLD-4]
-                        return
-                    raise AlreadyHeld(
-                        f"{self._what} is already held by this thread; release it first, or create the "
-                        f"Lock with reentrant=True [XL-HOLD-3]"
-                    )
-                if not blocking:
-                    raise WouldBlock(f"{self._what} is held by another thread through the same object")
-                if deadline_ns is not None and time.monotonic_ns() >= deadline_ns:
-                    raise self._timeout(timeout)
-                self._cond.wait(seconds_until(deadline_ns, IN_PROCESS_SLICE_S))
-            self._owner = owner
+        with self._cond:  # another thread of this process holds or acquires this object [XL-HOLD-2]
+            if claim_in_process(
+                self,
+                owner,
+                blocking,
+                timeout,
+                deadline_ns,
+                lambda: self._what,
+                "is held by another thread through the same object",
+                lambda: self._cond.wait(seconds_until(deadline_ns, IN_PROCESS_SLICE_S)),
+            ):
+                return  # a reentrant hold, counted
         try:
             self._server_acquire(blocking, timeout, deadline_ns)
         except BaseException:
