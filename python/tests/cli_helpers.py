@@ -22,6 +22,25 @@ DEADLINE = 20.0  # seconds; only reached when something is broken
 # A command for `xlock run` that prints "ready", then holds until its stdin reaches EOF.
 HOLD = [sys.executable, "-c", "import sys; print('ready', flush=True); sys.stdin.read()"]
 
+# A Python program for the SIGINT tests of `xlock run`: it counts the SIGINTs it takes (printing "int"
+# for each), prints "ready" once its handlers are set, and on SIGTERM prints "count N" and exits 0.
+SIGINT_COUNTER = (
+    "import os, signal\n"
+    "count = 0\n"
+    "def on_int(signum, frame):\n"
+    "    global count\n"
+    "    count += 1\n"
+    "    os.write(1, b'int\\n')\n"
+    "def on_term(signum, frame):\n"
+    "    os.write(1, b'count %d\\n' % count)\n"
+    "    os._exit(0)\n"
+    "signal.signal(signal.SIGINT, on_int)\n"
+    "signal.signal(signal.SIGTERM, on_term)\n"
+    "os.write(1, b'ready\\n')\n"
+    "while True:\n"
+    "    signal.pause()\n"
+)
+
 
 def run_xlock(*args: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -53,6 +72,12 @@ def wait_until(predicate: Callable[[], bool], what: str, timeout: float = DEADLI
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
         time.sleep(0.002)
+
+
+def stopped(pid: int) -> bool:
+    """True if `pid` is stopped (state T in /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def is_waiting(pid: int) -> bool:

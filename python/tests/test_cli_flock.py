@@ -12,7 +12,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import DEADLINE, XLOCK, finish, hold, read_line, run_xlock, start_xlock, wait_until
+from cli_helpers import (
+    DEADLINE,
+    SIGINT_COUNTER,
+    XLOCK,
+    finish,
+    hold,
+    read_line,
+    run_xlock,
+    start_xlock,
+    stopped,
+    wait_until,
+)
 
 from xlock import names
 
@@ -232,33 +243,13 @@ def test_no_fork_execs_command_holding_the_lock(ns: Path) -> None:
     assert xlock_run(ns, "-n", "job", "true") == 0
 
 
-def stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "T"
-
-
 def test_process_group_sigint_reaches_command_exactly_once(ns: Path) -> None:
     """A terminal-style SIGINT to the whole process group (killpg, as the tty driver, timeout(1) and job
     control do) reaches COMMAND once: xlock does not forward its own copy. xlock is stopped while COMMAND
     takes the group's SIGINT; then SIGCONT and a SIGTERM (forwarded) make COMMAND print its count. A wrong
     forward of SIGINT would come before the forwarded SIGTERM (xlock takes pending signals lowest first)
     and be counted (Python runs pending handlers lowest number first)."""
-    script = (
-        "import os, signal\n"
-        "count = 0\n"
-        "def on_int(signum, frame):\n"
-        "    global count\n"
-        "    count += 1\n"
-        "    os.write(1, b'int\\n')\n"
-        "def on_term(signum, frame):\n"
-        "    os.write(1, b'count %d\\n' % count)\n"
-        "    os._exit(0)\n"
-        "signal.signal(signal.SIGINT, on_int)\n"
-        "signal.signal(signal.SIGTERM, on_term)\n"
-        "os.write(1, b'ready\\n')\n"
-        "while True:\n"
-        "    signal.pause()\n"
-    )
+    script = SIGINT_COUNTER
     proc = subprocess.Popen(
         [*XLOCK, "--namespace", str(ns), "run", "job", "--", sys.executable, "-c", script],
         stdin=subprocess.DEVNULL,

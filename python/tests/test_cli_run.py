@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import (
     DEADLINE,
+    SIGINT_COUNTER,
     XLOCK,
     assert_one_error_line,
     finish,
@@ -22,6 +23,7 @@ from cli_helpers import (
     read_line,
     run_xlock,
     start_xlock,
+    stopped,
     wait_for_waiter,
     wait_until,
 )
@@ -42,11 +44,6 @@ def catches(pid: int, signum: int) -> bool:
             if line.startswith("SigCgt:"):
                 return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
     return False
-
-
-def stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def append_cmd(log: Path, *words: str) -> list[str]:
@@ -295,22 +292,7 @@ def test_ctrl_c_from_the_terminal_reaches_the_command_once(ns: Path) -> None:
     with it; pending signals are taken lowest number first, by xlock's sigwaitinfo and in the command,
     so a wrongly forwarded SIGINT would reach the command before the forwarded SIGTERM: the count is exact.
     """
-    script = (
-        "import os, signal\n"
-        "count = 0\n"
-        "def on_int(signum, frame):\n"
-        "    global count\n"
-        "    count += 1\n"
-        "    os.write(1, b'int\\n')\n"
-        "def on_term(signum, frame):\n"
-        "    os.write(1, b'count %d\\n' % count)\n"
-        "    os._exit(0)\n"
-        "signal.signal(signal.SIGINT, on_int)\n"
-        "signal.signal(signal.SIGTERM, on_term)\n"
-        "os.write(1, b'ready\\n')\n"
-        "while True:\n"
-        "    signal.pause()\n"
-    )
+    script = SIGINT_COUNTER
     master, slave = os.openpty()
 
     def controlling_terminal() -> None:  # in the child, after setsid(): make the pty its terminal
