@@ -106,10 +106,24 @@ XPG_HIDDEN void xlock_pg__leave(xpg_obj *o);
 XPG_HIDDEN int xlock_pg__cancel(xpg_obj *o);
 XPG_HIDDEN unsigned long long xlock_pg__token(xpg_obj *o);
 
-/* The accessors that locks and semaphores share, on their first member `o`: defines
- * PREFIX_name, PREFIX_namespace, PREFIX_label, PREFIX_system_identifier, PREFIX_database,
- * PREFIX_key_of and PREFIX_backend_pid for TYPE (lock.c: xlock_pg_, sem.c: xlock_pg_sem_). */
-#define XPG_ACCESSORS(prefix, type)                                                                     \
+/* The entry points that locks and semaphores share, on their first member `o`: defines for TYPE
+ * PREFIX_try_acquire and PREFIX_acquire (through the static ACQUIRE(x, try_only, timeout_ms)),
+ * PREFIX_cancel, and the accessors PREFIX_name, PREFIX_namespace, PREFIX_label,
+ * PREFIX_system_identifier, PREFIX_database, PREFIX_key_of and PREFIX_backend_pid
+ * (lock.c: xlock_pg_, sem.c: xlock_pg_sem_). */
+#define XPG_COMMON_API(prefix, type, ACQUIRE)                                                           \
+    int prefix##try_acquire(type *x)                                                                    \
+    {                                                                                                   \
+        return ACQUIRE(x, 1, 0);                                                                        \
+    }                                                                                                   \
+    int prefix##acquire(type *x, long long timeout_ms)                                                  \
+    {                                                                                                   \
+        return ACQUIRE(x, 0, timeout_ms);                                                               \
+    }                                                                                                   \
+    int prefix##cancel(type *x)                                                                         \
+    {                                                                                                   \
+        return xlock_pg__cancel(x ? &x->o : NULL);                                                      \
+    }                                                                                                   \
     const char *prefix##name(const type *x)                                                             \
     {                                                                                                   \
         return x ? x->o.name : NULL;                                                                    \

@@ -88,6 +88,18 @@ static int unlock(xpg_obj *o, const char *doing)
     }
 }
 
+/* The session ended during an acquire: it is dropped; nothing is held [XL-PG-15]. */
+static int ended_while_acquiring(xpg_obj *o)
+{
+    char server[512];
+    xlock_pg__server(o, server, sizeof server);
+    xlock_pg__disconnect(o);
+    return xlock_pg__fail(XLOCK_EBACKEND, o,
+                          "the session with the %s ended while acquiring; "
+                          "nothing is held, try again [XL-PG-15]",
+                          server);
+}
+
 /* One statement on the server: try (timeout_ms == 0 or try_only) or wait with lock_timeout. */
 static int server_acquire(xpg_obj *o, int try_only, long long deadline_ns, unsigned long long token)
 {
@@ -108,13 +120,7 @@ static int server_acquire(xpg_obj *o, int try_only, long long deadline_ns, unsig
     rc = xlock_pg__run(o, once ? sql_try(o) : sql_lock(o), 1, vals, !once, token, &r);
     if (rc == XPG_GONE) {
         PQclear(r.res);
-        char server[512];
-        xlock_pg__server(o, server, sizeof server);
-        xlock_pg__disconnect(o);
-        return xlock_pg__fail(XLOCK_EBACKEND, o,
-                              "the session with the %s ended while acquiring; "
-                              "nothing is held, try again [XL-PG-15]",
-                              server);
+        return ended_while_acquiring(o);
     }
     ExecStatusType st = PQresultStatus(r.res);
     /* the waiting form returns void: its success is the grant */
@@ -158,13 +164,7 @@ static int server_acquire(xpg_obj *o, int try_only, long long deadline_ns, unsig
     }
     if (xlock_pg__gone(o, r.res)) {
         PQclear(r.res);
-        char server[512];
-        xlock_pg__server(o, server, sizeof server);
-        xlock_pg__disconnect(o);
-        return xlock_pg__fail(XLOCK_EBACKEND, o,
-                              "the session with the %s ended while acquiring; "
-                              "nothing is held, try again [XL-PG-15]",
-                              server);
+        return ended_while_acquiring(o);
     }
     rc = xlock_pg__sql_error(o, r.res, "acquiring");
     PQclear(r.res);
@@ -208,16 +208,6 @@ static int acquire(xlock_pg_t *l, int try_only, long long timeout_ms)
     pthread_mutex_unlock(&o->mu);
     xlock_pg__leave(o);
     return rc;
-}
-
-int xlock_pg_try_acquire(xlock_pg_t *l)
-{
-    return acquire(l, 1, 0);
-}
-
-int xlock_pg_acquire(xlock_pg_t *l, long long timeout_ms)
-{
-    return acquire(l, 0, timeout_ms);
 }
 
 int xlock_pg_release(xlock_pg_t *l)
@@ -288,11 +278,6 @@ int xlock_pg_locked(xlock_pg_t *l, int verify)
     return rc;
 }
 
-int xlock_pg_cancel(xlock_pg_t *l)
-{
-    return xlock_pg__cancel(l ? OBJ(l) : NULL);
-}
-
 void xlock_pg_close(xlock_pg_t *l)
 {
     if (l == NULL)
@@ -305,4 +290,4 @@ void xlock_pg_close(xlock_pg_t *l)
     xlock_pg__obj_free(o);
 }
 
-XPG_ACCESSORS(xlock_pg_, xlock_pg_t)
+XPG_COMMON_API(xlock_pg_, xlock_pg_t, acquire)

@@ -246,16 +246,6 @@ static int sem_acquire(xlock_pg_sem_t *s, int try_only, long long timeout_ms)
     return rc;
 }
 
-int xlock_pg_sem_try_acquire(xlock_pg_sem_t *s)
-{
-    return sem_acquire(s, 1, 0);
-}
-
-int xlock_pg_sem_acquire(xlock_pg_sem_t *s, long long timeout_ms)
-{
-    return sem_acquire(s, 0, timeout_ms);
-}
-
 int xlock_pg_sem_release(xlock_pg_sem_t *s)
 {
     if (s == NULL)
@@ -302,11 +292,6 @@ int xlock_pg_sem_held(xlock_pg_sem_t *s)
     return n;
 }
 
-int xlock_pg_sem_cancel(xlock_pg_sem_t *s)
-{
-    return xlock_pg__cancel(s ? OBJ(s) : NULL);
-}
-
 void xlock_pg_sem_close(xlock_pg_sem_t *s)
 {
     if (s == NULL)
@@ -321,7 +306,7 @@ void xlock_pg_sem_close(xlock_pg_sem_t *s)
     xlock_pg__obj_free(o);
 }
 
-XPG_ACCESSORS(xlock_pg_sem_, xlock_pg_sem_t)
+XPG_COMMON_API(xlock_pg_sem_, xlock_pg_sem_t, sem_acquire)
 
 long xlock_pg_sem_capacity(const xlock_pg_sem_t *s)
 {
