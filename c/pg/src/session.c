@@ -8,6 +8,21 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+/* The session's settings (bound: $1 application_name, $2 tcp_user_timeout, $3 the session token,
+ * $4 client_connection_check_interval) [XL-PG-6, XL-PG-9]. */
+#define SESSION_SETUP                                                                                   \
+    "SELECT set_config('application_name', $1, false), "                                                \
+    "set_config('statement_timeout', '0', false), "                                                     \
+    "set_config('lock_timeout', '0', false), "                                                          \
+    "set_config('idle_session_timeout', '0', false), "                                                  \
+    "set_config('idle_in_transaction_session_timeout', '0', false), "                                   \
+    "set_config('client_connection_check_interval', $4, false), "                                       \
+    "set_config('tcp_keepalives_idle', '5', false), "                                                   \
+    "set_config('tcp_keepalives_interval', '2', false), "                                               \
+    "set_config('tcp_keepalives_count', '3', false), "                                                  \
+    "set_config('tcp_user_timeout', $2, false), "                                                       \
+    "set_config('xlock.session_token', $3, false)"
+
 static const char POOLER[] =
     "transaction or statement pooling detected; use a direct or session-pooled connection [XL-PG-9]";
 
@@ -152,29 +167,9 @@ static int setup(xpg_obj *o)
     application_name(app, sizeof app);
     snprintf(release, sizeof release, "%ld", o->ns.release_ms);
     const char *vals[] = {app, release, o->token, XPG_CLIENT_CHECK_MS};
-    const char *sql =
-        version >= 170000
-            ? "SELECT set_config('application_name', $1, false), set_config('statement_timeout', '0', "
-              "false), "
-              "set_config('lock_timeout', '0', false), set_config('idle_session_timeout', '0', false), "
-              "set_config('idle_in_transaction_session_timeout', '0', false), "
-              "set_config('client_connection_check_interval', $4, false), "
-              "set_config('tcp_keepalives_idle', '5', false), set_config('tcp_keepalives_interval', "
-              "'2', false), "
-              "set_config('tcp_keepalives_count', '3', false), set_config('tcp_user_timeout', $2, "
-              "false), "
-              "set_config('xlock.session_token', $3, false), set_config('transaction_timeout', '0', "
-              "false)"
-            : "SELECT set_config('application_name', $1, false), set_config('statement_timeout', '0', "
-              "false), "
-              "set_config('lock_timeout', '0', false), set_config('idle_session_timeout', '0', false), "
-              "set_config('idle_in_transaction_session_timeout', '0', false), "
-              "set_config('client_connection_check_interval', $4, false), "
-              "set_config('tcp_keepalives_idle', '5', false), set_config('tcp_keepalives_interval', "
-              "'2', false), "
-              "set_config('tcp_keepalives_count', '3', false), set_config('tcp_user_timeout', $2, "
-              "false), "
-              "set_config('xlock.session_token', $3, false)";
+    /* transaction_timeout exists from PostgreSQL 17 on */
+    const char *sql = version >= 170000 ? SESSION_SETUP ", set_config('transaction_timeout', '0', false)"
+                                        : SESSION_SETUP;
     rc = xlock_pg__one(o, sql, 4, vals, "setting the session up", &res);
     PQclear(res);
     o->lock_timeout_ms = 0;
