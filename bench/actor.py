@@ -23,53 +23,53 @@ import json
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, Optional
 
 mono_ns = time.monotonic_ns
 
 
 class RawFlock:
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
-    def acquire(self, timeout_s):
+    def acquire(self, timeout_s: Optional[float]) -> None:
         if timeout_s is not None:
             raise NotImplementedError("raw flock has no timed wait")
         fcntl.flock(self.fd, fcntl.LOCK_EX)
 
-    def release(self):
+    def release(self) -> None:
         fcntl.flock(self.fd, fcntl.LOCK_UN)
 
 
 class RawFlockRecheck(RawFlock):
-    def acquire(self, timeout_s):
+    def acquire(self, timeout_s: Optional[float]) -> None:
         super().acquire(timeout_s)
         if os.fstat(self.fd).st_nlink == 0:
             raise RuntimeError("lock file removed")
 
 
 class FileLockPeer:
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         import filelock
 
         self.lock = filelock.FileLock(path)
 
-    def acquire(self, timeout_s):
+    def acquire(self, timeout_s: Optional[float]) -> None:
         self.lock.acquire(timeout=-1 if timeout_s is None else timeout_s)
 
-    def release(self):
+    def release(self) -> None:
         self.lock.release()
 
 
 class PortalockerPeer:
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         import portalocker
 
         self.blocking = portalocker.Lock(path, "a", flags=portalocker.LockFlags.EXCLUSIVE, timeout=None)
         self.polling = portalocker.Lock(path, "a")
         self.held = None
 
-    def acquire(self, timeout_s):
+    def acquire(self, timeout_s: Optional[float]) -> None:
         if timeout_s is None:
             self.held = self.blocking
             self.blocking.acquire()
@@ -77,35 +77,35 @@ class PortalockerPeer:
             self.held = self.polling
             self.polling.acquire(timeout=timeout_s)
 
-    def release(self):
+    def release(self) -> None:
         assert self.held is not None, "release without an acquire"
         self.held.release()
 
 
 class FastenersPeer:
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         import fasteners
 
         self.lock = fasteners.InterProcessLock(path)
 
-    def acquire(self, timeout_s):
+    def acquire(self, timeout_s: Optional[float]) -> None:
         if not self.lock.acquire(blocking=True, timeout=timeout_s):
             raise TimeoutError("fasteners: timeout")
 
-    def release(self):
+    def release(self) -> None:
         self.lock.release()
 
 
 class PosixIpcPeer:
-    def __init__(self, name, value):
+    def __init__(self, name: str, value: int) -> None:
         import posix_ipc
 
         self.sem = posix_ipc.Semaphore("/xlbench-" + name, posix_ipc.O_CREAT, 0o600, value)
 
-    def acquire(self, timeout_s):
+    def acquire(self, timeout_s: Optional[float]) -> None:
         self.sem.acquire(timeout_s)
 
-    def release(self):
+    def release(self) -> None:
         self.sem.release()
 
 
@@ -118,7 +118,7 @@ LOCKS = {
 }
 
 
-def main():
+def main() -> None:
     impl = sys.argv[1]
     objects: dict[str, Any] = {}
     out = sys.stdout

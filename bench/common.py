@@ -6,22 +6,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 PY = sys.executable
 
 
-def progress(msg):
+def progress(msg: str) -> None:
     print("[bench {}] {}".format(time.strftime("%H:%M:%S"), msg), flush=True)
 
 
-def run_json(argv, **kw):
+def run_json(argv: list[str], **kw: Any) -> Any:
     out = subprocess.run(argv, check=True, stdout=subprocess.PIPE, text=True, **kw).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def fresh_namespace(root, label):
+def fresh_namespace(root: str, label: str) -> str:
     path = tempfile.mkdtemp(prefix=label + "-", dir=root)  # mode 0700, owned by us: a valid namespace
     return path
 
@@ -33,12 +34,12 @@ def fresh_namespace(root, label):
 SEMAPHORES: list[tuple[str, str, str]] = []
 
 
-def uses_semaphore(kind, namespace, name):
+def uses_semaphore(kind: str, namespace: str, name: str) -> None:
     if kind == "p":
         SEMAPHORES.append((kind, namespace, name))
 
 
-def unlink_semaphores():
+def unlink_semaphores() -> None:
     try:
         from xlock.names import semaphore_name
     except ImportError:
@@ -58,7 +59,7 @@ def unlink_semaphores():
     del SEMAPHORES[:]
 
 
-def ruby_env():
+def ruby_env() -> dict[str, str]:
     env = dict(os.environ)
     rubylib = os.path.join(ROOT, "ruby", "lib")
     env["RUBYLIB"] = rubylib + (":" + env["RUBYLIB"] if env.get("RUBYLIB") else "")

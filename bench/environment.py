@@ -6,19 +6,21 @@ import shutil
 import subprocess
 import tempfile
 import time
+from typing import Any
 
 import handoff
 from common import BENCH, PY, ROOT, ruby_env, unlink_semaphores, uses_semaphore
 
 
-def probe_drivers():
+def probe_drivers() -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """The bindings' protocol drivers that answer hello with the ``clock`` capability."""
     candidates = {
         "python": [PY, "-m", "xlock.driver"],
         "c": [os.path.join(ROOT, "c", "build", "xlock-driver")],
         "ruby": ["ruby", os.path.join(ROOT, "ruby", "exe", "xlock-driver")],
     }
-    drivers, skipped = {}, {}
+    drivers: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
     for name, argv in candidates.items():
         env = ruby_env() if name == "ruby" else None
         if name == "c" and not os.access(argv[0], os.X_OK):
@@ -52,7 +54,7 @@ def probe_drivers():
     return drivers, skipped
 
 
-def build_c(skipped):
+def build_c(skipped: dict[str, str]) -> bool:
     """Build libxlock and its driver (c/, into c/build/), then bench's C programs against it."""
     if os.path.exists(os.path.join(ROOT, "c", "Makefile")):
         for target in ("lib", "driver"):
@@ -67,7 +69,7 @@ def build_c(skipped):
     return os.path.exists(os.path.join(ROOT, "c", "build", "libxlock.a"))
 
 
-def build_ruby(skipped):
+def build_ruby(skipped: dict[str, str]) -> None:
     """Build the Ruby extension in place (ruby/lib/xlock/xlock_ext.so) as `rake compile` does."""
     script = os.path.join(ROOT, "ruby", "bin", "build-ext")
     if os.path.exists(script):
@@ -77,11 +79,11 @@ def build_ruby(skipped):
             skipped["ruby/bin/build-ext"] = f"failed: {last}"
 
 
-def python_has_xlock():
+def python_has_xlock() -> bool:
     return subprocess.run([PY, "-c", "import xlock; xlock.Lock"], capture_output=True).returncode == 0
 
 
-def ruby_has_xlock():
+def ruby_has_xlock() -> bool:
     return (
         subprocess.run(
             ["ruby", "-e", "require 'xlock'; XLock::Lock"], capture_output=True, env=ruby_env()
@@ -90,19 +92,19 @@ def ruby_has_xlock():
     )
 
 
-def loadavg():
+def loadavg() -> float:
     with open("/proc/loadavg") as f:
         return float(f.read().split()[0])
 
 
-def wait_idle(max_seconds):
+def wait_idle(max_seconds: float) -> None:
     """Wait up to max_seconds for the 1-minute load average to drop below 0.5 (other jobs to finish)."""
     deadline = time.monotonic() + max_seconds
     while loadavg() >= 0.5 and time.monotonic() < deadline:
         time.sleep(5)
 
 
-def checkout():
+def checkout() -> str:
     """The commit measured, with "+changes" when the working tree differs from it."""
     head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     if head.returncode != 0:
@@ -113,7 +115,7 @@ def checkout():
     return head.stdout.strip() + ("+changes" if dirty else "")
 
 
-def machine():
+def machine() -> dict[str, Any]:
     model = "unknown"
     with open("/proc/cpuinfo") as f:
         for line in f:

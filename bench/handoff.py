@@ -13,6 +13,7 @@ import random
 import statistics
 import subprocess
 import time
+from typing import Any, Optional
 
 # System calls an idle actor sleeps in while it waits for its next request line, per architecture.
 IDLE_SYSCALLS = {
@@ -32,7 +33,13 @@ class ActorError(RuntimeError):
 class Actor:
     """One driver process: ``request`` sends a line; ``reply`` reads the answer to it."""
 
-    def __init__(self, argv, env=None, label=None, cpu=None):
+    def __init__(
+        self,
+        argv: list[str],
+        env: Optional[dict[str, str]] = None,
+        label: Optional[str] = None,
+        cpu: Optional[int] = None,
+    ) -> None:
         self.label = label or " ".join(argv)
         pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
         self.proc = subprocess.Popen(
@@ -45,13 +52,13 @@ class Actor:
         self.pid = hello["pid"]
         self.capabilities = set(hello.get("capabilities", ()))
 
-    def send(self, op, **args):
+    def send(self, op: str, **args: Any) -> int:
         self.next_id += 1
         self.stdin.write(json.dumps(dict(id=self.next_id, op=op, **args)) + "\n")
         self.stdin.flush()
         return self.next_id
 
-    def reply(self, want_id):
+    def reply(self, want_id: int) -> Any:
         line = self.stdout.readline()
         if not line:
             raise ActorError(f"{self.label} exited (status {self.proc.wait()})")
@@ -62,10 +69,10 @@ class Actor:
             raise ActorError("{}: {}: {}".format(self.label, msg.get("error"), msg.get("message")))
         return msg
 
-    def call(self, op, **args):
+    def call(self, op: str, **args: Any) -> Any:
         return self.reply(self.send(op, **args))
 
-    def wait_blocked(self):
+    def wait_blocked(self) -> None:
         """Return once the actor's main thread sleeps in a system call other than reading stdin."""
         path = f"/proc/{self.pid}/task/{self.pid}/syscall"
         deadline = time.monotonic() + BLOCKED_DEADLINE_S
@@ -77,7 +84,7 @@ class Actor:
             time.sleep(0)
         raise ActorError(f"{self.label} did not block in acquire within {BLOCKED_DEADLINE_S} s")
 
-    def close(self):
+    def close(self) -> None:
         try:
             self.stdin.close()
         except OSError:
@@ -89,7 +96,7 @@ class Actor:
             self.proc.wait()
 
 
-def summarize(delays_ns):
+def summarize(delays_ns: list[int]) -> dict[str, Any]:
     return {
         "n": len(delays_ns),
         "median_us": statistics.median(delays_ns) / 1000.0,
@@ -99,8 +106,16 @@ def summarize(delays_ns):
 
 
 def ping_pong(
-    cmd_a, cmd_b, namespace, rounds, timeout_ms=None, kind="lock", pause_ms=None, env=None, name="pingpong"
-):
+    cmd_a: list[str],
+    cmd_b: list[str],
+    namespace: str,
+    rounds: int,
+    timeout_ms: Optional[int] = None,
+    kind: str = "lock",
+    pause_ms: Optional[tuple[float, float]] = None,
+    env: Optional[dict[str, str]] = None,
+    name: str = "pingpong",
+) -> list[int]:
     """Run ``rounds`` hand-offs between actors A and B and return the delays in nanoseconds.
 
     ``pause_ms`` = (lo, hi) holds the lock for a random extra time after the waiter is asleep, so a
@@ -112,7 +127,7 @@ def ping_pong(
     try:
         b = Actor(cmd_b, env=env, cpu=cpu_b)
         try:
-            open_args = {"kind": kind, "name": name, "namespace": namespace}
+            open_args: dict[str, Any] = {"kind": kind, "name": name, "namespace": namespace}
             if kind == "semaphore":
                 open_args["capacity"] = 1
             if kind == "posix_semaphore":
@@ -141,7 +156,7 @@ def ping_pong(
         a.close()
 
 
-def unlink_posix_semaphore(name):
+def unlink_posix_semaphore(name: str) -> None:
     try:
         os.unlink("/dev/shm/sem." + name.lstrip("/"))
     except FileNotFoundError:

@@ -15,17 +15,17 @@ import sys
 import time
 
 
-def main():
+def main() -> None:
     impl = sys.argv[1]
     if impl == "raw":
         lock_file, counter, count = sys.argv[2], sys.argv[3], int(sys.argv[4])
         fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         flock, ex, un = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN
 
-        def acquire():
+        def acquire() -> None:
             flock(fd, ex)
 
-        def release():
+        def release() -> None:
             flock(fd, un)
     else:
         import xlock
@@ -35,7 +35,7 @@ def main():
         acquire, release = lock.acquire, lock.release
         if sys.argv[1] == "xlock-timed":
 
-            def acquire():
+            def acquire() -> None:
                 lock.acquire(timeout=60)
 
     cfd = os.open(counter, os.O_RDWR | os.O_CLOEXEC)

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+from typing import Any
 
 import environment
 import pg
@@ -26,7 +27,7 @@ from section_uncontended import bench_objects, bench_uncontended
 FIGURES = os.path.join(BENCH, "FIGURES.md")
 
 
-def write_figures(md, results):
+def write_figures(md: str, results: dict[str, Any]) -> None:
     """bench/FIGURES.md, the one file of published figures (the READMEs link to it): the tables of the run,
     each section stamped with the commit, date, machine and load it was measured on."""
     m = results["machine"]
@@ -54,7 +55,7 @@ def write_figures(md, results):
         )
 
 
-def main():
+def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="few rounds: a smoke run, not figures to quote")
     ap.add_argument("--out", default=os.path.join(BENCH, "results"), help="directory for latest.md/.json")
@@ -75,7 +76,7 @@ def main():
         )
         environment.wait_idle(args.wait_idle)
     started = time.monotonic()
-    results = {
+    results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": environment.machine(),
         "command": "tox -e bench" + (" -- --quick" if args.quick else ""),

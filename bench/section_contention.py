@@ -9,7 +9,7 @@ from typing import Any, Optional
 from common import BENCH, PY, fresh_namespace, progress, ruby_env, uses_semaphore
 
 
-def contention_workers(impl, ns, counter, count):
+def contention_workers(impl: str, ns: str, counter: str, count: int) -> list[str]:
     """argv for one worker of impl ("c-raw", "python-xlock", "c-xlock-timed", ...), locking one lock in ns."""
     lang, kind = impl.split("-", 1)
     prog = {
@@ -22,7 +22,7 @@ def contention_workers(impl, ns, counter, count):
     return [*prog, kind, ns, "contended", counter, str(count)]
 
 
-def contend_once(impl, nproc, count, tmp):
+def contend_once(impl: str, nproc: int, count: int, tmp: str) -> dict[str, Any]:
     ns = fresh_namespace(tmp, "ct")
     uses_semaphore("l", ns, "contended")
     counter = os.path.join(ns, "counter")
@@ -82,7 +82,7 @@ def contend_once(impl, nproc, count, tmp):
     }
 
 
-def bench_contention(tmp, results, impls, quick):
+def bench_contention(tmp: str, results: dict[str, Any], impls: list[str], quick: bool) -> None:
     """Every (implementation, processes) configuration once per repeat, repeats interleaved."""
     repeats = 1 if quick else 5
     total = {"c": 100000, "python": 40000, "ruby": 40000}

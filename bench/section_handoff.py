@@ -3,13 +3,14 @@
 import itertools
 import os
 import statistics
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Optional
 
 import handoff
 from common import BENCH, PY, SEMAPHORES, fresh_namespace, progress, uses_semaphore
 
 
-def actor_argv(impl):
+def actor_argv(impl: str) -> list[str]:
     if impl == "raw-c":
         return [os.path.join(BENCH, "build", "raw_actor")]
     if impl == "raw-c-recheck":
@@ -22,14 +23,26 @@ def actor_argv(impl):
 class Config:
     """One ping-pong configuration: a row of a table, measured in one or more sessions."""
 
-    def __init__(self, table, row, argv_a, argv_b, rounds, sessions=1, env=None, **ping):
+    def __init__(
+        self,
+        table: str,
+        row: dict[str, Any],
+        argv_a: list[str],
+        argv_b: list[str],
+        rounds: int,
+        sessions: int = 1,
+        env: Optional[dict[str, str]] = None,
+        **ping: Any,
+    ) -> None:
         self.table, self.row, self.argv_a, self.argv_b = table, row, argv_a, argv_b
         self.rounds, self.sessions, self.env, self.ping = rounds, sessions, env, ping
-        self.delays, self.a_to_b, self.b_to_a = [], [], []
+        self.delays: list[int] = []
+        self.a_to_b: list[int] = []
+        self.b_to_a: list[int] = []
         self.table_rows: list[dict[str, Any]] = []  # the results table the row goes to
 
 
-def run_configs(configs, ns):
+def run_configs(configs: list[Config], ns: str) -> None:
     """Run every configuration's sessions interleaved: session 1 of all, then session 2 of all, ...
 
     So a baseline and the rows compared with it are sampled across the same stretch of time, and a
@@ -58,7 +71,9 @@ def run_configs(configs, ns):
         c.table_rows.append(c.row)
 
 
-def driver_pairs(drivers, cap=None):
+def driver_pairs(
+    drivers: dict[str, dict[str, Any]], cap: Optional[str] = None
+) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
     names = sorted(d for d in drivers if cap is None or cap in drivers[d]["caps"])
     for a, b in itertools.combinations_with_replacement(names, 2):
         yield f"{a} <-> {b}", drivers[a], drivers[b]
@@ -67,13 +82,24 @@ def driver_pairs(drivers, cap=None):
 WAKEUP_PAUSE_MS = (5.0, 45.0)
 
 
-def handoff_configs(results, drivers, quick, ns):
+def handoff_configs(
+    results: dict[str, Any], drivers: dict[str, dict[str, Any]], quick: bool, ns: str
+) -> list[Config]:
     """Sections 2 (hand-off), 3 (timed wake-up) and 5b (semaphore hand-off), all in namespace ns."""
     fast, sessions = (10, 1) if quick else (100, 5)  # kernel-speed hand-offs: rounds x sessions
     slow = 3 if quick else 10  # polling peers: one session
     configs: list[Config] = []
 
-    def add(section, row, argv_a, argv_b, rounds, sessions=1, env=None, **ping):
+    def add(
+        section: str,
+        row: dict[str, Any],
+        argv_a: list[str],
+        argv_b: list[str],
+        rounds: int,
+        sessions: int = 1,
+        env: Optional[dict[str, str]] = None,
+        **ping: Any,
+    ) -> None:
         ping.setdefault("name", f"ho-{len(configs)}")  # each row its own lock (and doorbell)
         kind = ping.get("kind", "lock")
         uses_semaphore({"lock": "l", "semaphore": "s", "posix_semaphore": "p"}[kind], ns, ping["name"])
@@ -242,7 +268,9 @@ def handoff_configs(results, drivers, quick, ns):
     return configs
 
 
-def bench_handoffs(tmp, results, drivers, quick):
+def bench_handoffs(
+    tmp: str, results: dict[str, Any], drivers: dict[str, dict[str, Any]], quick: bool
+) -> None:
     ns = fresh_namespace(tmp, "ho")
     configs = handoff_configs(results, drivers, quick, ns)
     try:

@@ -5,11 +5,12 @@ import json
 import os
 import resource
 import subprocess
+from typing import Any
 
 from common import BENCH, PY, fresh_namespace, progress, ruby_env, run_json, uses_semaphore
 
 
-def bench_uncontended(tmp, results):
+def bench_uncontended(tmp: str, results: dict[str, Any]) -> None:
     progress("uncontended: Python (raw fcntl.flock, xlock, filelock, portalocker, fasteners, semaphores)")
     ns = fresh_namespace(tmp, "unc-py")
     for kind in "lsp":
@@ -33,13 +34,13 @@ OBJECTS = 10000
 FD_LIMIT = 10100
 
 
-def limit_fds():
+def limit_fds() -> None:
     resource.setrlimit(
         resource.RLIMIT_NOFILE, (FD_LIMIT, max(FD_LIMIT, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
     )
 
 
-def bench_objects(tmp, results, quick):
+def bench_objects(tmp: str, results: dict[str, Any], quick: bool) -> None:
     """Each language's program opens OBJECTS lock objects at once under the limit, twice in one namespace
     (the first run creates the files); the second run is reported."""
     argv = {
