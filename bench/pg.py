@@ -52,12 +52,12 @@ for line in sys.stdin:
 """
 
 
-def pct(values, q):
+def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
 
 
-def uncontended(url, n):
+def uncontended(url: str, n: int) -> float:
     from xlock._pg import open_lock
 
     lock = open_lock("bench-uncontended", url)
@@ -77,7 +77,7 @@ def uncontended(url, n):
         lock.close()
 
 
-def _waiting(server, backend):
+def _waiting(server: Any, backend: int) -> bool:
     return any(r[4] == "f" for r in server.locks_of([backend]))
 
 
@@ -85,7 +85,9 @@ def python_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.path.join(ROOT, "python", "src")}
 
 
-def handoff(server, url, n, waiter: Optional[list[str]] = None, env: Optional[dict[str, str]] = None):
+def handoff(
+    server: Any, url: str, n: int, waiter: Optional[list[str]] = None, env: Optional[dict[str, str]] = None
+) -> float:
     """Python holds and releases; the waiter is `waiter` (a worker's waiter role), Python's by default."""
     from xlock._pg import open_lock
 
@@ -118,7 +120,7 @@ def handoff(server, url, n, waiter: Optional[list[str]] = None, env: Optional[di
         holder.close()
 
 
-def timed(url, rounds):
+def timed(url: str, rounds: int) -> tuple[float, float]:
     from xlock import Timeout
     from xlock._pg import open_lock
 
@@ -142,13 +144,13 @@ def timed(url, rounds):
         waiter.close()
 
 
-def _acquire_stamped(lock, stamps):
+def _acquire_stamped(lock: Any, stamps: list[int]) -> None:
     """Acquire lock, then note the time it was granted (a waiter thread of kill_release)."""
     lock.acquire()
     stamps.append(time.monotonic_ns())
 
 
-def kill_release(server, url, n):
+def kill_release(server: Any, url: str, n: int) -> float:
     from xlock._pg import open_lock
 
     waiter = open_lock("bench-kill", url)
@@ -196,7 +198,7 @@ def _run(argv: list[str], env: dict[str, str], *args: object) -> list[str]:
     return done.stdout.split()
 
 
-def kill_release_workers(server, argv: list[str], env: dict[str, str], url: str, n: int) -> float:
+def kill_release_workers(server: Any, argv: list[str], env: dict[str, str], url: str, n: int) -> float:
     """A waiter process queued behind a holder process (both the worker's); SIGKILL the holder -> the
     waiter's acquire returned. The p99 in us."""
     waiter = subprocess.Popen(
@@ -260,7 +262,7 @@ def workers() -> dict[str, Any]:
     return found
 
 
-def worker_figures(server, argv: list[str], env: dict[str, str], quick: bool) -> dict[str, float]:
+def worker_figures(server: Any, argv: list[str], env: dict[str, str], quick: bool) -> dict[str, float]:
     n = 300 if quick else 3000
     res = {
         "uncontended_unix_p50_us": float(_run(argv, env, "uncontended", server.url(), n)[0]),
@@ -275,7 +277,7 @@ def worker_figures(server, argv: list[str], env: dict[str, str], quick: bool) ->
     return res
 
 
-def bench_pg(quick=False):
+def bench_pg(quick: bool = False) -> dict[str, Any]:
     """Python's figures, "c" and "ruby" holding theirs (or {"skipped": why}); or {"skipped": why}."""
     try:
         import psycopg  # noqa: F401
@@ -290,7 +292,7 @@ def bench_pg(quick=False):
         return {"skipped": str(exc)}
     try:
         n = 300 if quick else 3000
-        res = {
+        res: dict[str, Any] = {
             "uncontended_unix_p50_us": uncontended(server.url(), n),
             "uncontended_tcp_p50_us": uncontended(server.url(tcp=True), n),
             "handoff_p50_us": handoff(server, server.url(), 30 if quick else 200),
@@ -312,7 +314,7 @@ def bench_pg(quick=False):
         server.stop()
 
 
-def verdicts(res):
+def verdicts(res: dict[str, Any]) -> list[tuple[str, float, int, str]]:
     rows = []
     for k, (target, what) in TARGETS.items():
         value = res[k]
@@ -321,13 +323,13 @@ def verdicts(res):
     return rows
 
 
-def by_language(res) -> dict[str, dict[str, Any]]:
+def by_language(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each language's figures (or {"skipped": reason}); Python's are res's own keys."""
     python = {k: v for k, v in res.items() if k not in LANGUAGES}
     return {"python": python, **{lang: res[lang] for lang in LANGUAGES[1:] if lang in res}}
 
 
-def markdown(res):
+def markdown(res: Optional[dict[str, Any]]) -> str:
     if not res:
         return ""
     lines = ["", "## PostgreSQL namespaces (spec §16)", ""]
@@ -359,7 +361,7 @@ def markdown(res):
     return "\n".join(lines) + "\n"
 
 
-def main():
+def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="few rounds: a smoke run")
     args = ap.parse_args()

@@ -1,6 +1,7 @@
 """Turn the results of bench/run.py into the Markdown tables of latest.md, with every target judged."""
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Optional
 
 LANG_TITLE = {"python": "Python", "c": "C", "ruby": "Ruby"}
 PEERS = ("filelock", "portalocker", "fasteners")
@@ -54,36 +55,36 @@ SEM_LABEL = {
 }
 
 
-def us(v):
+def us(v: float) -> str:
     if v >= 10000:
         return "%.1f ms" % (v / 1000.0)
     return f"{v:.1f} us"
 
 
-def ns(v):
+def ns(v: float) -> str:
     return f"{v:.0f} ns" if v < 10000 else "%.1f us" % (v / 1000.0)
 
 
-def ratio(x):
+def ratio(x: float) -> str:
     return f"{x:.2f}x"
 
 
 class Targets:
-    def __init__(self):
-        self.rows = []
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, bool]] = []
 
-    def judge(self, what, figure, met):
+    def judge(self, what: str, figure: str, met: bool) -> str:
         self.rows.append((what, figure, met))
         return "met" if met else "**missed**"
 
 
-def table(head, rows):
+def table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(out) + "\n"
 
 
-def uncontended_section(res, t):
+def uncontended_section(res: dict[str, Any], t: Targets) -> str:
     rows = []
     for lang in ("c", "python", "ruby"):
         got = res["uncontended"].get(lang, {})
@@ -144,7 +145,7 @@ def uncontended_section(res, t):
     )
 
 
-def scale_section(res, t):
+def scale_section(res: dict[str, Any], t: Targets) -> str:
     """Issue 14's targets: timed vs untimed, object per use vs the raw cycle, semaphores flat in N, and
     10,000 objects under ulimit -n 10100, for every language."""
     rows = []
@@ -208,21 +209,22 @@ def scale_section(res, t):
     )
 
 
-def raw_handoff(res):
+def raw_handoff(res: dict[str, Any]) -> Optional[float]:
     for row in res["handoff"]:
         if row["pair"].startswith("raw flock(2), C"):
-            return row["median_us"]
+            median: float = row["median_us"]  # a summarize() figure
+            return median
     return None
 
 
-def directions(row):
+def directions(row: dict[str, Any]) -> str:
     """'x / y': the median hand-off from the pair's first to its second process, and back."""
     if row.get("median_a_to_b_us") is None or row.get("median_b_to_a_us") is None:
         return ""
     return "{} / {}".format(us(row["median_a_to_b_us"]), us(row["median_b_to_a_us"]))
 
 
-def handoff_section(res, t):
+def handoff_section(res: dict[str, Any], t: Targets) -> str:
     base = raw_handoff(res)
     rows = []
     for row in res["handoff"]:
@@ -266,7 +268,7 @@ def handoff_section(res, t):
     )
 
 
-def wakeup_section(res, t):
+def wakeup_section(res: dict[str, Any], t: Targets) -> str:
     handoff_base = raw_handoff(res)
     same = [row["median_us"] for row in res["wakeup"] if row["kind"] == "baseline"]
     base = same[0] if same else handoff_base
@@ -314,7 +316,7 @@ def wakeup_section(res, t):
     )
 
 
-def contention_section(res, t):
+def contention_section(res: dict[str, Any], t: Targets) -> str:
     raw = {
         (row["impl"].split("-")[0], row["nproc"]): row["ops_per_s"]
         for row in res["contention"]
@@ -363,7 +365,7 @@ def contention_section(res, t):
     )
 
 
-def semaphore_section(res, t):
+def semaphore_section(res: dict[str, Any], t: Targets) -> str:
     rows: list[tuple[Any, ...]] = []
     for lang in ("c", "python", "ruby"):
         got = res["uncontended"].get(lang, {})
@@ -450,7 +452,7 @@ def semaphore_section(res, t):
     return out
 
 
-def markdown(res):
+def markdown(res: dict[str, Any]) -> str:
     t = Targets()
     m = res["machine"]
     body = [
