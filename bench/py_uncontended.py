@@ -13,17 +13,21 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
+
+# One measured loop: n acquire+release pairs.
+Loop = Callable[[int], None]
 
 REPEATS = 7
 REPEAT_NS = 40_000_000
 
 
-def raw_flock(ns):
+def raw_flock(ns: str) -> Loop:
     fd = os.open(os.path.join(ns, "raw.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     flock, ex, un = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN
 
-    def loop(n):
+    def loop(n: int) -> None:
         for _ in range(n):
             flock(fd, ex)
             flock(fd, un)
@@ -31,12 +35,12 @@ def raw_flock(ns):
     return loop
 
 
-def spec_floor(ns):
+def spec_floor(ns: str) -> Loop:
     """The flock pair plus the re-check of XL-LOCK-8: the descriptor still has a name (st_nlink > 0)."""
     fd = os.open(os.path.join(ns, "raw.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     flock, ex, un, fstat = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN, os.fstat
 
-    def loop(n):
+    def loop(n: int) -> None:
         for _ in range(n):
             flock(fd, ex)
             if fstat(fd).st_nlink == 0:
@@ -46,7 +50,7 @@ def spec_floor(ns):
     return loop
 
 
-def path_recheck(ns):
+def path_recheck(ns: str) -> Loop:
     """For comparison: the stricter path check XL-LOCK-8 allows (os.stat of the name, dev and ino)."""
     fd = os.open(os.path.join(ns, "raw.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     dirfd = os.open(ns, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -54,7 +58,7 @@ def path_recheck(ns):
     ident = (st.st_dev, st.st_ino)
     flock, ex, un, stat = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN, os.stat
 
-    def loop(n):
+    def loop(n: int) -> None:
         for _ in range(n):
             flock(fd, ex)
             now = stat("raw.lock", dir_fd=dirfd, follow_symlinks=False)
@@ -65,8 +69,8 @@ def path_recheck(ns):
     return loop
 
 
-def pair_loop(acquire, release):
-    def loop(n):
+def pair_loop(acquire: Callable[[], object], release: Callable[[], object]) -> Loop:
+    def loop(n: int) -> None:
         for _ in range(n):
             acquire()
             release()
@@ -74,21 +78,21 @@ def pair_loop(acquire, release):
     return loop
 
 
-def xlock_lock(ns):
+def xlock_lock(ns: str) -> Loop:
     import xlock
 
     lock = xlock.Lock("bench-uncontended", namespace=ns)
     return pair_loop(lock.acquire, lock.release)
 
 
-def raw_cycle(ns):
+def raw_cycle(ns: str) -> Loop:
     """The raw cycle an object per use is compared with: open + flock + flock(LOCK_UN) + close."""
     path = os.path.join(ns, "raw-cycle.lock")
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     open_, close, flock, ex, un = os.open, os.close, fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN
     flags = os.O_RDONLY | os.O_CLOEXEC
 
-    def loop(n):
+    def loop(n: int) -> None:
         for _ in range(n):
             fd = open_(path, flags)
             flock(fd, ex)
@@ -98,22 +102,22 @@ def raw_cycle(ns):
     return loop
 
 
-def xlock_timed(ns):
+def xlock_timed(ns: str) -> Loop:
     import xlock
 
     lock = xlock.Lock("bench-uncontended", namespace=ns)
 
-    def acquire():
+    def acquire() -> None:
         lock.acquire(timeout=10)
 
     return pair_loop(acquire, lock.release)
 
 
-def xlock_per_use(ns):
+def xlock_per_use(ns: str) -> Loop:
     """A lock object per use, the README idiom: with xlock.Lock(name): ..."""
     import xlock
 
-    def loop(n):
+    def loop(n: int) -> None:
         for _ in range(n):
             with xlock.Lock("bench-per-use", namespace=ns):
                 pass
@@ -121,14 +125,14 @@ def xlock_per_use(ns):
     return loop
 
 
-def xlock_semaphore_cap1(ns):
+def xlock_semaphore_cap1(ns: str) -> Loop:
     import xlock
 
     sem = xlock.Semaphore("bench-sem-1", 1, namespace=ns)
     return pair_loop(sem.acquire, sem.release)
 
 
-def xlock_semaphore_256_held(ns):
+def xlock_semaphore_256_held(ns: str) -> Loop:
     """Capacity 256 with 255 permits held by another object: the acquire+release of the free one."""
     import xlock
 
@@ -140,21 +144,21 @@ def xlock_semaphore_256_held(ns):
     return pair_loop(sem.acquire, sem.release)
 
 
-def xlock_semaphore(ns):
+def xlock_semaphore(ns: str) -> Loop:
     import xlock
 
     sem = xlock.Semaphore("bench-uncontended", 4, namespace=ns)
     return pair_loop(sem.acquire, sem.release)
 
 
-def xlock_posix_semaphore(ns):
+def xlock_posix_semaphore(ns: str) -> Loop:
     import xlock
 
     sem = xlock.PosixSemaphore("bench-uncontended", value=1, namespace=ns)
     return pair_loop(sem.acquire, sem.release)
 
 
-def posix_ipc_semaphore(ns):
+def posix_ipc_semaphore(ns: str) -> Loop:
     import posix_ipc
 
     name = f"/xlbench-uncontended-{os.getpid()}"
@@ -163,21 +167,21 @@ def posix_ipc_semaphore(ns):
     return pair_loop(sem.acquire, sem.release)
 
 
-def filelock_lock(ns):
+def filelock_lock(ns: str) -> Loop:
     import filelock
 
     lock = filelock.FileLock(os.path.join(ns, "filelock.lock"))
     return pair_loop(lock.acquire, lock.release)
 
 
-def portalocker_lock(ns):
+def portalocker_lock(ns: str) -> Loop:
     import portalocker
 
     lock = portalocker.Lock(os.path.join(ns, "portalocker.lock"), "a")
     return pair_loop(lock.acquire, lock.release)
 
 
-def fasteners_lock(ns):
+def fasteners_lock(ns: str) -> Loop:
     import fasteners
 
     lock = fasteners.InterProcessLock(os.path.join(ns, "fasteners.lock"))
@@ -203,7 +207,7 @@ IMPLS = {
 }
 
 
-def calibrate(loop):
+def calibrate(loop: Loop) -> int:
     """The number of pairs that makes one run of loop last about REPEAT_NS."""
     n = 8
     while True:
@@ -215,11 +219,12 @@ def calibrate(loop):
         n *= 2
 
 
-def many_objects(ns, wanted):
+def many_objects(ns: str, wanted: int) -> None:
     """N lock objects open at once (the harness sets the descriptor limit): one JSON line."""
     import xlock
 
-    locks, error = [], ""
+    locks: list[Any] = []
+    error = ""
     t0 = time.perf_counter_ns()
     try:
         for i in range(wanted):
@@ -241,7 +246,7 @@ def many_objects(ns, wanted):
         lock.close()
 
 
-def main():
+def main() -> None:
     ns = sys.argv[1]
     if len(sys.argv) == 4 and sys.argv[2] == "objects":  # NAMESPACE objects N
         many_objects(ns, int(sys.argv[3]))
@@ -251,7 +256,7 @@ def main():
         return
     wanted = sys.argv[2:] or list(IMPLS)
     results: dict[str, dict[str, Any]] = {}
-    loops = {}
+    loops: dict[str, Loop] = {}
     for name in wanted:
         try:
             loops[name] = IMPLS[name](ns)
