@@ -4,8 +4,10 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,3 +148,20 @@ def _no_inherited_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("XLOCK_NAMESPACE", raising=False)
     monkeypatch.delenv("XLOCK_ALLOW_UNSUPPORTED_FS", raising=False)
     os.environ.pop("XLOCK_NAMESPACE", None)
+
+
+# Another user, for the attacks on shared namespaces (tests run as root on CI).
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+@pytest.fixture
+def world_ns() -> Iterator[str]:
+    """A world-shared namespace (root-owned, 1777) directly in /tmp, so that uid 65534 can reach it."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to act as another user")
+    ns = tempfile.mkdtemp(prefix="xlock-world-", dir="/tmp")
+    os.chmod(ns, 0o1777)
+    try:
+        yield ns
+    finally:
+        shutil.rmtree(ns)

@@ -6,38 +6,22 @@ and wake-ups still happen by the safety poll [XL-BELL-3, XL-BELL-5, XL-BELL-8, X
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
+from conftest import NOBODY
 
 import xlock
 from xlock import _bell
 
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 OVERRUN_S = 0.05  # a wait ends no later than its deadline + 50 ms [XL-THREAT-2, XL-WAIT-12]
 
 
 def as_nobody(*argv: str) -> None:
     subprocess.run([*NOBODY, *argv], check=True, timeout=60)
-
-
-@pytest.fixture
-def world_ns() -> Iterator[str]:
-    """A world-shared namespace (root-owned, 1777) directly in /tmp, so that uid 65534 can reach it."""
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to act as another user")
-    ns = tempfile.mkdtemp(prefix="xlock-world-", dir="/tmp")
-    os.chmod(ns, 0o1777)
-    try:
-        yield ns
-    finally:
-        shutil.rmtree(ns)
 
 
 def timed_out_within(obj: xlock.Lock | xlock.Semaphore, timeout: float) -> float:

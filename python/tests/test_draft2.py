@@ -11,26 +11,11 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 
 import pytest
 from test_recheck import path_file_is_held
 
 import xlock
-
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-
-
-@pytest.fixture
-def world_ns() -> Iterator[str]:
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to act as another user")
-    ns = tempfile.mkdtemp(prefix="xlock-world-", dir="/tmp")
-    os.chmod(ns, 0o1777)
-    try:
-        yield ns
-    finally:
-        shutil.rmtree(ns)
 
 
 @pytest.mark.parametrize("plant", ["fifo", "directory", "device", "socket", "symlink"])
