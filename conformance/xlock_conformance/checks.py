@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import selectors
 import stat
 import statistics
+import subprocess
 import sys
 import time
+from functools import partial
 from typing import Any, Callable, Optional
 
 from xlock_conformance.driver import Driver, Reply
@@ -64,6 +67,48 @@ def blocked_then_freed(
             f"({reply.get('message')}) after the holder was freed"
         )
     return reply, freed
+
+
+def release_hands_over(
+    holder: Driver,
+    hh: str,
+    waiter: Driver,
+    hw: str,
+    why: str,
+    timeout_ms: Optional[int] = 10_000,
+    window: float = BLOCKED_WINDOW,
+) -> tuple[Reply, Optional[Reply]]:
+    """The common case of blocked_then_freed: `waiter` acquires `hw` (timed unless timeout_ms is None) and
+    blocks while `holder` holds `hh`; `holder` releases `hh` and the waiter gets it within the deadline."""
+    args: dict[str, Any] = {"handle": hw} if timeout_ms is None else {"handle": hw, "timeout_ms": timeout_ms}
+    return blocked_then_freed(
+        waiter, "acquire", args, partial(holder.call, "release", handle=hh), why, window=window
+    )
+
+
+def flock_hold(path: str, mode: str = "-x") -> subprocess.Popen[bytes]:
+    """Start util-linux `flock MODE PATH cat` and wait (with a deadline) until it says it holds the lock;
+    flock_release lets it go."""
+    proc = subprocess.Popen(
+        ["flock", mode, path, "sh", "-c", "echo held; exec cat"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    sel = selectors.DefaultSelector()
+    assert proc.stdout is not None
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    if not sel.select(timeout=5) or proc.stdout.readline() != b"held\n":
+        proc.kill()
+        raise AssertionError(f"flock {mode} {path} did not take the lock within 5 s")
+    return proc
+
+
+def flock_release(proc: subprocess.Popen[bytes]) -> None:
+    """End a flock_hold: `cat` sees end of input, flock(1) exits and its lock goes with it."""
+    assert proc.stdin is not None
+    proc.stdin.close()
+    proc.wait(timeout=5)
 
 
 def assert_order(released: Optional[Reply], acquired: Reply, releaser: Driver, acquirer: Driver) -> None:
@@ -186,7 +231,6 @@ def run_as(uid: int, argv: list[str]) -> None:
     """Run `argv` as another user (setpriv), as an attacker with a second account would: what it creates
     is that user's. Fails the case if the command fails."""
     import shutil
-    import subprocess
 
     if shutil.which("setpriv") is None:
         raise AssertionError("setpriv (util-linux) is needed to act as another user")
@@ -229,8 +273,6 @@ def plant(path: str, what: str, uid: Optional[int] = None, mode: int = 0o600) ->
         raise ValueError(what)
     argv = ["sh", "-c", script, "plant", path]
     if uid is None:
-        import subprocess
-
         subprocess.run(argv, check=True, timeout=30)
     else:
         run_as(uid, argv)

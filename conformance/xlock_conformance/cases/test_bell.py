@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import stat
-from functools import partial
 from typing import Any
 
 from xlock_conformance.checks import (
@@ -13,10 +12,10 @@ from xlock_conformance.checks import (
     BELL_SIZE,
     assert_order,
     bell_word,
-    blocked_then_freed,
     draft1_doorbells,
     latency_verdict,
     read_bell_word,
+    release_hands_over,
     unlink_quietly,
 )
 from xlock_conformance.lab import WAKE_DEADLINE
@@ -153,13 +152,8 @@ def test_bell_unusable_falls_back(pair, lab):
         ha, hb = lab.open(a, "nobell", kind=kind, **extra), lab.open(b, "nobell", kind=kind, **extra)
         for holder, hh, waiter, hw in ((a, ha, b, hb), (b, hb, a, ha)):
             holder.call("acquire", handle=hh, timeout_ms=1000)
-            blocked_then_freed(
-                waiter,
-                "acquire",
-                {"handle": hw, "timeout_ms": 10_000},
-                partial(holder.call, "release", handle=hh),
-                f"driver '{holder.label}' holds the {kind}",
-                window=0.1,
+            release_hands_over(
+                holder, hh, waiter, hw, f"driver '{holder.label}' holds the {kind}", window=0.1
             )
             waiter.call("release", handle=hw)
     assert os.path.isdir(os.path.join(lab.ns, BELL)), "the directory planted at the bell's path was replaced"

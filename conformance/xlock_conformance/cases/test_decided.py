@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import os
 import signal
-from functools import partial
 from typing import Any
 
-from xlock_conformance.checks import BELL, NOBODY, blocked_then_freed, ns_identity, sem_name
+from xlock_conformance.checks import (
+    BELL,
+    NOBODY,
+    ns_identity,
+    release_hands_over,
+    sem_name,
+)
 from xlock_conformance.plugin import spec
 
 
@@ -161,13 +166,8 @@ def test_huge_timeout(one, lab):
     ha, hb = lab.open(a, "huge"), lab.open(b, "huge")
     for timeout_ms in (10**15, 2**63):
         a.call("acquire", handle=ha)
-        blocked_then_freed(
-            b,
-            "acquire",
-            {"handle": hb, "timeout_ms": timeout_ms},
-            partial(a.call, "release", handle=ha),
-            f"driver '{a.label}' holds the lock",
-            window=0.2,
+        release_hands_over(
+            a, ha, b, hb, f"driver '{a.label}' holds the lock", timeout_ms=timeout_ms, window=0.2
         )
         b.call("release", handle=hb)
 

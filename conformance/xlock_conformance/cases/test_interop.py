@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
-import selectors
 import shutil
 import subprocess
 import time
 
 import pytest
 
-from xlock_conformance.checks import blocked_then_freed, latency_verdict, spread_delays
+from xlock_conformance.checks import (
+    blocked_then_freed,
+    flock_hold,
+    flock_release,
+    latency_verdict,
+    spread_delays,
+)
 from xlock_conformance.lab import WAKE_DEADLINE
 from xlock_conformance.plugin import spec
 
@@ -21,23 +26,6 @@ def _flock(*args):
     return subprocess.run(["flock", *args], capture_output=True, timeout=10).returncode
 
 
-def _hold(path, mode):
-    """Start `flock MODE PATH cat` and wait (with a deadline) until it says it holds the lock."""
-    proc = subprocess.Popen(
-        ["flock", mode, path, "sh", "-c", "echo held; exec cat"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    sel = selectors.DefaultSelector()
-    assert proc.stdout is not None
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    if not sel.select(timeout=5) or proc.stdout.readline() != b"held\n":
-        proc.kill()
-        raise AssertionError(f"flock {mode} {path} did not take the lock within 5 s")
-    return proc
-
-
 @spec("XL-LOCK-11", "XL-FOREIGN-1", "XL-WAIT-7", "XL-CSEM-7")
 def test_flock_interop(one, lab):
     if shutil.which("flock") is None:
@@ -46,13 +34,12 @@ def test_flock_interop(one, lab):
     r = d.call("open", kind="lock", name=NAME, namespace=lab.ns)
     h, path = r["handle"], r["path"]
     # flock(1) holds: the driver is excluded; its timed waiter notices flock's release by the safety poll.
-    proc = _hold(path, "-x")
+    proc = flock_hold(path, "-x")
     try:
         d.fails("WOULD_BLOCK", "try_acquire", handle=h, why="util-linux flock(1) holds the lock file")
 
         def release_flock():
-            proc.stdin.close()
-            proc.wait(timeout=5)
+            flock_release(proc)
 
         blocked_then_freed(
             d, "acquire", {"handle": h, "timeout_ms": 10_000}, release_flock, "flock(1) holds the lock file"
@@ -82,7 +69,7 @@ def test_flock_interop(one, lab):
             "flock -n -x on slot 0 succeeded while the driver held it"
         )
         d.call("release", handle=hsem)
-        proc = _hold(slot, "-x")
+        proc = flock_hold(slot, "-x")
         try:
             d.fails("WOULD_BLOCK", "try_acquire", handle=hsem, why="flock(1) holds the only slot file")
         finally:
@@ -102,13 +89,12 @@ def test_flock_wakeup(one, lab):
     h, path = r["handle"], r["path"]
     latencies = []
     for delay in spread_delays(4):
-        proc = _hold(path, "-x")
+        proc = flock_hold(path, "-x")
         try:
             rid = d.send("acquire", handle=h, timeout_ms=10_000)
             d.no_reply_within(rid, 0.05 + delay, "flock(1) holds the lock file")
             released = time.monotonic_ns()
-            proc.stdin.close()
-            proc.wait(timeout=5)
+            flock_release(proc)
             got = d.wait(rid, WAKE_DEADLINE)
             assert got.ok, f"driver '{d.label}': timed acquire failed with {got.error} after flock(1) exited"
         finally:

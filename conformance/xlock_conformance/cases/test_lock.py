@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import time
-from functools import partial
 
-from xlock_conformance.checks import BELL, assert_order, blocked_then_freed, message_names, timed_failure
+from xlock_conformance.checks import (
+    BELL,
+    assert_order,
+    message_names,
+    release_hands_over,
+    timed_failure,
+)
 from xlock_conformance.plugin import spec
 
 NAME = "conformance-x"
@@ -40,12 +45,8 @@ def test_lock_exclusive(pair, lab):
         assert other.call("locked", handle=ho)["locked"] is False, (
             f"{other.label}: locked is true after failures"
         )
-        got, released = blocked_then_freed(
-            other,
-            "acquire",
-            {"handle": ho},
-            partial(holder.call, "release", handle=hh),
-            f"driver '{holder.label}' holds the lock exclusively",
+        got, released = release_hands_over(
+            holder, hh, other, ho, f"driver '{holder.label}' holds the lock exclusively", timeout_ms=None
         )
         assert_order(released, got, holder, other)
         holder.fails("WOULD_BLOCK", "try_acquire", handle=hh)
@@ -75,12 +76,8 @@ def test_lock_shared(pair, lab):
         second.fails(
             "WOULD_BLOCK", "try_acquire", handle=x2, why="its own shared object holds the lock"
         )  # two objects exclude [XL-HOLD-1]
-        got, released = blocked_then_freed(
-            first,
-            "acquire",
-            {"handle": x1},
-            partial(second.call, "release", handle=s2),
-            f"driver '{second.label}' holds the lock shared",
+        got, released = release_hands_over(
+            second, s2, first, x1, f"driver '{second.label}' holds the lock shared", timeout_ms=None
         )
         assert_order(released, got, second, first)
         # exclusive excludes shared

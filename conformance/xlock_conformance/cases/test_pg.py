@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from xlock_conformance.checks import blocked_then_freed, timed_failure
+from xlock_conformance.checks import blocked_then_freed, release_hands_over, timed_failure
 from xlock_conformance.driver import Driver
 from xlock_conformance.lab import BLOCKED_WINDOW, WAKE_DEADLINE
 from xlock_conformance.pgserver import PASSWORD, PASSWORD_ROLE, PgBouncer, PgServer, PgUnavailable
@@ -107,13 +107,7 @@ def test_pg_lock_exclusive(pair, lab, pg):
         b.fails("WOULD_BLOCK", "try_acquire", handle=hb, why=f"driver '{a.label}' holds the lock")
         h2 = _open(a, url)  # a second object in the same driver: its own session [XL-PG-5]
         a.fails("WOULD_BLOCK", "try_acquire", handle=h2, why="another object of this driver holds it")
-        blocked_then_freed(
-            b,
-            "acquire",
-            {"handle": hb},
-            partial(a.call, "release", handle=ha),
-            f"driver '{a.label}' holds the lock",
-        )
+        release_hands_over(a, ha, b, hb, f"driver '{a.label}' holds the lock", timeout_ms=None)
         rows = pg.advisory_locks(b.call("open", kind="lock", name=NAME, namespace=url)["key"])
         assert [r["mode"] for r in rows if r["granted"] == "t"] == ["ExclusiveLock"], rows
         b.call("release", handle=hb)
@@ -191,13 +185,7 @@ def test_pg_timed(pair, lab, pg):
         )
     left = pg.locks_of(_backends(pg, waiter))
     assert left == [], f"driver '{waiter.label}': timed-out waits left entries in pg_locks: {left}"
-    blocked_then_freed(
-        waiter,
-        "acquire",
-        {"handle": hw, "timeout_ms": 10_000},
-        partial(holder.call, "release", handle=hh),
-        f"driver '{holder.label}' holds the lock",
-    )
+    release_hands_over(holder, hh, waiter, hw, f"driver '{holder.label}' holds the lock")
 
 
 @spec("XL-PG-7", "XL-WAIT-3")
@@ -432,13 +420,7 @@ def test_pg_semaphore(pair, lab, pg):
     assert slots == {0, 1}, f"two permits of capacity 2 are slots 0 and 1, not {slots}"
     b.fails("WOULD_BLOCK", "try_acquire", handle=hb)
     timed_failure(b, hb, 30)
-    blocked_then_freed(
-        b,
-        "acquire",
-        {"handle": hb, "timeout_ms": 10_000},
-        partial(a.call, "release", handle=ha),
-        "every permit is held",
-    )
+    release_hands_over(a, ha, b, hb, "every permit is held")
     # A holder that dies rings nothing: the waiter's safety poll finds the permit.
     blocked_then_freed(
         a,

@@ -9,15 +9,14 @@ import selectors
 import subprocess
 import sys
 import time
-from functools import partial
 
 from xlock_conformance.checks import (
     BELL,
     NOBODY,
     bell_word,
-    blocked_then_freed,
     describe,
     plant,
+    release_hands_over,
     timed_failure,
 )
 from xlock_conformance.plugin import spec
@@ -47,14 +46,7 @@ def _exercise(a, b, ns, why):
     hb = b.call("open", kind="lock", name="planted", namespace=ns)["handle"]
     a.call("acquire", handle=ha, timeout_ms=1000)
     _bounded_timeout(b, hb, TIMED_MS, why)
-    blocked_then_freed(
-        b,
-        "acquire",
-        {"handle": hb, "timeout_ms": 10_000},
-        partial(a.call, "release", handle=ha),
-        f"driver '{a.label}' holds the lock ({why})",
-        window=0.05,
-    )
+    release_hands_over(a, ha, b, hb, f"driver '{a.label}' holds the lock ({why})", window=0.05)
     b.call("release", handle=hb)
     a.call("try_acquire", handle=ha)
     a.call("release", handle=ha)
@@ -116,14 +108,7 @@ def test_bell_truncated(pair, lab):
     hb = b.call("open", kind="lock", name="trunc", namespace=ns)["handle"]
     for holder, hh, waiter, hw in ((a, ha, b, hb), (b, hb, a, ha)):  # both map the bell and use it
         holder.call("acquire", handle=hh)
-        blocked_then_freed(
-            waiter,
-            "acquire",
-            {"handle": hw, "timeout_ms": 10_000},
-            partial(holder.call, "release", handle=hh),
-            "the other driver holds the lock",
-            window=0.05,
-        )
+        release_hands_over(holder, hh, waiter, hw, "the other driver holds the lock", window=0.05)
         waiter.call("release", handle=hw)
     bell = os.path.join(ns, BELL)
     assert os.path.getsize(bell) == 4096, f"{bell} is not 4096 bytes after both drivers used the lock"
@@ -134,13 +119,8 @@ def test_bell_truncated(pair, lab):
     for holder, hh, waiter, hw in ((a, ha, b, hb), (b, hb, a, ha)):
         holder.call("acquire", handle=hh)
         _bounded_timeout(waiter, hw, TIMED_MS, f"the bell {bell} was truncated to 0 bytes")
-        blocked_then_freed(
-            waiter,
-            "acquire",
-            {"handle": hw, "timeout_ms": 10_000},
-            partial(holder.call, "release", handle=hh),
-            f"driver '{holder.label}' holds the lock (bell truncated)",
-            window=0.05,
+        release_hands_over(
+            holder, hh, waiter, hw, f"driver '{holder.label}' holds the lock (bell truncated)", window=0.05
         )
         waiter.call("release", handle=hw)
 

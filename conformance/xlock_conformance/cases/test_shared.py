@@ -4,14 +4,11 @@ removal, because every acquirer in a shared namespace re-checks that the path na
 from __future__ import annotations
 
 import os
-import selectors
 import shutil
-import subprocess
-from functools import partial
 
 import pytest
 
-from xlock_conformance.checks import NOBODY, blocked_then_freed, run_as
+from xlock_conformance.checks import NOBODY, flock_hold, flock_release, release_hands_over, run_as
 from xlock_conformance.plugin import spec
 
 
@@ -47,13 +44,8 @@ def test_shared_hardlink_remove(pair, lab):
             "after flock must be the strict one (the path names the recorded dev and inode) "
             "[XL-LOCK-8, XL-THREAT-3]"
         )
-        blocked_then_freed(
-            old,
-            "acquire",
-            {"handle": h_old, "timeout_ms": 10_000},
-            partial(newcomer.call, "release", handle=h_new),
-            f"driver '{newcomer.label}' holds the new {path}",
-            window=0.1,
+        release_hands_over(
+            newcomer, h_new, old, h_old, f"driver '{newcomer.label}' holds the new {path}", window=0.1
         )
         newcomer.fails(
             "WOULD_BLOCK",
@@ -88,13 +80,12 @@ def test_shared_hardlink_waiter(pair, lab):
             hw = waiter.call("open", kind="lock", name=name, namespace=ns)["handle"]
             if not os.path.exists(link):
                 run_as(NOBODY, ["ln", path, link])
-            holder = _flock_hold(link)  # holds the inode the waiter opened, through the hard link
+            holder = flock_hold(link)  # holds the inode the waiter opened, through the hard link
             rid = waiter.send("acquire", handle=hw, timeout_ms=10_000)
             try:
                 waiter.no_reply_within(rid, 0.06, "flock(1) holds the lock")
             finally:
-                holder.stdin.close()
-                holder.wait(timeout=5)
+                flock_release(holder)
             removed = remover.request("remove", kind="lock", name=name, namespace=ns)
             if removed.ok and removed.get("removed"):
                 break
@@ -135,20 +126,3 @@ def test_shared_hardlink_waiter(pair, lab):
             assert got.ok, f"driver '{waiter.label}': timed acquire failed with {got.error}"
         newcomer.fails("WOULD_BLOCK", "try_acquire", handle=hn, why=f"driver '{waiter.label}' holds the lock")
         waiter.call("release", handle=hw)
-
-
-def _flock_hold(path):
-    """`flock -x PATH cat`, once it says it holds the lock (within a deadline)."""
-    proc = subprocess.Popen(
-        ["flock", "-x", path, "sh", "-c", "echo held; exec cat"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    sel = selectors.DefaultSelector()
-    assert proc.stdout is not None
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    if not sel.select(timeout=5) or proc.stdout.readline() != b"held\n":
-        proc.kill()
-        raise AssertionError(f"flock -x {path} did not take the lock within 5 s")
-    return proc
