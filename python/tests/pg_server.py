@@ -6,8 +6,11 @@ the conformance cases and the benchmark), loaded from the checkout by path.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -59,3 +62,24 @@ def pg_bouncer(pg: Any) -> Any:
 def pg_password() -> str:
     """The password of the server's role ``xlock_pw``; no output may ever contain it [XL-PG-14]."""
     return str(pgserver_module().PASSWORD)
+
+
+@contextlib.contextmanager
+def held_by_child(opened: str, url: str) -> Iterator[subprocess.Popen[str]]:
+    """A child process that opens `opened` (an expression of xlock._pg's open_lock/open_semaphore over the
+    namespace sys.argv[1]), acquires it and waits; yielded once it holds, killed and reaped at the end."""
+    code = (
+        "import sys; from xlock._pg import open_lock, open_semaphore\n"
+        f"x = {opened}\nx.acquire(); print('held', flush=True); sys.stdin.read()"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held", (
+            f"{opened} was not held"
+        )
+        yield child
+    finally:
+        child.kill()
+        child.wait()

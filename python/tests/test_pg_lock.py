@@ -10,26 +10,17 @@ import subprocess
 import sys
 import textwrap
 import time
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+from cli_helpers import wait_until
+from pg_server import held_by_child
 
 import xlock
 from xlock._pg import open_lock
 
 pytest_plugins = ("pg_server",)  # the `pg` fixture
 psycopg = pytest.importorskip("psycopg", reason="install the extra: pip install './python[postgresql]'")
-
-
-def until(condition: Callable[[], Any], what: str, timeout: float = 5.0) -> Any:
-    """Poll a condition with a deadline (never a bare sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.005)
 
 
 def test_exclusion_and_modes(pg: Any) -> None:
@@ -206,7 +197,7 @@ def test_sigint_leaves_nothing_waiting(pg: Any) -> None:
     try:
         assert child.stdout is not None and child.stdin is not None
         backend = int(child.stdout.readline())
-        until(lambda: pg.locks_of([backend]), "the child waits in pg_locks")
+        wait_until(lambda: pg.locks_of([backend]), "the child waits in pg_locks")
         assert pg.locks_of([backend])[0][4] == "f"
         child.send_signal(signal.SIGINT)
         assert child.stdout.readline().split() == ["interrupted", "False"]
@@ -285,24 +276,14 @@ def test_fork_child_holds_nothing_and_spares_the_parent(pg: Any) -> None:
 def test_holder_killed_waiter_acquires(pg: Any) -> None:
     """[XL-PG-11, XL-HOLD-10]: the server releases at once when the client process dies."""
     url = pg.url(tcp=True)
-    code = (
-        "import sys; from xlock._pg import open_lock; l = open_lock('death', sys.argv[1]); l.acquire(); "
-        "print('held', flush=True); sys.stdin.read()"
-    )
-    child = subprocess.Popen(
-        [sys.executable, "-c", code, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
     waiter = open_lock("death", url)
     try:
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "held"
-        assert waiter.acquire(blocking=False) is False
-        child.kill()
-        waiter.acquire(timeout=5)
-        waiter.release()
+        with held_by_child("open_lock('death', sys.argv[1])", url) as child:
+            assert waiter.acquire(blocking=False) is False
+            child.kill()
+            waiter.acquire(timeout=5)
+            waiter.release()
     finally:
-        child.kill()
-        child.wait()
         waiter.close()
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from typing import Any
 
 import pytest
+from pg_server import held_by_child
 
 import xlock
 from xlock._pg import open_semaphore
@@ -90,21 +89,12 @@ def test_release_wakes_an_untimed_waiter(pg: Any) -> None:
 def test_killed_holder_permit_returns(pg: Any) -> None:
     """[XL-PG-13, XL-WAIT-7]: a session that ends rings nothing; the safety poll finds the free slot."""
     url = pg.url(tcp=True)
-    code = (
-        "import sys; from xlock._pg import open_semaphore; s = open_semaphore('dead', 1, sys.argv[1]); "
-        "s.acquire(); print('held', flush=True); sys.stdin.read()"
-    )
-    child = subprocess.Popen(
-        [sys.executable, "-c", code, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
     waiter = open_semaphore("dead", 1, url)
     try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "held"
-        assert waiter.acquire(blocking=False) is False
-        child.kill()
-        assert waiter.acquire(timeout=5) and waiter.slot == 0
-        waiter.release()
+        with held_by_child("open_semaphore('dead', 1, sys.argv[1])", url) as child:
+            assert waiter.acquire(blocking=False) is False
+            child.kill()
+            assert waiter.acquire(timeout=5) and waiter.slot == 0
+            waiter.release()
     finally:
-        child.kill()
-        child.wait()
         waiter.close()
