@@ -175,25 +175,18 @@ class PgServer:
             "-c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200 "
             "-c shared_buffers=16MB -c max_wal_senders=4 -c wal_level=replica"
         )
-        self._run(
-            [
-                self._bin("pg_ctl"),
-                "-D",
-                str(self.data),
-                "-l",
-                str(self.dir / "server.log"),
-                "-w",
-                "-t",
-                str(START_TIMEOUT),
-                "-o",
-                options,
-                "start",
-            ]
-        )
+        self._pg_ctl("-o", options, "start")
         if not self.running:
             atexit.register(self.stop)
         self.running = True
         return self
+
+    def _pg_ctl(self, *args: str) -> None:
+        """pg_ctl on this data directory, logging to server.log and waiting up to START_TIMEOUT."""
+        log = str(self.dir / "server.log")
+        self._run(
+            [self._bin("pg_ctl"), "-D", str(self.data), "-l", log, "-w", "-t", str(START_TIMEOUT), *args]
+        )
 
     def setup_roles(self) -> None:
         """The test database, and a role with a password (for XL-PG-14)."""
@@ -202,21 +195,7 @@ class PgServer:
 
     def restart(self) -> None:
         """`pg_ctl restart -m immediate`: every session ends, every advisory lock is gone."""
-        self._run(
-            [
-                self._bin("pg_ctl"),
-                "-D",
-                str(self.data),
-                "-l",
-                str(self.dir / "server.log"),
-                "-m",
-                "immediate",
-                "-w",
-                "-t",
-                str(START_TIMEOUT),
-                "restart",
-            ]
-        )
+        self._pg_ctl("-m", "immediate", "restart")
 
     def stop(self) -> None:
         for child in self.children:

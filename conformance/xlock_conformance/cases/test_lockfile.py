@@ -68,6 +68,16 @@ def test_lockfile_not_regular(one, lab):
             )
 
 
+def _open_m(d, ns, where, sharing, wrong, **args):
+    """Open object "m" in `ns`; note in `wrong` a `sharing` other than the namespace's [XL-NS-15]."""
+    r = d.call("open", name="m", namespace=ns, **args)
+    if r.get("sharing") != sharing:
+        wrong.append(
+            f"{where}: open {args['kind']} reports sharing {r.get('sharing')!r}, want {sharing!r} [XL-NS-15]"
+        )
+    return r
+
+
 @spec(
     "XL-NS-13",
     "XL-NS-15",
@@ -92,33 +102,22 @@ def test_file_modes(one, lab):
         ("group-setgid", 0o3770, 0o660, "group"),
         ("world", 0o1777, 0o666, "world"),
     ]
-    wrong = []
+    wrong: list[str] = []
     for label, dir_mode, want, sharing in cases:
         ns = lab.make_dir(label, dir_mode)
         dev, ino = ns_identity(ns)
         modes = {"m.lock": want, BELL: want}
-        r = d.call("open", kind="lock", name="m", namespace=ns)
-        if r.get("sharing") != sharing:
-            wrong.append(
-                f"{label} namespace (mode {oct(dir_mode)}): open reports sharing {r.get('sharing')!r}, "
-                f"want {sharing!r} [XL-NS-15]"
-            )
+        where = f"{label} namespace (mode {oct(dir_mode)})"
+        r = _open_m(d, ns, where, sharing, wrong, kind="lock")
         d.call("try_acquire", handle=r["handle"])
         d.call("release", handle=r["handle"])
         if "semaphore" in d.capabilities:
-            r = d.call("open", kind="semaphore", name="m", namespace=ns, capacity=2)
-            if r.get("sharing") != sharing:
-                wrong.append(
-                    f"{label} namespace: open semaphore reports sharing {r.get('sharing')!r}, want "
-                    f"{sharing!r} [XL-NS-15]"
-                )
+            r = _open_m(d, ns, where, sharing, wrong, kind="semaphore", capacity=2)
             d.call("try_acquire", handle=r["handle"])
             d.call("release", handle=r["handle"])
             modes |= {"m.sem": want & ~0o022, "m.0.slot": want}
         if "posix_semaphore" in d.capabilities:
-            r = d.call("open", kind="posix_semaphore", name="m", namespace=ns, value=1)
-            if r.get("sharing") != sharing:
-                wrong.append(f"{label} namespace: open posix_semaphore reports sharing {r.get('sharing')!r}")
+            _open_m(d, ns, where, sharing, wrong, kind="posix_semaphore", value=1)
             p = sem_name("p", dev, ino, "m")
             d.semaphores.add(p)
             path = "/dev/shm/sem." + p[1:]

@@ -62,6 +62,18 @@ def _terminate(pg: PgServer, backends: list[int]) -> None:
         pg.terminate(backend)
 
 
+def _one_holds(
+    holder_spec: Any, waiter_spec: Any, lab: Any, pg: PgServer, *extra: str
+) -> tuple[Driver, str, Driver, str]:
+    """A holder holding lock NAME on the test server and a waiter with it open: (holder, hh, waiter, hw)."""
+    need = ["pg", *extra]
+    holder, waiter = lab.start(holder_spec, need=need), lab.start(waiter_spec, need=need)
+    url = pg.url()
+    hh, hw = _open(holder, url), _open(waiter, url)
+    holder.call("acquire", handle=hh)
+    return holder, hh, waiter, hw
+
+
 def _until(condition: Any, what: str, timeout: float = WAKE_DEADLINE) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -171,10 +183,7 @@ def test_pg_remove(pair, lab, pg):
 
 @spec("XL-PG-7", "XL-WAIT-3")
 def test_pg_timed(pair, lab, pg):
-    holder, waiter = lab.start(pair[0], need=["pg", "timeout"]), lab.start(pair[1], need=["pg", "timeout"])
-    url = pg.url()
-    hh, hw = _open(holder, url), _open(waiter, url)
-    holder.call("acquire", handle=hh)
+    holder, hh, waiter, hw = _one_holds(pair[0], pair[1], lab, pg, "timeout")
     for timeout_ms in (1, 30, 200):
         t0 = time.monotonic()
         timed_failure(waiter, hw, timeout_ms)
@@ -191,10 +200,7 @@ def test_pg_timed(pair, lab, pg):
 @spec("XL-PG-7", "XL-WAIT-3")
 def test_pg_timeout_zero(pair, lab, pg):
     """Timeout 0 is one try failing with TIMEOUT — never lock_timeout = 0, which means no timeout."""
-    holder, waiter = lab.start(pair[0], need=["pg", "timeout"]), lab.start(pair[1], need=["pg", "timeout"])
-    url = pg.url()
-    hh, hw = _open(holder, url), _open(waiter, url)
-    holder.call("acquire", handle=hh)
+    holder, hh, waiter, hw = _one_holds(pair[0], pair[1], lab, pg, "timeout")
     waiter.fails(
         "TIMEOUT",
         "acquire",
@@ -227,10 +233,7 @@ def test_pg_death(pair, lab, pg):
 @spec("XL-PG-10")
 def test_pg_terminated(pair, lab, pg):
     """pg_terminate_backend of the holder: the waiter acquires; the holder's next release is LOST."""
-    holder, waiter = lab.start(pair[0], need=["pg"]), lab.start(pair[1], need=["pg"])
-    url = pg.url()
-    hh, hw = _open(holder, url), _open(waiter, url)
-    holder.call("acquire", handle=hh)
+    holder, hh, waiter, hw = _one_holds(pair[0], pair[1], lab, pg)
     backends = _backends(pg, holder)
     assert backends, (
         f"driver '{holder.label}': no session with application_name 'xlock/1 … pid={holder.pid} …' [XL-PG-6]"
@@ -298,10 +301,7 @@ def test_pg_already_held(one, lab, pg):
 def test_pg_interrupt(one, lab, pg):
     """SIGINT to the driver during a server-side wait: INTERRUPTED, and its session has no granted and no
     waiting entry left, even after the holder releases; the object is usable again."""
-    holder, waiter = lab.start(one, need=["pg"]), lab.start(one, need=["pg"])
-    url = pg.url()
-    hh, hw = _open(holder, url), _open(waiter, url)
-    holder.call("acquire", handle=hh)
+    holder, hh, waiter, hw = _one_holds(one, one, lab, pg)
     rid = waiter.send("acquire", handle=hw)
     backends = _backends(pg, waiter)
     _until(lambda: pg.locks_of(backends), f"driver '{waiter.label}' waits in pg_locks")
