@@ -178,6 +178,38 @@ def rand8() -> str:
     return os.urandom(4).hex()  # XL-ENC-6: unpredictable
 
 
+def create_atomically(
+    prefix: str,
+    final: str,
+    access: int,
+    mode: int,
+    fill: Callable[[int], object],
+    dir_fd: Optional[int] = None,
+) -> Optional[bool]:
+    """The atomic creation of XL-BELL-2, XL-CSEM-4 and XL-PSEM-2: PREFIX.r.tmp (XL-ENC-3) opened with
+    `access | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC` and `mode`, fchmod to `mode`, fill(fd), link to
+    `final`, unlink the temporary name. True if linked; False if `final` exists (another creator won); None
+    if the temporary name exists (XL-ENC-6: never waited for, the caller picks another). OSError propagates.
+    """
+    tmp = f"{prefix}.{rand8()}.tmp"
+    try:
+        fd = os.open(tmp, access | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+    except FileExistsError:
+        return None
+    try:
+        try:
+            os.fchmod(fd, mode)
+            fill(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp, dir_fd=dir_fd)
+
+
 # -- names ----------------------------------------------------------------------------------------------
 def check_name(req: dict[str, Any]) -> str:
     if "name" in req and "name_hex" in req:
@@ -457,26 +489,10 @@ class Bell:
             except FileNotFoundError:
                 if not create:
                     return
-            tmp = f"{BELL_FILE}.{rand8()}.tmp"  # XL-BELL-2: created atomically
-            try:
-                tfd = os.open(
-                    tmp,
-                    os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                    ns.file_mode,
-                    dir_fd=ns.fd,
-                )
-            except FileExistsError:
-                continue
-            try:
-                os.fchmod(tfd, ns.file_mode)
-                os.ftruncate(tfd, BELL_SIZE)
-                try:
-                    os.link(tmp, BELL_FILE, src_dir_fd=ns.fd, dst_dir_fd=ns.fd, follow_symlinks=False)
-                except FileExistsError:
-                    continue
-            finally:
-                os.close(tfd)
-                os.unlink(tmp, dir_fd=ns.fd)
+            # XL-BELL-2: created atomically; whoever linked it, open it again
+            create_atomically(
+                BELL_FILE, BELL_FILE, os.O_RDWR, ns.file_mode, lambda fd: os.ftruncate(fd, BELL_SIZE), ns.fd
+            )
         else:
             self.state = "unusable: cannot create it"
             return
@@ -827,33 +843,16 @@ def check_capacity_file(ns: Namespace, base: str, name: str, capacity: int) -> N
 def create_capacity_file(ns: Namespace, base: str, capacity: int) -> bool:
     """XL-CSEM-4: temporary file, linkat; False if another participant's file won."""
     file = base + ".sem"
+    content = capacity_content(capacity)
     for _ in range(MAX_ROUNDS):
-        tmp = f"{base}.{rand8()}.tmp"
         try:
-            wfd = os.open(
-                tmp,
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                ns.capacity_mode,
-                dir_fd=ns.fd,
+            linked = create_atomically(
+                base, file, os.O_WRONLY, ns.capacity_mode, lambda fd: os.write(fd, content), ns.fd
             )
-        except FileExistsError:
-            continue  # XL-ENC-6: never wait for a temporary name
-        except OSError as exc:
-            raise file_error(ns, tmp, exc) from None
-        try:
-            os.fchmod(wfd, ns.capacity_mode)
-            os.write(wfd, capacity_content(capacity))
-        finally:
-            os.close(wfd)
-        try:
-            os.link(tmp, file, src_dir_fd=ns.fd, dst_dir_fd=ns.fd, follow_symlinks=False)
-            return True
-        except FileExistsError:
-            return False
         except OSError as exc:
             raise file_error(ns, file, exc) from None
-        finally:
-            os.unlink(tmp, dir_fd=ns.fd)
+        if linked is not None:
+            return linked
     raise XError(
         "OS_ERROR", f"no free temporary name for {ns.file_path(file)} in {MAX_ROUNDS} tries [XL-ENC-6]"
     )
@@ -894,6 +893,7 @@ class PosixSemaphore:
     def _open_or_create(self, value: int) -> int:
         """XL-PSEM-2: open our own descriptor; create atomically as glibc does."""
         flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+        content = sem_bytes(value)
         for _ in range(MAX_ROUNDS):
             try:
                 return os.open(self.file, flags)
@@ -901,26 +901,9 @@ class PosixSemaphore:
                 pass
             except OSError as exc:
                 raise self._error(exc) from None
-            tmp = f"{self.file}.{rand8()}.tmp"
-            try:
-                tfd = os.open(
-                    tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, self.ns.file_mode
-                )
-            except FileExistsError:
-                continue
-            try:
-                os.fchmod(tfd, self.ns.file_mode)
-                os.write(tfd, sem_bytes(value))
-                try:
-                    os.link(tmp, self.file)
-                except FileExistsError:
-                    continue
-                os.close(tfd)
-                tfd = -1
-            finally:
-                if tfd >= 0:
-                    os.close(tfd)
-                os.unlink(tmp)
+            create_atomically(
+                self.file, self.file, os.O_RDWR, self.ns.file_mode, lambda fd: os.write(fd, content)
+            )
         raise XError("OS_ERROR", f"{self.file}: another process keeps creating and removing it [XL-LOCK-12]")
 
     def _error(self, exc: OSError) -> XError:
