@@ -179,6 +179,11 @@ class TestDriver < Minitest::Test
     s = session
     assert_equal({ "id" => nil, "ok" => false, "error" => "BAD_REQUEST" },
                  s.send_line("not json").slice("id", "ok", "error"))
+    # JSON that is not an object, an array among them (the driver used to die on one) [PROTOCOL.md]
+    ["[1]", "7", '"exit"', "null"].each do |line|
+      assert_equal({ "id" => nil, "ok" => false, "error" => "BAD_REQUEST" },
+                   s.send_line(line).slice("id", "ok", "error"), line)
+    end
     assert_equal "BAD_REQUEST", s.call("frobnicate")["error"]
     assert_equal "BAD_REQUEST", s.call("open", kind: "lock")["error"]
     assert_equal "BAD_REQUEST", s.call("open", kind: "lock", name: 5)["error"]
