@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -81,6 +81,22 @@ def _waiting(server: Any, backend: int) -> bool:
     return any(r[4] == "f" for r in server.locks_of([backend]))
 
 
+def _go_and_free(
+    server: Any, waiter: subprocess.Popen[str], backend: int, free: Callable[[], object]
+) -> float:
+    """Tell the waiter process to acquire, wait until it is queued in the server (session `backend`),
+    then free the lock with `free`: the microseconds until the waiter says it returned."""
+    assert waiter.stdin is not None and waiter.stdout is not None  # both are pipes
+    waiter.stdin.write("go\n")
+    waiter.stdin.flush()
+    deadline = time.monotonic() + 5
+    while not _waiting(server, backend):  # the waiter is queued in the server
+        assert time.monotonic() < deadline, "the waiter never queued"
+    t0 = time.monotonic_ns()
+    free()
+    return (int(waiter.stdout.readline()) - t0) / 1000
+
+
 def python_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.path.join(ROOT, "python", "src")}
 
@@ -105,14 +121,7 @@ def handoff(
         samples = []
         for _ in range(n):
             holder.acquire()
-            child.stdin.write("go\n")
-            child.stdin.flush()
-            deadline = time.monotonic() + 5
-            while not _waiting(server, backend):  # the waiter is queued in the server
-                assert time.monotonic() < deadline, "the waiter never queued"
-            t0 = time.monotonic_ns()
-            holder.release()
-            samples.append((int(child.stdout.readline()) - t0) / 1000)
+            samples.append(_go_and_free(server, child, backend, holder.release))
         return statistics.median(samples)
     finally:
         child.kill()
@@ -219,14 +228,7 @@ def kill_release_workers(server: Any, argv: list[str], env: dict[str, str], url:
             assert holder.stdout is not None
             try:
                 assert holder.stdout.readline().strip(), "the holder did not take the lock"
-                waiter.stdin.write("go\n")
-                waiter.stdin.flush()
-                deadline = time.monotonic() + 5
-                while not _waiting(server, backend):  # the waiter is queued in the server
-                    assert time.monotonic() < deadline, "the waiter never queued"
-                t0 = time.monotonic_ns()
-                holder.kill()
-                samples.append((int(waiter.stdout.readline()) - t0) / 1000)
+                samples.append(_go_and_free(server, waiter, backend, holder.kill))
             finally:
                 holder.kill()
                 holder.wait()

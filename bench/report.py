@@ -224,6 +224,11 @@ def directions(row: dict[str, Any]) -> str:
     return "{} / {}".format(us(row["median_a_to_b_us"]), us(row["median_b_to_a_us"]))
 
 
+def handoff_figures(row: dict[str, Any]) -> tuple[str, str, str, str]:
+    """A hand-off row's median, a -> b / b -> a, mean and max, as its table shows them."""
+    return us(row["median_us"]), directions(row), us(row["mean_us"]), us(row["max_us"])
+
+
 def handoff_section(res: dict[str, Any], t: Targets) -> str:
     base = raw_handoff(res)
     rows = []
@@ -238,10 +243,7 @@ def handoff_section(res: dict[str, Any], t: Targets) -> str:
                 row["pair"],
                 row["mode"],
                 row["n"],
-                us(row["median_us"]),
-                directions(row),
-                us(row["mean_us"]),
-                us(row["max_us"]),
+                *handoff_figures(row),
                 ratio(r),
                 verdict,
             )
@@ -283,10 +285,7 @@ def wakeup_section(res: dict[str, Any], t: Targets) -> str:
             (
                 row["pair"],
                 row["n"],
-                us(row["median_us"]),
-                directions(row),
-                us(row["mean_us"]),
-                us(row["max_us"]),
+                *handoff_figures(row),
                 ratio(r),
                 ratio(row["median_us"] / handoff_base),
                 verdict,

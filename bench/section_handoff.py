@@ -90,20 +90,12 @@ def handoff_configs(
     slow = 3 if quick else 10  # polling peers: one session
     configs: list[Config] = []
 
-    def add(
-        section: str,
-        row: dict[str, Any],
-        argv_a: list[str],
-        argv_b: list[str],
-        rounds: int,
-        sessions: int = 1,
-        env: Optional[dict[str, str]] = None,
-        **ping: Any,
-    ) -> None:
+    def add(section: str, row: dict[str, Any], *args: Any, **ping: Any) -> None:
+        """A Config (Config's arguments: argv_a, argv_b, rounds, ...) whose row goes to results[section]."""
         ping.setdefault("name", f"ho-{len(configs)}")  # each row its own lock (and doorbell)
         kind = ping.get("kind", "lock")
         uses_semaphore({"lock": "l", "semaphore": "s", "posix_semaphore": "p"}[kind], ns, ping["name"])
-        c = Config(section, row, argv_a, argv_b, rounds, sessions, env, **ping)
+        c = Config(section, row, *args, **ping)
         c.table_rows = results[section]
         configs.append(c)
 
