@@ -16,6 +16,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -71,22 +72,28 @@ def check_vectors(spec_dir: Path) -> list[str]:
     return errors
 
 
-def check_ids(root: Path, ids: set[str]) -> list[str]:
-    errors: list[str] = []
-    for top in SCANNED_DIRS:
+def scanned_files(root: Path, dirs: tuple[str, ...], suffixes: set[str]) -> Iterator[tuple[Path, str]]:
+    """(path, text) of every file under `dirs` (relative to `root`) with one of `suffixes`, in order,
+    outside SKIPPED_PARTS (build output, caches, virtualenvs)."""
+    for top in dirs:
         base = root / top
         if not base.exists():
             continue
         for path in sorted(base.rglob("*")):
-            if not path.is_file() or path.suffix not in SCANNED_SUFFIXES:
+            if not path.is_file() or path.suffix not in suffixes:
                 continue
             if SKIPPED_PARTS.intersection(path.relative_to(root).parts):
                 continue
-            text = path.read_text(encoding="utf-8", errors="replace")
-            for lineno, line in enumerate(text.splitlines(), 1):
-                for cited in CITATION.findall(line):
-                    if cited not in ids:
-                        errors.append(f"{path.relative_to(root)}:{lineno}: cites unknown requirement {cited}")
+            yield path, path.read_text(encoding="utf-8", errors="replace")
+
+
+def check_ids(root: Path, ids: set[str]) -> list[str]:
+    errors: list[str] = []
+    for path, text in scanned_files(root, SCANNED_DIRS, SCANNED_SUFFIXES):
+        for lineno, line in enumerate(text.splitlines(), 1):
+            for cited in CITATION.findall(line):
+                if cited not in ids:
+                    errors.append(f"{path.relative_to(root)}:{lineno}: cites unknown requirement {cited}")
     return errors
 
 
@@ -98,16 +105,8 @@ def must_ids(spec_text: str) -> list[str]:
 def cited_ids(root: Path, dirs: tuple[str, ...]) -> set[str]:
     """Every requirement ID cited in the files under `dirs` (relative to `root`)."""
     found: set[str] = set()
-    for top in dirs:
-        base = root / top
-        if not base.exists():
-            continue
-        for path in sorted(base.rglob("*")):
-            if not path.is_file() or path.suffix not in TEST_SUFFIXES:
-                continue
-            if SKIPPED_PARTS.intersection(path.relative_to(root).parts):
-                continue
-            found.update(CITATION.findall(path.read_text(encoding="utf-8", errors="replace")))
+    for _, text in scanned_files(root, dirs, TEST_SUFFIXES):
+        found.update(CITATION.findall(text))
     return found
 
 
