@@ -155,13 +155,20 @@ NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
 @pytest.fixture
-def world_ns() -> Iterator[str]:
-    """A world-shared namespace (root-owned, 1777) directly in /tmp, so that uid 65534 can reach it."""
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to act as another user")
+def world_dir() -> Iterator[str]:
+    """A world-shared namespace (1777, owned by the test's user) directly in /tmp, so that uid 65534 can
+    reach it."""
     ns = tempfile.mkdtemp(prefix="xlock-world-", dir="/tmp")
     os.chmod(ns, 0o1777)
     try:
         yield ns
     finally:
         shutil.rmtree(ns)
+
+
+@pytest.fixture
+def world_ns(world_dir: str) -> str:
+    """world_dir for the attacks that act as another user with setpriv (NOBODY): needs root and setpriv."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to act as another user")
+    return world_dir

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -41,18 +39,7 @@ def protected_regular() -> Iterator[None]:
             f.write(old)
 
 
-@pytest.fixture
-def shared_ns() -> Iterator[str]:
-    # Directly in /tmp (sticky, world-writable) so that uid 65534 can reach it; mode 1777 makes it shared.
-    ns = tempfile.mkdtemp(prefix="xlock-shared-", dir="/tmp")
-    os.chmod(ns, 0o1777)
-    try:
-        yield ns
-    finally:
-        shutil.rmtree(ns)
-
-
-def test_other_users_lock_file_opens_under_protected_regular(protected_regular: None, shared_ns: str) -> None:
+def test_other_users_lock_file_opens_under_protected_regular(protected_regular: None, world_dir: str) -> None:
     creator = (
         "import os, sys, xlock\n"
         "os.setgid(65534); os.setuid(65534)\n"
@@ -60,7 +47,7 @@ def test_other_users_lock_file_opens_under_protected_regular(protected_regular: 
         "    print(lock.path)\n"
     )
     made = subprocess.run(
-        [sys.executable, "-c", creator, shared_ns], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", creator, world_dir], capture_output=True, text=True, timeout=60, check=False
     )
     assert made.returncode == 0, made.stderr
     path = made.stdout.strip()
@@ -71,7 +58,7 @@ def test_other_users_lock_file_opens_under_protected_regular(protected_regular: 
     with pytest.raises(PermissionError):
         os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
 
-    lock = xlock.Lock("nightly", namespace=shared_ns)
+    lock = xlock.Lock("nightly", namespace=world_dir)
     try:
         assert lock.acquire(blocking=False)
         assert lock.locked()
