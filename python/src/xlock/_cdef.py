@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["ABI_CDEF", "API_CDEF", "C_SOURCE", "C_VERSION", "MODULE"]
 
 MODULE = "xlock._xlock_c"
-C_VERSION = 5
+C_VERSION = 6
 
 ABI_CDEF = """
     struct timespec { long tv_sec; long tv_nsec; };
@@ -50,6 +50,14 @@ API_CDEF = """
     int xl_wait_step(uint32_t *word, int bellfd, int shared, int fd, int op, int dirfd, const char *name,
                      unsigned long long dev, unsigned long long ino, long long start_ns,
                      long long deadline_ns);
+    struct xl_hold { long state; unsigned long owner; long waiters; ...; };
+    void xl_hold_init(struct xl_hold *h, int op, uint32_t *word, int bellfd, int shared);
+    long xl_hold_give(struct xl_hold *h, int fd, int dirfd, const char *name, unsigned long long dev,
+                      unsigned long long ino);
+    long xl_hold_swap(struct xl_hold *h, long from, long to);
+    long xl_hold_waiting(struct xl_hold *h, long delta);
+    int xl_hold_lock(struct xl_hold *h);
+    long xl_hold_unlock(struct xl_hold *h);
 """
 
 C_SOURCE = r"""
@@ -57,6 +65,7 @@ C_SOURCE = r"""
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <semaphore.h>
 #include <stdint.h>
 #include <string.h>
@@ -276,5 +285,93 @@ static int xl_wait_step(uint32_t *word, int bellfd, int shared, int fd, int op, 
         if (xl_sleep(word, value, wake) != 0)
             return XL_WAITED; /* the poll's time came, or a signal */
     }
+}
+
+/* One Lock object's hold: the fast path acquires and releases it without Python's mutex [XL-HOLD-1..3].
+   state: XL_FREE; XL_TRYING (a fast attempt is running); XL_HELD (held through the fast path by the
+   thread `owner`, pthread_self() = threading.get_ident()); XL_SLOW (Python's slow path has the object:
+   acquiring, holding, waiting, closing; a closed object stays there); XL_RELEASING (a fast release is
+   running). Only the party that moved the state away from XL_FREE touches the file. waiters: threads of
+   the slow path waiting in this process; a fast release returns their number, so that Python wakes them. */
+enum { XL_FREE, XL_TRYING, XL_HELD, XL_SLOW, XL_RELEASING };
+#define XL_INPROC 7 /* xl_hold_lock: the object is not free in this process, or its file is not open */
+
+struct xl_hold {
+    long state;
+    unsigned long owner;
+    long waiters;
+    int fd, op, dirfd, bellfd, shared;
+    const char *name;
+    unsigned long long dev, ino;
+    uint32_t *word;
+};
+
+/* The observed state; the swap to `to` happened if it equals `from`. */
+static long xl_hold_swap(struct xl_hold *h, long from, long to)
+{
+    __atomic_compare_exchange_n(&h->state, &from, to, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return from;
+}
+
+/* Give the object back (to XL_FREE) with its file's descriptor (-1: not open) and the re-check's
+   arguments (name NULL: the link-count check; the name must outlive the object). Returns the waiters. */
+static long xl_hold_give(struct xl_hold *h, int fd, int dirfd, const char *name, unsigned long long dev,
+                         unsigned long long ino)
+{
+    h->fd = fd;
+    h->dirfd = dirfd;
+    h->name = name;
+    h->dev = dev;
+    h->ino = ino;
+    h->owner = 0;
+    __atomic_store_n(&h->state, XL_FREE, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&h->waiters, __ATOMIC_SEQ_CST);
+}
+
+/* The lock's flock operation (with LOCK_NB) and bell; the object starts in the slow path's hands. */
+static void xl_hold_init(struct xl_hold *h, int op, uint32_t *word, int bellfd, int shared)
+{
+    memset(h, 0, sizeof *h);
+    h->op = op;
+    h->word = word;
+    h->bellfd = bellfd;
+    h->shared = shared;
+    h->fd = -1;
+    h->state = XL_SLOW;
+}
+
+/* A waiter of the slow path comes (delta 1) or goes (-1); returns the state, read after the change, so
+   that a release in between is never missed (the releaser frees, then reads the waiters). */
+static long xl_hold_waiting(struct xl_hold *h, long delta)
+{
+    __atomic_fetch_add(&h->waiters, delta, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&h->state, __ATOMIC_SEQ_CST);
+}
+
+/* The fast acquire: one non-blocking try of the lock-file cycle (xl_lock). XL_LOCKED: held, the state
+   is XL_HELD; otherwise the state is back to XL_FREE (or was never ours: XL_INPROC) and the slow path
+   decides, waits and reports. */
+static int xl_hold_lock(struct xl_hold *h)
+{
+    int rc;
+    if (xl_hold_swap(h, XL_FREE, XL_TRYING) != XL_FREE)
+        return XL_INPROC;
+    rc = h->fd < 0 ? XL_INPROC : xl_lock(h->fd, h->op, h->dirfd, h->name, h->dev, h->ino);
+    if (rc == XL_LOCKED)
+        h->owner = (unsigned long)pthread_self();
+    __atomic_store_n(&h->state, rc == XL_LOCKED ? XL_HELD : XL_FREE, __ATOMIC_SEQ_CST);
+    return rc;
+}
+
+/* The fast release [XL-LOCK-9, XL-BELL-6]: -1 if the fast path does not hold the object (the slow path
+   decides); otherwise flock(LOCK_UN), the ring, XL_FREE, and the number of waiters to wake. */
+static long xl_hold_unlock(struct xl_hold *h)
+{
+    if (xl_hold_swap(h, XL_HELD, XL_RELEASING) != XL_HELD)
+        return -1;
+    h->owner = 0;
+    xl_unlock_ring(h->fd, h->word, h->bellfd, h->shared);
+    __atomic_store_n(&h->state, XL_FREE, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&h->waiters, __ATOMIC_SEQ_CST);
 }
 """

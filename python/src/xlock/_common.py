@@ -139,20 +139,30 @@ def claim_in_process(
     what: Callable[[], str],
     busy: str,
     wait: Callable[[], object],
+    take: Callable[[], object] | None = None,
 ) -> bool:
     """The in-process part of a lock's acquire, called with the object's mutex held: waits (``wait()``,
     a bounded slice) while another thread (or task) of this process holds or is acquiring the object
     [XL-HOLD-2]. True when a reentrant hold was counted [XL-HOLD-4] (nothing more to do); False when
     ``owner`` now owns the object and acquires it for real. ``what()`` names the object in messages
-    (made only when one is raised), ``busy`` ends the WouldBlock message. Raises InvalidArgument
-    (closed), AlreadyHeld [XL-HOLD-3], WouldBlock, the object's Timeout, or whatever ``wait`` raises."""
+    (made only when one is raised), ``busy`` ends the WouldBlock message. ``take``, for an object with a
+    fast path (``Lock``'s hold), takes the object from it when no owner is recorded: ``None`` when taken,
+    else the thread ident of the fast path's holder (``0`` while a fast try or release runs). Raises
+    InvalidArgument (closed), AlreadyHeld [XL-HOLD-3], WouldBlock, the object's Timeout, or whatever
+    ``wait`` raises."""
     while True:
         if lock._closed:
             raise InvalidArgument(f"{what()} is closed")
         current = lock._owner
+        held = lock._count
         if current is None:
-            break
-        if lock._count and (current == owner or current_owner_matches(current)):
+            if take is None:
+                break
+            current = take()
+            if current is None:
+                break
+            held = 1  # held on the fast path (ident 0, a try or release running, matches no caller)
+        if held and (current == owner or current_owner_matches(current)):
             if lock.reentrant:
                 lock._count += 1  # [XL-HOLD-4]
                 return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
 
 from ._bell import ACQUIRED, TIMED_OUT, bell_of, wait_file, wait_loop
@@ -37,10 +38,17 @@ __all__ = ["Lock", "RLock"]
 _flock = fcntl.flock
 _LOCK_UN = fcntl.LOCK_UN
 _get_ident = threading.get_ident
+_sched_yield = os.sched_yield
 _NUMBERS = (int, float)
-# The compiled module's single calls (None in ABI mode): flock + re-check, flock(LOCK_UN) + ring.
+# The compiled module's single calls (None in ABI mode): flock + re-check, flock(LOCK_UN) + ring, and the
+# hold's fast acquire and release (see _cdef: struct xl_hold).
 _xl_lock = lib.xl_lock if COMPILED else None
 _xl_unlock_ring = lib.xl_unlock_ring if COMPILED else None
+_xl_hold_lock: Any = lib.xl_hold_lock if COMPILED else None  # used only with a hold (compiled)
+_xl_hold_unlock: Any = lib.xl_hold_unlock if COMPILED else None
+# The hold's states (_cdef's enum) and xl_hold_lock's outcome when the object is not free in this process.
+_FREE, _TRYING, _HELD, _SLOW, _RELEASING = 0, 1, 2, 3, 4
+_INPROC = 7
 
 
 class Lock(Handle):
@@ -69,10 +77,16 @@ class Lock(Handle):
     # _owner: None = free; set with _count 0 = an acquisition is in progress; _count > 0 = held (the
     # holder's acquisitions, > 1 only when reentrant [XL-HOLD-4]). _cond: made on first need. (Class
     # defaults: an object made per use sets none of them.)
+    #
+    # _hold (compiled, not reentrant): a C struct xl_hold through which acquire and release take and give
+    # the object without the mutex, in one C call each. While _owner is None its state is free, or held
+    # (or being tried or released) by that fast path; the slow path below (waits, errors, close, asyncio)
+    # takes the object from it under the mutex (state "slow", _owner set) and gives it back with _unown.
     _owner: object = None
     _count = 0
     _waiters = 0
     _cond: threading.Condition | None = None
+    _hold: Any = None
 
     def __new__(cls, name: NameLike, *, namespace: NamespaceArg = None, **options: Any) -> Lock:
         # A postgresql:// namespace (given or in XLOCK_NAMESPACE) is a PostgreSQL lock, same API [XL-PG-1].
@@ -117,6 +131,9 @@ class Lock(Handle):
         self._op = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
         self._op_nb = self._op | fcntl.LOCK_NB
         self._mutex = threading.Lock()
+        if COMPILED and not self.reentrant:
+            self._hold = ffi.new("struct xl_hold *")
+            self._reset_hold()
         self._opened()
 
     # -- acquisition ---------------------------------------------------------------------------------
@@ -137,10 +154,13 @@ class Lock(Handle):
         non-regular file; ``XLockOSError``. A signal handler's exception (``KeyboardInterrupt``)
         propagates; nothing is held afterwards [XL-WAIT-9].
         """
-        if (
-            timeout is None or timeout == UNTIMED or (blocking and type(timeout) in _NUMBERS and timeout >= 0)
-        ) and self._try_fast():
-            return True
+        if timeout is None or timeout == UNTIMED or (blocking and type(timeout) in _NUMBERS and timeout >= 0):
+            hold = self._hold
+            if hold is None:
+                if self._try_fast():
+                    return True
+            elif _xl_hold_lock(hold) == LOCKED:  # the hot path: one C call [XL-WAIT-12]
+                return True
         seconds = acquire_timeout(blocking, timeout)
         try:
             self._acquire(_get_ident(), blocking, seconds, None, None)
@@ -149,9 +169,9 @@ class Lock(Handle):
         return True
 
     def _try_fast(self) -> bool:
-        """The hot path, timed or not: one non-blocking attempt of the lock-file cycle (one C call on the
-        compiled path) under the object's mutex, before any deadline or bell [XL-WAIT-12]. False: the slow
-        path decides, waits and reports."""
+        """The hot path of an object without a hold (ABI mode, reentrant), timed or not: one non-blocking
+        attempt of the lock-file cycle (one C call on the compiled path) under the object's mutex, before
+        any deadline or bell [XL-WAIT-12]. False: the slow path decides, waits and reports."""
         mutex = self._mutex
         mutex.acquire()
         try:
@@ -176,8 +196,13 @@ class Lock(Handle):
 
     def __enter__(self: L) -> L:
         # Raises Timeout when the default timeout passes: a `with` body never runs unlocked.
-        if not self._try_fast():
-            self._acquire(_get_ident(), True, self._default_timeout, None, None)
+        hold = self._hold
+        if hold is None:
+            if self._try_fast():
+                return self
+        elif _xl_hold_lock(hold) == LOCKED:
+            return self
+        self._acquire(_get_ident(), True, self._default_timeout, None, None)
         return self
 
     def _sync_owner(self) -> object:
@@ -196,20 +221,28 @@ class Lock(Handle):
         if not blocking and timeout is not None:
             raise InvalidArgument(f"lock {self.name!r} ({self.path}): blocking=False takes no timeout")
 
+        hold = self._hold
+
         def wait() -> None:  # one slice, so that signals and cancellation are noticed
             if cancel is not None and cancel.is_set():
                 raise self._cancelled()
             if self._cond is None:  # made on first need, under the mutex: most objects never wait
                 self._cond = threading.Condition(self._mutex)
             self._waiters += 1
+            # counted in the hold too, then its state read: a fast release in between is not missed
+            state = _FREE if hold is None else lib.xl_hold_waiting(hold, 1)
             try:
-                self._cond.wait(seconds_until(deadline_ns, IN_PROCESS_SLICE_S))
+                if hold is None or state != _FREE:
+                    self._cond.wait(seconds_until(deadline_ns, IN_PROCESS_SLICE_S))
             finally:
                 self._waiters -= 1
+                if hold is not None:
+                    lib.xl_hold_waiting(hold, -1)
 
         with self._mutex:
             busy = "is held by another thread of this process through the same Lock object"
-            if claim_in_process(self, owner, blocking, timeout, deadline_ns, self._what, busy, wait):
+            take = None if hold is None else self._take_hold
+            if claim_in_process(self, owner, blocking, timeout, deadline_ns, self._what, busy, wait, take):
                 return  # a reentrant hold, counted
         try:
             if not blocking:
@@ -233,7 +266,7 @@ class Lock(Handle):
             closed = self._closed
             if closed:  # closed by another thread while we waited: we finish the close
                 self._file.unlock()
-                self._owner = None
+                self._unown()
             else:
                 self._count = 1
         if closed:
@@ -244,7 +277,7 @@ class Lock(Handle):
         # Whatever interrupted us (timeout, signal, cancel), leave nothing held [XL-WAIT-9, XL-ERR-4].
         self._file.unlock()
         with self._mutex:
-            self._owner = None
+            self._unown()
             closed = self._closed
             if self._waiters:
                 self._notify_one()
@@ -284,6 +317,13 @@ class Lock(Handle):
         thread, and the file lock goes when the count reaches zero [XL-HOLD-4]. Raises ``NotHeld`` if this
         object does not hold the lock (or, reentrant, the caller is not the holder) [XL-HOLD-6].
         """
+        hold = self._hold
+        if hold is not None:
+            waiters = _xl_hold_unlock(hold)  # held on the fast path: one C call
+            if waiters >= 0:
+                if waiters:
+                    self._wake_waiter()
+                return
         mutex = self._mutex
         mutex.acquire()
         try:
@@ -303,8 +343,7 @@ class Lock(Handle):
                 _xl_unlock_ring(self._file.fd, *self._ring_args)
             else:
                 _flock(self._file.fd, _LOCK_UN)  # as _unlock_held, inline: the hot path
-            self._owner = None
-            self._count = 0
+            self._unown()
             if self._waiters:
                 self._notify_one()
         finally:
@@ -326,10 +365,55 @@ class Lock(Handle):
     def _unlock_held(self) -> None:
         """``flock(LOCK_UN)`` of the held file and hand the object to the next thread; under the mutex."""
         _flock(self._file.fd, _LOCK_UN)
-        self._owner = None
-        self._count = 0
+        self._unown()
         if self._waiters:
             self._notify_one()
+
+    def _unown(self) -> None:
+        """The slow path lets the object go (under the mutex): no owner, nothing held, and, unless closed,
+        the hold back to free with the file's current descriptor and re-check arguments."""
+        self._owner = None
+        self._count = 0
+        if self._hold is not None and not self._closed:
+            self._give_hold()
+
+    def _give_hold(self) -> None:
+        lock_file = self._file
+        lib.xl_hold_give(self._hold, lock_file.fd, *(lock_file.args or lock_file.check_args()))
+
+    def _reset_hold(self) -> None:
+        """A new hold (after construction and in a forked child), free with the file as it is now."""
+        lib.xl_hold_init(self._hold, self._op_nb, *self._ring_args)
+        self._give_hold()
+
+    def _take_hold(self) -> object:
+        """``claim_in_process``'s ``take``: under the mutex, with no owner recorded, take the object from
+        the fast path: ``None`` when taken; else the fast holder's thread ident (0 while a try or release
+        runs)."""
+        hold = self._hold
+        if lib.xl_hold_swap(hold, _FREE, _SLOW) == _FREE:
+            return None
+        owner: int = hold.owner
+        return owner
+
+    def _seize_hold(self) -> bool:
+        """Close's take-over, under the mutex with no owner recorded: the object is taken from the fast
+        path, and True if the fast path held the lock (the caller unlocks it). A try or release in
+        another thread lasts one or two system calls: yield until it is over."""
+        hold = self._hold
+        while True:
+            state = lib.xl_hold_swap(hold, _FREE, _SLOW)
+            if state == _FREE or state == _SLOW:
+                return False
+            if state == _HELD and lib.xl_hold_swap(hold, _HELD, _SLOW) == _HELD:
+                return True
+            _sched_yield()
+
+    def _wake_waiter(self) -> None:
+        """A fast release (or try) freed the object while threads of this process waited: wake one."""
+        with self._mutex:
+            if self._waiters:
+                self._notify_one()
 
     def _notify_one(self) -> None:
         """Wake one thread waiting for this object; under the mutex, with ``_waiters`` > 0 (so the
@@ -342,7 +426,7 @@ class Lock(Handle):
 
     def locked(self) -> bool:
         """True if this object holds the lock (not whether someone else does)."""
-        return self._count > 0
+        return self._count > 0 or (self._hold is not None and self._hold.state == _HELD)
 
     # -- lifetime -----------------------------------------------------------------------------------
 
@@ -356,6 +440,8 @@ class Lock(Handle):
             if self._closed:
                 return
             self._closed = True
+            if self._hold is not None and self._owner is None and self._seize_hold():
+                self._owner, self._count = _get_ident(), 1  # held on the fast path: released below
             ring = False
             if self._count:
                 self._file.unlock()
@@ -377,7 +463,7 @@ class Lock(Handle):
             if self._closed:
                 return
             self._closed = True
-            if self._count:
+            if self._count or (self._hold is not None and self._hold.state == _HELD):
                 self._file.unlock()
                 self._bell.ring(self._word)
             self._finish_close()
@@ -389,10 +475,11 @@ class Lock(Handle):
         (``xlock run``'s COMMAND and its children) keep the lock until the last one closes it, as after
         flock(1) [XL-HOLD-9]; if none is left, closing frees it. The bell is rung either way."""
         with self._mutex:
+            if not self._closed and self._hold is not None and self._owner is None and self._seize_hold():
+                self._owner, self._count = _get_ident(), 1  # held on the fast path
             if self._count and not self._closed:
                 self._file.close()
-                self._owner = None
-                self._count = 0
+                self._unown()
         self.close()
         self._bell.ring(self._word)
 
@@ -417,6 +504,8 @@ class Lock(Handle):
         self._waiters = 0
         if not self._closed:
             self._file.close()
+            if self._hold is not None:
+                self._reset_hold()  # free, with no descriptor: the next acquire opens one
 
     # -- asyncio ----------------------------------------------------------------------------------------
 
@@ -446,7 +535,7 @@ class Lock(Handle):
 
     def __repr__(self) -> str:
         mode = "shared" if self.shared else "exclusive"
-        state = "closed" if self._closed else "held" if self._count else "not held"
+        state = "closed" if self._closed else "held" if self.locked() else "not held"
         return f"<xlock.{type(self).__name__} {self.name!r} {mode} {state} path={self.path!r}>"
 
 

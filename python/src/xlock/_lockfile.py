@@ -74,9 +74,10 @@ class LockFile:
         self._dev = self._ino = -1
         self._create = create
         self._strict = strict or ns.shared  # [XL-LOCK-8]
-        # The strict re-check's name for the compiled path; NULL: the link count check.
+        # The strict re-check's name for the compiled path (a C string that lives as long as this object:
+        # a Lock's hold keeps a pointer to it); NULL: the link count check.
         self._bname = file_name.encode()
-        self._cname: Any = self._bname if self._strict else _NULL
+        self._cname: Any = _libc.ffi.new("char[]", self._bname) if self._strict and _libc.COMPILED else _NULL
         # xl_open_regular's out array (dev, ino): only the strict re-check needs them
         self._out: Any = _libc.ffi.new("unsigned long long[2]") if self._strict and _libc.COMPILED else _NULL
         # check_args() while the file is open, for the link-count check (the strict one reads the
