@@ -52,17 +52,7 @@ module XLock
     # [XL-SEM-2]. Raises XLock::InvalidName, XLock::InvalidArgument.
     # The old argument order semaphore_name(kind, name, dev:, ino:) still works, deprecated.
     def semaphore_name(kind, *args, **keywords)
-      if args.size == 1 && keywords.keys.sort == %i[dev ino]
-        Deprecation.warn_once("XLock.semaphore_name(kind, name, dev:, ino:)",
-                              "XLock.semaphore_name(kind, dev, ino, name)")
-        dev = keywords[:dev]
-        ino = keywords[:ino]
-        name = args.first
-      elsif args.size == 3 && keywords.empty?
-        dev, ino, name = args
-      else
-        raise ArgumentError, "wrong arguments: XLock.semaphore_name(kind, dev, ino, name)"
-      end
+      dev, ino, name = semaphore_name_args(args, keywords)
       name = Names.checked(name)
       _semaphore_name(semaphore_kind(kind).ord, check_uint64(:dev, dev), check_uint64(:ino, ino), name)
     end
@@ -84,6 +74,19 @@ module XLock
     end
 
     private
+
+    # [dev, ino, name] of the arguments of semaphore_name, in either order.
+    def semaphore_name_args(args, keywords)
+      return args if args.size == 3 && keywords.empty?
+      unless args.size == 1 && keywords.keys.sort == %i[dev ino]
+        raise ArgumentError, "wrong arguments: XLock.semaphore_name(kind, dev, ino, name)"
+      end
+
+      # uplevel 2: the warning points at semaphore_name's caller.
+      Deprecation.warn_once("XLock.semaphore_name(kind, name, dev:, ino:)",
+                            "XLock.semaphore_name(kind, dev, ino, name)", uplevel: 2)
+      [keywords[:dev], keywords[:ino], args.first]
+    end
 
     # The spec's letter of a kind given as a Symbol (:posix_semaphore) or as the letter ("p").
     def semaphore_kind(kind)

@@ -18,25 +18,24 @@ module XLock
   # XLock::InvalidArgument, XLock::InsecureNamespace, XLock::OSError.
   def self.remove(name, kind: :lock, namespace: nil, capacity: nil, allow_unsupported_fs: false)
     name = Names.checked(name)
-    kind = kind.to_sym if kind.is_a?(String) && REMOVE_KINDS.include?(kind.to_sym)
+    kind = remove_kind(kind, capacity)
+    options = { namespace: namespace, allow_unsupported_fs: allow_unsupported_fs }
     case kind
-    when :lock
-      remove_takes_no_capacity(kind, capacity)
-      Lock.remove(name, namespace: namespace, allow_unsupported_fs: allow_unsupported_fs)
-    when :semaphore
-      Semaphore.remove(name, capacity, namespace: namespace, allow_unsupported_fs: allow_unsupported_fs)
-    when :posix_semaphore
-      remove_takes_no_capacity(kind, capacity)
-      PosixSemaphore.unlink(name, namespace: namespace, allow_unsupported_fs: allow_unsupported_fs)
-    else
-      raise InvalidArgument, "XLock.remove: kind must be one of #{REMOVE_KINDS.inspect}, not #{kind.inspect}"
+    when :lock then Lock.remove(name, **options)
+    when :semaphore then Semaphore.remove(name, capacity, **options)
+    else PosixSemaphore.unlink(name, **options)
     end
   end
 
-  def self.remove_takes_no_capacity(kind, capacity)
-    return if capacity.nil?
+  # +kind+ as a Symbol of REMOVE_KINDS; only a :semaphore takes a capacity.
+  def self.remove_kind(kind, capacity)
+    kind = kind.to_sym if kind.is_a?(String) && REMOVE_KINDS.include?(kind.to_sym)
+    unless REMOVE_KINDS.include?(kind)
+      raise InvalidArgument, "XLock.remove: kind must be one of #{REMOVE_KINDS.inspect}, not #{kind.inspect}"
+    end
+    return kind if capacity.nil? || kind == :semaphore
 
     raise InvalidArgument, "XLock.remove: capacity: is for kind: :semaphore, not #{kind.inspect}"
   end
-  private_class_method :remove_takes_no_capacity
+  private_class_method :remove_kind
 end

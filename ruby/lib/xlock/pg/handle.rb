@@ -1,10 +1,14 @@
 # frozen_string_literal: true
 
+require "xlock/pg/session_keeping"
+
 module XLock
   module PG
-    # What locks and semaphores of a PostgreSQL namespace share: the namespace, the session (reopened
-    # after a loss or in a forked child), the monitor that serialises threads, and the deadline.
+    # What locks and semaphores of a PostgreSQL namespace share: the namespace, the session
+    # (XLock::PG::SessionKeeping), the monitor that serialises threads, and the deadline.
     class Handle
+      include SessionKeeping
+
       attr_reader :name
 
       def namespace
@@ -59,22 +63,9 @@ module XLock
         raise NotImplementedError
       end
 
-      def new_session
-        Session.new(@ns, what, listen: @listen)
-      end
-
-      # The session, a new one after a loss or in a forked child.
-      def live_session
-        raise InvalidArgument, "#{what} is closed" if @closed
-        return @session if @session && !@session.gone?
-
-        @session&.close
-        @session = nil
-        @session = new_session
-      end
-
-      def forked?
-        @session && @session.pid != Process.pid
+      # What the object holds, for messages: "lock" or "permit".
+      def thing
+        raise NotImplementedError
       end
 
       def deadline(timeout)

@@ -17,6 +17,11 @@ module XLock
         Digest::SHA256.digest(input)[0, 8].unpack1("q>")
       end
 
+      # +keys+ as a PostgreSQL int8[] literal, one parameter for a statement over many keys.
+      def array(keys)
+        "{#{keys.join(',')}}"
+      end
+
       # The LISTEN/NOTIFY channel of a counting semaphore [XL-PG-13].
       def channel(label, name)
         format("xl1s_%016x", key("s", label, name, 0) & 0xFFFF_FFFF_FFFF_FFFF)

@@ -34,10 +34,10 @@ module XLock
 
       # "server HOST:PORT, database DB, user USER" for messages [XL-PG-15].
       def server
-        host = @options[:host] || @options[:hostaddr] || ENV["PGHOST"] || "(default)"
-        port = @options[:port] || ENV["PGPORT"] || "5432"
-        "server #{host}:#{port}, database #{@options[:dbname] || '(default)'}, " \
-          "user #{@options[:user] || ENV['PGUSER'] || '(default)'}"
+        host = @options[:host] || @options[:hostaddr] || ENV.fetch("PGHOST", "(default)")
+        port = @options[:port] || ENV.fetch("PGPORT", "5432")
+        user = @options[:user] || ENV.fetch("PGUSER", "(default)")
+        "server #{host}:#{port}, database #{@options[:dbname] || '(default)'}, user #{user}"
       end
 
       # +text+ without the password [XL-PG-14].
@@ -52,35 +52,38 @@ module XLock
         key, value = param.split("=", 2)
         return false unless key.start_with?("xlock_")
 
-        decoded = value && percent_decode(value)
-        if decoded.nil?
-          raise InvalidArgument, "the parameter #{key} of #{@shown} has no value or a malformed %-escape " \
-                                 "[XL-PG-1]"
-        end
-
+        decoded = param_value(key, value)
         case key
-        when "xlock_namespace"
-          begin
-            Names.checked(decoded)
-          rescue InvalidName => e
-            raise InvalidArgument, "the label xlock_namespace=#{value} of #{@shown} breaks the rules of " \
-                                   "names (§3): #{e.message}; give 1-80 bytes without control characters " \
-                                   "[XL-PG-2]"
-          end
-          @label = decoded
-        when "xlock_release_ms"
-          ms = Integer(decoded, 10, exception: false)
-          unless ms && ms >= 1000
-            raise InvalidArgument, "xlock_release_ms=#{decoded} of #{@shown} is not an integer of at least " \
-                                   "1000 (milliseconds) [XL-PG-11]"
-          end
-
-          @release_ms = ms
-        else
-          raise InvalidArgument, "unknown parameter #{key} in #{@shown}: xlock knows xlock_namespace and " \
-                                 "xlock_release_ms [XL-PG-1]"
+        when "xlock_namespace" then @label = label_param(decoded, value)
+        when "xlock_release_ms" then @release_ms = release_ms_param(decoded)
+        else raise InvalidArgument, "unknown parameter #{key} in #{@shown}: xlock knows xlock_namespace " \
+                                    "and xlock_release_ms [XL-PG-1]"
         end
         true
+      end
+
+      def param_value(key, value)
+        decoded = value && percent_decode(value)
+        return decoded unless decoded.nil?
+
+        raise InvalidArgument, "the parameter #{key} of #{@shown} has no value or a malformed %-escape " \
+                               "[XL-PG-1]"
+      end
+
+      def label_param(decoded, value)
+        Names.checked(decoded)
+        decoded
+      rescue InvalidName => e
+        raise InvalidArgument, "the label xlock_namespace=#{value} of #{@shown} breaks the rules of names " \
+                               "(§3): #{e.message}; give 1-80 bytes without control characters [XL-PG-2]"
+      end
+
+      def release_ms_param(decoded)
+        ms = Integer(decoded, 10, exception: false)
+        return ms if ms && ms >= 1000
+
+        raise InvalidArgument, "xlock_release_ms=#{decoded} of #{@shown} is not an integer of at least " \
+                               "1000 (milliseconds) [XL-PG-11]"
       end
 
       def percent_decode(text)

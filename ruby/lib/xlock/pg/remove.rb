@@ -16,34 +16,30 @@ module XLock
     end
 
     def self.remove_lock(name, url)
-      lock = Lock.new(name, namespace: url) # exclusive: a shared holder blocks the removal too
-      begin
-        unless lock.try_lock
-          raise WouldBlock, "lock '#{lock.name}' (label '#{lock.label}') in #{lock.namespace} is held; " \
-                            "nothing to remove [XL-PG-18]"
-        end
+      closing(Lock.new(name, namespace: url)) do |lock| # exclusive: a shared holder blocks the removal too
+        next lock.unlock if lock.try_lock
 
-        lock.unlock
-      ensure
-        lock.close
+        raise WouldBlock, "lock '#{lock.name}' (label '#{lock.label}') in #{lock.namespace} is held; " \
+                          "nothing to remove [XL-PG-18]"
       end
-      false
     end
 
     def self.remove_semaphore(name, url, capacity)
-      sem = Semaphore.new(name, capacity, namespace: url)
-      begin
-        capacity.times do
-          next if sem.try_acquire
+      closing(Semaphore.new(name, capacity, namespace: url)) do |sem| # close gives back every permit taken
+        next if capacity.times.all? { sem.try_acquire }
 
-          raise WouldBlock, "semaphore '#{sem.name}' (capacity #{capacity}, label '#{sem.label}') in " \
-                            "#{sem.namespace}: a permit is held; nothing to remove [XL-PG-18]"
-        end
-      ensure
-        sem.close # gives back every permit taken
+        raise WouldBlock, "semaphore '#{sem.name}' (capacity #{capacity}, label '#{sem.label}') in " \
+                          "#{sem.namespace}: a permit is held; nothing to remove [XL-PG-18]"
       end
-      false
     end
-    private_class_method :remove_lock, :remove_semaphore
+
+    # Yields +object+, closes it, returns false: nothing is left to remove [XL-PG-18].
+    def self.closing(object)
+      yield object
+      false
+    ensure
+      object.close
+    end
+    private_class_method :remove_lock, :remove_semaphore, :closing
   end
 end
