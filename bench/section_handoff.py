@@ -99,6 +99,12 @@ def handoff_configs(
         c.table_rows = results[section]
         configs.append(c)
 
+    def add_drivers(
+        section: str, row: dict[str, Any], da: dict[str, Any], db: dict[str, Any], *args: Any, **ping: Any
+    ) -> None:
+        """add() for a pair of drivers (of `drivers`): their argv, and the environment one of them needs."""
+        add(section, row, da["argv"], db["argv"], *args, env=da["env"] or db["env"], **ping)
+
     ho = "handoff"
     add(
         ho,
@@ -154,15 +160,8 @@ def handoff_configs(
         add(ho, dict(pair=label, kind="peer", mode="blocking"), actor_argv(impl), actor_argv(impl), slow)
     for mode, timeout in (("blocking", None), ("timed", 10000)):
         for pair, da, db in driver_pairs(drivers):
-            add(
-                ho,
-                dict(pair=pair, kind="xlock", mode=mode),
-                da["argv"],
-                db["argv"],
-                fast,
-                sessions,
-                env=da["env"] or db["env"],
-                timeout_ms=timeout,
+            add_drivers(
+                ho, dict(pair=pair, kind="xlock", mode=mode), da, db, fast, sessions, timeout_ms=timeout
             )
     for impl, label, rounds in (
         ("portalocker", "portalocker (LOCK_NB, polls 250 ms)", 3 if quick else 5),
@@ -203,16 +202,8 @@ def handoff_configs(
             pause_ms=WAKEUP_PAUSE_MS,
         )
     for pair, da, db in driver_pairs(drivers):
-        add(
-            wk,
-            dict(pair=pair, kind="xlock"),
-            da["argv"],
-            db["argv"],
-            wr,
-            ws,
-            env=da["env"] or db["env"],
-            timeout_ms=10000,
-            pause_ms=WAKEUP_PAUSE_MS,
+        add_drivers(
+            wk, dict(pair=pair, kind="xlock"), da, db, wr, ws, timeout_ms=10000, pause_ms=WAKEUP_PAUSE_MS
         )
     for impl, label, rounds in (
         ("filelock", "filelock (polls 50 ms)", 3 if quick else 10),
@@ -246,14 +237,13 @@ def handoff_configs(
     for kind in ("semaphore", "posix_semaphore"):
         for mode, timeout in (("blocking", None), ("timed", 10000)):
             for pair, da, db in driver_pairs(drivers, kind):
-                add(
+                add_drivers(
                     sm,
                     dict(pair=pair, kind=kind, mode=mode),
-                    da["argv"],
-                    db["argv"],
+                    da,
+                    db,
                     fast,
                     sessions,
-                    env=da["env"] or db["env"],
                     timeout_ms=timeout,
                     kind=kind,
                 )
