@@ -104,15 +104,6 @@ static void start(waiter *w, xlock_t *l, long long timeout_ms)
     pthread_create(&w->thread, NULL, waiter_main, w);
 }
 
-/* Waits until the waiter sleeps in system call nr. */
-static int sleeping_in(waiter *w, long nr)
-{
-    long long end = tl_ms() + 10000;
-    while (__atomic_load_n(&w->tid, __ATOMIC_SEQ_CST) == 0 && tl_ms() < end)
-        sched_yield();
-    return tl_wait_in_syscall(__atomic_load_n(&w->tid, __ATOMIC_SEQ_CST), nr);
-}
-
 /* With holder held: a timed wait ends with TIMEOUT within its deadline + 50 ms; then a waiter is
  * woken by the safety poll after holder's release. */
 static void deadline_and_poll(xlock_t *holder, xlock_t *l, long nr)
@@ -126,7 +117,7 @@ static void deadline_and_poll(xlock_t *holder, xlock_t *l, long nr)
     if (w.done_ms - w.start_ms > 200 + overrun_bound())
         tl_fail(__FILE__, __LINE__, "a 200 ms wait took %lld ms", w.done_ms - w.start_ms);
     start(&w, l, 20000);
-    CHECK(sleeping_in(&w, nr) == 0);
+    CHECK(tl_wait_in_syscall(&w.tid, nr) == 0);
     long long t0 = tl_ms();
     CHECK_OK(xlock_release(holder));
     pthread_join(w.thread, NULL);
@@ -177,7 +168,7 @@ static void truncated_bell_is_given_up(void)
     CHECK_OK(xlock_acquire(holder, 0));
     waiter w;
     start(&w, l, 20000);
-    CHECK(sleeping_in(&w, SYS_futex) == 0); /* asleep on the word */
+    CHECK(tl_wait_in_syscall(&w.tid, SYS_futex) == 0); /* asleep on the word */
     CHECK(tl_wait(tl_fork(as_member, &p)) == 0);
     long long t0 = tl_ms();
     CHECK_OK(xlock_release(holder)); /* the ring's pread comes back short: no ring */

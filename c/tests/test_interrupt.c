@@ -73,16 +73,6 @@ static void start(waiter *w, wait_kind kind, void *obj, long long timeout_ms)
     pthread_create(&w->thread, NULL, waiter_main, w);
 }
 
-/* Waits until the waiter thread is blocked in system call nr. */
-static int blocked_in(waiter *w, long nr)
-{
-    long long end = tl_ms() + 10000;
-    while (__atomic_load_n(&w->tid, __ATOMIC_SEQ_CST) == 0 && tl_ms() < end)
-        sched_yield();
-    pid_t tid = __atomic_load_n(&w->tid, __ATOMIC_SEQ_CST);
-    return tid ? tl_wait_in_syscall(tid, nr) : -1;
-}
-
 /* Signals the waiter until it returns (a signal that lands between two waits of the bell
  * loop interrupts nothing, so keep signalling; the holder never lets go, so only EINTR can end
  * the wait). */
@@ -117,7 +107,7 @@ static void signal_interrupts_blocking_flock(void)
     xlock_t *l = open_lock(ns, "sig", 0);
     waiter w;
     start(&w, W_LOCK, l, -1);
-    CHECK(blocked_in(&w, SYS_flock) == 0);
+    CHECK(tl_wait_in_syscall(&w.tid, SYS_flock) == 0);
     interrupt_until_done(&w);
     CHECK_RC(w.rc, XLOCK_EINTR);
     CHECK(w.err == EINTR);
@@ -137,7 +127,7 @@ static void signal_interrupts_timed_wait(void)
     xlock_t *l = open_lock(ns, "sigt", 0);
     waiter w;
     start(&w, W_LOCK, l, 30000);
-    CHECK(blocked_in(&w, SYS_futex) == 0);
+    CHECK(tl_wait_in_syscall(&w.tid, SYS_futex) == 0);
     interrupt_until_done(&w);
     CHECK_RC(w.rc, XLOCK_EINTR);
     CHECK_RC(xlock_locked(l), 0);
@@ -157,7 +147,7 @@ static void signal_interrupts_semaphore_waits(void)
     CHECK_RC(xlock_sem_acquire(s, -1), 0);
     waiter w;
     start(&w, W_SEM, t, -1);
-    CHECK(blocked_in(&w, SYS_futex) == 0);
+    CHECK(tl_wait_in_syscall(&w.tid, SYS_futex) == 0);
     interrupt_until_done(&w);
     CHECK_RC(w.rc, XLOCK_EINTR);
     CHECK_RC(xlock_sem_held(t), 0);
@@ -166,7 +156,7 @@ static void signal_interrupts_semaphore_waits(void)
     xlock_psem_t *p;
     CHECK_OK(xlock_psem_open(&p, "sigpsem", 0, &o));
     start(&w, W_PSEM, p, -1);
-    CHECK(blocked_in(&w, SYS_futex) == 0);
+    CHECK(tl_wait_in_syscall(&w.tid, SYS_futex) == 0);
     interrupt_until_done(&w);
     CHECK_RC(w.rc, XLOCK_EINTR);
     CHECK_RC(xlock_psem_held(p), 0);
@@ -186,7 +176,7 @@ static void cancel_ends_waits(void)
     xlock_t *timed = open_lock(ns, "cancel", 0), *untimed = open_lock(ns, "cancel", 1);
     waiter w;
     start(&w, W_LOCK, timed, 30000);
-    CHECK(blocked_in(&w, SYS_futex) == 0);
+    CHECK(tl_wait_in_syscall(&w.tid, SYS_futex) == 0);
     long long t0 = tl_ms();
     CHECK_OK(xlock_cancel(timed));
     pthread_join(w.thread, NULL);
@@ -194,7 +184,7 @@ static void cancel_ends_waits(void)
     CHECK(w.done_ms - t0 < 1000);
     CHECK_RC(xlock_locked(timed), 0);
     start(&w, W_LOCK, untimed, -1);
-    CHECK(blocked_in(&w, SYS_futex) == 0); /* cancellable: the bell loop, not flock */
+    CHECK(tl_wait_in_syscall(&w.tid, SYS_futex) == 0); /* cancellable: the bell loop, not flock */
     t0 = tl_ms();
     CHECK_OK(xlock_cancel(untimed));
     pthread_join(w.thread, NULL);
@@ -205,7 +195,7 @@ static void cancel_ends_waits(void)
     CHECK_OK(xlock_acquire(untimed, -1));
     /* In-process: another thread waits for this object's holder on the condition variable. */
     start(&w, W_LOCK, untimed, -1);
-    CHECK(blocked_in(&w, SYS_futex) == 0);
+    CHECK(tl_wait_in_syscall(&w.tid, SYS_futex) == 0);
     CHECK_OK(xlock_cancel(untimed));
     pthread_join(w.thread, NULL);
     CHECK_RC(w.rc, XLOCK_ECANCELED);
@@ -249,7 +239,7 @@ static void cancel_semaphore_waits(void)
     CHECK_RC(xlock_sem_acquire(s, -1), 0);
     waiter w;
     start(&w, W_SEM, t, -1);
-    CHECK(blocked_in(&w, SYS_futex) == 0);
+    CHECK(tl_wait_in_syscall(&w.tid, SYS_futex) == 0);
     long long t0 = tl_ms();
     CHECK_OK(xlock_sem_cancel(t));
     pthread_join(w.thread, NULL);
@@ -262,7 +252,7 @@ static void cancel_semaphore_waits(void)
     xlock_psem_t *p;
     CHECK_OK(xlock_psem_open(&p, "cpsem", 0, &o));
     start(&w, W_PSEM, p, -1);
-    CHECK(blocked_in(&w, SYS_futex) == 0);
+    CHECK(tl_wait_in_syscall(&w.tid, SYS_futex) == 0);
     t0 = tl_ms();
     CHECK_OK(xlock_psem_cancel(p));
     pthread_join(w.thread, NULL);

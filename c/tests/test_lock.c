@@ -60,20 +60,10 @@ static void start(acquirer *a, xlock_t *l, long long timeout_ms, int release_aft
     pthread_create(&a->thread, NULL, acquirer_main, a);
 }
 
-/* Waits until the acquirer sleeps in system call nr. */
-static int in_syscall(acquirer *a, long nr)
-{
-    long long end = tl_ms() + 10000;
-    while (__atomic_load_n(&a->tid, __ATOMIC_SEQ_CST) == 0 && tl_ms() < end)
-        sched_yield();
-    pid_t tid = __atomic_load_n(&a->tid, __ATOMIC_SEQ_CST);
-    return tid != 0 ? tl_wait_in_syscall(tid, nr) : -1;
-}
-
 /* Waits until the acquirer sleeps on its bell word (FUTEX_WAIT_BITSET) [XL-WAIT-12]. */
 static int in_bell_wait(acquirer *a)
 {
-    return in_syscall(a, SYS_futex);
+    return tl_wait_in_syscall(&a->tid, SYS_futex);
 }
 
 static void basic_acquire_release(void)
@@ -281,7 +271,7 @@ static void unusable_bell_falls_back_to_polling(void)
     acquirer w;
     if (ok && xlock_acquire(a, -1) == 0) {
         start(&w, b, 20000, 0);
-        ok = in_syscall(&w, SYS_clock_nanosleep) == 0; /* sleeping in the poll slices */
+        ok = tl_wait_in_syscall(&w.tid, SYS_clock_nanosleep) == 0; /* sleeping in the poll slices */
         ok = xlock_release(a) == 0 && ok;
         pthread_join(w.thread, NULL);
         ok = ok && w.rc == 0;

@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <semaphore.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -382,11 +383,16 @@ pid_t tl_gettid(void)
     return (pid_t)syscall(SYS_gettid);
 }
 
-int tl_wait_in_syscall(pid_t tid, long nr)
+int tl_wait_in_syscall(const pid_t *tid, long nr)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
     long long end = tl_ms() + 10000;
+    while (__atomic_load_n(tid, __ATOMIC_SEQ_CST) == 0 && tl_ms() < end)
+        sched_yield();
+    pid_t id = __atomic_load_n(tid, __ATOMIC_SEQ_CST);
+    if (id == 0)
+        return -1;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)id);
     while (tl_ms() < end) {
         FILE *f = fopen(path, "r");
         long got = -1;

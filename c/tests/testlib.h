@@ -104,6 +104,7 @@ void tl_holder_kill(tl_holder *h);
 
 /* The calling thread's kernel id. */
 pid_t tl_gettid(void);
-/* Waits (up to 10 s) until thread tid of this process is blocked in system call nr (e.g. SYS_futex
- * for a semaphore wait, SYS_flock), per /proc/self/task/TID/syscall. 0 when seen. */
-int tl_wait_in_syscall(pid_t tid, long nr);
+/* Waits (up to 10 s) until a thread of this process has stored its id in *tid (atomically; 0 until
+ * then) and is blocked in system call nr (e.g. SYS_futex for a semaphore wait, SYS_flock), per
+ * /proc/self/task/TID/syscall. 0 when seen, -1 otherwise. */
+int tl_wait_in_syscall(const pid_t *tid, long nr);

@@ -99,32 +99,15 @@ static int parse_string(parser *p, char **out, size_t *outlen)
             return fail(p, "unterminated escape");
         }
         char e = p->s[p->pos++];
+        /* The two-character escapes: \" \\ \/ \b \f \n \r \t (RFC 8259 section 7). */
+        static const char escape[] = "\"\\/bfnrt", meaning[] = "\"\\/\b\f\n\r\t";
+        const char *k = e != '\0' ? strchr(escape, e) : NULL;
+        if (k != NULL) {
+            buf[n++] = meaning[k - escape];
+            continue;
+        }
         unsigned cp;
         switch (e) {
-        case '"':
-            buf[n++] = '"';
-            break;
-        case '\\':
-            buf[n++] = '\\';
-            break;
-        case '/':
-            buf[n++] = '/';
-            break;
-        case 'b':
-            buf[n++] = '\b';
-            break;
-        case 'f':
-            buf[n++] = '\f';
-            break;
-        case 'n':
-            buf[n++] = '\n';
-            break;
-        case 'r':
-            buf[n++] = '\r';
-            break;
-        case 't':
-            buf[n++] = '\t';
-            break;
         case 'u':
             if (hex4(p, &cp) != 0) {
                 free(buf);
