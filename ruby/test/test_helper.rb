@@ -143,6 +143,32 @@ module XLockTestHelper
     end
   end
 
+  # Runs the block in a forked child and returns the Hash it returns, sent back as JSON over a pipe. A child
+  # that raises sends nothing, and the parse fails the test.
+  def in_forked_child
+    reader, writer = IO.pipe
+    pid = fork do
+      reader.close
+      writer.write(JSON.generate(yield))
+    ensure
+      exit!(0) # no at_exit of the parent's Minitest in the child
+    end
+    writer.close
+    report = JSON.parse(reader.read)
+    Process.wait(pid)
+    report
+  ensure
+    reader&.close
+  end
+
+  # "ok" if the block returns, else the kind of the XLock::Error it raises.
+  def outcome
+    yield
+    "ok"
+  rescue XLock::Error => e
+    e.kind
+  end
+
   # A child process that holds the lock +name+ until its stdin closes (or it is killed); yields its pid.
   def with_holder(name = "t", shared: false)
     script = <<~RUBY

@@ -26,6 +26,59 @@ class TestInterrupts < Minitest::Test
     @holder.lock
   end
 
+  # A thread stopped inside lock.synchronize.
+  def stopped_in_synchronize(lock, entered)
+    thread = Thread.new do
+      lock.synchronize do
+        entered << true
+        Thread.stop
+      end
+    end
+    entered.pop
+    thread
+  end
+
+  # +count+ threads each run object.synchronize and get a Thread#raise at whatever moment it lands.
+  def race_thread_raise(object, count)
+    races = count.times.map do
+      thread = Thread.new { object.synchronize { Thread.pass } }
+      Thread.pass
+      thread.raise(IOError, "anywhere")
+      thread
+    end
+    races.each do |t|
+      t.join
+    rescue StandardError
+      nil # the IOError, when it landed: what counts is what is held afterwards
+    end
+  end
+
+  # A Ruby process that opens +open+ (Ruby code) as `object`, waits by +wait+ and, on Ctrl-C, prints
+  # "Interrupt NAME=VALUE" of the Ruby expression +value+. Once it waits in the kernel it gets SIGINT;
+  # yields the line it printed and the seconds that took.
+  def ctrl_c_child(open, wait, name, value)
+    script = <<~RUBY
+      require "xlock"
+      object = #{open}
+      $stdout.puts "waiting"; $stdout.flush
+      begin
+        #{wait}
+        $stdout.puts "acquired"
+      rescue Interrupt
+        $stdout.puts "Interrupt #{name}=\#{#{value}}"
+      end
+      $stdout.flush
+      $stdin.read
+    RUBY
+    ruby_child(script) do |_stdin, stdout, pid|
+      assert_equal "waiting", stdout.gets.chomp
+      wait_until_process_blocked(pid)
+      started = monotonic
+      Process.kill(:INT, pid)
+      yield stdout.gets.chomp, monotonic - started
+    end
+  end
+
   [nil, 30].each do |timeout|
     kind = timeout ? "timed" : "untimed"
 
@@ -169,38 +222,16 @@ class TestInterrupts < Minitest::Test
     lock = new_lock
     entered = Queue.new
     50.times do
-      thread = Thread.new do
-        lock.synchronize do
-          entered << true
-          Thread.stop
-        end
-      end
-      entered.pop
+      thread = stopped_in_synchronize(lock, entered)
       thread.raise(IOError, "in block")
       assert_raises(IOError) { thread.join }
       refute lock.locked?
     end
-    thread = Thread.new do
-      lock.synchronize do
-        entered << true
-        Thread.stop
-      end
-    end
-    entered.pop
+    thread = stopped_in_synchronize(lock, entered)
     thread.kill
     thread.join
     refute lock.locked?, "Thread#kill inside synchronize left the lock held"
-    races = 200.times.map do
-      thread = Thread.new { lock.synchronize { Thread.pass } }
-      Thread.pass
-      thread.raise(IOError, "anywhere")
-      thread
-    end
-    races.each do |t|
-      t.join
-    rescue StandardError
-      nil # the IOError, when it landed: what counts is the lock afterwards
-    end
+    race_thread_raise(lock, 200)
     refute lock.locked?, "a Thread#raise during synchronize left the lock held"
     assert free_for_another_process?
   end
@@ -209,17 +240,7 @@ class TestInterrupts < Minitest::Test
     sem = track(XLock::Semaphore.new("sem-race", 1, namespace: @ns))
     psem = track(XLock::PosixSemaphore.new("psem-race-#{Process.pid}", value: 1, namespace: @ns))
     [sem, psem].each do |object|
-      races = 100.times.map do
-        thread = Thread.new { object.synchronize { Thread.pass } }
-        Thread.pass
-        thread.raise(IOError, "anywhere")
-        thread
-      end
-      races.each do |t|
-        t.join
-      rescue StandardError
-        nil # the IOError, when it landed: what counts is the permit afterwards
-      end
+      race_thread_raise(object, 100)
       assert_equal 0, object.held, "a Thread#raise during #{object.class}#synchronize left a permit held"
     end
     assert_equal 1, psem.value
@@ -231,26 +252,10 @@ class TestInterrupts < Minitest::Test
   { "untimed" => "nil", "timed" => "30" }.each do |kind, timeout|
     define_method("test_ctrl_c_reaches_a_process_in_an_#{kind}_wait") do
       hold
-      script = <<~RUBY
-        require "xlock"
-        lock = XLock::Lock.new("t", namespace: #{@ns.dump})
-        $stdout.puts "waiting"; $stdout.flush
-        begin
-          lock.lock(timeout: #{timeout})
-          $stdout.puts "acquired"
-        rescue Interrupt
-          $stdout.puts "Interrupt locked=\#{lock.locked?}"
-        end
-        $stdout.flush
-        $stdin.read
-      RUBY
-      ruby_child(script) do |_stdin, stdout, pid|
-        assert_equal "waiting", stdout.gets.chomp
-        wait_until_process_blocked(pid)
-        started = monotonic
-        Process.kill(:INT, pid)
-        assert_equal "Interrupt locked=false", stdout.gets.chomp
-        assert_operator monotonic - started, :<, PROMPT
+      ctrl_c_child("XLock::Lock.new(\"t\", namespace: #{@ns.dump})", "object.lock(timeout: #{timeout})",
+                   "locked", "object.locked?") do |line, seconds|
+        assert_equal "Interrupt locked=false", line
+        assert_operator seconds, :<, PROMPT
         @holder.unlock
         assert free_for_another_process?, "the interrupted process holds the lock"
       end
@@ -260,23 +265,9 @@ class TestInterrupts < Minitest::Test
   def test_ctrl_c_reaches_a_semaphore_wait
     sem = track(XLock::Semaphore.new("sem", 1, namespace: @ns))
     sem.acquire
-    script = <<~RUBY
-      require "xlock"
-      sem = XLock::Semaphore.new("sem", 1, namespace: #{@ns.dump})
-      $stdout.puts "waiting"; $stdout.flush
-      begin
-        sem.acquire
-      rescue Interrupt
-        $stdout.puts "Interrupt held=\#{sem.held}"
-      end
-      $stdout.flush
-      $stdin.read
-    RUBY
-    ruby_child(script) do |_stdin, stdout, pid|
-      assert_equal "waiting", stdout.gets.chomp
-      wait_until_process_blocked(pid)
-      Process.kill(:INT, pid)
-      assert_equal "Interrupt held=0", stdout.gets.chomp
+    ctrl_c_child("XLock::Semaphore.new(\"sem\", 1, namespace: #{@ns.dump})", "object.acquire",
+                 "held", "object.held") do |line, _seconds|
+      assert_equal "Interrupt held=0", line
       sem.release
       other = track(XLock::Semaphore.new("sem", 1, namespace: @ns))
       assert_equal 0, other.try_acquire

@@ -68,24 +68,10 @@ class TestProcesses < Minitest::Test
     # [XL-HOLD-7, XL-HOLD-8]
     lock = new_lock("forked")
     lock.lock
-    reader, writer = IO.pipe
-    pid = fork do
-      reader.close
-      report = { "locked" => lock.locked? }
-      begin
-        lock.unlock
-        report["unlock"] = "released"
-      rescue XLock::NotHeld
-        report["unlock"] = "NOT_HELD"
-      end
-      report["try_lock"] = lock.try_lock # the parent holds it: a fresh descriptor must see that
-      writer.puts JSON.generate(report)
-      writer.close
-      exit!(0)
+    report = in_forked_child do
+      # try_lock: the parent holds it, a fresh descriptor must see that
+      { "locked" => lock.locked?, "unlock" => outcome { lock.unlock }, "try_lock" => lock.try_lock }
     end
-    writer.close
-    report = JSON.parse(reader.read)
-    Process.wait(pid)
     assert_equal({ "locked" => false, "unlock" => "NOT_HELD", "try_lock" => false }, report)
     assert lock.locked?
     refute free_for_another_process?("forked"), "the child released the parent's lock"

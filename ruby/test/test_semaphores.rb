@@ -124,57 +124,46 @@ class TestSemaphores < Minitest::Test
     assert_nil semaphore("forked", 1).try_acquire, "the child released the parent's permit"
   end
 
-  def test_closing_a_raw_semaphore_posts_back_its_permits
-    # [XL-PSEM-6]
-    name = "raw-close-#{Process.pid}"
+  # A raw semaphore name of this process, unlinked before and after the block (raw semaphores outlive
+  # the namespace directory) [XL-PSEM-5].
+  def with_raw_name(stem)
+    name = "#{stem}-#{Process.pid}"
     XLock.remove(name, kind: :posix_semaphore, namespace: @ns)
-    a = posix(name, value: 2)
-    a.acquire
-    a.acquire
-    assert_equal 0, a.value
-    a.close
-    b = posix(name, value: 2)
-    assert_equal 2, b.value, "close lost the permits it held"
-    b.synchronize { assert_equal 1, b.value }
-    b.acquire
-    b.close
-    assert_equal 2, posix(name, value: 2).value
+    yield name
   ensure
     XLock.remove(name, kind: :posix_semaphore, namespace: @ns)
   end
 
+  def test_closing_a_raw_semaphore_posts_back_its_permits
+    # [XL-PSEM-6]
+    with_raw_name("raw-close") do |name|
+      a = posix(name, value: 2)
+      2.times { a.acquire }
+      assert_equal 0, a.value
+      a.close
+      b = posix(name, value: 2)
+      assert_equal 2, b.value, "close lost the permits it held"
+      b.synchronize { assert_equal 1, b.value }
+      b.acquire
+      b.close
+      assert_equal 2, posix(name, value: 2).value
+    end
+  end
+
   def test_fork_child_raw_semaphore_object_holds_no_permit
     # [XL-HOLD-11]: in the child the object holds 0 permits; its release is NOT_HELD, its close posts nothing.
-    name = "raw-fork-#{Process.pid}"
-    XLock.remove(name, kind: :posix_semaphore, namespace: @ns)
-    sem = posix(name, value: 2)
-    sem.acquire
-    reader, writer = IO.pipe
-    pid = fork do
-      reader.close
-      report = { "held" => sem.held }
-      report["release"] = begin
-        sem.release
-        "ok"
-      rescue XLock::Error => e
-        e.kind
+    with_raw_name("raw-fork") do |name|
+      sem = posix(name, value: 2)
+      sem.acquire
+      report = in_forked_child do
+        { "held" => sem.held, "release" => outcome { sem.release } }.tap { sem.close }
       end
-      sem.close
-      writer.write(JSON.generate(report))
-      writer.close
-      exit!(0)
+      assert_equal({ "held" => 0, "release" => "NOT_HELD" }, report)
+      assert_equal 1, sem.held, "the parent still holds its permit"
+      assert_equal 1, sem.value, "the child posted the parent's permit"
+      sem.release
+      assert_equal 2, sem.value
     end
-    writer.close
-    report = JSON.parse(reader.read)
-    Process.wait(pid)
-    assert_equal({ "held" => 0, "release" => "NOT_HELD" }, report)
-    assert_equal 1, sem.held, "the parent still holds its permit"
-    assert_equal 1, sem.value, "the child posted the parent's permit"
-    sem.release
-    assert_equal 2, sem.value
-  ensure
-    reader&.close
-    XLock.remove(name, kind: :posix_semaphore, namespace: @ns)
   end
 
   def test_remove_semaphore_files
