@@ -161,10 +161,10 @@ module XLockTestHelper
     reader&.close
   end
 
-  # "ok" if the block returns, else the kind of the XLock::Error it raises.
-  def outcome
+  # The kind of the XLock::Error the block raises ("NOT_HELD"), nil if it returns.
+  def error_kind
     yield
-    "ok"
+    nil
   rescue XLock::Error => e
     e.kind
   end

@@ -70,7 +70,7 @@ class TestProcesses < Minitest::Test
     lock.lock
     report = in_forked_child do
       # try_lock: the parent holds it, a fresh descriptor must see that
-      { "locked" => lock.locked?, "unlock" => outcome { lock.unlock }, "try_lock" => lock.try_lock }
+      { "locked" => lock.locked?, "unlock" => error_kind { lock.unlock }, "try_lock" => lock.try_lock }
     end
     assert_equal({ "locked" => false, "unlock" => "NOT_HELD", "try_lock" => false }, report)
     assert lock.locked?
