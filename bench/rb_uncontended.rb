@@ -27,6 +27,16 @@ def calibrate(loop)
   end
 end
 
+# A loop of n acquire+release pairs of a semaphore (counting or raw).
+def semaphore_pairs(sem)
+  lambda do |n|
+    n.times do
+      sem.acquire
+      sem.release
+    end
+  end
+end
+
 namespace = ARGV.fetch(0)
 
 # N lock objects open at once: one JSON line with how many opened and the time per open.
@@ -90,37 +100,17 @@ begin
       l.close
     end
   end
-  sem1 = XLock::Semaphore.new("bench-sem-1", 1, namespace: namespace)
-  loops[:"xlock-semaphore-cap1"] = lambda do |n|
-    n.times do
-      sem1.acquire
-      sem1.release
-    end
-  end
+  loops[:"xlock-semaphore-cap1"] =
+    semaphore_pairs(XLock::Semaphore.new("bench-sem-1", 1, namespace: namespace))
   # Capacity 256 with 255 permits held by another object: the acquire+release of the free one.
   held = XLock::Semaphore.new("bench-sem-256", 256, namespace: namespace)
   255.times { held.acquire(timeout: 0) }
-  sem256 = XLock::Semaphore.new("bench-sem-256", 256, namespace: namespace)
-  loops[:"xlock-semaphore-256-255-held"] = lambda do |n|
-    n.times do
-      sem256.acquire
-      sem256.release
-    end
-  end
-  sem = XLock::Semaphore.new("bench-uncontended-rb", 4, namespace: namespace)
-  loops[:"xlock-semaphore"] = lambda do |n|
-    n.times do
-      sem.acquire
-      sem.release
-    end
-  end
-  psem = XLock::PosixSemaphore.new("bench-uncontended-rb", value: 1, namespace: namespace)
-  loops[:"xlock-posix-semaphore"] = lambda do |n|
-    n.times do
-      psem.acquire
-      psem.release
-    end
-  end
+  loops[:"xlock-semaphore-256-255-held"] =
+    semaphore_pairs(XLock::Semaphore.new("bench-sem-256", 256, namespace: namespace))
+  loops[:"xlock-semaphore"] =
+    semaphore_pairs(XLock::Semaphore.new("bench-uncontended-rb", 4, namespace: namespace))
+  loops[:"xlock-posix-semaphore"] =
+    semaphore_pairs(XLock::PosixSemaphore.new("bench-uncontended-rb", value: 1, namespace: namespace))
 rescue LoadError => e
   results[:xlock] = { skipped: "not loadable: #{e.message}" }
 end
