@@ -181,6 +181,10 @@ class PgServer:
         self.running = True
         return self
 
+    def _connection(self) -> list[str]:
+        """The client options of pg_basebackup and psql that reach this server as its superuser."""
+        return ["-h", str(self.dir), "-p", str(self.port), "-U", SUPERUSER]
+
     def _pg_ctl(self, *args: str) -> None:
         """pg_ctl on this data directory, logging to server.log and waiting up to START_TIMEOUT."""
         log = str(self.dir / "server.log")
@@ -214,12 +218,7 @@ class PgServer:
                 self._bin("pg_basebackup"),
                 "-D",
                 str(other.data),
-                "-h",
-                str(self.dir),
-                "-p",
-                str(self.port),
-                "-U",
-                SUPERUSER,
+                *self._connection(),
                 "-R",
                 "-X",
                 "stream",
@@ -266,12 +265,7 @@ class PgServer:
                 "\t",
                 "-v",
                 "ON_ERROR_STOP=1",
-                "-h",
-                str(self.dir),
-                "-p",
-                str(self.port),
-                "-U",
-                SUPERUSER,
+                *self._connection(),
                 "-d",
                 db,
                 "-c",
