@@ -87,7 +87,7 @@ class Bell:
     futex calls fail with ``EFAULT`` instead of crashing anyone with ``SIGBUS``.
     """
 
-    __slots__ = ("__weakref__", "_addr", "dev", "fd", "ino", "shared", "state", "words")
+    __slots__ = ("__weakref__", "_addr", "_locks", "dev", "fd", "ino", "shared", "state", "words")
 
     def __init__(self, ns: Namespace, *, create: bool) -> None:
         self.fd = -1
@@ -95,6 +95,7 @@ class Bell:
         self.words: Any = None
         self.shared = ns.shared
         self.dev = self.ino = -1
+        self._locks: dict[tuple[int, int], tuple[tuple[Any, int, bool], Any, Any]] = {}
         try:
             self.state = self._open(ns, create)
         except OSError as exc:
@@ -104,6 +105,23 @@ class Bell:
         """The address of word ``index`` (``uint32_t *``), or ``None`` if the bell is unusable."""
         words = self.words
         return None if words is None else words + index
+
+    def for_lock(self, index: int, op: int) -> tuple[tuple[Any, int, bool], Any]:
+        """What a Lock on word ``index`` with flock operation ``op`` (``LOCK_NB`` included) needs, made
+        once per word and operation: the compiled ring's arguments (the word's address, NULL if the bell
+        is unusable, the bell's descriptor, whether the namespace is shared) and, compiled, a free
+        ``struct xl_hold`` without a file to copy into the new object's hold (else ``None``)."""
+        made = self._locks.get((index, op))
+        if made is None:
+            words = self.words
+            ring_args = (_NULL if words is None else words + index, self.fd, self.shared)
+            hold = template = None
+            if _COMPILED:
+                hold = ffi.new("struct xl_hold *")
+                lib.xl_hold_init(hold, op, *ring_args, -1, -1, _NULL, 0, 0)
+                template = hold[0]  # the struct's value, for ffi.new's initializer; `hold` owns it
+            made = self._locks[(index, op)] = (ring_args, template, hold)
+        return made[0], made[1]
 
     def _open(self, ns: Namespace, create: bool) -> str:
         dirfd = ns.require_open()

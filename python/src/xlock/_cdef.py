@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["ABI_CDEF", "API_CDEF", "C_SOURCE", "C_VERSION", "MODULE"]
 
 MODULE = "xlock._xlock_c"
-C_VERSION = 6
+C_VERSION = 7
 
 ABI_CDEF = """
     struct timespec { long tv_sec; long tv_nsec; };
@@ -50,8 +50,9 @@ API_CDEF = """
     int xl_wait_step(uint32_t *word, int bellfd, int shared, int fd, int op, int dirfd, const char *name,
                      unsigned long long dev, unsigned long long ino, long long start_ns,
                      long long deadline_ns);
-    struct xl_hold { long state; unsigned long owner; long waiters; ...; };
-    void xl_hold_init(struct xl_hold *h, int op, uint32_t *word, int bellfd, int shared);
+    struct xl_hold { long state; unsigned long owner; long waiters; int fd; ...; };
+    long xl_hold_init(struct xl_hold *h, int op, uint32_t *word, int bellfd, int shared, int fd, int dirfd,
+                      const char *name, unsigned long long dev, unsigned long long ino);
     long xl_hold_give(struct xl_hold *h, int fd, int dirfd, const char *name, unsigned long long dev,
                       unsigned long long ino);
     long xl_hold_swap(struct xl_hold *h, long from, long to);
@@ -328,16 +329,17 @@ static long xl_hold_give(struct xl_hold *h, int fd, int dirfd, const char *name,
     return __atomic_load_n(&h->waiters, __ATOMIC_SEQ_CST);
 }
 
-/* The lock's flock operation (with LOCK_NB) and bell; the object starts in the slow path's hands. */
-static void xl_hold_init(struct xl_hold *h, int op, uint32_t *word, int bellfd, int shared)
+/* A new hold, free: the lock's flock operation (with LOCK_NB), its bell, and its file as xl_hold_give
+   takes it. */
+static long xl_hold_init(struct xl_hold *h, int op, uint32_t *word, int bellfd, int shared, int fd, int dirfd,
+                         const char *name, unsigned long long dev, unsigned long long ino)
 {
     memset(h, 0, sizeof *h);
     h->op = op;
     h->word = word;
     h->bellfd = bellfd;
     h->shared = shared;
-    h->fd = -1;
-    h->state = XL_SLOW;
+    return xl_hold_give(h, fd, dirfd, name, dev, ino);
 }
 
 /* A waiter of the slow path comes (delta 1) or goes (-1); returns the state, read after the change, so

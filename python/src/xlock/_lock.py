@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+from weakref import ref as _weakref
 
 from ._bell import ACQUIRED, TIMED_OUT, bell_of, wait_file, wait_loop
 from ._common import (
@@ -18,14 +19,19 @@ from ._common import (
     current_task_or_none,
     deadline_from,
     describe_timeout,
+    open_namespace,
     seconds_until,
 )
 from ._errors import Cancelled, InvalidArgument, NotHeld, Timeout, WouldBlock
+from ._fork import live as _live
+from ._fork import sweep as _sweep
+from ._fork import sweep_at as _sweep_at
 from ._handle import Handle
 from ._libc import COMPILED, ffi, lib
 from ._lockfile import BUSY, LOCKED, LockFile
+from ._namespace import release_shared, shared_namespace
 from ._pg import open_lock, pg_namespace
-from .names import NameLike
+from .names import _ENCODED, NameLike, encoded
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
 if TYPE_CHECKING:
@@ -36,7 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["Lock", "RLock"]
 
 _flock = fcntl.flock
-_LOCK_UN = fcntl.LOCK_UN
+_LOCK_SH, _LOCK_EX, _LOCK_NB, _LOCK_UN = fcntl.LOCK_SH, fcntl.LOCK_EX, fcntl.LOCK_NB, fcntl.LOCK_UN
 _get_ident = threading.get_ident
 _sched_yield = os.sched_yield
 _NUMBERS = (int, float)
@@ -49,6 +55,7 @@ _xl_hold_unlock: Any = lib.xl_hold_unlock if COMPILED else None
 # The hold's states (_cdef's enum) and xl_hold_lock's outcome when the object is not free in this process.
 _FREE, _TRYING, _HELD, _SLOW, _RELEASING = 0, 1, 2, 3, 4
 _INPROC = 7
+_HOLD = ffi.typeof("struct xl_hold *") if COMPILED else None
 
 
 class Lock(Handle):
@@ -87,9 +94,14 @@ class Lock(Handle):
     _waiters = 0
     _cond: threading.Condition | None = None
     _hold: Any = None
+    shared = False
+    reentrant = False
+    _op, _op_nb = _LOCK_EX, _LOCK_EX | _LOCK_NB
 
     def __new__(cls, name: NameLike, *, namespace: NamespaceArg = None, **options: Any) -> Lock:
         # A postgresql:// namespace (given or in XLOCK_NAMESPACE) is a PostgreSQL lock, same API [XL-PG-1].
+        if type(namespace) is str and namespace[:1] == "/":  # a path, the common case: no URL to look for
+            return object.__new__(cls)
         url = pg_namespace(namespace) if cls is Lock or cls is RLock else None
         if url is not None:
             if cls is RLock:
@@ -109,32 +121,53 @@ class Lock(Handle):
         timeout: float | None = UNTIMED,
         allow_unsupported_fs: bool = False,
     ) -> None:
-        self._set_name(name)
-        self._set_default_timeout(timeout)
-        self._open_namespace(namespace, allow_unsupported_fs)
-        ns = self._ns
+        # Handle's _set_name, _set_default_timeout and _open_namespace, inline for an object made per use:
+        # the name first [XL-NAME-3], the timeout, then the namespace [XL-NS-1]
+        self._name = (_ENCODED.get(name) if type(name) is str else None) or encoded(name)  # cached: no call
+        if timeout != UNTIMED:  # the class default: without end
+            self._default_timeout = check_timeout(timeout)
+        if type(namespace) is str:  # open_namespace's common case, inline
+            ns = self._ns = shared_namespace(namespace, allow_unsupported_fs)
+            self._owns_namespace = True
+        else:
+            ns, self._owns_namespace = open_namespace(namespace, allow_unsupported_fs)
+            self._ns = ns
         try:
             lock_file = self._file = LockFile(ns, self._name.lock_file)
             lock_file.open()  # opens (creates) and checks the file now
-            self._bell = bell_of(ns, create=True)  # [XL-BELL-1]
+            bell = self._bell = ns.bell or bell_of(ns, create=True)  # [XL-BELL-1]
         except BaseException:
             self._file_close()
             self._release_namespace()
             raise
-        self.path: str = lock_file.path
-        self.shared = bool(shared)
-        self.reentrant = bool(reentrant)
+        if shared:  # the class defaults are exclusive and not reentrant
+            self.shared = True
+            self._op, self._op_nb = _LOCK_SH, _LOCK_SH | _LOCK_NB
+        if reentrant:
+            self.reentrant = True
         self.bell_word: int = self._name.bell_word("l")
-        self._word = self._bell.word(self.bell_word)
         # xl_unlock_ring's arguments after the descriptor: the word (or NULL), the bell's fd, shared
-        self._ring_args = (ffi.NULL if self._word is None else self._word, self._bell.fd, self._bell.shared)
-        self._op = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
-        self._op_nb = self._op | fcntl.LOCK_NB
+        ring_args, template = bell.for_lock(self.bell_word, self._op_nb)
+        self._ring_args: tuple[Any, int, bool] = ring_args
+        self._word = None if bell.words is None else ring_args[0]
         self._mutex = threading.Lock()
-        if COMPILED and not self.reentrant:
-            self._hold = ffi.new("struct xl_hold *")
-            self._reset_hold()
-        self._opened()
+        if template is not None and not reentrant:
+            # a copy of the bell's free hold for this word and operation, given the open file
+            hold = self._hold = ffi.new(_HOLD, template)
+            if lock_file.args is None:  # the strict re-check: the file's name and identity too
+                lib.xl_hold_give(hold, lock_file.fd, *lock_file.check_args())
+            else:
+                hold.fd = lock_file.fd
+        # Handle._opened, inline: close and the at-fork handler apply from now on
+        self._closed = False
+        _live.append(_weakref(self))
+        if len(_live) >= _sweep_at[0]:
+            _sweep()
+
+    @property
+    def path(self) -> str:
+        """The lock file's path."""
+        return self._file.path
 
     # -- acquisition ---------------------------------------------------------------------------------
 
@@ -204,6 +237,15 @@ class Lock(Handle):
             return self
         self._acquire(_get_ident(), True, self._default_timeout, None, None)
         return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # release's fast path, inline: one C call
+        hold = self._hold
+        waiters = -1 if hold is None else _xl_hold_unlock(hold)
+        if waiters < 0:  # not held on the fast path: release decides
+            self.release()
+        elif waiters:
+            self._wake_waiter()
 
     def _sync_owner(self) -> object:
         return _get_ident()
@@ -383,8 +425,14 @@ class Lock(Handle):
 
     def _reset_hold(self) -> None:
         """A new hold (after construction and in a forked child), free with the file as it is now."""
-        lib.xl_hold_init(self._hold, self._op_nb, *self._ring_args)
-        self._give_hold()
+        lock_file = self._file
+        lib.xl_hold_init(
+            self._hold,
+            self._op_nb,
+            *self._ring_args,
+            lock_file.fd,
+            *(lock_file.args or lock_file.check_args()),
+        )
 
     def _take_hold(self) -> object:
         """``claim_in_process``'s ``take``: under the mutex, with no owner recorded, take the object from
@@ -466,7 +514,10 @@ class Lock(Handle):
             if self._count or (self._hold is not None and self._hold.state == _HELD):
                 self._file.unlock()
                 self._bell.ring(self._word)
-            self._finish_close()
+            self._file.close()  # _finish_close, inline
+            if self._owns_namespace:
+                self._owns_namespace = False
+                release_shared(self._ns)
         except Exception:
             pass
 
@@ -492,7 +543,9 @@ class Lock(Handle):
         # The bell's mapping stays until the object is collected: a release in another thread may still
         # ring it, and no thread runs a method of an object being collected.
         self._file.close()
-        self._release_namespace()
+        if self._owns_namespace:  # Handle._release_namespace, inline
+            self._owns_namespace = False
+            release_shared(self._ns)
 
     def _after_fork_in_child(self) -> None:
         # [XL-HOLD-7, XL-HOLD-8]: the child holds nothing, never unlocks the parent's open file

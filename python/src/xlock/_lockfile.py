@@ -194,7 +194,10 @@ class LockFile:
             # compiled: openat and fstat in one call for a regular file that exists [XL-LOCK-1, XL-LOCK-5];
             # anything else (absent, not regular, an error) goes the full way below
             out = self._out
-            fd = _xl_open_regular(self._ns.require_open(), self._bname, OPEN_FLAGS, out)
+            dirfd = self._ns.fd
+            if dirfd < 0:
+                self._ns.require_open()  # raises: the namespace was closed
+            fd = _xl_open_regular(dirfd, self._bname, OPEN_FLAGS, out)
             if fd >= 0:
                 self.fd = fd
                 if self._strict:

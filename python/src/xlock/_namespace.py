@@ -33,7 +33,7 @@ UNSUPPORTED_FS_TYPES: dict[int, str] = {
     0x564C: "ncp",
 }
 
-_xl_names_dir = _libc.lib.xl_names_dir if _libc.COMPILED else None
+_xl_names_dir: Any = _libc.lib.xl_names_dir if _libc.COMPILED else None
 
 _HINT = "fix it, or choose another namespace with XLOCK_NAMESPACE or the namespace argument"
 
@@ -93,7 +93,8 @@ class Namespace:
     # Objects using this namespace through ``shared_namespace`` [XL-NS-16]; 0 for one opened by its user.
     _users = 0
     _shared_key: tuple[str, bool] | None = None
-    _cpath: bytes = b""
+    # xl_names_dir's arguments for this namespace's path (compiled), made by the first still_names
+    names_args: tuple[bytes, int, int, int, int] | None = None
     # The refused file system it is on (allowed by XL-NS-11), or None.
     fs_name: str | None = None
 
@@ -202,9 +203,10 @@ class Namespace:
         """True if ``path`` still names this directory, with the owner and mode it was checked with: the
         re-confirmation of XL-NS-16, one ``lstat``."""
         if _xl_names_dir is not None:
-            if not self._cpath:
-                self._cpath = os.fsencode(path)
-            return bool(_xl_names_dir(self._cpath, self.dev, self.ino, self.uid, self.mode))
+            names_args = (os.fsencode(path), self.dev, self.ino, self.uid, self.mode)
+            if path == self.path:
+                self.names_args = names_args  # shared_namespace calls xl_names_dir with them directly
+            return bool(_xl_names_dir(*names_args))
         try:
             st = os.lstat(path)
         except OSError:
@@ -251,6 +253,8 @@ class Namespace:
 # its namespace once). A directory descriptor carries no lock, so a forked child keeps using them.
 _shared: dict[tuple[str, bool], Namespace] = {}
 _idle: list[Namespace] = []
+# choose_namespace's answer for the explicit paths given lately, as _shared's key: (path, False).
+_chosen: dict[str, tuple[str, bool]] = {}
 # An RLock: an object collected while this thread holds it gives its namespace back inside.
 _shared_lock = threading.RLock()
 
@@ -259,21 +263,32 @@ def shared_namespace(path: str | None, allow_unsupported_fs: bool) -> Namespace:
     """The verified namespace of ``path`` (chosen per XL-NS-1) shared by this process's objects: reused
     after ``Namespace.still_names`` re-confirms it, else opened and checked anew [XL-NS-16]. Each call
     needs its ``release_shared``. Raises as ``Namespace``."""
-    chosen, source = choose_namespace(path)
-    key = (chosen, source == "default")
-    with _shared_lock:
+    key = _chosen.get(path) if path is not None else None  # an explicit path checked before
+    if key is None:
+        chosen, source = choose_namespace(path)
+        key = (chosen, source == "default")
+        if source == "argument" and path is not None:
+            if len(_chosen) >= 64:
+                _chosen.clear()
+            _chosen[path] = key
+    chosen = key[0]
+    lock = _shared_lock
+    lock.acquire()  # not `with`: twice as slow, for a call made per object
+    try:
         ns = _shared.get(key)
         if (
             ns is not None
             and ns.fd >= 0
             and ns.path == chosen
             and (ns.fs_name is None or unsupported_fs_allowed(allow_unsupported_fs))  # [XL-NS-11]
-            and ns.still_names(chosen)
+            and (_xl_names_dir(*ns.names_args) if ns.names_args else ns.still_names(chosen))
         ):
             ns._users += 1
             if _idle and _idle[0] is ns:
                 _idle.clear()
             return ns
+    finally:
+        lock.release()
     fresh = Namespace(path, allow_unsupported_fs=allow_unsupported_fs)
     with _shared_lock:
         old = _shared.get(key)
@@ -289,7 +304,9 @@ def release_shared(ns: Namespace) -> None:
     """An object is done with ``ns`` (from ``shared_namespace``): the last user of a namespace that is
     still the one of its path keeps it as the idle one (closing the previous idle one); a replaced one is
     closed."""
-    with _shared_lock:
+    lock = _shared_lock
+    lock.acquire()  # not `with`: twice as slow, for a call made per object
+    try:
         ns._users -= 1
         if ns._users > 0:
             return
@@ -297,9 +314,13 @@ def release_shared(ns: Namespace) -> None:
         if key is None or _shared.get(key) is not ns:
             ns.close()
             return
-        if _idle and _idle[0] is not ns:
+        if _idle:
+            if _idle[0] is ns:
+                return
             _drop_idle(_idle[0])
-        _idle[:] = [ns]
+        _idle.append(ns)
+    finally:
+        lock.release()
 
 
 def _drop_idle(ns: Namespace) -> None:
