@@ -30,7 +30,7 @@ from ._handle import Handle
 from ._libc import COMPILED, ffi, lib
 from ._lockfile import BUSY, LOCKED, LockFile
 from ._namespace import release_shared, shared_namespace
-from ._pg import open_lock, pg_namespace
+from ._pg import pg_lock_class, pg_namespace
 from .names import _ENCODED, NameLike, encoded
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
@@ -98,19 +98,6 @@ class Lock(Handle):
     reentrant = False
     _op, _op_nb = _LOCK_EX, _LOCK_EX | _LOCK_NB
 
-    def __new__(cls, name: NameLike, *, namespace: NamespaceArg = None, **options: Any) -> Lock:
-        # A postgresql:// namespace (given or in XLOCK_NAMESPACE) is a PostgreSQL lock, same API [XL-PG-1].
-        if type(namespace) is str and namespace[:1] == "/":  # a path, the common case: no URL to look for
-            return object.__new__(cls)
-        url = pg_namespace(namespace) if cls is Lock or cls is RLock else None
-        if url is not None:
-            if cls is RLock:
-                options["reentrant"] = True
-            # a PgLock: the same API, not a subclass
-            pg_lock: Lock = open_lock(name, url, **options)  # type: ignore[assignment]
-            return pg_lock
-        return super().__new__(cls)
-
     def __init__(
         self,
         name: NameLike,
@@ -121,6 +108,10 @@ class Lock(Handle):
         timeout: float | None = UNTIMED,
         allow_unsupported_fs: bool = False,
     ) -> None:
+        if (type(namespace) is not str or namespace[:1] != "/") and self._became_pg_lock(
+            name, namespace, shared, reentrant, timeout, allow_unsupported_fs
+        ):
+            return
         # Handle's _set_name, _set_default_timeout and _open_namespace, inline for an object made per use:
         # the name first [XL-NAME-3], the timeout, then the namespace [XL-NS-1]
         self._name = (_ENCODED.get(name) if type(name) is str else None) or encoded(name)  # cached: no call
@@ -163,6 +154,33 @@ class Lock(Handle):
         _live.append(_weakref(self))
         if len(_live) >= _sweep_at[0]:
             _sweep()
+
+    def _became_pg_lock(
+        self,
+        name: NameLike,
+        namespace: NamespaceArg,
+        shared: bool,
+        reentrant: bool,
+        timeout: float | None,
+        allow_unsupported_fs: bool,
+    ) -> bool:
+        """A postgresql:// namespace (given, or in XLOCK_NAMESPACE) makes a PostgreSQL lock, the same API
+        [XL-PG-1]: this object becomes a ``PgLock`` (not a subclass; the two share no layout but
+        ``__dict__``) and is set up as one. Dispatching here rather than in ``__new__`` keeps a Python
+        ``__new__`` out of every ``xlock.Lock(...)``: an object made per use pays for each call."""
+        url = pg_namespace(namespace) if type(self) is Lock or type(self) is RLock else None
+        if url is None:
+            return False
+        self.__class__ = pg_lock_class()  # type: ignore[assignment]
+        self.__init__(  # type: ignore[misc]
+            name,
+            namespace=url,
+            shared=shared,
+            reentrant=reentrant,
+            timeout=timeout,
+            allow_unsupported_fs=allow_unsupported_fs,
+        )
+        return True
 
     @property
     def path(self) -> str:

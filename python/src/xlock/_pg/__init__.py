@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .lock import PgLock
     from .semaphore import PgSemaphore
 
-__all__ = ["SCHEMES", "keys_of", "open_lock", "open_semaphore", "pg_namespace", "remove"]
+__all__ = ["SCHEMES", "keys_of", "open_lock", "open_semaphore", "pg_lock_class", "pg_namespace", "remove"]
 
 SCHEMES = ("postgresql://", "postgres://")  # [XL-PG-1]
 
@@ -30,9 +30,14 @@ def pg_namespace(namespace: object) -> Optional[str]:
 
 
 def open_lock(name: Any, url: str, **options: Any) -> PgLock:
+    return pg_lock_class()(name, namespace=url, **options)
+
+
+def pg_lock_class() -> type[PgLock]:
+    """``PgLock``, imported on first need (psycopg is loaded only for PostgreSQL namespaces)."""
     from .lock import PgLock
 
-    return PgLock(name, namespace=url, **options)
+    return PgLock
 
 
 def open_semaphore(name: Any, capacity: Any, url: str, **options: Any) -> PgSemaphore:
