@@ -47,7 +47,7 @@ typedef struct xpg_obj {
     pid_t pid; /* the process that opened the session */
     int backend_pid;
     char token[33];
-    long long lock_timeout_ms;
+    unsigned prepared; /* the xpg_stmt bits prepared on this session */
     char sysid[32];
     char *database;
     /* threads */
@@ -60,6 +60,14 @@ typedef struct xpg_obj {
     int efd;                               /* eventfd that wakes a server wait on cancel */
     struct xpg_obj *prev, *next;           /* the registry (fork) */
 } xpg_obj;
+
+/* A statement prepared on the session at its first use, so that the server parses and plans it
+ * once per session rather than at every call (bit: one bit per statement, in xpg_obj.prepared). */
+typedef struct xpg_stmt {
+    const char *name, *sql;
+    int nparams;
+    unsigned bit;
+} xpg_stmt;
 
 /* A statement's outcome. */
 typedef struct xpg_reply {
@@ -88,10 +96,14 @@ XPG_HIDDEN int xlock_pg__sql_error(xpg_obj *o, const PGresult *res, const char *
 XPG_HIDDEN int xlock_pg__one(xpg_obj *o, const char *sql, int n, const char *const *vals,
                              const char *doing, PGresult **out);
 XPG_HIDDEN int xlock_pg__check_token(xpg_obj *o, const PGresult *res, int col);
-XPG_HIDDEN int xlock_pg__set_lock_timeout(xpg_obj *o, long long ms);
+XPG_HIDDEN int xlock_pg__run_prepared(xpg_obj *o, const xpg_stmt *s, const char *const *vals,
+                                      int interruptible, unsigned long long token, xpg_reply *r);
+XPG_HIDDEN int xlock_pg__one_prepared(xpg_obj *o, const xpg_stmt *s, const char *const *vals,
+                                      const char *doing, PGresult **out);
 /* wait.c */
 XPG_HIDDEN int xlock_pg__run(xpg_obj *o, const char *sql, int n, const char *const *vals,
                              int interruptible, unsigned long long token, xpg_reply *r);
+XPG_HIDDEN int xlock_pg__await(xpg_obj *o, int interruptible, unsigned long long token, xpg_reply *r);
 XPG_HIDDEN int xlock_pg__wait_notify(xpg_obj *o, long long until_ns, unsigned long long token);
 XPG_HIDDEN long long xlock_pg__now_ns(void);
 /* The monotonic deadline of a wait of timeout_ms from start_ns; -1 for none (negative or huge). */

@@ -13,24 +13,22 @@ struct xlock_pg {
 
 #define OBJ(l) (&(l)->o)
 #define CHECK "current_setting('xlock.session_token', true), pg_backend_pid()" /* [XL-PG-9] */
+/* The waiting form sets lock_timeout ($2: "<n>ms", or "0" for no timeout) for its own transaction,
+ * before it waits (CASE evaluates WHEN first), so that a timed acquisition is one round trip and
+ * the session's lock_timeout stays 0 [XL-PG-6, XL-PG-7]. */
+#define WAIT(fn)                                                                                        \
+    "SELECT CASE WHEN set_config('lock_timeout', $2, true) IS NOT NULL THEN " fn "($1::int8) END, "
 
-static const char *sql_try(const xpg_obj *o)
-{
-    return o->shared ? "SELECT pg_try_advisory_lock_shared($1::int8), " CHECK
-                     : "SELECT pg_try_advisory_lock($1::int8), " CHECK;
-}
-
-static const char *sql_lock(const xpg_obj *o)
-{
-    return o->shared ? "SELECT pg_advisory_lock_shared($1::int8), " CHECK
-                     : "SELECT pg_advisory_lock($1::int8), " CHECK;
-}
-
-static const char *sql_unlock(const xpg_obj *o)
-{
-    return o->shared ? "SELECT pg_advisory_unlock_shared($1::int8)"
-                     : "SELECT pg_advisory_unlock($1::int8)";
-}
+/* The lock's statements, prepared at their first use on a session: [exclusive, shared] each. */
+static const xpg_stmt TRY[2] = {
+    {"xlock_try", "SELECT pg_try_advisory_lock($1::int8), " CHECK, 1, 1u << 0},
+    {"xlock_try_shared", "SELECT pg_try_advisory_lock_shared($1::int8), " CHECK, 1, 1u << 1}};
+static const xpg_stmt LOCK[2] = {
+    {"xlock_lock", WAIT("pg_advisory_lock") CHECK, 2, 1u << 2},
+    {"xlock_lock_shared", WAIT("pg_advisory_lock_shared") CHECK, 2, 1u << 3}};
+static const xpg_stmt UNLOCK[2] = {
+    {"xlock_unlock", "SELECT pg_advisory_unlock($1::int8)", 1, 1u << 4},
+    {"xlock_unlock_shared", "SELECT pg_advisory_unlock_shared($1::int8)", 1, 1u << 5}};
 
 int xlock_pg_open(xlock_pg_t **out, const char *name, const xlock_options *opts)
 {
@@ -64,7 +62,7 @@ static int unlock(xpg_obj *o, const char *doing)
     const char *vals[] = {key};
     for (int attempt = 0;; attempt++) {
         PGresult *res;
-        int rc = xlock_pg__one(o, sql_unlock(o), 1, vals, doing, &res);
+        int rc = xlock_pg__one_prepared(o, &UNLOCK[o->shared != 0], vals, doing, &res);
         if (rc == XLOCK_EBACKEND && attempt < 5 && strstr(xlock_pg_last_message(), "57014") != NULL)
             continue; /* a cancel request that arrived after the statement it was meant for */
         if (rc == XPG_GONE) {
@@ -100,24 +98,23 @@ static int ended_while_acquiring(xpg_obj *o)
                           server);
 }
 
-/* One statement on the server: try (timeout_ms == 0 or try_only) or wait with lock_timeout. */
+/* One statement on the server: try (try_only, timeout 0 or the deadline passed) or wait with
+ * lock_timeout [XL-PG-7]. */
 static int server_acquire(xpg_obj *o, int try_only, long long deadline_ns, unsigned long long token)
 {
-    char key[24];
+    char key[24], timeout[32] = "0";
     snprintf(key, sizeof key, "%lld", o->key);
-    const char *vals[] = {key};
+    const char *vals[] = {key, timeout};
     long long now = xlock_pg__now_ns();
     int once = try_only || (deadline_ns >= 0 && now >= deadline_ns);
-    int rc = 0;
-    if (!once) {
-        /* lock_timeout = the time left rounded up, never 0 for a timed wait [XL-PG-7] */
-        long long ms = deadline_ns < 0 ? 0 : (deadline_ns - now + 999999) / 1000000;
-        rc = xlock_pg__set_lock_timeout(o, deadline_ns >= 0 && ms < 1 ? 1 : ms);
-        if (rc != 0)
-            return rc;
+    if (!once && deadline_ns >= 0) {
+        /* the time left rounded up, never 0 for a timed wait: lock_timeout 0 is no timeout */
+        long long ms = (deadline_ns - now + 999999) / 1000000;
+        snprintf(timeout, sizeof timeout, "%lldms", ms < 1 ? 1 : ms);
     }
     xpg_reply r;
-    rc = xlock_pg__run(o, once ? sql_try(o) : sql_lock(o), 1, vals, !once, token, &r);
+    int rc = xlock_pg__run_prepared(o, once ? &TRY[o->shared != 0] : &LOCK[o->shared != 0], vals, !once,
+                                    token, &r);
     if (rc == XPG_GONE) {
         PQclear(r.res);
         return ended_while_acquiring(o);

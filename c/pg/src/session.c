@@ -60,6 +60,10 @@ int xlock_pg__sql_error(xpg_obj *o, const PGresult *res, const char *doing)
     xlock_pg__server(o, server, sizeof server);
     error_text(o, res, text, sizeof text);
     const char *s = sqlstate(res);
+    if (strcmp(s, "26000") == 0) /* a prepared statement vanished twice: another backend answered */
+        return xlock_pg__fail(XLOCK_EUNSUPPORTEDBACKEND, o,
+                              "%s on the %s failed: %s (SQLSTATE 26000); %s", doing, server, text,
+                              POOLER);
     return xlock_pg__fail(XLOCK_EBACKEND, o, "%s on the %s failed: %s%s%s%s%s", doing, server, text,
                           *s ? " (SQLSTATE " : "", s, *s ? ")" : "",
                           strcmp(s, "53200") == 0
@@ -67,26 +71,81 @@ int xlock_pg__sql_error(xpg_obj *o, const PGresult *res, const char *doing)
                               : "");
 }
 
+/* The outcome of a short statement: 0 with *out (tuples), or an error code. */
+static int one_outcome(xpg_obj *o, int rc, xpg_reply *r, const char *doing, PGresult **out)
+{
+    *out = NULL;
+    if (rc == 0 && PQresultStatus(r->res) != PGRES_TUPLES_OK &&
+        PQresultStatus(r->res) != PGRES_COMMAND_OK)
+        rc = xlock_pg__gone(o, r->res) ? XPG_GONE : xlock_pg__sql_error(o, r->res, doing);
+    if (rc == XPG_GONE) {
+        char server[512], text[512];
+        xlock_pg__server(o, server, sizeof server);
+        error_text(o, r->res, text, sizeof text);
+        xlock_pg__fail(XPG_GONE, o, "%s: the session with the %s ended: %s", doing, server, text);
+    }
+    if (rc != 0)
+        PQclear(r->res);
+    else
+        *out = r->res;
+    return rc;
+}
+
 /* Runs a short statement (not interruptible). 0 with *out (tuples), or an error code. */
 int xlock_pg__one(xpg_obj *o, const char *sql, int n, const char *const *vals, const char *doing,
                   PGresult **out)
 {
     xpg_reply r;
-    *out = NULL;
     int rc = xlock_pg__run(o, sql, n, vals, 0, 0, &r);
-    if (rc == 0 && PQresultStatus(r.res) != PGRES_TUPLES_OK && PQresultStatus(r.res) != PGRES_COMMAND_OK)
-        rc = xlock_pg__gone(o, r.res) ? XPG_GONE : xlock_pg__sql_error(o, r.res, doing);
-    if (rc == XPG_GONE) {
-        char server[512], text[512];
-        xlock_pg__server(o, server, sizeof server);
-        error_text(o, r.res, text, sizeof text);
-        xlock_pg__fail(XPG_GONE, o, "%s: the session with the %s ended: %s", doing, server, text);
+    return one_outcome(o, rc, &r, doing, out);
+}
+
+/* xlock_pg__one for a prepared statement. */
+int xlock_pg__one_prepared(xpg_obj *o, const xpg_stmt *s, const char *const *vals, const char *doing,
+                           PGresult **out)
+{
+    xpg_reply r;
+    int rc = xlock_pg__run_prepared(o, s, vals, 0, 0, &r);
+    return one_outcome(o, rc, &r, doing, out);
+}
+
+/* Prepares s on the session unless it is: 0, XPG_GONE, or 0 with r->res the server's error. */
+static int prepare(xpg_obj *o, const xpg_stmt *s, xpg_reply *r)
+{
+    r->res = NULL;
+    r->stop = 0;
+    if (o->prepared & s->bit)
+        return 0;
+    if (o->conn == NULL || PQstatus(o->conn) != CONNECTION_OK ||
+        !PQsendPrepare(o->conn, s->name, s->sql, s->nparams, NULL))
+        return XPG_GONE;
+    int rc = xlock_pg__await(o, 0, 0, r);
+    if (rc == 0 && PQresultStatus(r->res) == PGRES_COMMAND_OK) {
+        PQclear(r->res);
+        r->res = NULL;
+        o->prepared |= s->bit;
     }
-    if (rc != 0)
-        PQclear(r.res);
-    else
-        *out = r.res;
     return rc;
+}
+
+/* xlock_pg__run for the prepared statement s: one round trip once it is prepared (the first use on a
+ * session prepares it). If it vanished from the session (DISCARD ALL, DEALLOCATE: SQLSTATE 26000),
+ * it is prepared again once; a second loss is a pooler's other backend (xlock_pg__sql_error). */
+int xlock_pg__run_prepared(xpg_obj *o, const xpg_stmt *s, const char *const *vals, int interruptible,
+                           unsigned long long token, xpg_reply *r)
+{
+    for (int attempt = 0;; attempt++) {
+        int rc = prepare(o, s, r);
+        if (rc != 0 || r->res != NULL)
+            return rc;
+        if (!PQsendQueryPrepared(o->conn, s->name, s->nparams, vals, NULL, NULL, 0))
+            return XPG_GONE;
+        rc = xlock_pg__await(o, interruptible, token, r);
+        if (rc != 0 || attempt > 0 || r->stop || strcmp(sqlstate(r->res), "26000") != 0)
+            return rc;
+        PQclear(r->res); /* nothing ran: Bind failed */
+        o->prepared &= ~s->bit;
+    }
 }
 
 /* UNSUPPORTED_BACKEND unless column col and col+1 of res are this session's token and backend
@@ -100,22 +159,6 @@ int xlock_pg__check_token(xpg_obj *o, const PGresult *res, int col)
     char server[512];
     xlock_pg__server(o, server, sizeof server);
     return xlock_pg__fail(XLOCK_EUNSUPPORTEDBACKEND, o, "%s (%s)", POOLER, server);
-}
-
-int xlock_pg__set_lock_timeout(xpg_obj *o, long long ms)
-{
-    if (ms == o->lock_timeout_ms)
-        return 0;
-    char v[32];
-    snprintf(v, sizeof v, "%lldms", ms);
-    const char *vals[] = {v};
-    PGresult *res;
-    int rc = xlock_pg__one(o, "SELECT set_config('lock_timeout', $1, false)", 1, vals,
-                           "setting lock_timeout", &res);
-    if (rc == 0)
-        o->lock_timeout_ms = ms;
-    PQclear(res);
-    return rc;
 }
 
 /* application_name of XL-PG-6, cut to 63 bytes. */
@@ -172,7 +215,6 @@ static int setup(xpg_obj *o)
                                         : SESSION_SETUP;
     rc = xlock_pg__one(o, sql, 4, vals, "setting the session up", &res);
     PQclear(res);
-    o->lock_timeout_ms = 0;
     if (rc == 0 && o->is_sem) {
         char listen[64];
         snprintf(listen, sizeof listen, "LISTEN \"%s\"", o->channel);
@@ -213,6 +255,7 @@ int xlock_pg__connect(xpg_obj *o)
         return rc;
     }
     o->cancel = PQgetCancel(o->conn);
+    o->prepared = 0;
     int rc = setup(o);
     if (rc != 0)
         xlock_pg__disconnect(o);

@@ -43,10 +43,7 @@ static void send_cancel(xpg_obj *o)
         PQcancel(o->cancel, err, sizeof err);
 }
 
-/* Sends sql and reads its results. interruptible: a signal handler (EINTR) or a cancel of this
- * object after `token` stops the wait: the statement is cancelled and drained, r->stop says why,
- * and r->res is still the statement's own outcome (the caller undoes a grant). Returns 0 with
- * r->res set (possibly an error result), or XPG_GONE if the connection failed. */
+/* Sends sql and reads its results (xlock_pg__await). */
 int xlock_pg__run(xpg_obj *o, const char *sql, int n, const char *const *vals, int interruptible,
                   unsigned long long token, xpg_reply *r)
 {
@@ -56,6 +53,18 @@ int xlock_pg__run(xpg_obj *o, const char *sql, int n, const char *const *vals, i
     if (c == NULL || PQstatus(c) != CONNECTION_OK ||
         !PQsendQueryParams(c, sql, n, NULL, vals, NULL, NULL, 0))
         return XPG_GONE;
+    return xlock_pg__await(o, interruptible, token, r);
+}
+
+/* Reads the results of the statement just sent. interruptible: a signal handler (EINTR) or a cancel
+ * of this object after `token` stops the wait: the statement is cancelled and drained, r->stop says
+ * why, and r->res is still the statement's own outcome (the caller undoes a grant). Returns 0 with
+ * r->res set (possibly an error result), or XPG_GONE if the connection failed. */
+int xlock_pg__await(xpg_obj *o, int interruptible, unsigned long long token, xpg_reply *r)
+{
+    r->res = NULL;
+    r->stop = 0;
+    PGconn *c = o->conn;
     int sock = PQsocket(c);
     int flushing = 1, cancelling = 0;
     long long next_cancel = 0;
