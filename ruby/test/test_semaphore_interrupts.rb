@@ -56,6 +56,16 @@ class TestSemaphoreInterrupts < Minitest::Test
     assert_no_permit_afterwards(waiter)
   end
 
+  def test_thread_raise_reaches_a_semaphore_wait
+    hold_semaphore
+    sem = track(XLock::Semaphore.new("sem-int", 1, namespace: @ns))
+    waiter = Thread.new { sem.acquire }
+    wait_until_blocked(waiter)
+    waiter.raise(IOError, "stop")
+    assert_raises(IOError) { waiter.join }
+    assert_equal 0, sem.held
+  end
+
   [nil, 30].each do |timeout|
     kind = timeout ? "timed" : "untimed"
     define_method("test_thread_raise_reaches_#{kind}_semaphore_wait") do
