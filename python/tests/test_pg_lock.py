@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -69,6 +70,11 @@ def test_timed_waits(pg: Any) -> None:
         assert pg.advisory_locks(waiter.key) == pg.advisory_locks(holder.key)  # nothing left waiting
         holder.release()
         waiter.acquire(timeout=0)
+        waiter.release()
+        waiter.acquire(timeout=5)
+        assert waiter._session is not None
+        row = waiter._session.one("SELECT current_setting('lock_timeout')", None, "reading")
+        assert row == ("0",)  # a timed wait sets it for its own statement only [XL-PG-6]
         waiter.release()
         with pytest.raises(xlock.InvalidArgument):
             waiter.acquire(timeout=float("nan"))
@@ -146,6 +152,12 @@ def test_lost_after_terminate_unlock_all_and_restart(pg: Any) -> None:
             holder.locked(verify=True)
         assert not holder.locked()
         holder.acquire()
+        holder._session.one("DISCARD ALL", None, "planting")  # also drops the prepared statements
+        with pytest.raises(xlock.Lost):
+            holder.release()
+        with pytest.raises(xlock.UnsupportedBackend):  # DISCARD ALL also reset the token [XL-PG-9]
+            holder.acquire()
+        holder.acquire()  # a new session
         pg.restart()
         with pytest.raises(xlock.Lost):
             holder.release()
@@ -154,6 +166,42 @@ def test_lost_after_terminate_unlock_all_and_restart(pg: Any) -> None:
     finally:
         holder.close()
         waiter.close()
+
+
+def _syncs(path: str) -> int:
+    """Round trips in a libpq trace: the client's Sync messages."""
+    with open(path) as f:
+        return sum(1 for line in f if "\tF\t" in line and "\tSync" in line)
+
+
+@pytest.mark.parametrize("how", ["untimed", "timed", "try"])
+def test_one_round_trip_per_acquire_and_release(pg: Any, how: str, tmp_path: Any) -> None:
+    """Uncontended, each acquisition (untimed, timed or one try) and each release is one statement: one
+    round trip [XL-PG-7, XL-PG-9 (the token check rides along)], counted in libpq's protocol trace."""
+    lock = open_lock("trips", pg.url())
+    timeouts = itertools.count(5, 0.0011)  # a new lock_timeout every time
+    acquire = {
+        "untimed": lambda: lock.acquire(),
+        "timed": lambda: lock.acquire(timeout=next(timeouts)),
+        "try": lambda: lock.acquire(blocking=False),
+    }[how]
+    try:
+        acquire()  # the first use on a session prepares the statements
+        lock.release()
+        assert lock._session is not None
+        pgconn = lock._session.conn.pgconn
+        path = str(tmp_path / "trace")
+        with open(path, "w") as out:
+            pgconn.trace(out.fileno())
+            try:
+                for _ in range(10):
+                    assert acquire()
+                    lock.release()
+            finally:
+                pgconn.untrace()
+        assert _syncs(path) == 20
+    finally:
+        lock.close()
 
 
 def test_idle_session_timeout_of_a_role_is_overridden(pg: Any) -> None:

@@ -17,15 +17,40 @@ from .._common import (
     describe_timeout,
     seconds_until,
 )
-from .._errors import Cancelled, InvalidArgument, Lost, NotHeld, Timeout, WouldBlock
+from .._errors import Cancelled, InvalidArgument, Lost, NotHeld, Timeout, WouldBlock, XLockError
 from ..names import NameLike
 from .base import PgHandle, ceil_ms
 from .keys import key, split
-from .session import DEFECT, Session, SessionGone
+from .session import DEFECT, Session, SessionGone, Statement
 
 __all__ = ["PgLock"]
 
 _CHECK = "current_setting('xlock.session_token', true), pg_backend_pid()"  # [XL-PG-9]
+# A cancel request can arrive after the statement it was meant for and cancel the next one instead.
+_LATE_CANCEL_RETRIES = 5
+
+
+def _statements(suffix: str) -> tuple[Statement, Statement, Statement]:
+    """The try, wait and unlock statements of a lock (``suffix`` "" or "_shared") [XL-PG-4]. The waiting
+    one sets lock_timeout ($2: "<n>ms", or "0" for none) for its own transaction before it waits (CASE
+    evaluates WHEN first): a timed acquisition is one round trip, and the session's lock_timeout stays 0
+    [XL-PG-6, XL-PG-7]."""
+    return (
+        Statement(
+            f"xlock_try{suffix}".encode(), f"SELECT pg_try_advisory_lock{suffix}($1::int8), {_CHECK}".encode()
+        ),
+        Statement(
+            f"xlock_lock{suffix}".encode(),
+            (
+                "SELECT CASE WHEN set_config('lock_timeout', $2, true) IS NOT NULL THEN "
+                f"pg_advisory_lock{suffix}($1::int8) END, {_CHECK}"
+            ).encode(),
+        ),
+        Statement(f"xlock_unlock{suffix}".encode(), f"SELECT pg_advisory_unlock{suffix}($1::int8)".encode()),
+    )
+
+
+_STATEMENTS = {False: _statements(""), True: _statements("_shared")}
 _MINE = (
     "FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND objsubid = 1 "
     "AND classid = %s::int8::oid AND objid = %s::int8::oid AND granted"
@@ -60,9 +85,8 @@ class PgLock(PgHandle):
         self._classid, self._objid = split(self.key)
         self._describe(f"key {self.key}")
         suffix = "_shared" if self.shared else ""
-        self._try_sql = f"SELECT pg_try_advisory_lock{suffix}(%s::int8), {_CHECK}"
-        self._lock_sql = f"SELECT pg_advisory_lock{suffix}(%s::int8), {_CHECK}"
-        self._unlock_sql = f"SELECT pg_advisory_unlock{suffix}(%s::int8)"
+        self._try_stmt, self._lock_stmt, self._unlock_stmt = _STATEMENTS[self.shared]
+        self._key_param = (str(self.key).encode(),)
         self._drop_sql = f"SELECT pg_advisory_unlock{suffix}(%s::int8) {_MINE}"
         self._cond = threading.Condition(self._mutex)
         self._owner: object = None  # None free; set with _count 0: acquiring; _count > 0: held
@@ -133,32 +157,30 @@ class PgLock(PgHandle):
             if not self._try(session):
                 raise WouldBlock(f"{self._what} is held by another session")
             return
+        lock_timeout = b"0"  # none: wait in the server's queue as long as it takes
         if deadline_ns is not None:
             left = deadline_ns - time.monotonic_ns()
             if DEFECT == "lock-timeout-zero" and timeout == 0:
-                session.set_lock_timeout(0)  # the planted defect: lock_timeout = 0 means no timeout
-                self._wait(session, timeout)
+                self._wait(session, timeout, b"0")  # the planted defect: lock_timeout = 0 means no timeout
                 return
             if left <= 0:  # timeout 0 or a passed deadline: one try, TIMEOUT [XL-PG-7, XL-WAIT-3]
                 if not self._try(session):
                     raise self._timeout(timeout)
                 return
-            session.set_lock_timeout(max(1, ceil_ms(left)))
-        else:
-            session.set_lock_timeout(0)
-        self._wait(session, timeout)
+            lock_timeout = b"%dms" % max(1, ceil_ms(left))  # rounded up, never 0 [XL-PG-7]
+        self._wait(session, timeout, lock_timeout)
 
     def _try(self, session: Session) -> bool:
-        got, token, pid = session.one(self._try_sql, (self.key,), "trying the lock")
-        self._check(session, token, pid, bool(got))
-        return bool(got)
+        got, token, pid = session.run(self._try_stmt, self._key_param, "trying the lock")
+        self._check(session, token, pid, got == b"t")
+        return got == b"t"
 
-    def _wait(self, session: Session, timeout: Optional[float]) -> None:
+    def _wait(self, session: Session, timeout: Optional[float], lock_timeout: bytes) -> None:
         """The server-side wait; on any interruption, nothing stays granted or queued [XL-PG-8]."""
         try:
-            cur = session.cur
-            cur.execute(self._lock_sql, (self.key,))
-            row = cur.fetchone()
+            row = session.run(
+                self._lock_stmt, (*self._key_param, lock_timeout), "waiting for the lock", server_errors=True
+            )
         except pgerr.LockNotAvailable:  # 55P03: lock_timeout fired [XL-PG-7]
             raise self._timeout(timeout) from None
         except pgerr.QueryCanceled:
@@ -170,21 +192,22 @@ class PgLock(PgHandle):
             raise session.error(RuntimeError("the wait was cancelled by someone else"), "waiting") from None
         except psycopg.Error as exc:
             raise session.error(exc, "waiting for the lock") from None
+        except XLockError:
+            raise
         except BaseException:
-            # KeyboardInterrupt & co.: psycopg has sent the cancel and read the result; if the grant
-            # won the race, give it back [XL-PG-8, XL-WAIT-9].
+            # KeyboardInterrupt & co.: the session has cancelled the statement and read its result; if
+            # the grant won the race, give it back [XL-PG-8, XL-WAIT-9].
             self._drop_if_granted(session)
             raise
-        assert row is not None
         self._check(session, row[1], row[2], True)
 
-    def _check(self, session: Session, token: object, pid: object, granted: bool) -> None:
+    def _check(self, session: Session, token: Optional[bytes], pid: Optional[bytes], granted: bool) -> None:
         try:
-            session.check_token(token, pid)
+            session.check_token(token.decode() if token else None, int(pid) if pid else None)
         except BaseException:
             if granted:
                 try:
-                    session.one(self._unlock_sql, (self.key,), "undoing a lock granted through a pooler")
+                    session.run(self._unlock_stmt, self._key_param, "undoing a lock granted through a pooler")
                 except Exception:
                     pass
             session.close()
@@ -243,11 +266,18 @@ class PgLock(PgHandle):
         session = self._session
         if session is None or session.broken:
             raise self._lost(session, "its session has ended")
-        try:
-            (released,) = session.one(self._unlock_sql, (self.key,), "releasing")
-        except SessionGone as exc:
-            raise self._lost(session, f"its session has ended ({exc.detail})") from None
-        if not released:  # someone ran pg_advisory_unlock_all() or DISCARD ALL on our session
+        for attempt in range(_LATE_CANCEL_RETRIES + 1):
+            try:
+                (released,) = session.run(self._unlock_stmt, self._key_param, "releasing", server_errors=True)
+                break
+            except SessionGone as exc:
+                raise self._lost(session, f"its session has ended ({exc.detail})") from None
+            except pgerr.QueryCanceled:  # a cancel meant for an earlier wait: nothing ran [XL-PG-8]
+                if attempt == _LATE_CANCEL_RETRIES:
+                    raise session.error(RuntimeError("the release was cancelled"), "releasing") from None
+            except psycopg.Error as exc:
+                raise session.error(exc, "releasing") from None
+        if released != b"t":  # someone ran pg_advisory_unlock_all() or DISCARD ALL on our session
             raise self._lost(None, "its session no longer held the lock")
 
     def _lost(self, session: Optional[Session], why: str) -> Lost:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import select
 import socket
 import weakref
-from typing import Any, Optional
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Optional
 
 import psycopg
 from psycopg import errors as pgerr
@@ -17,7 +19,7 @@ from psycopg import errors as pgerr
 from .._errors import BackendError, Lost, UnsupportedBackend, XLockError
 from .url import PgNamespace
 
-__all__ = ["DEFECT", "MIN_SERVER_VERSION", "Session", "SessionGone", "open_session"]
+__all__ = ["DEFECT", "MIN_SERVER_VERSION", "Session", "SessionGone", "Statement", "open_session"]
 
 MIN_SERVER_VERSION = 140000  # [XL-PG-6]
 # Test-only planted defects (conformance/tests/test_pg_teeth.py); never set outside tests.
@@ -30,6 +32,10 @@ _APP_NAME_BYTES = 63
 # How often a backend that waits for a lock checks that its client is still there: a killed waiter
 # leaves the server's queue within this time instead of when it is granted.
 _CLIENT_CHECK_MS = "1000"
+# While cancelling an interrupted statement, how often the cancel request is repeated (one that reaches
+# the server before the statement does cancels nothing) [XL-PG-8].
+_RECANCEL_MS = 50
+_INVALID_STATEMENT = "26000"  # a prepared statement the session does not have
 
 _live: weakref.WeakSet[Session] = weakref.WeakSet()
 _shared: dict[str, Session] = {}  # only for the planted defect "shared-session"
@@ -57,6 +63,14 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+class Statement(NamedTuple):
+    """A statement that a session prepares at its first use: the server parses and plans it once per
+    session, and each later call is one round trip with no work beyond running it."""
+
+    name: bytes
+    sql: bytes
+
+
 class Session:
     """A dedicated autocommit connection with the setup of XL-PG-6 and the token of XL-PG-9."""
 
@@ -66,10 +80,12 @@ class Session:
         self.listen = listen
         self.pid = os.getpid()
         self.token = secrets.token_hex(16)
-        self.lock_timeout_ms = 0
         self.users = 1
+        self.prepared: set[bytes] = set()
         self.conn = self._connect()
         self.cur = self.conn.cursor()  # one cursor for every statement: a new one per call costs ~40 us
+        self._poll = select.poll()
+        self._poll.register(self.conn.pgconn.socket, select.POLLIN)
         try:
             self._setup()
         except BaseException:
@@ -145,10 +161,74 @@ class Session:
         if token != self.token or pid != self.backend_pid:
             raise UnsupportedBackend(f"{self.what}: {POOLER}; {self.ns.server()}")
 
-    def set_lock_timeout(self, ms: int) -> None:
-        if ms != self.lock_timeout_ms:
-            self.one("SELECT set_config('lock_timeout', %s, false)", (f"{ms}ms",), "setting lock_timeout")
-            self.lock_timeout_ms = ms
+    def run(
+        self, stmt: Statement, params: Sequence[bytes], doing: str, *, server_errors: bool = False
+    ) -> list[Optional[bytes]]:
+        """Run the prepared ``stmt`` (one round trip once prepared): its first row's values as text, or
+        ``[]``. Errors become xlock errors; with ``server_errors``, a statement's error that does not end
+        the session stays a ``psycopg.Error`` (lock_timeout, cancellation) for the caller to map. The
+        wait is interruptible: if a signal handler raises, or ``cancel`` from another thread ends it, the
+        statement is cancelled and drained before the exception goes on, so the session stays usable
+        [XL-PG-8]."""
+        pg = self.conn.pgconn
+        for attempt in (0, 1):
+            try:
+                if stmt.name not in self.prepared:
+                    pg.send_prepare(stmt.name, stmt.sql)
+                    self._check(self._result(), doing)
+                    self.prepared.add(stmt.name)
+                pg.send_query_prepared(stmt.name, params)
+                res = self._result()
+            except psycopg.Error as exc:
+                raise self.error(exc, doing) from None
+            if res.status == psycopg.pq.ExecStatus.TUPLES_OK:
+                return [res.get_value(0, i) for i in range(res.nfields)] if res.ntuples else []
+            err = psycopg.errors.error_from_result(res, encoding=self.conn.info.encoding)
+            if attempt == 0 and err.sqlstate == _INVALID_STATEMENT:
+                self.prepared.discard(stmt.name)  # DISCARD ALL or DEALLOCATE ran here: prepare it again
+                continue
+            if server_errors and not self.is_gone(err) and err.sqlstate != _INVALID_STATEMENT:
+                raise err
+            raise self.error(err, doing)
+        raise AssertionError("unreachable")
+
+    def _check(self, res: Any, doing: str) -> None:
+        if res.status != psycopg.pq.ExecStatus.COMMAND_OK:
+            raise self.error(psycopg.errors.error_from_result(res, encoding=self.conn.info.encoding), doing)
+
+    def _result(self) -> Any:
+        """The result of the statement just sent, read without blocking signals; on any interruption
+        (a handler raising), the statement is cancelled, repeatedly, until it returns, and drained."""
+        pg = self.conn.pgconn
+        try:
+            while pg.flush():
+                select.select([], [pg.socket], [])
+            while pg.is_busy():
+                self._poll.poll()
+                pg.consume_input()
+        except psycopg.Error:
+            raise
+        except BaseException:
+            self._drain_cancelled()
+            raise
+        res = pg.get_result()
+        while pg.get_result() is not None:
+            pass
+        if res is None:
+            raise psycopg.OperationalError("the server sent no result")
+        return res
+
+    def _drain_cancelled(self) -> None:
+        pg = self.conn.pgconn
+        try:
+            while pg.is_busy():
+                self.cancel()
+                if self._poll.poll(_RECANCEL_MS):
+                    pg.consume_input()
+            while pg.get_result() is not None:
+                pass
+        except Exception:
+            self.close()  # ending the session ends whatever the statement waited for or got
 
     def cancel(self) -> None:
         """Ask the server to cancel the statement in progress (thread-safe) [XL-PG-8]."""
@@ -160,7 +240,13 @@ class Session:
     @property
     def broken(self) -> bool:
         conn = getattr(self, "conn", None)
-        return conn is None or conn.closed or conn.broken or self.pid != os.getpid()
+        return (
+            conn is None
+            or conn.closed
+            or conn.broken
+            or conn.pgconn.status != psycopg.pq.ConnStatus.OK
+            or self.pid != os.getpid()
+        )
 
     # -- errors ---------------------------------------------------------------------------------------
 
