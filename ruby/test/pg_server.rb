@@ -18,17 +18,21 @@ module PgServer
   PY
 
   def self.url
-    @url ||= begin
-      conformance = File.expand_path("../../conformance", __dir__)
-      @io = IO.popen(["python3", "-c", SCRIPT, conformance], "r+")
-      line = @io.gets.to_s.strip
-      at_exit do
-        @io.close_write
-        @io.read
-        @io.close
-      end
-      line
-    end
+    @url ||= start
+  end
+
+  # Starts the server; its URL, or "UNAVAILABLE <why>".
+  def self.start
+    conformance = File.expand_path("../../conformance", __dir__)
+    @io = IO.popen(["python3", "-c", SCRIPT, conformance], "r+")
+    at_exit { stop }
+    @io.gets.to_s.strip
+  end
+
+  def self.stop
+    @io.close_write
+    @io.read
+    @io.close
   end
 
   # Runs one statement as the superuser through psql-free libpq (the pg gem); the rows.

@@ -1,0 +1,42 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require_relative "helpers/pg"
+
+# Counting semaphores in a PostgreSQL namespace [XL-PG-13, XL-PG-18].
+class TestPgSemaphore < Minitest::Test
+  include XLockTestHelper::Pg
+
+  # [XL-PG-13]
+  def test_semaphore_capacity_and_slots
+    s1 = pg_semaphore("rb-pg-sem", 2)
+    s2 = pg_semaphore("rb-pg-sem", 2)
+    assert_raises(XLock::CapacityMismatch) { XLock::Semaphore.new("rb-pg-sem", 3, namespace: @url) }
+    assert_equal [0, 1], [s1.acquire, s2.acquire].sort
+    assert_nil s2.try_acquire
+    assert_raises(XLock::Timeout) { s2.acquire(timeout: 0.03) }
+  end
+
+  def test_semaphore_release_wakes_a_waiter
+    s1 = pg_semaphore("rb-pg-sem", 2)
+    s2 = pg_semaphore("rb-pg-sem", 2)
+    [s1, s2].each(&:acquire)
+    t = Thread.new { s2.acquire(timeout: 10) }
+    sleep 0.05
+    s1.release
+    assert_kind_of Integer, t.value
+    assert_equal 2, s2.held
+  end
+
+  # [XL-PG-18]
+  def test_remove_semaphore
+    sem = pg_semaphore(NAME, 2)
+    refute XLock.remove(NAME, kind: :semaphore, capacity: 2, namespace: @url)
+    assert_raises(XLock::CapacityMismatch) do
+      XLock.remove(NAME, kind: :semaphore, capacity: 3, namespace: @url)
+    end
+    sem.acquire
+    assert_raises(XLock::WouldBlock) { XLock.remove(NAME, kind: :semaphore, capacity: 2, namespace: @url) }
+    refute_nil sem.try_acquire # the failed removal gave back the slot it took
+  end
+end
