@@ -10,8 +10,6 @@ module XLock
     # A lock in a PostgreSQL namespace: a session-level advisory lock on its key [XL-PG-4], with the API of
     # XLock::Lock (XLock::Lock.new returns one for a postgresql:// namespace).
     class Lock < Handle
-      CHECK = Session::CHECK
-
       include LockStatements
 
       attr_reader :key
@@ -20,10 +18,7 @@ module XLock
         super()
         @shared = shared ? true : false
         @hold = Hold.new(reentrant ? true : false)
-        suffix = @shared ? "_shared" : ""
-        @try_sql = "SELECT pg_try_advisory_lock#{suffix}($1::int8), #{CHECK}"
-        @lock_sql = "SELECT pg_advisory_lock#{suffix}($1::int8), #{CHECK}"
-        @unlock_sql = "SELECT pg_advisory_unlock#{suffix}($1::int8)"
+        @try_stmt, @lock_stmt, @unlock_stmt = STATEMENTS.fetch(@shared)
         setup(name, namespace)
         @key = Keys.key("l", @ns.label, @name)
       end
@@ -51,7 +46,7 @@ module XLock
         @monitor.synchronize do
           forked_reset
           next unless @hold.leave(what)
-          next if server_release(@unlock_sql, [@key])
+          next if server_release(@unlock_stmt, [@key])
 
           why = "the session no longer held the key (pg_advisory_unlock_all or DISCARD ALL ran on it)"
           raise lost(nil, why)
@@ -108,7 +103,7 @@ module XLock
       end
 
       def give_back
-        @session.one(@unlock_sql, [@key], "releasing at close")
+        @session.one(@unlock_stmt, [@key], "releasing at close")
       end
 
       def acquire(try_only, deadline)

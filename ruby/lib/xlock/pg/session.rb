@@ -11,6 +11,10 @@ module XLock
     # (something was held) or BackendError.
     class SessionGone < StandardError; end
 
+    # A statement that a session prepares at its first use: the server parses and plans it once per
+    # session, and each later call is one round trip with no work beyond running it.
+    Statement = Struct.new(:name, :sql)
+
     # A connection of its own per object [XL-PG-5] with the setup of XL-PG-6 (XLock::PG::SessionSetup), the
     # token of XL-PG-9 and the server-side TCP bound of XL-PG-11. Waits that the program interrupts are
     # cancelled server-side (XLock::PG::Cancel) [XL-PG-8].
@@ -31,29 +35,34 @@ module XLock
         @listen = listen
         @pid = Process.pid
         @token = SecureRandom.hex(16)
-        @lock_timeout_ms = 0
+        @prepared = {}
         @conn = connect
         setup_or_close
         PG.register(self)
       end
 
-      # Runs a short statement; its rows as arrays of strings.
+      # Runs a short statement (SQL text, or a Statement); its rows as arrays of strings.
       def one(sql, params, doing)
         raise SessionGone, "no session" if gone?
 
-        @conn.exec_params(sql, params).values
+        return @conn.exec_params(sql, params).values unless sql.is_a?(Statement)
+
+        with_prepared(sql) { @conn.exec_prepared(sql.name, params).values }
       rescue ::PG::Error => e
         raise error(e, doing)
       end
 
-      # Runs +sql+ (a waiting statement) so that an interruption cancels it server-side; +undo+ is called
-      # with the rows if the statement completed after all (a grant that raced the cancel) [XL-PG-8].
-      def wait(sql, params, doing, &undo)
+      # Runs the Statement +stmt+ (a waiting statement) so that an interruption cancels it server-side;
+      # +undo+ is called with the rows if the statement completed after all (a grant that raced the cancel)
+      # [XL-PG-8].
+      def wait(stmt, params, doing, &undo)
         raise SessionGone, "no session" if gone?
 
-        abandoned_unless_finished(undo) do
-          @conn.send_query_params(sql, params)
-          @conn.get_last_result.values
+        with_prepared(stmt) do
+          abandoned_unless_finished(undo) do
+            @conn.send_query_prepared(stmt.name, params)
+            @conn.get_last_result.values
+          end
         end
       rescue ::PG::Error => e
         raise error(e, doing)
@@ -64,13 +73,6 @@ module XLock
         return if token == @token && pid.to_i == @backend_pid
 
         raise UnsupportedBackend, "#{@what}: #{POOLER} (#{@ns.server})"
-      end
-
-      def lock_timeout_ms=(millis)
-        return if millis == @lock_timeout_ms
-
-        one("SELECT set_config('lock_timeout', $1, false)", ["#{millis}ms"], "setting lock_timeout")
-        @lock_timeout_ms = millis
       end
 
       # Until a NOTIFY arrives or +seconds+ pass. Interruptions raise as they are (nothing is in flight).
@@ -112,6 +114,23 @@ module XLock
       end
 
       private
+
+      # Prepares +stmt+ on the session unless it is, then yields. If the statement vanished from the
+      # session (DISCARD ALL, DEALLOCATE: SQLSTATE 26000), it is prepared again once; a second loss is a
+      # pooler's other backend (UnsupportedBackend, XLock::PG::SessionErrors).
+      def with_prepared(stmt)
+        retried = false
+        begin
+          @prepared[stmt.name] ||= @conn.prepare(stmt.name, stmt.sql) && true
+          yield
+        rescue ::PG::InvalidSqlStatementName
+          raise if retried
+
+          retried = true
+          @prepared.delete(stmt.name)
+          retry
+        end
+      end
 
       def connect
         ::PG::Connection.new(@ns.connect_options)

@@ -14,6 +14,8 @@ module XLock
         return SessionGone.new(text) if ended?(exc, state)
         return XLock::Timeout.new("#{@what}: not acquired within the timeout [XL-PG-7]") if state == "55P03"
 
+        return UnsupportedBackend.new("#{text}; #{Session::POOLER}") if state == "26000" # another backend
+
         text += "; the server's lock table is full: raise max_locks_per_transaction" if state == "53200"
         BackendError.new(text)
       end
