@@ -1,5 +1,6 @@
 /* libxlock_pg locks against a throwaway server [XL-PG-1..XL-PG-12, XL-PG-14..XL-PG-16]. */
 #include "pgtest.h"
+#include "internal.h" /* white box: the session of an object, to trace or plant on it */
 #include "pg_vectors.h"
 
 #include <pthread.h>
@@ -202,6 +203,53 @@ static void test_lost(void)
     xlock_pg_close(b);
 }
 
+/* The client's Sync messages (round trips) in a libpq trace. */
+static int syncs(FILE *trace)
+{
+    char line[1024];
+    int n = 0;
+    rewind(trace);
+    while (fgets(line, sizeof line, trace) != NULL)
+        n += strstr(line, "\tF\t") != NULL && strstr(line, "\tSync") != NULL;
+    return n;
+}
+
+/* Uncontended, every acquisition (untimed, timed with a new lock_timeout each time, one try) and every
+ * release is one statement, the token check riding along: one round trip each [XL-PG-7, XL-PG-9].
+ * DISCARD ALL on the holder's session drops the prepared statements too: the release prepares the
+ * unlock again and reports LOST [XL-PG-10]. */
+static void test_round_trips(void)
+{
+    xlock_options o = pgtest_opts(URL);
+    xlock_pg_t *a;
+    CHECK_RC(xlock_pg_open(&a, NAME, &o), 0);
+    PGconn *conn = ((xpg_obj *)a)->conn;
+    for (int how = 0; how < 3; how++) {
+        for (int round = 0; round < 2; round++) { /* round 0 prepares the statements */
+            FILE *trace = round ? tmpfile() : NULL;
+            CHECK(!round || trace != NULL);
+            if (trace != NULL)
+                PQtrace(conn, trace);
+            for (int i = 0; i < 10; i++) {
+                CHECK_RC(how == 0   ? xlock_pg_acquire(a, -1)
+                         : how == 1 ? xlock_pg_acquire(a, 5000 + 10 * round + i)
+                                    : xlock_pg_try_acquire(a),
+                         0);
+                CHECK_RC(xlock_pg_release(a), 0);
+            }
+            if (trace != NULL) {
+                PQuntrace(conn);
+                CHECK(syncs(trace) == 20);
+                fclose(trace);
+            }
+        }
+    }
+    CHECK_RC(xlock_pg_acquire(a, -1), 0);
+    PQclear(PQexec(conn, "DISCARD ALL"));
+    CHECK_RC(xlock_pg_release(a), XLOCK_ELOST);
+    xlock_pg_close(a);
+}
+
 /* ---- interruption and cancellation [XL-PG-8, XL-WAIT-9, XL-WAIT-10] ---- */
 
 typedef struct {
@@ -310,6 +358,7 @@ int main(void)
     test_exclusion();
     test_remove();
     test_lost();
+    test_round_trips();
     test_interrupt(1, 0, -1);
     test_interrupt(1, 0, 60000);
     test_interrupt(0, 0, -1);
