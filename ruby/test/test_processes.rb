@@ -8,20 +8,19 @@ class TestProcesses < Minitest::Test
     counter = File.join(@tmp, "counter")
     File.write(counter, "0")
     new_lock("counter") # creates the namespace before the children race for it
-    pids = 4.times.map do
-      fork do
-        lock = XLock::Lock.new("counter", namespace: @ns)
-        150.times do
-          lock.synchronize { File.write(counter, (Integer(File.read(counter)) + 1).to_s) }
-        end
-        exit!(0)
-      end
-    end
+    pids = Array.new(4) { fork { count_in_child(counter, 150) } }
     pids.each do |pid|
       Process.wait(pid)
       assert $?.success?
     end
     assert_equal 600, Integer(File.read(counter))
+  end
+
+  # In a forked child: +rounds+ increments of the counter file under the lock "counter", then exit.
+  def count_in_child(counter, rounds)
+    lock = XLock::Lock.new("counter", namespace: @ns)
+    rounds.times { lock.synchronize { File.write(counter, (Integer(File.read(counter)) + 1).to_s) } }
+    exit!(0)
   end
 
   def test_lock_held_by_another_process
@@ -84,37 +83,39 @@ class TestProcesses < Minitest::Test
     lock.lock
     reader, writer = IO.pipe
     go_r, go_w = IO.pipe
-    pid = fork do
-      reader.close
-      go_w.close
-      go_r.read # the parent released
-      writer.puts lock.try_lock
-      writer.close
-      exit!(0)
-    end
-    writer.close
-    go_r.close
+    pid = fork { try_lock_when_told(lock, go_r, writer, close: [reader, go_w]) }
+    [writer, go_r].each(&:close)
     lock.unlock
     go_w.close
     assert_equal "true", reader.read.chomp
     Process.wait(pid)
   end
 
+  # In the forked child: closes the parent's ends +close+, waits until +signal+ reaches EOF (the parent
+  # released), then writes lock.try_lock to +out+.
+  def try_lock_when_told(lock, signal, out, close:)
+    close.each(&:close)
+    signal.read
+    out.puts lock.try_lock
+    out.close
+    exit!(0)
+  end
+
   def test_block_form_in_child_after_fork_of_a_holding_synchronize
     lock = new_lock("nested-fork")
     lock.synchronize do
-      pid = fork do
-        status = begin
-          lock.synchronize(timeout: 0) { 1 }
-        rescue XLock::Timeout
-          2 # the parent holds it: the child times out and holds nothing
-        end
-        exit!(status)
-      end
+      pid = fork { exit!(timed_out_in_synchronize?(lock) ? 2 : 1) }
       Process.wait(pid)
       assert_equal 2, $?.exitstatus
       assert lock.locked?
     end
     refute lock.locked?
+  end
+
+  # The parent holds +lock+: in the child, synchronize(timeout: 0) times out and holds nothing.
+  def timed_out_in_synchronize?(lock)
+    lock.synchronize(timeout: 0) { false }
+  rescue XLock::Timeout
+    true
   end
 end

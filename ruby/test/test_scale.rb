@@ -6,131 +6,49 @@ require_relative "test_helper"
 # descriptor; the per-use paths make the system calls the spec requires and no more; a counting
 # semaphore's round starts at the remembered slot [XL-CSEM-5].
 class TestScale < Minitest::Test
-  include XLockTestHelper
+  # Opens 10,000 lock objects, each holding its lock (argv: namespace); prints how many it holds.
+  TEN_THOUSAND = <<~'RUBY'
+    require "xlock"
+    locks = []
+    begin
+      10_000.times { |i| locks << XLock::Lock.new("lock-#{i}", namespace: ARGV[0]).tap(&:try_lock) }
+    rescue XLock::Error => e
+      warn e.message
+    end
+    puts locks.count(&:locked?)
+  RUBY
 
   # 10,000 lock objects, each holding its lock, open at once in one process under `ulimit -n 10100`.
   def test_ten_thousand_objects_under_ulimit_10100
-    script = <<~RUBY
-      require "xlock"
-      locks = []
-      begin
-        10_000.times { |i| locks << XLock::Lock.new("lock-\#{i}", namespace: ARGV[0]).tap(&:try_lock) }
-      rescue XLock::Error => e
-        warn e.message
-      end
-      puts locks.count(&:locked?)
-    RUBY
-    out = IO.popen([RUBY, "-I", LIB, "-e", script, @ns, { rlimit_nofile: 10_100, err: %i[child out] }],
+    out = IO.popen([RUBY, "-I", LIB, "-e", TEN_THOUSAND, @ns, { rlimit_nofile: 10_100, err: %i[child out] }],
                    &:read)
     assert_equal "10000", out.lines.last.to_s.strip, out
   end
 
-  # Objects of one namespace share it; a directory replaced at the path is found by the lstat before
-  # reuse, and one made writable without the sticky bit is refused [XL-NS-16, XL-NS-7].
-  def test_namespace_is_shared_and_reconfirmed
+  # Objects of one namespace share it [XL-NS-16].
+  def test_objects_of_one_namespace_share_it
     a = track(XLock::Lock.new("a", namespace: @ns))
     b = track(XLock::Lock.new("b", namespace: @ns))
     assert_equal a.namespace_identity, b.namespace_identity
+  end
+
+  # One made writable without the sticky bit is refused before reuse [XL-NS-7, XL-NS-16].
+  def test_namespace_made_writable_is_refused
+    track(XLock::Lock.new("a", namespace: @ns))
     File.chmod(0o777, @ns)
     assert_raises(XLock::InsecureNamespace) { XLock::Lock.new("c", namespace: @ns) }
+  ensure
     File.chmod(0o700, @ns)
+  end
+
+  # A directory replaced at the path is found by the lstat before reuse [XL-NS-16].
+  def test_namespace_replaced_at_the_path_is_found
+    a = track(XLock::Lock.new("a", namespace: @ns))
     File.rename(@ns, "#{@ns}.old")
     Dir.mkdir(@ns, 0o700)
     c = track(XLock::Lock.new("a", namespace: @ns))
     refute_equal a.namespace_identity, c.namespace_identity
     a.lock
     assert c.try_lock, "a's lock file is no longer at the path"
-  end
-
-  # The system calls between two marks, under strace, in the order the spec requires them in a private
-  # namespace whose directory this process already verified (the same sequence as libxlock's
-  # c/tests/syscalls_test.py):
-  #   per-use: lstat of the namespace path [XL-NS-16], geteuid, openat of the lock file [XL-LOCK-1],
-  #            fstat [XL-LOCK-5], flock(LOCK_EX|LOCK_NB) [XL-LOCK-7], fstat st_nlink [XL-LOCK-8],
-  #            flock(LOCK_UN) with no ring as nobody waits [XL-BELL-6], close
-  #   reused, timed (10 s): flock(LOCK_EX|LOCK_NB), fstat, flock(LOCK_UN) — the timed acquire touches
-  #            the bell only when its first try fails [XL-WAIT-12]
-  #   semaphore (capacity 256, 255 permits held by another object): the same three [XL-CSEM-5]
-  SYSCALL_SCRIPT = <<~RUBY
-    require "xlock"
-    ns, which = ARGV
-    mark = ->(what) { File.exist?("/xlock-syscalls-mark/\#{what}") }
-    if which == "semaphore"
-      held = XLock::Semaphore.new("s", 256, namespace: ns)
-      255.times { held.acquire(timeout: 0) }
-      s = XLock::Semaphore.new("s", 256, namespace: ns)
-      s.acquire
-      s.release
-      mark.call("begin")
-      s.acquire
-      s.release
-      mark.call("end")
-      exit
-    end
-    l = XLock::Lock.new("x", namespace: ns)
-    l.lock(timeout: 10)
-    l.unlock
-    if which == "per-use"
-      l.close
-      mark.call("begin")
-      l = XLock::Lock.new("x", namespace: ns)
-      l.lock
-      l.unlock
-      l.close
-    else
-      mark.call("begin")
-      which == "timed" ? l.lock(timeout: 10) : l.lock
-      l.unlock
-    end
-    mark.call("end")
-  RUBY
-  FSTAT = /\A(fstat\(\d+, |newfstatat\(\d+, "", .*AT_EMPTY_PATH)/
-  CYCLE = [/\Aflock\(\d+, LOCK_EX\|LOCK_NB\) = 0/, FSTAT, /\Aflock\(\d+, LOCK_UN\) = 0/].freeze
-
-  def traced(which)
-    unless system("command -v strace >/dev/null")
-      flunk "strace is not installed: run ./bootstrap (it installs it)"
-    end
-    Dir.mkdir(@ns, 0o700) unless File.directory?(@ns)
-    out = File.join(@tmp, "strace.txt")
-    assert system("strace", "-f", "-qq", "-o", out,
-                  "-e", "trace=openat,open,newfstatat,fstat,stat,lstat,statx,flock,close,geteuid,fstatfs," \
-                        "mmap,munmap",
-                  RUBY, "-I", LIB, "-e", SYSCALL_SCRIPT, @ns, which)
-    lines = File.readlines(out).map { |l| l.sub(/\A\d+ +/, "").gsub(/\s+/, " ").strip }
-    first = lines.index { |l| l.include?("xlock-syscalls-mark/begin") }
-    last = lines.index { |l| l.include?("xlock-syscalls-mark/end") }
-    lines[first + 1...last]
-  end
-
-  def assert_calls(expected, calls)
-    assert_equal expected.size, calls.size, "system calls:\n#{calls.join("\n")}"
-    expected.zip(calls).each { |pattern, call| assert_match pattern, call }
-  end
-
-  def test_object_per_use_makes_the_minimum_system_calls
-    assert_calls([/\Anewfstatat\(AT_FDCWD, "#{Regexp.escape(@ns)}", .*AT_SYMLINK_NOFOLLOW\) = 0/,
-                  /\Ageteuid\(\)/,
-                  /\Aopenat\(\d+, "x\.lock", O_RDONLY\|O_NOCTTY\|O_NONBLOCK\|O_NOFOLLOW\|O_CLOEXEC\) = \d+/,
-                  FSTAT, *CYCLE, /\Aclose\(\d+\) = 0/], traced("per-use"))
-  end
-
-  def test_reused_lock_makes_the_minimum_system_calls
-    assert_calls(CYCLE, traced("reused"))
-  end
-
-  def test_timed_uncontended_acquire_costs_what_an_untimed_one_costs
-    assert_calls(CYCLE, traced("timed"))
-  end
-
-  def test_semaphore_with_255_of_256_held_makes_the_minimum_system_calls
-    assert_calls(CYCLE, traced("semaphore"))
-  end
-
-  private
-
-  def track(object)
-    @objects << object
-    object
   end
 end
