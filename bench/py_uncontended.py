@@ -2,7 +2,9 @@
 
 ``python bench/py_uncontended.py NAMESPACE [IMPL...]`` prints one JSON object: for each implementation
 the median nanoseconds per acquire+release pair over several repeats, each repeat long enough
-(about 40 ms) for the clock to be irrelevant; the repeats of all implementations are interleaved.
+(about 40 ms) for the clock to be irrelevant; the repeats of all implementations are interleaved. Key
+``build_info`` holds ``xlock.build_info()`` (which FFI the measured xlock used: ``XLOCK_FFI=abi`` in the
+environment forces cffi's ABI mode), or ``{"error": ...}`` when xlock cannot be imported.
 ``python bench/py_uncontended.py NAMESPACE --pairs N IMPL`` just runs N pairs (for cProfile, py-spy,
 strace -c). An implementation that cannot be imported is left out.
 """
@@ -246,6 +248,17 @@ def many_objects(ns: str, wanted: int) -> None:
         lock.close()
 
 
+def build_info() -> dict[str, str]:
+    """xlock.build_info() of this process: which FFI (compiled or abi) the xlock rows measured."""
+    try:
+        import xlock
+
+        info: dict[str, str] = xlock.build_info()
+        return info
+    except (ImportError, AttributeError) as e:
+        return {"error": f"not available: {e}"}
+
+
 def main() -> None:
     ns = sys.argv[1]
     if len(sys.argv) == 4 and sys.argv[2] == "objects":  # NAMESPACE objects N
@@ -276,7 +289,7 @@ def main() -> None:
             "repeats": per_pair[name],
             "pairs_per_repeat": sizes[name],
         }
-    json.dump(results, sys.stdout)
+    json.dump({**results, "build_info": build_info()}, sys.stdout)
     sys.stdout.write("\n")
 
 

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Any, Optional
 
-LANG_TITLE = {"python": "Python", "c": "C", "ruby": "Ruby"}
+LANG_TITLE = {"python": "Python", "python-abi": "Python (ABI fallback)", "c": "C", "ruby": "Ruby"}
 PEERS = ("filelock", "portalocker", "fasteners")
 PEER_LABEL = {
     "filelock": "filelock.FileLock",
@@ -24,6 +24,11 @@ LOCK_LABEL = {
         "path-recheck": "flock pair + fstatat path re-check (the stricter check XL-LOCK-8 allows)",
         "xlock": "libxlock xlock_acquire(l, -1)",
         "xlock-timed": "libxlock xlock_acquire(l, 10000)",
+    },
+    "python-abi": {
+        "raw": "fcntl.flock pair (baseline)",
+        "xlock": "xlock.Lock",
+        "xlock-timed": "xlock.Lock.acquire(timeout=10)",
     },
     "ruby": {
         "raw": "File#flock pair (baseline)",
@@ -86,8 +91,11 @@ def table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def uncontended_section(res: dict[str, Any], t: Targets) -> str:
     rows = []
-    for lang in ("c", "python", "ruby"):
+    for lang in ("c", "python", "python-abi", "ruby"):
         got = res["uncontended"].get(lang, {})
+        if "skipped" in got:  # the ABI-fallback run did not run in ABI mode
+            rows.append((LANG_TITLE[lang], "all", "skipped: " + got["skipped"], "", "", ""))
+            continue
         raw = got.get("raw", {}).get("ns_per_pair")
         floor = got.get("spec-floor", {}).get("ns_per_pair")
         for key, label in LOCK_LABEL[lang].items():
@@ -98,11 +106,14 @@ def uncontended_section(res: dict[str, Any], t: Targets) -> str:
                 rows.append((LANG_TITLE[lang], label, "skipped: " + v["skipped"], "", "", ""))
                 continue
             r = v["ns_per_pair"] / raw
-            verdict = (
-                ""
-                if key in ("raw", "spec-floor", "path-recheck", "xlock-timed")
-                else t.judge(f"uncontended {LANG_TITLE[lang]} {label} <= 2x raw pair", ratio(r), r <= 2.0)
-            )
+            if key in ("raw", "spec-floor", "path-recheck", "xlock-timed"):
+                verdict = ""
+            elif lang == "python-abi":
+                what = "uncontended Python xlock.Lock, ABI fallback <= 3x raw pair"
+                verdict = t.judge(what, ratio(r), r <= 3.0)
+            else:
+                what = f"uncontended {LANG_TITLE[lang]} {label} <= 2x raw pair"
+                verdict = t.judge(what, ratio(r), r <= 2.0)
             of_floor = ratio(v["ns_per_pair"] / floor) if floor and key.startswith("xlock") else ""
             rows.append((LANG_TITLE[lang], label, ns(v["ns_per_pair"]), ratio(r), of_floor, verdict))
         if lang == "python":
@@ -132,14 +143,19 @@ def uncontended_section(res: dict[str, Any], t: Targets) -> str:
                         verdict,
                     )
                 )
-    return "## 1. Uncontended acquire+release (median of 7 runs of ~40 ms each)\n\n" + table(
+    return (
+        "## 1. Uncontended acquire+release (median of 7 runs of ~40 ms each)\n\n"
+        "The Python (ABI fallback) rows are a second run of the Python program with `XLOCK_FFI=abi` "
+        "(cffi's ABI mode, what a machine without a C compiler gets; the child's `xlock.build_info()` "
+        "confirms it), each ratio against that run's own raw pair.\n\n"
+    ) + table(
         (
             "language",
             "implementation",
             "per pair",
             "x raw pair",
             "x spec floor",
-            "target: <= 2x raw; >= 10x ahead of peers",
+            "target: <= 2x raw (ABI fallback <= 3x); >= 10x ahead of peers",
         ),
         rows,
     )

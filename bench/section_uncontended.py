@@ -1,5 +1,6 @@
-"""Sections 1 and 5a: uncontended acquire+release, run by one program per language; and 10,000 lock
-objects open at once in one process of each language under `ulimit -n 10100` (issue 14)."""
+"""Sections 1 and 5a: uncontended acquire+release, run by one program per language (Python twice: on the
+compiled FFI and on cffi's ABI-mode fallback); and 10,000 lock objects open at once in one process of
+each language under `ulimit -n 10100` (issue 14)."""
 
 import json
 import os
@@ -16,6 +17,10 @@ def bench_uncontended(tmp: str, results: dict[str, Any]) -> None:
     for kind in "lsp":
         uses_semaphore(kind, ns, "bench-uncontended")
     results["uncontended"]["python"] = run_json([PY, os.path.join(BENCH, "py_uncontended.py"), ns])
+    progress("uncontended: Python on the ABI fallback (XLOCK_FFI=abi: raw fcntl.flock, xlock)")
+    abi = results["uncontended"]["python-abi"] = bench_python_abi(fresh_namespace(tmp, "unc-py-abi"))
+    if "skipped" in abi:
+        results["skipped"]["python ABI fallback"] = abi["skipped"]
     progress("uncontended: C (raw flock, libxlock, sem_wait/sem_post)")
     ns = fresh_namespace(tmp, "unc-c")
     for kind in "lsp":
@@ -28,6 +33,22 @@ def bench_uncontended(tmp: str, results: dict[str, Any]) -> None:
     results["uncontended"]["ruby"] = run_json(
         ["ruby", os.path.join(BENCH, "rb_uncontended.rb"), ns], env=ruby_env()
     )
+
+
+def bench_python_abi(ns: str) -> dict[str, Any]:
+    """The reused-lock pairs again with XLOCK_FFI=abi, which forces cffi's ABI mode (issue 14: <= 3x the
+    raw pair there); {"skipped": why} unless the child's xlock.build_info() says it really ran in ABI mode."""
+    env = dict(os.environ, XLOCK_FFI="abi")
+    got: dict[str, Any] = run_json(
+        [PY, os.path.join(BENCH, "py_uncontended.py"), ns, "raw", "xlock", "xlock-timed"], env=env
+    )
+    info = got.get("build_info", {})
+    if info.get("ffi") != "abi":
+        why = info.get("error") or "xlock.build_info() in the XLOCK_FFI=abi child says ffi={!r}".format(
+            info.get("ffi")
+        )
+        return {"skipped": why, "build_info": info}
+    return got
 
 
 OBJECTS = 10000
