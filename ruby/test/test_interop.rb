@@ -33,16 +33,21 @@ class TestInterop < Minitest::Test
     @c_probe ||= begin
       dir = Dir.mktmpdir("xlock-rb-probe-")
       at_exit { FileUtils.rm_rf(dir) }
-      source = File.join(dir, "probe.c")
-      File.write(source, C_PROBE)
-      c = File.join(XLockTestHelper::REPO, "c")
-      exe = File.join(dir, "probe")
-      out, status = Open3.capture2e("cc", "-std=gnu11", "-O1", "-I#{c}/include", "-I#{c}/src", source,
-                                    *Dir["#{c}/src/*.c"], "-o", exe, "-pthread")
-      raise "compiling the C probe failed:\n#{out}" unless status.success?
-
-      exe
+      compile_c_probe(dir)
     end
+  end
+
+  # Compiles C_PROBE in +dir+; the executable.
+  def self.compile_c_probe(dir)
+    source = File.join(dir, "probe.c")
+    File.write(source, C_PROBE)
+    c = File.join(XLockTestHelper::REPO, "c")
+    exe = File.join(dir, "probe")
+    out, status = Open3.capture2e("cc", "-std=gnu11", "-O1", "-I#{c}/include", "-I#{c}/src", source,
+                                  *Dir["#{c}/src/*.c"], "-o", exe, "-pthread")
+    raise "compiling the C probe failed:\n#{out}" unless status.success?
+
+    exe
   end
 
   def c_try(name, shared: false)
@@ -98,17 +103,19 @@ class TestInterop < Minitest::Test
     assert_equal "WouldBlock", python_try("interop-py")
   end
 
+  EXCLUSIVE_NB = File::LOCK_EX | File::LOCK_NB
+
   def test_ruby_file_flock_excludes_with_xlock
     # [XL-LOCK-11]
     lock = new_lock("foreign")
     File.open(lock.path, "r") do |file|
-      assert_equal 0, file.flock(File::LOCK_EX | File::LOCK_NB)
+      assert_equal 0, file.flock(EXCLUSIVE_NB)
       refute lock.try_lock
       waiter = Thread.new { lock.lock(timeout: 30) }
       wait_until_blocked(waiter)
       file.flock(File::LOCK_UN) # rings no bell: the safety poll notices it [XL-WAIT-7]
       assert_same lock, waiter.value
-      assert_equal false, file.flock(File::LOCK_EX | File::LOCK_NB)
+      assert_equal false, file.flock(EXCLUSIVE_NB)
     end
   end
 end
