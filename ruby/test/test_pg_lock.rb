@@ -3,10 +3,10 @@
 require_relative "test_helper"
 require_relative "helpers/pg"
 require "json"
-require "tempfile"
 
 # PostgreSQL namespaces through the pg gem [spec §16], against a server pg_server.rb starts. Interrupted
-# waits and fork: test_pg_interrupts.rb; semaphores: test_pg_semaphore.rb.
+# waits and fork: test_pg_interrupts.rb; semaphores: test_pg_semaphore.rb; the server session:
+# test_pg_session.rb.
 class TestPgLock < Minitest::Test
   include XLockTestHelper::Pg
 
@@ -92,43 +92,6 @@ class TestPgLock < Minitest::Test
     assert open_lock.try_lock # the removals hold nothing
   end
 
-  # [XL-PG-10]
-  def test_lost_after_terminate
-    a = open_lock
-    a.lock
-    PgServer.sql("SELECT pg_terminate_backend(#{a.backend_pid}, 5000)")
-    assert_raises(XLock::Lost) { a.unlock }
-    refute a.locked?
-    assert_raises(XLock::NotHeld) { a.unlock }
-    a.lock(timeout: 5)
-    assert a.locked?(verify: true)
-  end
-
-  # [XL-PG-10]: DISCARD ALL on the holder's session also drops its prepared statements; the release
-  # prepares the unlock again and reports the loss.
-  def test_lost_after_discard_all
-    a = open_lock
-    a.lock
-    a.instance_variable_get(:@session).one("DISCARD ALL", [], "planting")
-    assert_raises(XLock::Lost) { a.unlock }
-    refute a.locked?
-  end
-
-  # [XL-PG-6, XL-PG-7, XL-PG-9]: uncontended, every acquisition (untimed, timed, one try) and every
-  # release is one statement, the token check riding along: one round trip each, counted as the client's
-  # Sync messages in libpq's protocol trace. A timed wait leaves the session's lock_timeout at 0.
-  def test_one_round_trip_per_acquire_and_release
-    a = open_lock
-    timeout = 5.0
-    [-> { a.lock }, -> { a.lock(timeout: timeout += 0.0011) }, -> { a.try_lock }].each do |acquire|
-      acquire.call
-      a.unlock # the first use on a session prepares the statement
-      assert_equal 20, syncs_during(a) { 10.times { acquire.call && a.unlock } }
-    end
-    a.lock(timeout: 5)
-    assert_equal [["0"]], a.instance_variable_get(:@session).one("SHOW lock_timeout", [], "reading")
-  end
-
   # [XL-PG-1, XL-PG-2, XL-PG-14]
   def test_bad_namespaces
     assert_raises(XLock::InvalidArgument) { XLock::Lock.new(NAME, namespace: "#{@url}&xlock_nope=1") }
@@ -143,21 +106,5 @@ class TestPgLock < Minitest::Test
     end
     refute_includes e.message, "s3cr3t-x"
     assert_includes e.message, "127.0.0.1"
-  end
-
-  private
-
-  # The client's Sync messages (round trips) in libpq's trace of +lock+'s session while the block runs.
-  def syncs_during(lock)
-    conn = lock.instance_variable_get(:@session).instance_variable_get(:@conn)
-    Tempfile.create("trace") do |file|
-      conn.trace(file)
-      begin
-        yield
-      ensure
-        conn.untrace
-      end
-      File.readlines(file.path).count { |line| line.include?("\tF\t") && line.include?("\tSync") }
-    end
   end
 end
