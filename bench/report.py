@@ -225,6 +225,81 @@ def scale_section(res: dict[str, Any], t: Targets) -> str:
     )
 
 
+def ms(v: float) -> str:
+    return f"{v:.1f} ms"
+
+
+def startup_section(res: dict[str, Any], t: Targets) -> str:
+    """Issue 14's start-up targets: wall time of fresh processes, interpreter start included, each
+    against `python -c pass` measured interleaved with it."""
+    st = res.get("startup")
+    if not st:
+        return ""
+    cmds = st["commands"]
+    base = cmds["baseline"].get("median_ms")
+    ffi = st["build_info"].get("ffi")
+    imported = st.get("importtime_median_us")
+    rows = []
+    cases = (
+        ("baseline", "`python -c pass` (baseline)", None, ""),
+        (
+            "import",
+            f"`python -c 'import xlock'` (FFI: {ffi or st['build_info'].get('error', '?')})",
+            25.0,
+            "import xlock <= 25 ms (compiled): wall time of a fresh `python -c 'import xlock'`, "
+            "interpreter start included",
+        ),
+        (
+            "cli",
+            "`xlock path NAME`, " + st["cli"],
+            60.0,
+            "xlock path NAME <= 60 ms: wall time of a fresh `xlock path NAME` ({}), "
+            "interpreter start included".format(
+                "installed script" if st["cli"].startswith("the installed") else "python -m xlock"
+            ),
+        ),
+    )
+    for key, label, limit, what in cases:
+        v = cmds[key]
+        if "skipped" in v:
+            rows.append((label, "skipped: " + v["skipped"], "", "", "", ""))
+            continue
+        m = v["median_ms"]
+        over = ms(m - base) if base is not None and key != "baseline" else ""
+        only = ms(imported / 1000.0) if key == "import" and imported is not None else ""
+        verdict = ""
+        if limit is not None:
+            figure = "{} (python -c pass {}{})".format(
+                ms(m), ms(base) if base is not None else "?", f"; import alone {only}" if only else ""
+            )
+            if key == "import" and ffi != "compiled":
+                verdict = "not judged: the compiled FFI is not in use ({})".format(
+                    st["build_info"].get("reason") or st["build_info"].get("error", "?")
+                )
+            else:
+                verdict = t.judge(what, figure, m <= limit)
+        rows.append((label, ms(m), ms(v["min_ms"]), over, only, verdict))
+    return (
+        "## 1b. Start-up: fresh processes (issue 14), wall time including interpreter start\n\n"
+        "Median (and minimum) of {} rounds; each round spawns every command once, interleaved, from "
+        "this Python (`{}`), and waits for it to exit; one unmeasured warm-up round first. `XLOCK_FFI` "
+        "is removed from the environment, so `import xlock` takes the compiled path when it is built. "
+        "\"import only\" is the cumulative time of `xlock` in `python -X importtime -c 'import xlock'` "
+        "(median of the same rounds).\n\n".format(st["runs"], st["python"])
+        + table(
+            (
+                "command",
+                "median wall",
+                "min",
+                "minus `python -c pass`",
+                "import only",
+                "target: import <= 25 ms, xlock path <= 60 ms",
+            ),
+            rows,
+        )
+    )
+
+
 def raw_handoff(res: dict[str, Any]) -> Optional[float]:
     for row in res["handoff"]:
         if row["pair"].startswith("raw flock(2), C"):
@@ -473,6 +548,7 @@ def markdown(res: dict[str, Any]) -> str:
     body = [
         uncontended_section(res, t),
         scale_section(res, t),
+        startup_section(res, t),
         handoff_section(res, t),
         wakeup_section(res, t),
         contention_section(res, t),
@@ -501,4 +577,4 @@ def markdown(res: dict[str, Any]) -> str:
     summary = f"## Targets: {met} of {len(t.rows)} met\n\n" + table(
         ("target", "figure", "verdict"), [(w, f, "met" if ok else "**missed**") for w, f, ok in t.rows]
     )
-    return head + summary + "\n" + "\n".join(body)
+    return head + summary + "\n" + "\n".join(b for b in body if b)

@@ -22,6 +22,7 @@ import report
 from common import BENCH, progress, unlink_semaphores
 from section_contention import bench_contention
 from section_handoff import bench_handoffs
+from section_startup import bench_startup
 from section_uncontended import bench_objects, bench_uncontended
 
 FIGURES = os.path.join(BENCH, "FIGURES.md")
@@ -105,6 +106,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="xlock-bench-")
     try:
         bench_uncontended(tmp, results)
+        bench_startup(tmp, results)
         bench_objects(tmp, results, args.quick)
         bench_handoffs(tmp, results, drivers, args.quick)
         impls = (
