@@ -62,7 +62,7 @@ def uncontended(url: str, n: int) -> float:
 
     lock = open_lock("bench-uncontended", url)
     try:
-        for _ in range(200):  # warm up: psycopg prepares the statements after a few uses
+        for _ in range(200):  # warm up (the first use on a session prepares the statements)
             lock.acquire()
             lock.release()
         times = []
