@@ -227,13 +227,18 @@ class Session:
                     pg.consume_input()
             while pg.get_result() is not None:
                 pass
-        except Exception:
+        except BaseException as exc:  # also a second Ctrl-C while draining
             self.close()  # ending the session ends whatever the statement waited for or got
+            if not isinstance(exc, Exception):
+                raise
 
     def cancel(self) -> None:
         """Ask the server to cancel the statement in progress (thread-safe) [XL-PG-8]."""
         try:
-            self.conn.cancel_safe(timeout=5.0)
+            if hasattr(self.conn, "cancel_safe"):
+                self.conn.cancel_safe(timeout=5.0)
+            else:  # psycopg 3.1
+                self.conn.cancel()
         except Exception:
             pass
 
