@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import builtins
+import json
 import pickle
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import load_vectors
+from conftest import load_vectors, run_python
 
 import xlock
 from xlock import names
@@ -144,3 +145,25 @@ def test_public_api() -> None:
     assert xlock.SPEC_VERSION == "xlock/1"
     for name in xlock.__all__:
         assert hasattr(xlock, name)
+
+
+def test_sha256_from_the_standard_librarys_own_module() -> None:
+    # import xlock hashes with _sha2 (_sha256 before Python 3.12), not hashlib and OpenSSL (slow to load,
+    # issue 14); without those modules it falls back to hashlib, with the same vectors [XL-SEM-1, XL-SEM-7].
+    case = next(c for c in NAMES["cases"] if c["valid"] and c["semaphores"] and c["bell_words"])
+    ns_id, sems = next(iter(case["semaphores"].items()))
+    dev, ino = NAMESPACES[ns_id]
+    expected = [sems["p"], case["bell_words"]["l"], case["bell_words"]["s"]]
+    check = (
+        "import sys, json, xlock\n"
+        "from xlock import names\n"
+        f"name = json.loads({json.dumps(json.dumps(case_name(case)))})\n"
+        f"print(json.dumps([names.semaphore_name('p', {dev}, {ino}, name), xlock.bell_word('l', name), "
+        "xlock.bell_word('s', name), 'hashlib' in sys.modules]))\n"
+    )
+    builtin = run_python(check)
+    assert builtin.returncode == 0, builtin.stderr
+    assert json.loads(builtin.stdout) == [*expected, False]
+    blocked = run_python("import sys\nsys.modules['_sha2'] = sys.modules['_sha256'] = None\n" + check)
+    assert blocked.returncode == 0, blocked.stderr
+    assert json.loads(blocked.stdout) == [*expected, True]

@@ -6,10 +6,29 @@ Names are ``str``; ``bytes`` are accepted too and must be well-formed UTF-8 [XL-
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from ._errors import InvalidArgument, InvalidName
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
+if TYPE_CHECKING:
+    from hashlib import sha256 as _sha256
+    from typing import Union
+
+    NameLike = Union[str, bytes]
+else:
+    NameLike = "str | bytes"  # for annotations, never evaluated
+    # SHA-256 from the standard library's own module when it has one: hashlib would load OpenSSL
+    # (_hashlib), most of the time `import xlock` took. The digests are the same [XL-SEM-1, XL-SEM-7].
+    import sys
+
+    try:
+        if sys.version_info >= (3, 12):
+            from _sha2 import sha256 as _sha256
+        else:
+            from _sha256 import sha256 as _sha256
+    except ImportError:  # a Python built --without-builtin-hashlib-hashes: OpenSSL's
+        from hashlib import sha256 as _sha256
 
 __all__ = [
     "BELL_WORDS",
@@ -37,14 +56,6 @@ _CONTROL = frozenset(chr(c) for c in (*range(0x20), *range(0x7F, 0xA0)))
 # Bytes that stay themselves in enc() [XL-ENC-1]; "." is handled apart (escaped at index 0).
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
 _UPPER = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
-if TYPE_CHECKING:
-    from typing import Union
-
-    NameLike = Union[str, bytes]
-else:
-    NameLike = "str | bytes"  # for annotations, never evaluated
 
 
 def name_to_str(name: NameLike) -> str:
@@ -155,15 +166,13 @@ class EncodedName:
         word = self._words.get(kind)
         if word is None:
             data = b"\0".join((b"xlock/1", b"bell", kind.encode(), self.utf8))
-            word = self._words[kind] = int.from_bytes(hashlib.sha256(data).digest()[:4], "big") & (
-                BELL_WORDS - 1
-            )
+            word = self._words[kind] = int.from_bytes(_sha256(data).digest()[:4], "big") & (BELL_WORDS - 1)
         return word
 
     def semaphore_name(self, kind: str, dev: int, ino: int) -> str:
         """The POSIX semaphore name of (kind, namespace identity, this name) [XL-SEM-1]."""
         data = b"\0".join((b"xlock/1", kind.encode(), b"%d" % dev, b"%d" % ino, self.utf8))
-        return "/xl1" + kind + _base32_prefix(hashlib.sha256(data).digest(), 25)
+        return "/xl1" + kind + _base32_prefix(_sha256(data).digest(), 25)
 
     def __repr__(self) -> str:
         return f"EncodedName({self.text!r})"
