@@ -81,3 +81,30 @@ def _wait_until_sleeping(pid: int) -> None:
         if state == "S":
             return
     raise AssertionError(f"process {pid} never started waiting")
+
+
+HANDLED = """
+import signal, sys, xlock
+seen = []
+signal.signal(signal.SIGUSR1, lambda signum, frame: seen.append(signum))
+lock = xlock.Lock("x", namespace=sys.argv[1])
+print("waiting", flush=True)
+lock.acquire()
+print("acquired", len(seen), lock.locked(), flush=True)
+"""
+
+
+def test_a_signal_whose_handler_returns_does_not_end_an_untimed_wait(ns: str, actor: Actor) -> None:
+    # The untimed wait is a blocking flock (in one C call on the compiled path): a signal interrupts it
+    # (EINTR), Python runs the handler, and the wait goes on as PEP 475 has it [XL-WAIT-2, XL-WAIT-9].
+    assert actor.call(op="lock", ns=ns, name="x")["ok"]
+    waiter = subprocess.Popen([sys.executable, "-c", HANDLED, ns], stdout=subprocess.PIPE, text=True)
+    assert waiter.stdout is not None
+    assert waiter.stdout.readline() == "waiting\n"
+    _wait_until_sleeping(waiter.pid)
+    waiter.send_signal(signal.SIGUSR1)
+    _wait_until_sleeping(waiter.pid)  # asleep again: still waiting, not acquired nor failed
+    assert waiter.poll() is None
+    assert actor.call(op="release")["ok"]
+    out, _ = waiter.communicate(timeout=10)
+    assert out.split() == ["acquired", "1", "True"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["ABI_CDEF", "API_CDEF", "C_SOURCE", "C_VERSION", "MODULE"]
 
 MODULE = "xlock._xlock_c"
-C_VERSION = 7
+C_VERSION = 8
 
 ABI_CDEF = """
     struct timespec { long tv_sec; long tv_nsec; };
@@ -56,6 +56,8 @@ API_CDEF = """
     long xl_hold_give(struct xl_hold *h, int fd, int dirfd, const char *name, unsigned long long dev,
                       unsigned long long ino);
     long xl_hold_swap(struct xl_hold *h, long from, long to);
+    void xl_hold_pass(struct xl_hold *h, unsigned long owner, int fd, int dirfd, const char *name,
+                      unsigned long long dev, unsigned long long ino);
     long xl_hold_waiting(struct xl_hold *h, long delta);
     int xl_hold_lock(struct xl_hold *h);
     long xl_hold_unlock(struct xl_hold *h);
@@ -314,9 +316,9 @@ static long xl_hold_swap(struct xl_hold *h, long from, long to)
     return from;
 }
 
-/* Give the object back (to XL_FREE) with its file's descriptor (-1: not open) and the re-check's
-   arguments (name NULL: the link-count check; the name must outlive the object). Returns the waiters. */
-static long xl_hold_give(struct xl_hold *h, int fd, int dirfd, const char *name, unsigned long long dev,
+/* The file's descriptor (-1: not open) and the re-check's arguments (name NULL: the link-count check;
+   the name must outlive the object), set by the party that has the object. */
+static void xl_hold_file(struct xl_hold *h, int fd, int dirfd, const char *name, unsigned long long dev,
                          unsigned long long ino)
 {
     h->fd = fd;
@@ -324,9 +326,26 @@ static long xl_hold_give(struct xl_hold *h, int fd, int dirfd, const char *name,
     h->name = name;
     h->dev = dev;
     h->ino = ino;
+}
+
+/* The slow path gives the object back (to XL_FREE) with its file. Returns the waiters. */
+static long xl_hold_give(struct xl_hold *h, int fd, int dirfd, const char *name, unsigned long long dev,
+                         unsigned long long ino)
+{
+    xl_hold_file(h, fd, dirfd, name, dev, ino);
     h->owner = 0;
     __atomic_store_n(&h->state, XL_FREE, __ATOMIC_SEQ_CST);
     return __atomic_load_n(&h->waiters, __ATOMIC_SEQ_CST);
+}
+
+/* The slow path acquired the lock for thread `owner`: from now on the fast path holds it (XL_HELD), so
+   that its release is one call too. */
+static void xl_hold_pass(struct xl_hold *h, unsigned long owner, int fd, int dirfd, const char *name,
+                         unsigned long long dev, unsigned long long ino)
+{
+    xl_hold_file(h, fd, dirfd, name, dev, ino);
+    h->owner = owner;
+    __atomic_store_n(&h->state, XL_HELD, __ATOMIC_SEQ_CST);
 }
 
 /* A new hold, free: the lock's flock operation (with LOCK_NB), its bell, and its file as xl_hold_give

@@ -327,6 +327,11 @@ class Lock(Handle):
             if closed:  # closed by another thread while we waited: we finish the close
                 self._file.unlock()
                 self._unown()
+            elif hold is not None and type(owner) is int:
+                # a thread's acquisition: the fast path holds it from now on, and releases it in one call
+                self._owner = None
+                lock_file = self._file
+                lib.xl_hold_pass(hold, owner, lock_file.fd, *(lock_file.args or lock_file.check_args()))
             else:
                 self._count = 1
         if closed:

@@ -4,6 +4,7 @@ for lock files, slot files and removal.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 
@@ -108,12 +109,15 @@ class LockFile:
                 if not self.open():
                     return ABSENT
                 fd = self.fd
-            if _xl_lock is not None and op & _LOCK_NB:
-                # compiled: flock and the re-check in one call
+            if _xl_lock is not None:
+                # compiled: flock and the re-check in one call; a blocking flock waits in it, the GIL released
                 rc: int = _xl_lock(fd, op, *self.check_args())
                 if rc == LOCKED or rc == BUSY:
                     return rc
-                rounds = self.after_failed_try(rc, rounds)
+                if rc == _FLOCK_FAILED and _libc.ffi.errno == errno.EINTR:
+                    continue  # a signal: Python runs its handlers as the loop goes round, and they may raise
+                # without waiting the reopening is bounded [XL-LOCK-12]; waiting, every round blocks
+                rounds = self.after_failed_try(rc, rounds if op & _LOCK_NB else 0)
                 continue
             try:
                 _flock(fd, op)
