@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,37 @@ def test_parse_holder_and_waiter_lines() -> None:
     assert locks[1] == _status.KernelLock(1, True, "FLOCK", "READ", 5545, 0xFE, 0, 2146793)
     assert locks[2].type == "POSIX" and (locks[2].major, locks[2].minor) == (0, 0x1A)
     assert (locks[3].type, locks[3].pid, locks[3].major, locks[3].minor) == ("OFDLCK", -1, 0x103, 0x0A)
+
+
+def test_records_are_values() -> None:
+    # Plain classes, not dataclasses (xlock status starts without inspect, issue 14), with a frozen
+    # dataclass's equality, hash, repr and immutability; FileStatus is filled in, so mutable, unhashable.
+    lock = _status.KernelLock(1, False, "FLOCK", "WRITE", 5541, 0xFE, 0, 2146793)
+    same = _status.KernelLock(
+        id=1, waiting=False, type="FLOCK", mode="WRITE", pid=5541, major=0xFE, minor=0, inode=2146793
+    )
+    assert lock == same and hash(lock) == hash(same) and lock != _status.KernelLock(2, *same._values()[1:])
+    assert lock != tuple(same._values())
+    assert repr(lock) == (
+        "KernelLock(id=1, waiting=False, type='FLOCK', mode='WRITE', pid=5541, major=254, minor=0, "
+        "inode=2146793)"
+    )
+    with pytest.raises(AttributeError):
+        lock.pid = 1
+    assert pickle.loads(pickle.dumps(lock)) == lock
+    file = _status.NamespaceFile("a.lock", "a", "lock")
+    assert (file.slot, repr(file)) == (None, "NamespaceFile(file='a.lock', name='a', kind='lock', slot=None)")
+    process = _status.Process(7, "shared", None)
+    assert (process.pid_state, process.through) == ("unknown", ())
+    assert process == _status.Process(7, "shared", None, "unknown", ())
+    entry = _status.FileStatus(file, dev=1, ino=2)
+    assert (entry.uid, entry.holders, entry.waiters, entry.state, entry.mode) == (-1, [], [], "idle", None)
+    entry.holders.append(process)
+    assert (entry.state, entry.mode) == ("held", "shared")
+    assert entry == _status.FileStatus(file, 1, 2, -1, [process], [])
+    assert entry.waiters is not _status.FileStatus(file, 1, 2).waiters
+    with pytest.raises(TypeError):
+        hash(entry)
 
 
 @pytest.mark.parametrize(

@@ -8,27 +8,66 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
-from typing import Literal
 
 from ._files import MAX_SLOT, decimal_index
 
-PROC_LOCKS = "/proc/locks"
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): xlock status stays fast
+if TYPE_CHECKING:
+    from typing import Literal
 
-FileKind = Literal["lock", "slot", "capacity", "temporary"]
+    FileKind = Literal["lock", "slot", "capacity", "temporary"]
+
+PROC_LOCKS = "/proc/locks"
 
 _RAW_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
 _HEX = "0123456789abcdef"
 
 
-@dataclass(frozen=True)
-class KernelLock:
+class _Record:
+    """A value of fixed fields, its `__slots__` in the order its `__init__` takes them: equality, hash,
+    repr and (frozen) immutability as a frozen dataclass has them, without importing dataclasses (and
+    inspect, ast, ...), which would make `xlock status` slow to start."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def _init(self, *values: object) -> None:
+        for name, value in zip(self.__slots__, values):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, _Record)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__qualname__}({fields})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), self._values())
+
+
+class KernelLock(_Record):
     """One line of `/proc/locks`.
 
     `id` is the line's ordinal; a waiter (`waiting`) repeats the ordinal of the lock that blocks it.
     `major` and `minor` are printed in hexadecimal by the kernel, `inode` in decimal [XL-INTRO-2].
     """
 
+    __slots__ = ("id", "waiting", "type", "mode", "pid", "major", "minor", "inode")  # noqa: RUF023 (field order)
     id: int
     waiting: bool
     type: str  # FLOCK, POSIX, OFDLCK, LEASE, ...
@@ -37,6 +76,11 @@ class KernelLock:
     major: int
     minor: int
     inode: int
+
+    def __init__(
+        self, id: int, waiting: bool, type: str, mode: str, pid: int, major: int, minor: int, inode: int
+    ) -> None:
+        self._init(id, waiting, type, mode, pid, major, minor, inode)
 
 
 def parse_proc_locks(text: str) -> list[KernelLock]:
@@ -82,14 +126,17 @@ def read_proc_locks(path: str = PROC_LOCKS) -> list[KernelLock]:
         return parse_proc_locks(f.read())
 
 
-@dataclass(frozen=True)
-class NamespaceFile:
+class NamespaceFile(_Record):
     """A file name of a namespace, decoded by reversing XL-ENC-1 and XL-ENC-3."""
 
+    __slots__ = ("file", "name", "kind", "slot")  # noqa: RUF023 (field order)
     file: str
     name: str
     kind: FileKind
-    slot: int | None = None
+    slot: int | None
+
+    def __init__(self, file: str, name: str, kind: FileKind, slot: int | None = None) -> None:
+        self._init(file, name, kind, slot)
 
 
 def decode_name(encoded: str) -> str | None:
@@ -164,16 +211,19 @@ def decode_file_name(file: str) -> NamespaceFile | None:
     return NamespaceFile(file=file, name=name, kind=kind, slot=slot)
 
 
-@dataclass(frozen=True)
-class Sharer:
+class Sharer(_Record):
     """A process with a descriptor of the open file description that holds a lock [XL-INTRO-2]."""
 
+    __slots__ = ("pid", "cmdline")  # noqa: RUF023 (field order)
     pid: int
     cmdline: list[str] | None
 
+    def __init__(self, pid: int, cmdline: list[str] | None) -> None:
+        self._init(pid, cmdline)
 
-@dataclass(frozen=True)
-class Process:
+
+class Process(_Record):
+    __slots__ = ("pid", "mode", "cmdline", "pid_state", "through")  # noqa: RUF023 (field order)
     pid: int
     mode: str  # "exclusive" or "shared"
     cmdline: list[str] | None  # None when /proc/PID/cmdline cannot be read (gone, hidden)
@@ -181,20 +231,61 @@ class Process:
     # lock to a process that inherited the descriptor (a forked child, a command it ran):
     # "holding" (it still has the open file description), "exited", "closed", or "unknown" (its
     # descriptors cannot be read: another user's process).
-    pid_state: str = "unknown"
-    through: tuple[Sharer, ...] = ()  # the processes whose descriptors hold it, other than pid
+    pid_state: str
+    through: tuple[Sharer, ...]  # the processes whose descriptors hold it, other than pid
+
+    def __init__(
+        self,
+        pid: int,
+        mode: str,
+        cmdline: list[str] | None,
+        pid_state: str = "unknown",
+        through: tuple[Sharer, ...] = (),
+    ) -> None:
+        self._init(pid, mode, cmdline, pid_state, through)
 
 
-@dataclass
 class FileStatus:
-    """A lockable file of the namespace (lock file or slot file) and its holders and waiters."""
+    """A lockable file of the namespace (lock file or slot file) and its holders and waiters; filled in
+    as /proc/locks is read, so not a frozen record (equal by value, unhashable, as a dataclass)."""
 
+    __slots__ = ("dev", "file", "holders", "ino", "uid", "waiters")
     file: NamespaceFile
     dev: int
     ino: int
-    uid: int = -1  # the file's owner
-    holders: list[Process] = field(default_factory=list)
-    waiters: list[Process] = field(default_factory=list)
+    uid: int  # the file's owner
+    holders: list[Process]
+    waiters: list[Process]
+
+    def __init__(
+        self,
+        file: NamespaceFile,
+        dev: int,
+        ino: int,
+        uid: int = -1,
+        holders: list[Process] | None = None,
+        waiters: list[Process] | None = None,
+    ) -> None:
+        self.file, self.dev, self.ino, self.uid = file, dev, ino, uid
+        self.holders = [] if holders is None else holders
+        self.waiters = [] if waiters is None else waiters
+
+    def _values(self) -> tuple[object, ...]:
+        return (self.file, self.dev, self.ino, self.uid, self.holders, self.waiters)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, FileStatus)
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return (
+            f"FileStatus(file={self.file!r}, dev={self.dev!r}, ino={self.ino!r}, uid={self.uid!r}, "
+            f"holders={self.holders!r}, waiters={self.waiters!r})"
+        )
 
     @property
     def state(self) -> str:
