@@ -228,12 +228,9 @@ class Lock(Handle):
         try:
             if self._owner is not None:
                 return False
-            lock_file = self._file
-            fd = lock_file.fd
-            if fd < 0:
-                return False
+            lock_file = self._file  # a closed descriptor (-1) fails the flock: the slow path reopens
             if _xl_lock is not None:
-                if _xl_lock(fd, self._op_nb, *(lock_file.args or lock_file.check_args())) != LOCKED:
+                if _xl_lock(lock_file.fd, self._op_nb, *(lock_file.args or lock_file.check_args())) != LOCKED:
                     return False
             elif not lock_file.try_locking(self._op_nb):
                 return False
@@ -408,13 +405,19 @@ class Lock(Handle):
                 _xl_unlock_ring(self._file.fd, *self._ring_args)
             else:
                 _flock(self._file.fd, _LOCK_UN)  # as _unlock_held, inline: the hot path
-            self._unown()
+            if hold is None:  # _unown, inline: the ABI mode's hot path
+                self._owner = None
+                self._count = 0
+            else:
+                self._unown()
             if self._waiters:
                 self._notify_one()
         finally:
             mutex.release()
-        if _xl_unlock_ring is None:
-            self._bell.ring(self._word)
+        word = self._word
+        # ABI mode: the ring, whose private-namespace test (no waiter announced) is done here inline
+        if _xl_unlock_ring is None and word is not None and (self._bell.shared or word[0] & 1):
+            self._bell.ring(word)
 
     def _undo(self, owner: object, got: Any) -> None:
         """Release on behalf of ``owner`` (an asyncio task), from any thread."""
