@@ -13,26 +13,19 @@ Exit codes (also in `xlock --help` and python/README.md):
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from collections.abc import Sequence
-from typing import Optional
 
 import xlock
 
-from .._child import SIGNAL_BASE, Signalled
 from .._pg import pg_namespace
-from . import namespace, path, remove, run, status
-from ._common import UsageError, code_for, namespace_arg, say
+from ._common import SIGNAL_BASE, UsageError, code_for, namespace_arg, say
 from ._parser import build_parser
 
-COMMANDS = {
-    "run": run.cmd_run,
-    "status": status.cmd_status,
-    "path": path.cmd_path,
-    "namespace": namespace.cmd_namespace,
-    "remove": remove.cmd_remove,
-}
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): the xlock command starts fast
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from typing import Optional
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -44,12 +37,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from .._pg.cli import run_command
 
             return int(run_command(args, url) or 0)
-        return COMMANDS[args.command](args)
-    except Signalled as exc:
-        return SIGNAL_BASE + exc.signum
+        return _run_subcommand(args)
     except KeyboardInterrupt:
+        import signal
+
         return SIGNAL_BASE + signal.SIGINT
     except BrokenPipeError:
+        import signal
+
         # The reader went away (`xlock status | head -1`): stop quietly, as a shell tool killed by
         # SIGPIPE would, and keep the interpreter from complaining when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -59,3 +54,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (UsageError, xlock.XLockError, OSError) as exc:
         say(f"error: {exc}")
         return code_for(exc)
+
+
+def _run_subcommand(args: argparse.Namespace) -> int:
+    """Run the parsed subcommand on a local namespace. Each subcommand's module is imported only when it
+    runs: `xlock path NAME` loads neither `run`'s signal handling nor `status`'s /proc readers (issue 14)."""
+    command: str = args.command
+    if command == "run":
+        from .run import cmd_run
+
+        return cmd_run(args)
+    if command == "status":
+        from .status import cmd_status
+
+        return cmd_status(args)
+    if command == "path":
+        from .path import cmd_path
+
+        return cmd_path(args)
+    if command == "namespace":
+        from .namespace import cmd_namespace
+
+        return cmd_namespace(args)
+    assert command == "remove", command  # argparse took one of the five
+    from .remove import cmd_remove
+
+    return cmd_remove(args)

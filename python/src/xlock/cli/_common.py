@@ -1,17 +1,18 @@
-"""What every subcommand shares: exit statuses, the usage error, argument types, output helpers."""
+"""What every subcommand shares: exit statuses, the usage error, option values, output helpers."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from collections.abc import Callable
-from typing import Optional
 
 import xlock
 
 from .._display import escape as _escape
 from .._display import escape_json_text
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): the xlock command starts fast
+if TYPE_CHECKING:
+    import argparse
+    from typing import Optional
 
 EX_CONFLICT = 1
 EX_USAGE = 64
@@ -19,23 +20,11 @@ EX_DATAERR = 65
 EX_UNAVAILABLE = 69
 EX_SOFTWARE = 70
 EX_OSERR = 71
-
-# add(name, summary, description): a subcommand's parser, with the options every subcommand takes.
-AddParser = Callable[[str, str, str], argparse.ArgumentParser]
+SIGNAL_BASE = 128  # exit status 128+N: ended by signal N, as a shell reports it (_child.SIGNAL_BASE)
 
 
 class UsageError(Exception):
     """A command-line error: printed as one line, exit 64."""
-
-
-def capacity_arg(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 1 <= value <= 1000:  # XL-CSEM-1
-        raise argparse.ArgumentTypeError(f"capacity {text!r} must be from 1 to 1000")
-    return value
 
 
 def namespace_arg(args: argparse.Namespace) -> Optional[str]:
@@ -56,6 +45,8 @@ def say(message: str) -> None:
 
 
 def print_json(value: object) -> None:
+    import json  # here: only --json output needs it
+
     # exact JSON, with no terminal control character raw (json escapes C0; DEL, C1, bidi escaped here)
     print(escape_json_text(json.dumps(value, indent=2, ensure_ascii=False)))
 
@@ -64,6 +55,8 @@ def show_name(name: str) -> str:
     """A name as one shell-safe-looking token: bare if plain, else JSON-quoted, controls escaped."""
     if name and all(c.isalnum() or c in "-_./:@+" for c in name) and name == _escape(name):
         return name
+    import json  # here: only a name that is not plain needs it
+
     return escape_json_text(json.dumps(name, ensure_ascii=False))
 
 

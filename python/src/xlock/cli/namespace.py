@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import pwd
 import stat
-from typing import Optional
 
 import xlock
 
 from .. import _libc, names
 from .._bell import BELL_FILE, bell_of
-from ._common import (
-    AddParser,
-    code_for,
-    namespace_arg,
-    open_namespace,
-    print_json,
-    say,
-)
+from ._common import code_for, namespace_arg, open_namespace, print_json, say
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): the xlock command starts fast
+if TYPE_CHECKING:
+    import argparse
+    from typing import Optional
 
 # What a shared namespace means for its users [XL-NS-15, XL-THREAT-3, XL-THREAT-4].
 SHARING_MEANS = {
@@ -29,16 +25,6 @@ SHARING_MEANS = {
     "and the owner of a file can rename or unlink it while held (two holders until it is released); "
     "prefer a group-shared namespace",
 }
-
-
-def add_parser(add: AddParser) -> None:
-    namespace = add(
-        "namespace",
-        "show the namespace this process would use, and whether it is accepted",
-        "Show the namespace directory, why it was chosen (--namespace, XLOCK_NAMESPACE or the default), "
-        "its identity, owner, mode, file mode and file system, and whether xlock accepts it.",
-    )
-    namespace.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _mount_fs_type(dev: int) -> Optional[str]:

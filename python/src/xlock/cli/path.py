@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Optional
-
-import xlock
-
 from .. import names
 from .._bell import BELL_FILE
-from ._common import (
-    AddParser,
-    UsageError,
-    capacity_arg,
-    open_namespace,
-    print_json,
-)
+from ._common import UsageError, open_namespace, print_json
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): the xlock command starts fast
+if TYPE_CHECKING:
+    import argparse
+    from typing import Optional
 
-def add_parser(add: AddParser) -> None:
-    path = add(
-        "path",
-        "print the files and bell word of a name",
-        "Print the lock file (or capacity file) path of NAME in the namespace, and the namespace's bell "
-        "file with NAME's word in it (for --kind posix_semaphore: the raw semaphore's name and file). "
-        "Creates the namespace directory if it is missing, as any xlock user would; creates no file.",
-    )
-    path.add_argument("name", metavar="NAME")
-    path.add_argument(
-        "--kind", choices=("lock", "semaphore", "posix_semaphore"), default="lock", help="default: lock"
-    )
-    path.add_argument("--capacity", type=capacity_arg, help="a semaphore's capacity, to list its slot files")
-    path.add_argument("--json", action="store_true", help="print JSON")
-    path.add_argument(
-        "-q",
-        "--quiet",
-        action="store_true",
-        help="print only the lock file (capacity file, raw semaphore file), for flock(1): "
-        'exec 9<"$(xlock path -q NAME)"; flock 9',
-    )
+    import xlock
 
 
 def name_paths(ns: xlock.Namespace, name: str, kind: str, capacity: Optional[int]) -> dict[str, object]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -11,39 +10,12 @@ import xlock
 from .. import _status, names
 from .._bell import BELL_FILE
 from .._files import owner_of
-from ._common import (
-    EX_CONFLICT,
-    AddParser,
-    UsageError,
-    capacity_arg,
-    open_namespace,
-    say,
-    show_name,
-)
+from ._common import EX_CONFLICT, UsageError, open_namespace, say, show_name
 from .path import name_paths
 
-
-def add_parser(add: AddParser) -> None:
-    remove = add(
-        "remove",
-        "remove the files of idle locks and semaphores",
-        "Remove the lock file of NAME (or a semaphore's files), only if nobody holds it: the files are "
-        "removed while holding them, so no waiter is ever split from its lock. Creates nothing. With "
-        "--all-idle, every idle lock and semaphore; files that are held, that you may not remove or "
-        "that are malformed are reported and left, and temporary files older than 60 s are removed.",
-    )
-    remove.add_argument("name", metavar="NAME", nargs="?")
-    remove.add_argument(
-        "--kind", choices=("lock", "semaphore", "posix_semaphore"), default="lock", help="default: lock"
-    )
-    remove.add_argument(
-        "--capacity",
-        type=capacity_arg,
-        help="the semaphore's capacity (default: read from its capacity file)",
-    )
-    remove.add_argument(
-        "--all-idle", action="store_true", help="remove every idle lock and semaphore of the namespace"
-    )
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): the xlock command starts fast
+if TYPE_CHECKING:
+    import argparse
 
 
 TEMPORARY_AGE_S = 60  # temporary files older than this are left behind by a dead creator [XL-RM-8]

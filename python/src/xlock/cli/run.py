@@ -2,137 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
-import math
 import os
 import shlex
 import time
-from typing import Optional
 
 import xlock
 
-from .._child import exec_command, exit_on_signals, run_child
+from .._child import Signalled, exec_command, exit_on_signals, run_child
 from .._display import escape as _escape
-from ._common import (
-    EX_CONFLICT,
-    AddParser,
-    UsageError,
-    allow_fs,
-    capacity_arg,
-    namespace_arg,
-    say,
-)
+from ._common import SIGNAL_BASE, UsageError, allow_fs, namespace_arg, say
 
-RUN_DESCRIPTION = """\
-Take the lock NAME (or, with --permits N, one of the N permits of the counting semaphore NAME), run
-COMMAND (or, with -c, STRING through $SHELL or /bin/sh), and exit with COMMAND's status. The options
-and exit statuses are util-linux flock(1)'s; NAME is an xlock name, not a path (xlock path -q NAME
-prints its lock file, for flock(1) on it).
-
-Like flock(1), COMMAND inherits the locked descriptor: the lock lives as long as COMMAND (or a process
-that inherited it from COMMAND), whatever happens to xlock. With -o COMMAND does not get it: the lock
-stays in xlock, which waits for COMMAND; if xlock dies, COMMAND is killed (SIGKILL, PR_SET_PDEATHSIG),
-so it never runs unlocked. With -F xlock execs COMMAND, which holds the lock itself.
-
-While COMMAND runs, SIGTERM and SIGHUP sent to xlock are forwarded to it; SIGINT and SIGQUIT are not
-(the terminal's Ctrl-C and Ctrl-\\ already reach COMMAND, which is in xlock's process group): COMMAND
-gets each once. Ctrl-Z stops both.
-"""
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds >= 0")
-    return value
-
-
-def _exit_code(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 255:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an exit code from 0 to 255")
-    return value
-
-
-def add_parser(add: AddParser) -> None:
-    run = add(
-        "run", "run a command while holding a lock (options and exit codes of flock(1))", RUN_DESCRIPTION
-    )
-    run.usage = (
-        "xlock run [options] NAME COMMAND [ARGUMENT...]\n"
-        "       xlock run [options] NAME -c STRING\n"
-        "       xlock run [options] -c STRING NAME"
-    )
-    run.add_argument("name", metavar="NAME", help="lock name (not a path)")
-    run.add_argument(
-        "-s", "--shared", dest="mode", action="store_const", const="shared", help="take a shared lock"
-    )
-    run.add_argument(
-        "-x",
-        "-e",
-        "--exclusive",
-        dest="mode",
-        action="store_const",
-        const="exclusive",
-        help="take an exclusive lock (the default)",
-    )
-    run.add_argument(
-        "-n",
-        "--nb",
-        "--nonblock",
-        "--nonblocking",
-        dest="nonblock",
-        action="store_true",
-        help="fail rather than wait",
-    )
-    run.add_argument(
-        "-w", "--wait", "--timeout", metavar="SECONDS", type=_seconds, help="wait at most SECONDS (0: as -n)"
-    )
-    run.add_argument(
-        "-E",
-        "--conflict-exit-code",
-        metavar="CODE",
-        type=_exit_code,
-        default=EX_CONFLICT,
-        help="exit status when -n or -w did not get the lock (default 1)",
-    )
-    run.add_argument(
-        "-o",
-        "--close",
-        action="store_true",
-        help="COMMAND does not inherit the lock's descriptor; xlock holds it, and COMMAND is killed if "
-        "xlock dies",
-    )
-    run.add_argument(
-        "-c",
-        "--command",
-        metavar="STRING",
-        dest="command_string",
-        help="run STRING with $SHELL -c (else /bin/sh)",
-    )
-    run.add_argument(
-        "-F", "--no-fork", action="store_true", help="exec COMMAND in xlock's process, holding the lock"
-    )
-    run.add_argument(
-        "--verbose", action="store_true", help="say how long the lock took, what runs and why it did not"
-    )
-    run.add_argument(
-        "--permits",
-        metavar="N",
-        type=capacity_arg,
-        help="take one of N permits of the counting semaphore NAME instead of the lock NAME; COMMAND gets "
-        "the permit's slot index (0..N-1) in $XLOCK_SLOT (was -c/--capacity before 0.2)",
-    )
-    run.add_argument(
-        "-q", "--quiet", action="store_true", help="no warning for a NAME that looks like a path"
-    )
-    run.add_argument("cmd", metavar="COMMAND", nargs=argparse.REMAINDER, help="the command and arguments")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): the xlock command starts fast
+if TYPE_CHECKING:
+    import argparse
+    from typing import Optional
 
 
 def _run_argv(args: argparse.Namespace) -> list[str]:
@@ -178,6 +61,13 @@ def _held_descriptor(held: object) -> Optional[int]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except Signalled as exc:  # SIGINT, SIGTERM or SIGHUP while waiting for the lock: exit 128+N
+        return SIGNAL_BASE + exc.signum
+
+
+def _run(args: argparse.Namespace) -> int:
     command = _run_argv(args)
     if args.no_fork and args.close:
         raise UsageError("the --no-fork and --close options are incompatible")

@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import pwd
-from typing import Optional
-
-import xlock
 
 from .. import _status, names
 from .._display import escape as _escape
 from .._display import show_argv
-from ._common import (
-    AddParser,
-    open_namespace,
-    print_json,
-    show_name,
-)
+from ._common import open_namespace, print_json, show_name
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): the xlock command starts fast
+if TYPE_CHECKING:
+    import argparse
+    from typing import Optional
 
-def add_parser(add: AddParser) -> None:
-    status = add(
-        "status",
-        "show held and waited-for locks and semaphore slots",
-        "List the locks and semaphore slots of the namespace that are held or waited for, with the "
-        "holders' and waiters' PIDs, modes and command lines (from /proc/locks). Waiters are processes "
-        "blocked in an untimed wait (flock(2)); a timed waiter or a semaphore waiter sleeps on the "
-        "namespace's bell between non-blocking attempts, so /proc/locks does not show it.",
-    )
-    status.add_argument("name", metavar="NAME", nargs="?", help="only this lock or semaphore name")
-    status.add_argument("--all", action="store_true", help="also list idle lock and slot files")
-    status.add_argument("--json", action="store_true", help="print JSON")
+    import xlock
 
 
 def _user(uid: int) -> Optional[str]:
