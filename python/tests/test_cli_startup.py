@@ -8,9 +8,12 @@ json, hashlib (OpenSSL), asyncio, and every subcommand's implementation but the 
 
 from __future__ import annotations
 
+import fcntl
 import os
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -33,6 +36,7 @@ SLOW = (
     "signal",
     "shlex",
     "subprocess",
+    "shutil",
 )
 # What `import xlock` does not need either: the command line and its regular expressions.
 NOT_AT_IMPORT = (*SLOW, "re", "enum", "argparse", "gettext", "xlock.cli", "xlock._status", "xlock._display")
@@ -95,3 +99,46 @@ def test_help_lists_every_subcommand_without_importing_them(tmp_path: Path) -> N
     for command in SUBCOMMANDS:
         assert f"    {command} " in out
     assert modules.isdisjoint(f"xlock.cli.{c}" for c in SUBCOMMANDS)
+
+
+# Every help text, by the formatter of xlock's parser and by argparse's own (which imports shutil).
+HELP_BOTH_WAYS = """\
+import argparse, contextlib, io, sys
+from xlock.cli import _parser
+
+def helps():
+    texts = []
+    for argv in ([], *([c] for c in ("run", "status", "path", "namespace", "remove"))):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+            _parser.build_parser().parse_args([*argv, "--help"])
+        texts.append(out.getvalue())
+    return texts
+
+ours = helps()
+_parser._Formatter = argparse.RawDescriptionHelpFormatter
+sys.stderr.write("same" if helps() == ours else "differs")
+"""
+
+
+@pytest.mark.parametrize("columns", [None, "50", "200", "0", "wide"])
+def test_help_wraps_at_the_width_argparse_would_use(columns: str | None) -> None:
+    # The parser's formatter finds the width as shutil.get_terminal_size() does ($COLUMNS, else the
+    # terminal on standard output, here a pty 100 columns wide) without importing shutil.
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    if columns is not None:
+        env["COLUMNS"] = columns
+    main_fd, terminal = os.openpty()
+    try:
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+        out = subprocess.run(
+            [sys.executable, "-c", HELP_BOTH_WAYS],
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=60,
+        )
+    finally:
+        os.close(terminal)
+        os.close(main_fd)
+    assert out.stderr.decode() == "same"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
 
 import xlock
 
@@ -16,7 +18,7 @@ from ._common import EX_CONFLICT, UsageError
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): the xlock command starts fast
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import NoReturn
+    from typing import Any, NoReturn, Optional
 
     # add(name, summary, description): a subcommand's parser, with the options every subcommand takes.
     AddParser = Callable[[str, str, str], argparse.ArgumentParser]
@@ -53,6 +55,40 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+def _terminal_columns() -> int:
+    """`shutil.get_terminal_size().columns`: $COLUMNS if a positive integer, else the width of the
+    terminal on standard output, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    stdout = sys.__stdout__
+    try:
+        columns = os.get_terminal_size(stdout.fileno()).columns if stdout is not None else 0
+    except (AttributeError, ValueError, OSError):
+        columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter, with the width it would take found without importing shutil (and zlib, bz2,
+    lzma): argparse makes a formatter for every argument added, so every `xlock` paid for it (issue 14)."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: Optional[int] = None,
+        **kwargs: Any,
+    ) -> None:
+        if width is None:
+            width = _terminal_columns() - 2  # as argparse.HelpFormatter
+        super().__init__(prog, indent_increment, max_help_position, width, **kwargs)
+
+
 def capacity_arg(text: str) -> int:
     try:
         value = int(text, 10)
@@ -84,7 +120,7 @@ def _exit_code(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
+    common = _Parser(add_help=False, formatter_class=_Formatter)
     common.add_argument(
         "--namespace",
         metavar="DIR",
@@ -101,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="xlock",
         description="Named, crash-safe locks shared by every process and language on this host (xlock/1).",
         epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"xlock {xlock.__version__} (xlock/1)")
@@ -114,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=summary,
             description=description,
             epilog=EXIT_CODES_HELP,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=_Formatter,
             parents=[common],
         )
 
