@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any, Optional
 
+from .._display import escape, escape_json_text
 from .._errors import InvalidArgument, WouldBlock, XLockError
 from ..names import validate_name
 from .keys import key, split
@@ -21,7 +22,9 @@ EX_UNAVAILABLE = 69
 
 
 def _print_json(value: object) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+    # as the local namespace's output: no terminal control raw (names cannot hold one [XL-NAME-2], and the
+    # server writes application_name as printable ASCII; this keeps both outputs one routine's)
+    print(escape_json_text(json.dumps(value, indent=2, ensure_ascii=False)))
 
 
 def _keys(label: str, name: str, kind: str, capacity: Optional[int]) -> dict[str, Any]:
@@ -106,7 +109,7 @@ def cmd_status(args: argparse.Namespace, url: str) -> int:
         print(f"{args.name}: not held, nobody waiting")
     for e in entries:
         what = e.kind if e.extra is None else f"{e.kind} {e.extra}"
-        print(f"{json.dumps(e.name, ensure_ascii=False)}  ({what}, key {e.key})")
+        print(f"{escape_json_text(json.dumps(e.name, ensure_ascii=False))}  ({what}, key {e.key})")
         for p in e.holders:
             print(f"  holder {_text(p)}")
         for p in e.waiters:
@@ -128,12 +131,14 @@ def _process(p: Any) -> dict[str, Any]:
 
 
 def _text(p: Any) -> str:
+    # what the server reports about other sessions, escaped as the local namespace's status does
     who = (
-        f"pid {p.client_pid} on {p.client_host}"
+        f"pid {p.client_pid} on {escape(str(p.client_host))}"
         if p.client_pid is not None
         else f"application {p.application_name!r}"
     )
-    return f"backend {p.backend_pid:>7}  {p.mode:<9}  {who}  via {p.client}  ({p.state})"
+    via, state = escape(str(p.client)), escape(str(p.state))
+    return f"backend {p.backend_pid:>7}  {p.mode:<9}  {who}  via {via}  ({state})"
 
 
 def cmd_namespace(args: argparse.Namespace, url: str, source: str) -> int:
