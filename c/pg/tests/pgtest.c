@@ -2,6 +2,7 @@
 
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int pgtest_failures;
 static PGconn *admin;
@@ -53,6 +54,31 @@ int pgtest_locks_of(int backend_pid)
              backend_pid);
     const char *v = pgtest_sql(sql);
     return v ? atoi(v) : -1;
+}
+
+void pgtest_server_now(char *buf, size_t size)
+{
+    const char *v = pgtest_sql("SELECT extract(epoch FROM clock_timestamp())");
+    snprintf(buf, size, "%s", v ? v : "0");
+}
+
+int pgtest_until_trying(const char *since)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'xlock/1 c pid=%ld %%' AND "
+             "state = 'idle' AND query LIKE 'WITH RECURSIVE%%' AND query_start > to_timestamp(%s)",
+             (long)getpid(), since);
+    long long t0 = pgtest_now_ms();
+    const char *v;
+    while ((v = pgtest_sql(sql)) == NULL && pgtest_now_ms() - t0 < 5000) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    if (v == NULL)
+        fprintf(stderr, "no session of this process tried the slots and went idle within 5 s\n");
+    CHECK(v != NULL);
+    return v ? atoi(v) : 0;
 }
 
 long long pgtest_now_ms(void)

@@ -37,6 +37,13 @@ xlock_options pgtest_opts(const char *url);
 int pgtest_locks_of(int backend_pid);
 /* Runs one statement as the superuser; the first value of the first row (static), or NULL. */
 const char *pgtest_sql(const char *sql);
+/* The server's clock now (seconds since the epoch, as text) into buf, for pgtest_until_trying. */
+void pgtest_server_now(char *buf, size_t size);
+/* Until a libxlock_pg session of this process is idle after a try of a semaphore's slots (the statement
+ * beginning WITH RECURSIVE) that began after since (pgtest_server_now): a waiter that found no permit
+ * and now waits for a NOTIFY or its next safety poll [XL-PG-13]. Its backend pid; a failed check and 0
+ * if none within 5 s. */
+int pgtest_until_trying(const char *since);
 long long pgtest_now_ms(void);
 int pgtest_done(const char *name);
 #endif

@@ -21,6 +21,21 @@ static void *wait_thread(void *arg)
     return NULL;
 }
 
+/* Joins t within 5 s; else cancels its wait (then joins) and fails. An untimed wait joined so ends
+ * by the event under test, never by a last try at its own deadline. */
+static void join_within_5s(pthread_t t, xlock_pg_sem_t *s)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    int rc = pthread_timedjoin_np(t, NULL, &until);
+    CHECK(rc == 0);
+    if (rc != 0) {
+        xlock_pg_sem_cancel(s);
+        pthread_join(t, NULL);
+    }
+}
+
 int main(void)
 {
     URL = pgtest_url("XLOCK_TEST_PG_URL");
@@ -39,24 +54,28 @@ int main(void)
     long long t0 = pgtest_now_ms();
     CHECK_RC(xlock_pg_sem_acquire(b, 60), XLOCK_ETIMEDOUT);
     CHECK(pgtest_now_ms() - t0 >= 60 && pgtest_now_ms() - t0 < 110);
-    /* a release NOTIFYs the waiter */
+    /* a release NOTIFYs the waiter, once it has found no permit and waits */
     waiter w = {b, 10000, 99};
     pthread_t t;
+    char since[64];
+    int waiting = xlock_pg_sem_backend_pid(b); /* read before the waiting thread uses b */
+    pgtest_server_now(since, sizeof since);
     pthread_create(&t, NULL, wait_thread, &w);
-    struct timespec ts = {0, 100000000};
-    nanosleep(&ts, NULL);
+    CHECK(pgtest_until_trying(since) == waiting);
     CHECK_RC(xlock_pg_sem_release(a), 0);
     pthread_join(t, NULL);
     CHECK(w.rc == s1);
     CHECK_RC(xlock_pg_sem_held(b), 2);
     /* a holder whose session ends rings nothing: the safety poll finds the permit */
-    w = (waiter){a, 10000, 99};
-    pthread_create(&t, NULL, wait_thread, &w);
+    w = (waiter){a, -1, 99};
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d, 5000)", xlock_pg_sem_backend_pid(b));
-    nanosleep(&ts, NULL);
+    waiting = xlock_pg_sem_backend_pid(a);
+    pgtest_server_now(since, sizeof since);
+    pthread_create(&t, NULL, wait_thread, &w);
+    CHECK(pgtest_until_trying(since) == waiting);
     pgtest_sql(sql);
-    pthread_join(t, NULL);
+    join_within_5s(t, a);
     CHECK(w.rc >= 0);
     CHECK_RC(xlock_pg_sem_release(b), XLOCK_ELOST);
     /* cancel a waiting acquire */
@@ -64,8 +83,11 @@ int main(void)
     CHECK_RC(xlock_pg_sem_open(&d, NAME, 2, &o), 0);
     CHECK(xlock_pg_sem_try_acquire(d) >= 0);
     w = (waiter){b, -1, 99};
+    pgtest_server_now(since, sizeof since);
     pthread_create(&t, NULL, wait_thread, &w);
-    nanosleep(&ts, NULL);
+    /* b's session ended above: the wait opens a new one (its pid is read through pg_stat_activity,
+     * not from b while the waiting thread may set it) */
+    CHECK(pgtest_until_trying(since) != 0);
     CHECK_RC(xlock_pg_sem_cancel(b), 0);
     pthread_join(t, NULL);
     CHECK_RC(w.rc, XLOCK_ECANCELED);
