@@ -44,6 +44,18 @@ module PgServer
     conn&.close
   end
 
+  # The server's clock now, in seconds since the epoch (text), for comparing with pg_stat_activity.
+  def self.now
+    sql("SELECT extract(epoch FROM clock_timestamp())").first.first
+  end
+
+  # Whether the session +backend_pid+ is idle after a try of a semaphore's slots (every implementation's
+  # one statement beginning WITH RECURSIVE) that began after +since+ (PgServer.now).
+  def self.idle_after_try?(backend_pid, since)
+    !sql("SELECT 1 FROM pg_stat_activity WHERE pid = #{Integer(backend_pid)} AND state = 'idle' AND " \
+         "query LIKE 'WITH RECURSIVE%' AND query_start > to_timestamp(#{Float(since)})").empty?
+  end
+
   def self.locks_of(backend_pid)
     sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = #{Integer(backend_pid)}")
       .first.first.to_i

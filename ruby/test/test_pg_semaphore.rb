@@ -21,11 +21,13 @@ class TestPgSemaphore < Minitest::Test
     s1 = pg_semaphore("rb-pg-sem", 2)
     s2 = pg_semaphore("rb-pg-sem", 2)
     [s1, s2].each(&:acquire)
-    t = Thread.new { s2.acquire(timeout: 10) }
-    sleep 0.05
+    t = waiting_acquire(s2) # untimed: only the release can end it, never a last try at a deadline
     s1.release
+    assert t.join(5), "the release did not end the wait within 5 s"
     assert_kind_of Integer, t.value
     assert_equal 2, s2.held
+  ensure
+    t&.kill
   end
 
   # [XL-PG-18]
