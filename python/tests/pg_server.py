@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -83,3 +84,22 @@ def held_by_child(opened: str, url: str) -> Iterator[subprocess.Popen[str]]:
     finally:
         child.kill()
         child.wait()
+
+
+def server_now(pg: Any) -> str:
+    """The server's clock now, in seconds since the epoch (text), for `until_trying`."""
+    return str(pg.sql("SELECT extract(epoch FROM clock_timestamp())")[0][0])
+
+
+def until_trying(pg: Any, backend_pid: int, since: str, timeout: float = 5.0) -> None:
+    """Until session `backend_pid` is idle after a try of a semaphore's slots (every implementation's one
+    statement beginning WITH RECURSIVE) that began after `since` (`server_now`): its wait found no permit
+    and now waits for a NOTIFY or its next safety poll [XL-PG-13]."""
+    query = (
+        f"SELECT 1 FROM pg_stat_activity WHERE pid = {int(backend_pid)} AND state = 'idle' AND "
+        f"query LIKE 'WITH RECURSIVE%' AND query_start > to_timestamp({float(since)!r})"
+    )
+    deadline = time.monotonic() + timeout
+    while not pg.sql(query):
+        assert time.monotonic() < deadline, f"session {backend_pid} did not try the slots within {timeout} s"
+        time.sleep(0.005)  # between polls of the condition

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from pg_server import held_by_child
+from pg_server import held_by_child, server_now, until_trying
 
 import xlock
 from xlock._pg import open_semaphore
@@ -73,9 +73,11 @@ def test_release_wakes_an_untimed_waiter(pg: Any) -> None:
     got: list[int] = []
     try:
         holder.acquire()
+        backend, since = waiter.backend_pid, server_now(pg)
+        assert backend is not None
         thread = threading.Thread(target=lambda: got.append(waiter.acquire() and waiter.slot))
         thread.start()
-        thread.join(0.1)
+        until_trying(pg, backend, since)  # the waiter found no permit and waits
         assert thread.is_alive() and not got
         holder.release()
         thread.join(5)
