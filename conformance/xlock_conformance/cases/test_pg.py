@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from xlock_conformance.checks import blocked_then_freed, release_hands_over, timed_failure
+from xlock_conformance.checks import blocked_then_freed, timed_failure
 from xlock_conformance.driver import Driver
-from xlock_conformance.lab import BLOCKED_WINDOW, WAKE_DEADLINE
+from xlock_conformance.lab import WAKE_DEADLINE
 from xlock_conformance.pgserver import PASSWORD, PASSWORD_ROLE, PgBouncer, PgServer, PgUnavailable
 from xlock_conformance.plugin import needs, spec
 from xlock_conformance.spec import find_repo
@@ -84,6 +84,37 @@ def _until(condition: Any, what: str, timeout: float = WAKE_DEADLINE) -> Any:
         time.sleep(0.005)
 
 
+def _queued(pg: PgServer, waiter: Driver) -> Any:
+    """A waiting (not granted) pg_locks entry of one of driver `waiter`'s sessions, if any."""
+    return [row for row in pg.locks_of(_backends(pg, waiter)) if row[4] == "f"]
+
+
+def _server_now(pg: PgServer) -> str:
+    """The server's clock now, in seconds since the epoch (text), for `_tried`."""
+    return pg.sql("SELECT extract(epoch FROM clock_timestamp())")[0][0]
+
+
+def _tried(pg: PgServer, waiter: Driver, since: str) -> Any:
+    """A session of driver `waiter` idle after a try of a semaphore's slots (the recursive query of
+    XL-PG-13) begun after `since`: its wait found no permit and waits for a NOTIFY or a safety poll."""
+    pids = ",".join(str(p) for p in _backends(pg, waiter)) or "0"
+    return pg.sql(
+        f"SELECT pid FROM pg_stat_activity WHERE pid IN ({pids}) AND state = 'idle' AND "
+        f"query ~* '^\\s*with\\s+recursive' AND query_start > to_timestamp({float(since)!r})"
+    )
+
+
+def _once(condition: Any, what: str, free: Any) -> Any:
+    """`free`, to call once `condition` holds (within WAKE_DEADLINE): the waiter's wait is really in the
+    server before it is freed, whatever the blocked window of blocked_then_freed saw."""
+
+    def run() -> Any:
+        _until(condition, what)
+        return free()
+
+    return run
+
+
 @spec("XL-PG-3", "XL-PG-12")
 def test_pg_map(one, lab):
     """Every vector of pg_keys.json, computed by the driver with no connection."""
@@ -119,7 +150,17 @@ def test_pg_lock_exclusive(pair, lab, pg):
         b.fails("WOULD_BLOCK", "try_acquire", handle=hb, why=f"driver '{a.label}' holds the lock")
         h2 = _open(a, url)  # a second object in the same driver: its own session [XL-PG-5]
         a.fails("WOULD_BLOCK", "try_acquire", handle=h2, why="another object of this driver holds it")
-        release_hands_over(a, ha, b, hb, f"driver '{a.label}' holds the lock", timeout_ms=None)
+        blocked_then_freed(
+            b,
+            "acquire",
+            {"handle": hb},
+            _once(
+                partial(_queued, pg, b),
+                f"driver '{b.label}' waits in pg_locks",
+                partial(a.call, "release", handle=ha),
+            ),
+            f"driver '{a.label}' holds the lock",
+        )
         rows = pg.advisory_locks(b.call("open", kind="lock", name=NAME, namespace=url)["key"])
         assert [r["mode"] for r in rows if r["granted"] == "t"] == ["ExclusiveLock"], rows
         b.call("release", handle=hb)
@@ -194,7 +235,17 @@ def test_pg_timed(pair, lab, pg):
         )
     left = pg.locks_of(_backends(pg, waiter))
     assert left == [], f"driver '{waiter.label}': timed-out waits left entries in pg_locks: {left}"
-    release_hands_over(holder, hh, waiter, hw, f"driver '{holder.label}' holds the lock")
+    blocked_then_freed(
+        waiter,
+        "acquire",
+        {"handle": hw, "timeout_ms": 10_000},
+        _once(
+            partial(_queued, pg, waiter),
+            f"driver '{waiter.label}' waits in pg_locks",
+            partial(holder.call, "release", handle=hh),
+        ),
+        f"driver '{holder.label}' holds the lock",
+    )
 
 
 @spec("XL-PG-7", "XL-WAIT-3")
@@ -224,7 +275,7 @@ def test_pg_death(pair, lab, pg):
             waiter,
             "acquire",
             {"handle": hw},
-            holder.kill,
+            _once(partial(_queued, pg, waiter), f"driver '{waiter.label}' waits in pg_locks", holder.kill),
             f"driver '{holder.label}' holds the lock",
         )
         waiter.call("release", handle=hw)
@@ -242,7 +293,11 @@ def test_pg_terminated(pair, lab, pg):
         waiter,
         "acquire",
         {"handle": hw},
-        partial(_terminate, pg, backends),
+        _once(
+            partial(_queued, pg, waiter),
+            f"driver '{waiter.label}' waits in pg_locks",
+            partial(_terminate, pg, backends),
+        ),
         f"driver '{holder.label}' holds the lock",
     )
     holder.fails("LOST", "release", handle=hh, why="its session was terminated [XL-PG-10]")
@@ -310,8 +365,9 @@ def test_pg_interrupt(one, lab, pg):
     reply = waiter.wait(rid, WAKE_DEADLINE)
     assert reply.error == "INTERRUPTED", f"driver '{waiter.label}': SIGINT during acquire gave {reply.data}"
     assert pg.locks_of(backends) == [], f"entries left after the interruption: {pg.locks_of(backends)}"
+    # The server grants a wait still queued inside the release (the releasing backend wakes the queue
+    # before pg_advisory_unlock returns), so pg_locks shows any such grant once release has returned.
     holder.call("release", handle=hh)
-    time.sleep(BLOCKED_WINDOW)  # a wait still queued in the server would be granted within this window
     assert pg.locks_of(backends) == [], f"a wait was still queued and got the lock: {pg.locks_of(backends)}"
     waiter.call("try_acquire", handle=hw)
 
@@ -420,13 +476,26 @@ def test_pg_semaphore(pair, lab, pg):
     assert slots == {0, 1}, f"two permits of capacity 2 are slots 0 and 1, not {slots}"
     b.fails("WOULD_BLOCK", "try_acquire", handle=hb)
     timed_failure(b, hb, 30)
-    release_hands_over(a, ha, b, hb, "every permit is held")
-    # A holder that dies rings nothing: the waiter's safety poll finds the permit.
+    since = _server_now(pg)
+    blocked_then_freed(
+        b,
+        "acquire",
+        {"handle": hb, "timeout_ms": 10_000},
+        _once(
+            partial(_tried, pg, b, since),
+            f"driver '{b.label}' found no permit and waits",
+            partial(a.call, "release", handle=ha),
+        ),
+        "every permit is held",
+    )
+    # A holder that dies rings nothing: the waiter's safety poll finds the permit (within WAKE_DEADLINE,
+    # long before its own deadline's last try).
+    since = _server_now(pg)
     blocked_then_freed(
         a,
         "acquire",
         {"handle": ha, "timeout_ms": 10_000},
-        b.kill,
+        _once(partial(_tried, pg, a, since), f"driver '{a.label}' found no permit and waits", b.kill),
         f"driver '{b.label}' holds both permits",
     )
 
