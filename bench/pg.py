@@ -77,6 +77,29 @@ def uncontended(url: str, n: int) -> float:
         lock.close()
 
 
+def raw_pair(url: str, n: int) -> float:
+    """The baseline of the uncontended figures, measured in the same run: two prepared `SELECT 1` round
+    trips (what an acquire+release costs at the least: one statement each, XL-PG-7), p50 in us, over a
+    plain psycopg connection to the same server."""
+    import psycopg
+    from xlock._pg.url import parse
+
+    with psycopg.connect(parse(url).url, autocommit=True) as conn:
+        cur = conn.cursor()
+        for _ in range(200):
+            cur.execute("SELECT 1", prepare=True)
+        times = []
+        clock = time.perf_counter_ns
+        for _ in range(n):
+            t0 = clock()
+            cur.execute("SELECT 1", prepare=True)
+            cur.fetchone()
+            cur.execute("SELECT 1", prepare=True)
+            cur.fetchone()
+            times.append(clock() - t0)
+        return statistics.median(times) / 1000
+
+
 def _waiting(server: Any, backend: int) -> bool:
     return any(r[4] == "f" for r in server.locks_of([backend]))
 
@@ -295,6 +318,8 @@ def bench_pg(quick: bool = False) -> dict[str, Any]:
     try:
         n = 300 if quick else 3000
         res: dict[str, Any] = {
+            "raw_pair_unix_p50_us": raw_pair(server.url(), n),
+            "raw_pair_tcp_p50_us": raw_pair(server.url(tcp=True), n),
             "uncontended_unix_p50_us": uncontended(server.url(), n),
             "uncontended_tcp_p50_us": uncontended(server.url(tcp=True), n),
             "handoff_p50_us": handoff(server, server.url(), 30 if quick else 200),
@@ -353,6 +378,19 @@ def markdown(res: Optional[dict[str, Any]]) -> str:
     lines.append(
         f"\nEarliest timed-wait return relative to its deadline: {earliest} (never negative = never early)."
     )
+    if "raw_pair_unix_p50_us" in res:
+        ratios = "; ".join(
+            f"{names[lang]} {figs['uncontended_unix_p50_us'] / res['raw_pair_unix_p50_us']:.2f}x / "
+            f"{figs['uncontended_tcp_p50_us'] / res['raw_pair_tcp_p50_us']:.2f}x"
+            for lang, figs in langs.items()
+        )
+        lines.append(
+            "\nBaseline measured in the same run, against the same server: two prepared `SELECT 1` round "
+            f"trips (psycopg) p50 {res['raw_pair_unix_p50_us']:,.0f} µs on the unix socket, "
+            f"{res['raw_pair_tcp_p50_us']:,.0f} µs over TCP. Uncontended acquire+release as a multiple of it "
+            f"(unix / TCP): {ratios}. On this VM a round trip's cost is mostly the other CPU waking up, so "
+            "the absolute figures move with how idle the machine is; the multiple does not."
+        )
     for lang, figs in by_language(res).items():
         if "skipped" in figs:
             lines.append(f"\n{names[lang]}: skipped: {figs['skipped']}")
