@@ -305,9 +305,14 @@ def wait_loop(
     ts = ffi.new("struct timespec *")
     if bell.words is None:
         word = None
+    woken = False
     while True:
         if cancel is not None and cancel.is_set():
             return CANCELLED
+        # after a wake-up, try first: most wake-ups are a release, and a hand-off should not wait for the
+        # announcement; if the try fails, announce and try again before sleeping (no ring is missed)
+        if woken and attempt():
+            return ACQUIRED
         value = None if word is None else bell.announce(word)
         if attempt():
             return ACQUIRED
@@ -318,6 +323,7 @@ def wait_loop(
         if deadline_ns is not None and deadline_ns < wake:
             wake = deadline_ns
         bell.sleep(word, value, wake, ts)
+        woken = True
 
 
 def wait_file(
