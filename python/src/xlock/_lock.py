@@ -52,9 +52,8 @@ _xl_lock = lib.xl_lock if COMPILED else None
 _xl_unlock_ring = lib.xl_unlock_ring if COMPILED else None
 _xl_hold_lock: Any = lib.xl_hold_lock if COMPILED else None  # used only with a hold (compiled)
 _xl_hold_unlock: Any = lib.xl_hold_unlock if COMPILED else None
-# The hold's states (_cdef's enum) and xl_hold_lock's outcome when the object is not free in this process.
-_FREE, _TRYING, _HELD, _SLOW, _RELEASING = 0, 1, 2, 3, 4
-_INPROC = 7
+# The hold's states that Python reads or sets (_cdef's enum: XL_FREE, XL_TRYING, XL_HELD, XL_SLOW, ...).
+_FREE, _HELD, _SLOW = 0, 2, 3
 _HOLD = ffi.typeof("struct xl_hold *") if COMPILED else None
 
 
