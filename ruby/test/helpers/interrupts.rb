@@ -37,6 +37,29 @@ module XLockTestHelper
       thread
     end
 
+    # Thread#raise reaches +thread+, blocked in a wait, promptly [XL-WAIT-9].
+    def assert_raise_reaches(thread)
+      started = monotonic
+      thread.raise(IOError, "stop")
+      assert_raises(IOError) { thread.join }
+      assert_operator monotonic - started, :<, PROMPT
+    end
+
+    # Thread#kill reaches +thread+, blocked in a wait, promptly [XL-WAIT-10].
+    def assert_kill_reaches(thread)
+      started = monotonic
+      thread.kill
+      assert thread.join(5), "the killed thread did not end"
+      assert_operator monotonic - started, :<, PROMPT
+    end
+
+    # Timeout.timeout reaches the wait the block starts, promptly [XL-WAIT-10].
+    def assert_timeout_reaches(&wait)
+      started = monotonic
+      assert_raises(::Timeout::Error) { Timeout.timeout(0.05, &wait) }
+      assert_operator monotonic - started, :<, PROMPT
+    end
+
     def assert_free_afterwards(waiter)
       refute waiter.locked?
       @holder.unlock
