@@ -6,6 +6,7 @@ tests run on the ABI path (tox -e py-abi), where every acquisition takes the mut
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import is_waiting, wait_until
 
 import xlock
 
@@ -197,6 +199,55 @@ def test_close_while_threads_acquire_and_release(ns: str) -> None:
     assert probe.acquire(blocking=False)  # nothing is left held by the closed object
     probe.close()
     assert not [fd for fd in _open_fds() - before if _target(fd).endswith("closing.lock")]
+
+
+@pytest.mark.parametrize("style", ["acquire", "with"])
+def test_close_while_a_thread_waits_untimed(ns: str, style: str) -> None:
+    # The thread sleeps in a blocking flock (on the compiled path inside one C call, xl_hold_wait): close
+    # returns at once and leaves it the descriptor; when the flock returns, the thread lets the lock go
+    # and rings, closes the descriptor and raises InvalidArgument. Nothing stays held, nothing is closed
+    # twice. The holder is a plain flock on another open file description, which does not ring: the
+    # only ring is the waiter's.
+    before = _open_fds()
+    lock = xlock.Lock("x", namespace=ns)
+    foreign = os.open(lock.path, os.O_RDWR | os.O_CLOEXEC)
+    fcntl.flock(foreign, fcntl.LOCK_EX)
+    errors: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            if style == "acquire":
+                lock.acquire()
+            else:
+                with lock:
+                    pass
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=wait)
+    t.start()
+    wait_until(lambda: is_waiting(os.getpid()), "the thread waits in flock")
+    closer = threading.Thread(target=lock.close, daemon=True)
+    closer.start()
+    closer.join(10)
+    assert not closer.is_alive(), "close did not return while a thread waited"
+    assert t.is_alive() and lock.closed
+    witnesses = [os.open("/dev/null", os.O_RDONLY) for _ in range(8)]
+    word = lock._word  # the bell word (private namespace): a waiter elsewhere announces itself in bit 0
+    word[0] |= 1
+    announced = word[0]
+    fcntl.flock(foreign, fcntl.LOCK_UN)
+    t.join(30)
+    assert not t.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], xlock.InvalidArgument), errors
+    assert word[0] == announced + 1  # the waiter's release was rung [XL-LOCK-9]
+    for fd in witnesses:
+        os.fstat(fd)  # raises EBADF if a stray close took it
+        os.close(fd)
+    assert not lock.locked()
+    fcntl.flock(foreign, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the waiter's flock got the lock, and let it go
+    os.close(foreign)
+    assert not [fd for fd in _open_fds() - before if _target(fd).endswith("/x.lock")]
 
 
 def test_fork_while_another_thread_holds_on_the_fast_path(ns: str) -> None:

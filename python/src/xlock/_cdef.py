@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["ABI_CDEF", "API_CDEF", "C_SOURCE", "C_VERSION", "MODULE"]
 
 MODULE = "xlock._xlock_c"
-C_VERSION = 8
+C_VERSION = 9
 
 ABI_CDEF = """
     struct timespec { long tv_sec; long tv_nsec; };
@@ -60,6 +60,7 @@ API_CDEF = """
                       unsigned long long dev, unsigned long long ino);
     long xl_hold_waiting(struct xl_hold *h, long delta);
     int xl_hold_lock(struct xl_hold *h);
+    int xl_hold_wait(struct xl_hold *h);
     long xl_hold_unlock(struct xl_hold *h);
 """
 
@@ -294,10 +295,13 @@ static int xl_wait_step(uint32_t *word, int bellfd, int shared, int fd, int op, 
    state: XL_FREE; XL_TRYING (a fast attempt is running); XL_HELD (held through the fast path by the
    thread `owner`, pthread_self() = threading.get_ident()); XL_SLOW (Python's slow path has the object:
    acquiring, holding, waiting, closing; a closed object stays there); XL_RELEASING (a fast release is
-   running). Only the party that moved the state away from XL_FREE touches the file. waiters: threads of
-   the slow path waiting in this process; a fast release returns their number, so that Python wakes them. */
-enum { XL_FREE, XL_TRYING, XL_HELD, XL_SLOW, XL_RELEASING };
+   running); XL_WAITING (a thread waits in xl_hold_wait's blocking flock; close moves it to XL_SLOW and
+   leaves the descriptors to that thread). Only the party that moved the state away from XL_FREE touches
+   the file. waiters: threads of the slow path waiting in this process; a fast release returns their
+   number, so that Python wakes them. */
+enum { XL_FREE, XL_TRYING, XL_HELD, XL_SLOW, XL_RELEASING, XL_WAITING };
 #define XL_INPROC 7 /* xl_hold_lock: the object is not free in this process, or its file is not open */
+#define XL_CLOSED 8 /* xl_hold_wait: close took the object while the thread waited; nothing is held */
 
 struct xl_hold {
     long state;
@@ -381,6 +385,31 @@ static int xl_hold_lock(struct xl_hold *h)
     if (rc == XL_LOCKED)
         h->owner = (unsigned long)pthread_self();
     __atomic_store_n(&h->state, rc == XL_LOCKED ? XL_HELD : XL_FREE, __ATOMIC_SEQ_CST);
+    return rc;
+}
+
+/* A thread's untimed acquire, whole [XL-WAIT-2]: a blocking flock and the re-check (xl_lock) in state
+   XL_WAITING, then XL_HELD by the calling thread, so that the waiter returns to Python holding the lock
+   with nothing left to do. Otherwise the state is back to XL_FREE and the slow path decides (XL_INPROC:
+   not free in this process or no file open; XL_EFLOCK with errno EINTR: a signal, Python runs its
+   handlers and calls again; a failed re-check: the slow path reopens), or XL_CLOSED: close took the
+   object meanwhile, a lock acquired is released and rung, and the caller finishes the close. */
+static int xl_hold_wait(struct xl_hold *h)
+{
+    int rc, saved;
+    if (xl_hold_swap(h, XL_FREE, XL_WAITING) != XL_FREE)
+        return XL_INPROC;
+    rc = h->fd < 0 ? XL_INPROC : xl_lock(h->fd, h->op & ~LOCK_NB, h->dirfd, h->name, h->dev, h->ino);
+    saved = errno;
+    if (rc == XL_LOCKED)
+        h->owner = (unsigned long)pthread_self();
+    if (xl_hold_swap(h, XL_WAITING, rc == XL_LOCKED ? XL_HELD : XL_FREE) != XL_WAITING) {
+        h->owner = 0;
+        if (rc == XL_LOCKED)
+            xl_unlock_ring(h->fd, h->word, h->bellfd, h->shared);
+        rc = XL_CLOSED;
+    }
+    errno = saved;
     return rc;
 }
 

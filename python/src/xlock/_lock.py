@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+from errno import EINTR
 from weakref import ref as _weakref
 
 from ._bell import ACQUIRED, TIMED_OUT, bell_of, wait_file, wait_loop
@@ -52,8 +53,14 @@ _xl_lock = lib.xl_lock if COMPILED else None
 _xl_unlock_ring = lib.xl_unlock_ring if COMPILED else None
 _xl_hold_lock: Any = lib.xl_hold_lock if COMPILED else None  # used only with a hold (compiled)
 _xl_hold_unlock: Any = lib.xl_hold_unlock if COMPILED else None
+_xl_hold_wait: Any = lib.xl_hold_wait if COMPILED else None
 # The hold's states that Python reads or sets (_cdef's enum: XL_FREE, XL_TRYING, XL_HELD, XL_SLOW, ...).
-_FREE, _HELD, _SLOW = 0, 2, 3
+_FREE, _HELD, _SLOW, _WAITING = 0, 2, 3, 5
+# xl_hold_wait's results besides LOCKED (_cdef: XL_EFLOCK, XL_CLOSED)
+_FLOCK_FAILED, _CLOSED_WHILE_WAITING = 3, 8
+# The owner close records for a thread waiting in xl_hold_wait: it matches no thread, and tells close that
+# the descriptors are still in use; that thread finishes the close when its flock returns.
+_WAITING_IN_C = object()
 _HOLD = ffi.typeof("struct xl_hold *") if COMPILED else None
 
 
@@ -204,7 +211,18 @@ class Lock(Handle):
         non-regular file; ``XLockOSError``. A signal handler's exception (``KeyboardInterrupt``)
         propagates; nothing is held afterwards [XL-WAIT-9].
         """
-        if timeout is None or timeout == UNTIMED or (blocking and type(timeout) in _NUMBERS and timeout >= 0):
+        if timeout is None or timeout == UNTIMED:
+            hold = self._hold
+            if hold is None:
+                if self._try_fast():
+                    return True
+            elif blocking:
+                rc = _xl_hold_wait(hold)  # the hot path, and an untimed wait: one C call [XL-WAIT-2]
+                if rc == LOCKED or self._hold_waited(rc):
+                    return True
+            elif _xl_hold_lock(hold) == LOCKED:
+                return True
+        elif blocking and type(timeout) in _NUMBERS and timeout >= 0:
             hold = self._hold
             if hold is None:
                 if self._try_fast():
@@ -241,11 +259,29 @@ class Lock(Handle):
         finally:
             mutex.release()
 
+    def _hold_waited(self, rc: int) -> bool:
+        """After ``xl_hold_wait`` returned ``rc``, not ``LOCKED``: True once the lock is held; False when the
+        slow path decides (the object is not free in this process, its file is not open, the re-check
+        failed, an error). A signal interrupts the blocking flock: Python runs its handlers as the loop goes
+        round (they may raise; nothing is held), then the wait goes on, as PEP 475 has it."""
+        while rc == _FLOCK_FAILED and ffi.errno == EINTR:
+            rc = _xl_hold_wait(self._hold)
+        if rc == _CLOSED_WHILE_WAITING:  # closed meanwhile: C released what it got, we finish the close
+            with self._mutex:
+                self._owner = None
+            self._finish_close()
+            raise self._closed_error()
+        return rc == LOCKED
+
     def __enter__(self: L) -> L:
         # Raises Timeout when the default timeout passes: a `with` body never runs unlocked.
         hold = self._hold
         if hold is None:
             if self._try_fast():
+                return self
+        elif self._default_timeout is None:
+            rc = _xl_hold_wait(hold)  # one C call, waiting too [XL-WAIT-2]
+            if rc == LOCKED or self._hold_waited(rc):
                 return self
         elif _xl_hold_lock(hold) == LOCKED:
             return self
@@ -320,7 +356,7 @@ class Lock(Handle):
             raise
         with self._mutex:
             closed = self._closed
-            if closed:  # closed by another thread while we waited: we finish the close
+            if closed:  # closed by another thread while we waited: we release (and ring), finish the close
                 self._file.unlock()
                 self._unown()
             elif hold is not None and type(owner) is int:
@@ -331,6 +367,7 @@ class Lock(Handle):
             else:
                 self._count = 1
         if closed:
+            self._bell.ring(self._word)  # [XL-LOCK-9]
             self._finish_close()
             raise self._closed_error()
 
@@ -471,8 +508,10 @@ class Lock(Handle):
 
     def _seize_hold(self) -> bool:
         """Close's take-over, under the mutex with no owner recorded: the object is taken from the fast
-        path, and True if the fast path held the lock (the caller unlocks it). A try or release in
-        another thread lasts one or two system calls: yield until it is over."""
+        path, and True if the fast path held the lock (the caller unlocks it). A thread waiting in
+        ``xl_hold_wait`` is recorded as the owner ``_WAITING_IN_C``: the descriptors stay open for it, and
+        it finishes the close when its flock returns. A try or release in another thread lasts one or two
+        system calls: yield until it is over."""
         hold = self._hold
         while True:
             state = lib.xl_hold_swap(hold, _FREE, _SLOW)
@@ -480,6 +519,9 @@ class Lock(Handle):
                 return False
             if state == _HELD and lib.xl_hold_swap(hold, _HELD, _SLOW) == _HELD:
                 return True
+            if state == _WAITING and lib.xl_hold_swap(hold, _WAITING, _SLOW) == _WAITING:
+                self._owner = _WAITING_IN_C
+                return False
             _sched_yield()
 
     def _wake_waiter(self) -> None:
