@@ -107,14 +107,19 @@ def test_semaphore_slot_taken_away_is_reopened(ns: str, how: str) -> None:
     assert not path_file_is_held(slot_path)
 
 
+@pytest.mark.parametrize("call", ["fstat", "statx", "none"])
 @pytest.mark.parametrize("how", HOW)
-def test_without_statx_the_fstat_fallback_rechecks(
-    ns: str, how: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A libc without statx (or a kernel refusing it): the re-check uses os.fstat instead [XL-LOCK-8].
-    from xlock import _lockfile
+def test_each_link_count_call_rechecks(ns: str, how: str, call: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The ABI mode's link-count re-check [XL-LOCK-8] through fstat (x86_64, aarch64), statx (elsewhere) or,
+    # with neither, os.fstat; the compiled path re-checks in C and ignores the choice.
+    from xlock import _libc, _lockfile
 
-    monkeypatch.setattr(_lockfile, "_statx", _lockfile._statx_missing)
+    if call == "fstat" and not _libc.FSTAT_NLINK:
+        pytest.skip(f"struct stat's st_nlink offset is not known on {os.uname().machine}")
+    if call == "statx" and not _libc.HAVE_STATX:
+        pytest.skip("this libc has no statx")
+    chosen = {"fstat": _libc.lib.fstat, "statx": _lockfile._statx_nlink, "none": _lockfile._no_stat_nlink}
+    monkeypatch.setattr(_lockfile, "_stat_nlink", chosen[call])
     lock = xlock.Lock("swap", namespace=ns)
     lock.acquire()
     assert path_file_is_held(lock.path)

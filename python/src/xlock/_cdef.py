@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["ABI_CDEF", "API_CDEF", "C_SOURCE", "C_VERSION", "MODULE"]
 
 MODULE = "xlock._xlock_c"
-C_VERSION = 9
+C_VERSION = 10
 
 ABI_CDEF = """
     struct timespec { long tv_sec; long tv_nsec; };
@@ -27,6 +27,7 @@ ABI_CDEF = """
     int sem_getvalue(void *sem, int *sval);
     int fstatfs(int fd, void *buf);
     int statx(int dirfd, const char *pathname, int flags, unsigned int mask, void *statxbuf);
+    int fstat(int fd, void *statbuf);
     int prctl(int option, ...);
 """
 

@@ -33,21 +33,32 @@ _NULL = _libc.ffi.NULL
 _NLINK_CHECK = (-1, _NULL, 0, 0)
 
 
-def _statx_missing(fd: int, path: object, flags: int, mask: int, buf: object) -> int:
-    return -1  # no statx in this libc: the re-check falls back to os.fstat
-
-
-_statx = _libc.lib.statx if _libc.HAVE_STATX else _statx_missing
 _EMPTY_PATH = _libc.ffi.new("char[]", b"")  # allocated once, not per call
-_AT_EMPTY_PATH = _libc.AT_EMPTY_PATH
-_STATX_NLINK = _libc.STATX_NLINK
+
+
+def _statx_nlink(fd: int, buf: object) -> int:
+    """``statx(fd, "", AT_EMPTY_PATH, STATX_NLINK, buf)``."""
+    rc: int = _libc.lib.statx(fd, _EMPTY_PATH, _libc.AT_EMPTY_PATH, _libc.STATX_NLINK, buf)
+    return rc
+
+
+def _no_stat_nlink(fd: int, buf: object) -> int:
+    return -1  # neither fstat's layout is known nor statx is there: the re-check uses os.fstat
+
+
+# The ABI mode's link-count re-check [XL-LOCK-8]: a call that fills a buffer whose u32 at NLINK_OFFSET
+# is then the link count (see _libc), and returns 0; fstat where struct stat allows it (the cheaper libffi
+# call), else statx.
+_stat_nlink: Any = (
+    _libc.lib.fstat if _libc.FSTAT_NLINK else _statx_nlink if _libc.HAVE_STATX else _no_stat_nlink
+)
 
 
 class LockFile:
     """One lock or slot file: its name, its open descriptor (or -1) and the recorded identity [XL-LOCK-6].
 
     The re-check after ``flock`` [XL-LOCK-8] is, in a private namespace, that the locked file still has
-    a name (``statx(fd, "", AT_EMPTY_PATH, STATX_NLINK)`` into a preallocated buffer: link count > 0);
+    a name (``fstat`` or ``statx`` into a preallocated buffer: link count > 0);
     in a shared namespace, and always for the remover [XL-RM-2], the strict one: the path still names
     the recorded (``st_dev``, ``st_ino``).
     """
@@ -61,7 +72,7 @@ class LockFile:
         "_nlink",
         "_ns",
         "_out",
-        "_statx_buf",
+        "_stat_buf",
         "_strict",
         "args",
         "fd",
@@ -85,8 +96,8 @@ class LockFile:
         # namespace's descriptor at each call); None otherwise
         self.args: tuple[int, Any, int, int] | None = None
         if _xl_lock is None:
-            self._statx_buf = _libc.ffi.new("char[]", _libc.STATX_BUFFER_SIZE)
-            self._nlink = _libc.ffi.cast("uint32_t *", self._statx_buf + _libc.STATX_NLINK_OFFSET)
+            self._stat_buf = _libc.ffi.new("char[]", _libc.STAT_BUFFER_SIZE)
+            self._nlink = _libc.ffi.cast("uint32_t *", self._stat_buf + _libc.NLINK_OFFSET)
 
     @property
     def path(self) -> str:
@@ -150,10 +161,7 @@ class LockFile:
             return False
         try:
             # the link-count check of _still_named inline (the common case), else the whole routine
-            if (
-                not self._strict
-                and _statx(fd, _EMPTY_PATH, _AT_EMPTY_PATH, _STATX_NLINK, self._statx_buf) == 0
-            ):
+            if not self._strict and _stat_nlink(fd, self._stat_buf) == 0:
                 named = self._nlink[0] > 0
             else:
                 named = self._still_named(fd)
@@ -233,10 +241,10 @@ class LockFile:
             except OSError as exc:
                 raise file_error(self._ns, self.name, exc, "cannot stat") from None
             return st.st_ino == self._ino and st.st_dev == self._dev
-        if _statx(fd, _EMPTY_PATH, _AT_EMPTY_PATH, _STATX_NLINK, self._statx_buf) == 0:
+        if _stat_nlink(fd, self._stat_buf) == 0:
             return bool(self._nlink[0] > 0)
         try:
-            return os.fstat(fd).st_nlink > 0  # a libc or kernel without statx
+            return os.fstat(fd).st_nlink > 0  # neither call is usable here
         except OSError as exc:
             raise os_error(exc, f"cannot fstat {self.path}") from None
 
