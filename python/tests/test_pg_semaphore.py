@@ -89,14 +89,23 @@ def test_release_wakes_an_untimed_waiter(pg: Any) -> None:
 
 
 def test_killed_holder_permit_returns(pg: Any) -> None:
-    """[XL-PG-13, XL-WAIT-7]: a session that ends rings nothing; the safety poll finds the free slot."""
+    """[XL-PG-13, XL-WAIT-7]: a session that ends rings nothing; the safety poll of an untimed wait finds
+    the free slot (a timed wait would hide a missing poll: its last try, at the deadline, finds it too)."""
     url = pg.url(tcp=True)
     waiter = open_semaphore("dead", 1, url)
+    got: list[int] = []
+    thread = threading.Thread(target=lambda: got.append(waiter.acquire() and waiter.slot), daemon=True)
     try:
         with held_by_child("open_semaphore('dead', 1, sys.argv[1])", url) as child:
             assert waiter.acquire(blocking=False) is False
+            backend, since = waiter.backend_pid, server_now(pg)
+            assert backend is not None
+            thread.start()
+            until_trying(pg, backend, since)  # the waiter found no permit and waits
             child.kill()
-            assert waiter.acquire(timeout=5) and waiter.slot == 0
+            thread.join(5)
+            assert got == [0], "the killed holder's slot was not found within 5 s: no safety poll"
             waiter.release()
     finally:
-        waiter.close()
+        if not thread.is_alive():  # a wait that never ended still uses the object: closing would wait on it
+            waiter.close()
