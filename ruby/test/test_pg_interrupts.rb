@@ -64,9 +64,12 @@ class TestPgInterrupts < Minitest::Test
     nil
   end
 
+  # The timeout (1 s) comes while the wait is queued in the server: seen queued first, or the test fails.
   def test_timeout_timeout_cancels_the_server_wait
     holder, waiter = holder_and_waiter
-    t = Thread.new { Timeout.timeout(0.2) { waiter.lock } }
+    t = Thread.new { Timeout.timeout(1) { waiter.lock } }
+    t.report_on_exception = false
+    until_queued(waiter.backend_pid)
     assert_raises(Timeout::Error) { t.join }
     assert_equal 0, PgServer.locks_of(waiter.backend_pid), "after Timeout.timeout"
     assert_nothing_granted_after_release(holder, waiter)
