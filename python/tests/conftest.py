@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -15,6 +16,24 @@ from typing import Any
 import pytest
 
 ACTOR = str(Path(__file__).with_name("actor.py"))
+
+
+def _nothing(signum: int, frame: object) -> None:
+    pass
+
+
+def _default_in_children() -> None:
+    """The processes the tests start get SIGINT, SIGQUIT and SIGHUP at their defaults, as from an
+    interactive shell, whatever the runner's were: a background job of a script starts with SIGINT and
+    SIGQUIT ignored, nohup ignores SIGHUP, and an ignored disposition is inherited across exec (the CLI then
+    keeps it ignored, as flock(1) does). A handler is reset at exec; this one does nothing, so the test
+    runner itself still ignores them."""
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_IGN:
+            signal.signal(sig, _nothing)
+
+
+_default_in_children()
 # The checkout's spec/, or (tests run from an unpacked sdist) the copy of spec/vectors the sdist carries.
 SPEC = next(
     (d for d in (Path(__file__).resolve().parents[i] / "spec" for i in (2, 1)) if (d / "vectors").is_dir()),

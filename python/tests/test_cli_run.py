@@ -191,6 +191,50 @@ def test_signal_while_waiting_exits_128_plus_n_without_traceback(
         finish(a)
 
 
+# Runs argv[1:] with SIGINT and SIGHUP ignored, as a script's background job (SIGINT) or nohup (SIGHUP).
+IGNORING = (
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+    "os.execv(sys.argv[1], sys.argv[1:])\n"
+)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP])
+def test_signal_ignored_at_start_stays_ignored_while_waiting(ns: Path, tmp_path: Path, signum: int) -> None:
+    # As flock(1): xlock does not take over a signal its starter ignored; it waits on, then runs COMMAND.
+    marker = tmp_path / "ran"
+    a = hold(ns, "job")
+    try:
+        b = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                IGNORING,
+                *XLOCK,
+                "--namespace",
+                str(ns),
+                "run",
+                "job",
+                "--",
+                "touch",
+                str(marker),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for_waiter(b.pid)
+        b.send_signal(signum)  # an ignored signal is discarded when sent: it is never pending
+        assert b.poll() is None
+    finally:
+        finish(a)
+    status, _, err = finish(b)
+    assert status == 0, err
+    assert marker.exists()
+
+
 def test_timed_wait_interrupted_by_sigterm(ns: Path) -> None:
     a = hold(ns, "job")
     try:
