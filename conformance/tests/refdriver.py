@@ -26,6 +26,8 @@ bug that a specific case must catch:
   remove-creates        remove opens (creating) the lock file and the bell                  [XL-RM-6]
   socket-os-error       ENXIO (a UNIX socket at the path) is OS_ERROR                        [XL-LOCK-5]
   hello-any-protocol    hello accepts any protocol version                                   [PROTOCOL]
+  ns-reuse-unchecked    shares one namespace per path among its objects without confirming the path
+                        (a directory that took the path is never seen)                      [XL-NS-16]
 
     python refdriver.py [--defect NAME]
 """
@@ -64,6 +66,7 @@ DEFECTS = (
     "remove-creates",
     "socket-os-error",
     "hello-any-protocol",
+    "ns-reuse-unchecked",
 )
 DEFECT: Optional[str] = None
 CAPABILITIES = [
@@ -340,6 +343,20 @@ class Namespace:
 
     def file_path(self, file: str) -> str:
         return ("" if self.path == "/" else self.path) + "/" + file  # XL-NS-14
+
+
+_REUSED: dict[tuple[Any, bool], Namespace] = {}
+
+
+def namespace_for_open(path: Any, allow_unsupported: bool) -> Namespace:
+    """The namespace of a new object: opened and checked anew for each (XL-NS-16 allows sharing one among
+    the objects of a process, confirming the path before each reuse; this driver does not share)."""
+    if DEFECT != "ns-reuse-unchecked":
+        return Namespace(path, allow_unsupported)
+    key = (path, allow_unsupported)
+    if key not in _REUSED:
+        _REUSED[key] = Namespace(path, allow_unsupported)
+    return _REUSED[key]
 
 
 # -- files --------------------------------------------------------------------------------------------------
@@ -1111,7 +1128,7 @@ class Driver:
             value = int_arg(req, "value") if req.get("value") is not None else 1
             if not 0 <= value <= SEM_VALUE_MAX:
                 raise XError("INVALID_ARGUMENT", f"value {value} is not from 0 to SEM_VALUE_MAX")
-        ns = Namespace(req.get("namespace"), bool(req.get("allow_unsupported_fs")))
+        ns = namespace_for_open(req.get("namespace"), bool(req.get("allow_unsupported_fs")))
         if kind == "lock":
             obj: Any = Lock(ns, name, bool(req.get("shared")), bool(req.get("reentrant")))
         elif kind == "semaphore":

@@ -118,6 +118,10 @@ DEFECTS = {
     "remove-creates": (["remove_creates_nothing"], [("remove_creates_nothing", "bad", "[XL-RM-6]")]),
     "socket-os-error": (["error_socket_fifo_dir"], [("error_socket_fifo_dir", "bad", "got OS_ERROR")]),
     "hello-any-protocol": (["protocol_exact"], [("protocol_exact", "bad", "defines protocol 1 only")]),
+    "ns-reuse-unchecked": (
+        ["namespace_replaced_between_objects"],
+        [("namespace_replaced_between_objects", "bad", "[XL-NS-16]")],
+    ),
     "no-release-on-close": (
         ["lock_close_releases"],
         [

@@ -1,4 +1,4 @@
-"""The drivers that ship with this repository (py, c, rb), found or built, or skipped with a reason.
+"""The drivers that ship with this repository (py, py-abi, c, rb), found or built, or skipped with a reason.
 
 `--driver NAME=COMMAND` replaces all of them; these run when no `--driver` is given.
 """
@@ -31,13 +31,14 @@ def parse_driver_option(value: str) -> DriverSpec:
 
 
 def bundled(repo: Optional[Path]) -> list[DriverSpec]:
-    return [python_driver(), c_driver(repo), ruby_driver(repo)]
+    return [python_driver(), python_abi_driver(), c_driver(repo), ruby_driver(repo)]
 
 
 def by_name(name: str, repo: Optional[Path]) -> DriverSpec:
     """`--driver py` (no command): one bundled driver, to run beside a new binding's."""
     finders: dict[str, Callable[[], DriverSpec]] = {
         "py": python_driver,
+        "py-abi": python_abi_driver,
         "c": lambda: c_driver(repo),
         "rb": lambda: ruby_driver(repo),
     }
@@ -70,6 +71,27 @@ def python_driver() -> DriverSpec:
             f"`import xlock.driver` fails under {sys.executable} "
             f"(pip install ./python): {_tail(probe.stderr, 1)}"
         )
+    return spec
+
+
+def python_abi_driver() -> DriverSpec:
+    """The py driver on the Python package's fallback path, cffi's ABI mode (``XLOCK_FFI=abi``): what runs
+    where no C compiler built the compiled module. Skipped if that mode does not load."""
+    spec = python_driver()
+    spec.name = "py-abi"
+    spec.env = {"XLOCK_FFI": "abi"}
+    if spec.unavailable is None:
+        probe = subprocess.run(
+            [sys.executable, "-c", "import xlock; print(xlock.build_info()['ffi'])"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "XLOCK_FFI": "abi"},
+        )
+        if probe.returncode != 0 or probe.stdout.strip() != "abi":
+            spec.unavailable = (
+                f"XLOCK_FFI=abi {sys.executable} does not load xlock in ABI mode "
+                f"(status {probe.returncode}, ffi {probe.stdout.strip()!r}): {_tail(probe.stderr, 1)}"
+            )
     return spec
 
 

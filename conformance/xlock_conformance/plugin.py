@@ -68,8 +68,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="NAME=COMMAND",
-        help="run this driver (repeatable); a bare NAME (py, c, rb) is a bundled driver; "
-        "without --driver the bundled py, c and rb drivers run",
+        help="run this driver (repeatable); a bare NAME (py, py-abi, c, rb) is a bundled driver; "
+        "without --driver the bundled py, py-abi, c and rb drivers run",
     )
     group.addoption(
         "--run",
@@ -111,7 +111,7 @@ class State:
             if len(set(names)) != len(names):
                 raise pytest.UsageError(f"--driver names must be distinct: {names}")
         elif self.listing:
-            self.drivers = [DriverSpec(n, []) for n in ("py", "c", "rb")]
+            self.drivers = [DriverSpec(n, []) for n in ("py", "py-abi", "c", "rb")]
         else:
             self.drivers = bundled.bundled(self.repo)
         self.results: OrderedDict[tuple[str, str], str] = OrderedDict()

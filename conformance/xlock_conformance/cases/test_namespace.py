@@ -145,6 +145,39 @@ def test_namespace_moved(one, lab):
     )
 
 
+@spec("XL-NS-16", "XL-NS-12")
+def test_namespace_replaced_between_objects(one, lab):
+    """A binding may share one verified namespace among the objects of a process, confirming the path
+    before each reuse: after the namespace directory is renamed and another directory takes its path, a
+    new object works in the new directory, not in the renamed one, where an older object of the same
+    process holds the lock (and the semaphore's only permit)."""
+    d = lab.start(one, need=["lock"])
+    old = lab.open(d, "replaced")
+    d.call("acquire", handle=old)
+    sems = "semaphore" in d.capabilities
+    if sems:
+        old_sem = lab.open(d, "pool", kind="semaphore", capacity=1)
+        d.call("acquire", handle=old_sem)
+    moved = str(lab.tmp / "ns-moved")
+    os.rename(lab.ns, moved)
+    os.mkdir(lab.ns, 0o700)
+    reused = (
+        f"it was opened in the renamed directory {moved}: the process's namespace was reused without "
+        f"confirming that the path {lab.ns} still names it [XL-NS-16]"
+    )
+    new = lab.open(d, "replaced")
+    r = d.request("try_acquire", handle=new)
+    assert r.ok, f"a new lock object found the lock held ({r.error}): {reused}"
+    if sems:
+        new_sem = lab.open(d, "pool", kind="semaphore", capacity=1)
+        r = d.request("try_acquire", handle=new_sem)
+        assert r.ok, f"a new semaphore found its only permit held ({r.error}): {reused}"
+    made = sorted(os.listdir(lab.ns))
+    assert "replaced.lock" in made, f"no replaced.lock in the directory now at {lab.ns}: {made} [XL-NS-16]"
+    d.call("release", handle=new)
+    d.call("release", handle=old)
+
+
 OTHER_UID = 54321  # no account needed: the driver runs with this euid, so its default is ours to spoil
 
 

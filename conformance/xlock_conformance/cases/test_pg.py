@@ -447,14 +447,17 @@ def test_pg_bad_backends(one, lab, pg):
     assert time.monotonic() - t0 < 3, "an unreachable server is reported within the connect timeout"
     assert "127.0.0.1" in reply["message"], f"the error does not name the server: {reply['message']}"
     standby = pg.standby()
-    driver.fails(
-        "UNSUPPORTED_BACKEND",
-        "open",
-        kind="lock",
-        name=NAME,
-        namespace=standby.url(),
-        why="a standby's locks do not exclude with the primary's [XL-PG-6]",
-    )
+    try:
+        driver.fails(
+            "UNSUPPORTED_BACKEND",
+            "open",
+            kind="lock",
+            name=NAME,
+            namespace=standby.url(),
+            why="a standby's locks do not exclude with the primary's [XL-PG-6]",
+        )
+    finally:
+        standby.stop()  # its WAL sender counts against the primary's max_wal_senders
 
 
 @spec("XL-PG-13", "XL-CSEM-5", "XL-CSEM-6")
