@@ -66,6 +66,35 @@ def test_capacity_agreement(pg: Any) -> None:
     open_semaphore("agree", 4, url).close()
 
 
+@pytest.mark.parametrize("held", [False, True])
+def test_close_releases_before_the_session_ends(pg: Any, held: bool, tmp_path: Any) -> None:
+    """[XL-PG-13]: close gives back the capacity marker (and any permit) in a statement of its own, answered
+    before the session ends, whose release by the server is asynchronous; then an opener of another
+    capacity, right after, never meets the closed object."""
+    sem = open_semaphore("closing", 3, pg.url())
+    if held:
+        assert sem.acquire(blocking=False)
+    assert sem._session is not None
+    path = str(tmp_path / "trace")
+    with open(path, "w") as out:
+        sem._session.conn.pgconn.trace(out.fileno())
+        sem.close()
+    with open(path) as f:
+        # the protocol messages in order: F(rontend) or B(ackend), and the message's name and text
+        messages = [line.split("\t", 3)[1:4:2] for line in f]
+    unlock = next((i for i, (_, m) in enumerate(messages) if "pg_advisory_unlock_all()" in m), None)
+    assert unlock is not None and messages[unlock][0] == "F", (
+        f"no pg_advisory_unlock_all() at close: {messages}"
+    )
+    rest = [m.split()[0] for _, m in messages[unlock:]]
+    assert (
+        "ReadyForQuery" in rest and rest[-1] == "Terminate" and rest.index("ReadyForQuery") < len(rest) - 1
+    ), f"the session ended before the server answered the release: {messages[unlock:]}"
+    for _ in range(20):
+        open_semaphore("closing", 4, pg.url()).close()  # no CAPACITY_MISMATCH
+        open_semaphore("closing", 3, pg.url()).close()
+
+
 def test_release_wakes_an_untimed_waiter(pg: Any) -> None:
     """[XL-PG-13, XL-WAIT-11]: the NOTIFY of a release ends an untimed wait."""
     url = pg.url()

@@ -6,6 +6,7 @@ require_relative "helpers/pg"
 # Counting semaphores in a PostgreSQL namespace [XL-PG-13, XL-PG-18].
 class TestPgSemaphore < Minitest::Test
   include XLockTestHelper::Pg
+  include XLockTestHelper::Waits
 
   # [XL-PG-13]
   def test_semaphore_capacity_and_slots
@@ -28,6 +29,28 @@ class TestPgSemaphore < Minitest::Test
     assert_equal 2, s2.held
   ensure
     t&.kill
+  end
+
+  # [XL-PG-13] Close gives back the capacity marker (held while open, also without a permit) and waits for
+  # the server's answer before it ends the session, whose release by the server is asynchronous: with the
+  # backend stopped, close cannot return; once it has, an opener of another capacity never meets it.
+  def test_close_waits_for_the_release
+    sem = XLock::Semaphore.new("rb-pg-closing", 3, namespace: @url)
+    closing = close_with_backend_stopped(sem)
+    assert closing.join(5), "close did not return once the server could answer"
+    pg_semaphore("rb-pg-closing", 4) # no CapacityMismatch
+  end
+
+  # A thread closing +sem+, started while its backend is stopped; returned once the backend runs again.
+  def close_with_backend_stopped(sem)
+    backend = sem.backend_pid
+    Process.kill(:STOP, backend)
+    closing = Thread.new { sem.close }
+    wait_for("close to return or to wait for the server") { !closing.alive? || closing.status == "sleep" }
+    assert closing.alive?, "close returned while the server could not answer its release"
+    closing
+  ensure
+    Process.kill(:CONT, backend)
   end
 
   # [XL-PG-18]

@@ -2,8 +2,14 @@
 #include "pgtest.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *URL;
 static const char *NAME = "c-pg-sem";
@@ -34,6 +40,61 @@ static void join_within_5s(pthread_t t, xlock_pg_sem_t *s)
         xlock_pg_sem_cancel(s);
         pthread_join(t, NULL);
     }
+}
+
+typedef struct {
+    xlock_pg_sem_t *s;
+    atomic_int tid, done;
+} closer;
+
+static void *close_thread(void *arg)
+{
+    closer *c = arg;
+    atomic_store(&c->tid, (int)syscall(SYS_gettid));
+    xlock_pg_sem_close(c->s);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+/* The state letter of thread tid of this process (/proc/self/task/TID/stat), '?' if unknown. */
+static char thread_state(int tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p != NULL && p[1] == ' ' ? p[2] : '?';
+}
+
+/* Close gives back the capacity marker (held while open, also without a permit) and waits for the
+ * server's answer before it ends the session, whose release by the server is asynchronous: with the
+ * backend stopped, close cannot return; once it has, an opener of another capacity never meets the closed
+ * object [XL-PG-13]. */
+static void close_waits_for_the_release(const xlock_options *o)
+{
+    xlock_pg_sem_t *x, *y;
+    CHECK_RC(xlock_pg_sem_open(&x, "c-pg-closing", 3, o), 0);
+    int backend = xlock_pg_sem_backend_pid(x);
+    CHECK(backend > 0 && kill(backend, SIGSTOP) == 0);
+    closer c = {.s = x};
+    pthread_t t;
+    pthread_create(&t, NULL, close_thread, &c);
+    long long t0 = pgtest_now_ms();
+    while (!atomic_load(&c.done) && !(atomic_load(&c.tid) && thread_state(atomic_load(&c.tid)) == 'S') &&
+           pgtest_now_ms() - t0 < 5000)
+        sched_yield();
+    CHECK(!atomic_load(&c.done)); /* returned while the server could not answer: nothing was waited for */
+    kill(backend, SIGCONT);
+    pthread_join(t, NULL);
+    int rc = xlock_pg_sem_open(&y, "c-pg-closing", 4, o);
+    CHECK_RC(rc, 0);
+    if (rc == 0)
+        xlock_pg_sem_close(y);
 }
 
 int main(void)
@@ -97,5 +158,6 @@ int main(void)
     CHECK(xlock_pg_sem_acquire(b, 5000) >= 0);
     xlock_pg_sem_close(a);
     xlock_pg_sem_close(b);
+    close_waits_for_the_release(&o);
     return pgtest_done("test_pg_sem");
 }

@@ -503,6 +503,32 @@ def test_pg_semaphore(pair, lab, pg):
     )
 
 
+@spec("XL-PG-13", "XL-HOLD-10")
+def test_pg_semaphore_close(one, lab, pg):
+    """Closing a semaphore gives back its capacity marker (held while open, also without a permit) and
+    waits for the server's answer before its session ends, whose release by the server is asynchronous:
+    with the driver's sessions stopped (SIGSTOP), close does not return; once it has, an opener of another
+    capacity never meets the closed object."""
+    d = lab.start(one, need=["pg", "semaphore"])
+    url = pg.url()
+    h = _open(d, url, name="closing", kind="semaphore", capacity=2)
+    backends = _backends(pg, d)
+    assert backends, f"driver '{d.label}' has no session on the server after opening a semaphore"
+    for backend in backends:
+        os.kill(backend, signal.SIGSTOP)
+    try:
+        rid = d.send("close", handle=h)
+        d.no_reply_within(
+            rid, 0.5, "close returned while the server could not answer: the marker was not given back first"
+        )
+    finally:
+        for backend in backends:
+            os.kill(backend, signal.SIGCONT)
+    reply = d.wait(rid)
+    assert reply.ok, f"driver '{d.label}': close failed with {reply.error}: {reply.get('message')}"
+    _open(d, url, name="closing", kind="semaphore", capacity=3)  # no CAPACITY_MISMATCH [XL-PG-13]
+
+
 @spec("XL-PG-16", "XL-HOLD-7")
 def test_pg_fork(one, lab, pg):
     """A forked child holds nothing and never talks on the parent's session: after the child is gone, the

@@ -4,7 +4,8 @@ module XLock
   module PG
     # How a PostgreSQL lock or semaphore keeps its session: a new one after a loss or in a forked child,
     # ended at close, and its end turned into XLock::Lost (something was held) or XLock::BackendError
-    # [XL-PG-10, XL-PG-16]. The including class says what it holds: #holding?, #forget_holds, #give_back.
+    # [XL-PG-10, XL-PG-16]. The including class says what it holds: #holding?, #forget_holds, #give_back,
+    # and #give_back_at_close? (what the server must release before close returns).
     module SessionKeeping
       # Gives back what this object holds and ends its session; a forked child sends nothing [XL-PG-16].
       def close
@@ -12,7 +13,7 @@ module XLock
           return if @closed
 
           @closed = true
-          give_back_quietly if holding? && session_live?
+          give_back_quietly if give_back_at_close? && session_live?
           forget_holds
           @session&.close unless forked?
           @session = nil
@@ -50,6 +51,11 @@ module XLock
 
         forget_holds
         @session = nil
+      end
+
+      # The server's release at the end of a session is asynchronous: what it holds goes first.
+      def give_back_at_close?
+        holding?
       end
 
       def give_back_quietly
