@@ -20,7 +20,10 @@ DEFECTS = {
     # Timeout 0 as lock_timeout = 0, which means "no timeout": the waiter blocks [XL-PG-7].
     "lock-timeout-zero": (["pg_timeout_zero"], [("pg_timeout_zero", f"bad{PAIR}bad", "did not reply")]),
     # The capacity marker left to the asynchronous end of the session at close [XL-PG-13].
-    "close-marker-async": (["pg_semaphore_close"], [("pg_semaphore_close", "bad", "marker was not given back")]),
+    "close-marker-async": (
+        ["pg_semaphore_close"],
+        [("pg_semaphore_close", "bad", "marker was not given back")],
+    ),
 }
 
 

@@ -297,13 +297,15 @@ void xlock_pg_sem_close(xlock_pg_sem_t *s)
     if (s == NULL)
         return;
     xpg_obj *o = OBJ(s);
-    /* The permits and the capacity marker go before the session ends: the server's release after PQfinish
-     * is asynchronous, and an opener after close returns must not meet this object [XL-PG-13]. */
+    /* The permits and the capacity marker go before the session ends: the server's release after
+     * PQfinish is asynchronous, and an opener after close returns must not meet this object [XL-PG-13].
+     */
     if (o->conn != NULL && o->pid == getpid()) {
         const char *vals[] = {o->channel};
         PGresult *res = NULL;
         if (o->nmine > 0)
-            xlock_pg__one(o, "SELECT pg_advisory_unlock_all(), pg_notify($1, '')", 1, vals, "closing", &res);
+            xlock_pg__one(o, "SELECT pg_advisory_unlock_all(), pg_notify($1, '')", 1, vals, "closing",
+                          &res);
         else
             xlock_pg__one(o, "SELECT pg_advisory_unlock_all()", 0, NULL, "closing", &res);
         PQclear(res);

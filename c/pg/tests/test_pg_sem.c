@@ -73,8 +73,8 @@ static char thread_state(int tid)
 
 /* Close gives back the capacity marker (held while open, also without a permit) and waits for the
  * server's answer before it ends the session, whose release by the server is asynchronous: with the
- * backend stopped, close cannot return; once it has, an opener of another capacity never meets the closed
- * object [XL-PG-13]. */
+ * backend stopped, close cannot return; once it has, an opener of another capacity never meets the
+ * closed object [XL-PG-13]. */
 static void close_waits_for_the_release(const xlock_options *o)
 {
     xlock_pg_sem_t *x, *y;
@@ -88,7 +88,8 @@ static void close_waits_for_the_release(const xlock_options *o)
     while (!atomic_load(&c.done) && !(atomic_load(&c.tid) && thread_state(atomic_load(&c.tid)) == 'S') &&
            pgtest_now_ms() - t0 < 5000)
         sched_yield();
-    CHECK(!atomic_load(&c.done)); /* returned while the server could not answer: nothing was waited for */
+    /* done: it returned while the server could not answer, so nothing was waited for */
+    CHECK(!atomic_load(&c.done));
     kill(backend, SIGCONT);
     pthread_join(t, NULL);
     int rc = xlock_pg_sem_open(&y, "c-pg-closing", 4, o);
