@@ -201,8 +201,18 @@ def test_close_while_threads_acquire_and_release(ns: str) -> None:
     assert not [fd for fd in _open_fds() - before if _target(fd).endswith("closing.lock")]
 
 
-@pytest.mark.parametrize("style", ["acquire", "with"])
-def test_close_while_a_thread_waits_untimed(ns: str, style: str) -> None:
+def _in_futex_wait_on(address: int, tid: int) -> bool:
+    """True if thread `tid` of this process sleeps in futex(2) on `address` (/proc's syscall line)."""
+    try:
+        with open(f"/proc/self/task/{tid}/syscall") as f:
+            fields = f.read().split()
+    except OSError:
+        return False
+    return len(fields) > 1 and fields[0] == "202" and int(fields[1], 16) == address
+
+
+@pytest.mark.parametrize("style", ["acquire", "with", "timed"])
+def test_close_while_a_thread_waits(ns: str, style: str) -> None:
     # The thread sleeps in a blocking flock (on the compiled path inside one C call, xl_hold_wait): close
     # returns at once and leaves it the descriptor; when the flock returns, the thread lets the lock go
     # and rings, closes the descriptor and raises InvalidArgument. Nothing stays held, nothing is closed
@@ -218,6 +228,8 @@ def test_close_while_a_thread_waits_untimed(ns: str, style: str) -> None:
         try:
             if style == "acquire":
                 lock.acquire()
+            elif style == "timed":
+                lock.acquire(timeout=60)
             else:
                 with lock:
                     pass
@@ -226,7 +238,11 @@ def test_close_while_a_thread_waits_untimed(ns: str, style: str) -> None:
 
     t = threading.Thread(target=wait)
     t.start()
-    wait_until(lambda: is_waiting(os.getpid()), "the thread waits in flock")
+    if style == "timed":  # asleep on the lock's bell word (XL-WAIT-12), not in flock
+        address = int(xlock._lock.ffi.cast("uintptr_t", lock._word))
+        wait_until(lambda: _in_futex_wait_on(address, t.native_id or 0), "the thread waits on the bell")
+    else:
+        wait_until(lambda: is_waiting(os.getpid()), "the thread waits in flock")
     closer = threading.Thread(target=lock.close, daemon=True)
     closer.start()
     closer.join(10)
@@ -234,13 +250,15 @@ def test_close_while_a_thread_waits_untimed(ns: str, style: str) -> None:
     assert t.is_alive() and lock.closed
     witnesses = [os.open("/dev/null", os.O_RDONLY) for _ in range(8)]
     word = lock._word  # the bell word (private namespace): a waiter elsewhere announces itself in bit 0
-    word[0] |= 1
+    if style != "timed":  # the untimed waiter gets the lock from the foreign release, then lets it go
+        word[0] |= 1
     announced = word[0]
     fcntl.flock(foreign, fcntl.LOCK_UN)
     t.join(30)
     assert not t.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], xlock.InvalidArgument), errors
-    assert word[0] == announced + 1  # the waiter's release was rung [XL-LOCK-9]
+    if style != "timed":
+        assert word[0] == announced + 1  # the waiter's release was rung [XL-LOCK-9]
     for fd in witnesses:
         os.fstat(fd)  # raises EBADF if a stray close took it
         os.close(fd)

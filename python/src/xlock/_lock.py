@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from errno import EINTR
 from weakref import ref as _weakref
 
@@ -45,6 +46,7 @@ __all__ = ["Lock", "RLock"]
 _flock = fcntl.flock
 _LOCK_SH, _LOCK_EX, _LOCK_NB, _LOCK_UN = fcntl.LOCK_SH, fcntl.LOCK_EX, fcntl.LOCK_NB, fcntl.LOCK_UN
 _get_ident = threading.get_ident
+_monotonic_ns = time.monotonic_ns
 _sched_yield = os.sched_yield
 _NUMBERS = (int, float)
 # The compiled module's single calls (None in ABI mode): flock + re-check, flock(LOCK_UN) + ring, and the
@@ -54,10 +56,12 @@ _xl_unlock_ring = lib.xl_unlock_ring if COMPILED else None
 _xl_hold_lock: Any = lib.xl_hold_lock if COMPILED else None  # used only with a hold (compiled)
 _xl_hold_unlock: Any = lib.xl_hold_unlock if COMPILED else None
 _xl_hold_wait: Any = lib.xl_hold_wait if COMPILED else None
+_xl_hold_wait_step: Any = lib.xl_hold_wait_step if COMPILED else None
 # The hold's states that Python reads or sets (_cdef's enum: XL_FREE, XL_TRYING, XL_HELD, XL_SLOW, ...).
 _FREE, _HELD, _SLOW, _WAITING = 0, 2, 3, 5
-# xl_hold_wait's results besides LOCKED (_cdef: XL_EFLOCK, XL_CLOSED)
-_FLOCK_FAILED, _CLOSED_WHILE_WAITING = 3, 8
+# xl_hold_wait's and xl_hold_wait_step's results besides LOCKED (_cdef: XL_EFLOCK, XL_WAITED,
+# XL_TIMEDOUT, XL_CLOSED)
+_FLOCK_FAILED, _WAITED, _TIMED_OUT, _CLOSED_WHILE_WAITING = 3, 5, 6, 8
 # The owner close records for a thread waiting in xl_hold_wait: it matches no thread, and tells close that
 # the descriptors are still in use; that thread finishes the close when its flock returns.
 _WAITING_IN_C = object()
@@ -211,24 +215,17 @@ class Lock(Handle):
         non-regular file; ``XLockOSError``. A signal handler's exception (``KeyboardInterrupt``)
         propagates; nothing is held afterwards [XL-WAIT-9].
         """
-        if timeout is None or timeout == UNTIMED:
+        if timeout is None or timeout == UNTIMED or (blocking and type(timeout) in _NUMBERS and timeout >= 0):
             hold = self._hold
             if hold is None:
                 if self._try_fast():
                     return True
-            elif blocking:
-                rc = _xl_hold_wait(hold)  # the hot path, and an untimed wait: one C call [XL-WAIT-2]
-                if rc == LOCKED or self._hold_waited(rc):
+            else:
+                rc = _xl_hold_lock(hold)  # the hot path: one C call [XL-WAIT-12]
+                if rc == LOCKED:
                     return True
-            elif _xl_hold_lock(hold) == LOCKED:
-                return True
-        elif blocking and type(timeout) in _NUMBERS and timeout >= 0:
-            hold = self._hold
-            if hold is None:
-                if self._try_fast():
-                    return True
-            elif _xl_hold_lock(hold) == LOCKED:  # the hot path: one C call [XL-WAIT-12]
-                return True
+                if rc == BUSY and blocking and timeout != 0:  # held elsewhere: the wait runs in C too
+                    return self._hold_waited_until(hold, timeout)
         seconds = acquire_timeout(blocking, timeout)
         try:
             self._acquire(_get_ident(), blocking, seconds, None, None)
@@ -259,19 +256,61 @@ class Lock(Handle):
         finally:
             mutex.release()
 
-    def _hold_waited(self, rc: int) -> bool:
-        """After ``xl_hold_wait`` returned ``rc``, not ``LOCKED``: True once the lock is held; False when the
-        slow path decides (the object is not free in this process, its file is not open, the re-check
-        failed, an error). A signal interrupts the blocking flock: Python runs its handlers as the loop goes
-        round (they may raise; nothing is held), then the wait goes on, as PEP 475 has it."""
-        while rc == _FLOCK_FAILED and ffi.errno == EINTR:
-            rc = _xl_hold_wait(self._hold)
-        if rc == _CLOSED_WHILE_WAITING:  # closed meanwhile: C released what it got, we finish the close
-            with self._mutex:
-                self._owner = None
-            self._finish_close()
+    def _hold_waited_until(self, hold: Any, timeout: float | None) -> bool:
+        """A thread's wait on the compiled path once its first try found the lock held elsewhere, in C:
+        untimed, ``xl_hold_wait`` (a blocking flock [XL-WAIT-2]); timed, ``xl_hold_wait_step`` in state
+        WAITING [XL-WAIT-12]. Either ends HELD by this thread with nothing left to do in Python. A signal
+        returns to Python, whose handlers run as the loop goes round (PEP 475); if one raises, nothing is
+        held [XL-WAIT-9]. A close meanwhile is finished here (InvalidArgument). Anything else (the object
+        busy in this process, a file to reopen, an error) goes to the slow path, with the same deadline."""
+        seconds = check_timeout(timeout)
+        start = deadline = None
+        if seconds is not None:
+            start = _monotonic_ns()
+            deadline = start + int(seconds * 1e9)
+        # From here to the first C call nothing runs a signal's handler: what C kept is this wait's.
+        try:
+            if deadline is None:
+                rc = _xl_hold_wait(hold)
+                while rc == _FLOCK_FAILED and ffi.errno == EINTR:
+                    rc = _xl_hold_wait(hold)
+            else:
+                rc = _xl_hold_wait_step(hold, 1, start, deadline)
+                while rc == _WAITED:  # a safety poll or a signal
+                    rc = _xl_hold_wait_step(hold, 0, start, deadline)
+        except BaseException:
+            self._hold_interrupted(hold)
+            raise
+        if rc == LOCKED:
+            return True
+        if rc == _TIMED_OUT:
+            return False
+        if rc == _CLOSED_WHILE_WAITING:
+            self._hold_closed()
             raise self._closed_error()
-        return rc == LOCKED
+        try:
+            self._acquire(_get_ident(), True, seconds, None, deadline)
+        except (WouldBlock, Timeout):
+            return False
+        return True
+
+    def _hold_interrupted(self, hold: Any) -> None:
+        """A signal's handler raised during a wait in C, between steps or as a call returned (before
+        Python saw its outcome, which C kept): let go of what the wait got [XL-WAIT-9]."""
+        rc = lib.xl_hold_last()
+        if rc == LOCKED:  # HELD by this thread
+            if _xl_hold_unlock(hold) > 0:
+                self._wake_waiter()
+        elif rc == _WAITED and lib.xl_hold_swap(hold, _WAITING, _FREE) == _SLOW:
+            self._hold_closed()  # closed meanwhile
+        elif rc == _CLOSED_WHILE_WAITING:
+            self._hold_closed()
+
+    def _hold_closed(self) -> None:
+        """A wait in C learnt that close took the object (C released what it got): finish the close."""
+        with self._mutex:
+            self._owner = None
+        self._finish_close()
 
     def __enter__(self: L) -> L:
         # Raises Timeout when the default timeout passes: a `with` body never runs unlocked.
@@ -279,12 +318,14 @@ class Lock(Handle):
         if hold is None:
             if self._try_fast():
                 return self
-        elif self._default_timeout is None:
-            rc = _xl_hold_wait(hold)  # one C call, waiting too [XL-WAIT-2]
-            if rc == LOCKED or self._hold_waited(rc):
+        else:
+            rc = _xl_hold_lock(hold)
+            if rc == LOCKED:
                 return self
-        elif _xl_hold_lock(hold) == LOCKED:
-            return self
+            if rc == BUSY and self._default_timeout != 0:  # held elsewhere: the wait runs in C too
+                if self._hold_waited_until(hold, self._default_timeout):
+                    return self
+                raise self._timeout(self._default_timeout)
         self._acquire(_get_ident(), True, self._default_timeout, None, None)
         return self
 
