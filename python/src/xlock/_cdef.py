@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["ABI_CDEF", "API_CDEF", "C_SOURCE", "C_VERSION", "MODULE"]
 
 MODULE = "xlock._xlock_c"
-C_VERSION = 11
+C_VERSION = 12
 
 ABI_CDEF = """
     struct timespec { long tv_sec; long tv_nsec; };
@@ -391,12 +391,6 @@ static int xl_hold_lock(struct xl_hold *h)
     return rc;
 }
 
-/* A thread's untimed acquire, whole [XL-WAIT-2]: a blocking flock and the re-check (xl_lock) in state
-   XL_WAITING, then XL_HELD by the calling thread, so that the waiter returns to Python holding the lock
-   with nothing left to do. Otherwise the state is back to XL_FREE and the slow path decides (XL_INPROC:
-   not free in this process or no file open; XL_EFLOCK with errno EINTR: a signal, Python runs its
-   handlers and calls again; a failed re-check: the slow path reopens), or XL_CLOSED: close took the
-   object meanwhile, a lock acquired is released and rung, and the caller finishes the close. */
 /* The outcome of this thread's last xl_hold_wait or xl_hold_wait_step: a signal's handler may raise as
    the call returns, before Python has seen the outcome; this tells it what to let go [XL-WAIT-9]. */
 static __thread int xl_hold_last_rc;
@@ -406,17 +400,17 @@ static int xl_hold_last(void)
     return xl_hold_last_rc;
 }
 
-static int xl_hold_wait(struct xl_hold *h)
+/* The end of a wait in state XL_WAITING with outcome rc: XL_HELD by the calling thread if it locked, else
+   state `to`; XL_CLOSED instead if close took the object meanwhile (a lock acquired is released and
+   rung, and the caller finishes the close). Keeps the outcome for xl_hold_last, and errno. */
+static int xl_hold_settle(struct xl_hold *h, int rc, long to)
 {
-    int rc, saved;
-    xl_hold_last_rc = XL_INPROC;
-    if (xl_hold_swap(h, XL_FREE, XL_WAITING) != XL_FREE)
-        return XL_INPROC;
-    rc = h->fd < 0 ? XL_INPROC : xl_lock(h->fd, h->op & ~LOCK_NB, h->dirfd, h->name, h->dev, h->ino);
-    saved = errno;
-    if (rc == XL_LOCKED)
+    int saved = errno;
+    if (rc == XL_LOCKED) {
         h->owner = (unsigned long)pthread_self();
-    if (xl_hold_swap(h, XL_WAITING, rc == XL_LOCKED ? XL_HELD : XL_FREE) != XL_WAITING) {
+        to = XL_HELD;
+    }
+    if (xl_hold_swap(h, XL_WAITING, to) != XL_WAITING) {
         h->owner = 0;
         if (rc == XL_LOCKED)
             xl_unlock_ring(h->fd, h->word, h->bellfd, h->shared);
@@ -427,36 +421,37 @@ static int xl_hold_wait(struct xl_hold *h)
     return rc;
 }
 
+/* A thread's untimed acquire, whole [XL-WAIT-2]: a blocking flock and the re-check (xl_lock) in state
+   XL_WAITING, then XL_HELD by the calling thread, so that the waiter returns to Python holding the lock
+   with nothing left to do. Otherwise the state is back to XL_FREE and the slow path decides (XL_INPROC:
+   not free in this process or no file open; XL_EFLOCK with errno EINTR: a signal, Python runs its
+   handlers and calls again; a failed re-check: the slow path reopens), or XL_CLOSED (xl_hold_settle). */
+static int xl_hold_wait(struct xl_hold *h)
+{
+    xl_hold_last_rc = XL_INPROC;
+    if (xl_hold_swap(h, XL_FREE, XL_WAITING) != XL_FREE)
+        return XL_INPROC;
+    if (h->fd < 0)
+        return xl_hold_settle(h, XL_INPROC, XL_FREE);
+    return xl_hold_settle(h, xl_lock(h->fd, h->op & ~LOCK_NB, h->dirfd, h->name, h->dev, h->ino), XL_FREE);
+}
+
 /* One step of a thread's timed wait in state XL_WAITING, which the first step (`begin`) takes from
    XL_FREE (else XL_INPROC: the slow path decides): xl_wait_step on the hold's file and bell [XL-WAIT-12].
    XL_LOCKED: XL_HELD by the calling thread, so the waiter returns holding the lock with nothing left to
    do. XL_WAITED: still XL_WAITING (a safety poll is due or a signal came: Python runs its handlers, then
    calls again). XL_TIMEDOUT and the other outcomes: back to XL_FREE (the slow path reports or reopens).
-   XL_CLOSED: close took the object meanwhile (checked first, then after the step); a lock acquired is
-   released and rung, and the caller finishes the close. */
+   XL_CLOSED: close took the object meanwhile, checked first, then by xl_hold_settle. */
 static int xl_hold_wait_step(struct xl_hold *h, int begin, long long start_ns, long long deadline_ns)
 {
-    int rc, saved;
-    long to;
+    int rc;
     xl_hold_last_rc = begin ? XL_INPROC : XL_CLOSED;
     if (begin ? xl_hold_swap(h, XL_FREE, XL_WAITING) != XL_FREE
               : __atomic_load_n(&h->state, __ATOMIC_SEQ_CST) != XL_WAITING)
         return xl_hold_last_rc;
     rc = xl_wait_step(h->word, h->bellfd, h->shared, h->fd, h->op, h->dirfd, h->name, h->dev, h->ino,
                       start_ns, deadline_ns);
-    saved = errno;
-    to = rc == XL_LOCKED ? XL_HELD : rc == XL_WAITED ? XL_WAITING : XL_FREE;
-    if (rc == XL_LOCKED)
-        h->owner = (unsigned long)pthread_self();
-    if (xl_hold_swap(h, XL_WAITING, to) != XL_WAITING) {
-        h->owner = 0;
-        if (rc == XL_LOCKED)
-            xl_unlock_ring(h->fd, h->word, h->bellfd, h->shared);
-        rc = XL_CLOSED;
-    }
-    xl_hold_last_rc = rc;
-    errno = saved;
-    return rc;
+    return xl_hold_settle(h, rc, rc == XL_WAITED ? XL_WAITING : XL_FREE);
 }
 
 /* The fast release [XL-LOCK-9, XL-BELL-6]: -1 if the fast path does not hold the object (the slow path

@@ -62,8 +62,9 @@ _FREE, _HELD, _SLOW, _WAITING = 0, 2, 3, 5
 # xl_hold_wait's and xl_hold_wait_step's results besides LOCKED (_cdef: XL_EFLOCK, XL_WAITED,
 # XL_TIMEDOUT, XL_CLOSED)
 _FLOCK_FAILED, _WAITED, _TIMED_OUT, _CLOSED_WHILE_WAITING = 3, 5, 6, 8
-# The owner close records for a thread waiting in xl_hold_wait: it matches no thread, and tells close that
-# the descriptors are still in use; that thread finishes the close when its flock returns.
+# The owner close records for a thread waiting in C (xl_hold_wait, xl_hold_wait_step): it matches no
+# thread, and tells close that the descriptors are still in use; that thread finishes the close when its
+# wait returns.
 _WAITING_IN_C = object()
 _HOLD = ffi.typeof("struct xl_hold *") if COMPILED else None
 
@@ -283,6 +284,8 @@ class Lock(Handle):
             raise
         if rc == LOCKED:
             return True
+        if hold.waiters > 0:  # threads of this process waited for the object while this one had it
+            self._wake_waiter()
         if rc == _TIMED_OUT:
             return False
         if rc == _CLOSED_WHILE_WAITING:
@@ -299,12 +302,13 @@ class Lock(Handle):
         Python saw its outcome, which C kept): let go of what the wait got [XL-WAIT-9]."""
         rc = lib.xl_hold_last()
         if rc == LOCKED:  # HELD by this thread
-            if _xl_hold_unlock(hold) > 0:
-                self._wake_waiter()
+            _xl_hold_unlock(hold)
         elif rc == _WAITED and lib.xl_hold_swap(hold, _WAITING, _FREE) == _SLOW:
             self._hold_closed()  # closed meanwhile
         elif rc == _CLOSED_WHILE_WAITING:
             self._hold_closed()
+        if hold.waiters > 0:
+            self._wake_waiter()
 
     def _hold_closed(self) -> None:
         """A wait in C learnt that close took the object (C released what it got): finish the close."""
@@ -549,10 +553,10 @@ class Lock(Handle):
 
     def _seize_hold(self) -> bool:
         """Close's take-over, under the mutex with no owner recorded: the object is taken from the fast
-        path, and True if the fast path held the lock (the caller unlocks it). A thread waiting in
-        ``xl_hold_wait`` is recorded as the owner ``_WAITING_IN_C``: the descriptors stay open for it, and
-        it finishes the close when its flock returns. A try or release in another thread lasts one or two
-        system calls: yield until it is over."""
+        path, and True if the fast path held the lock (the caller unlocks it). A thread waiting in C is
+        recorded as the owner ``_WAITING_IN_C``: the descriptors stay open for it, and it finishes the
+        close when its wait returns. A try or release in another thread lasts one or two system calls:
+        yield until it is over."""
         hold = self._hold
         while True:
             state = lib.xl_hold_swap(hold, _FREE, _SLOW)
