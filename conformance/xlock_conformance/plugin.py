@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import signal
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Generator, Iterator
@@ -176,7 +177,23 @@ def pair_label(a: DriverSpec, b: DriverSpec) -> str:
     return f"{a.name}{PAIR}{b.name}"
 
 
+def _nothing(signum: int, frame: object) -> None:
+    pass
+
+
+def _default_in_drivers() -> None:
+    """Drivers start with SIGINT, SIGQUIT and SIGHUP at their defaults, as from an interactive shell,
+    whatever the runner's were: a background job of a script starts with SIGINT and SIGQUIT ignored, nohup
+    ignores SIGHUP, and an ignored disposition is inherited across exec (a runtime then keeps it ignored,
+    and pg_interrupt's Ctrl-C would not reach the driver). A handler is reset at exec; this one does
+    nothing, so the runner itself still ignores them."""
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_IGN:
+            signal.signal(sig, _nothing)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _default_in_drivers()
     config.addinivalue_line("markers", "spec(*ids): the xlock/1 requirement IDs a case checks")
     config.addinivalue_line("markers", "needs(*capabilities): run only for drivers claiming them")
     driver.SLOW["factor"] = max(config.getoption("--slow"), 1.0)

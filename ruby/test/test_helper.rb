@@ -14,6 +14,16 @@ require "xlock"
 
 Thread.report_on_exception = false # tests check thread outcomes with Thread#value
 
+# The processes the tests start get SIGINT, SIGQUIT and SIGHUP at their defaults, as from an interactive
+# shell, whatever the runner's were: a background job of a script starts with SIGINT and SIGQUIT ignored,
+# nohup ignores SIGHUP, and an ignored disposition is inherited across exec (Ruby then keeps it ignored,
+# and the Ctrl-C tests would wait for ever). A handler is reset at exec; this one does nothing, so the
+# runner itself still ignores them.
+%w[INT QUIT HUP].each do |sig|
+  previous = Signal.trap(sig) { nil }
+  Signal.trap(sig, previous) unless previous == "IGNORE"
+end
+
 module XLockTestHelper
   RUBY_DIR = File.expand_path("..", __dir__)
   REPO = File.expand_path("..", RUBY_DIR)
