@@ -41,6 +41,22 @@ SPEC = next(
 )
 
 
+def asleep_on_bell_word(obj: Any, thread: Any) -> bool:
+    """True if `thread` (of this process) sleeps in futex(2) on the bell word of the xlock object `obj`
+    (a Lock or Semaphore): it waits for a ring [XL-WAIT-12]. From /proc/self/task/TID/syscall (x86_64's
+    futex is 202, aarch64's 98)."""
+    from xlock._libc import ffi
+
+    futex = {"x86_64": "202", "aarch64": "98"}.get(os.uname().machine)
+    try:
+        with open(f"/proc/self/task/{thread.native_id}/syscall") as f:
+            fields = f.read().split()
+    except OSError:
+        return False
+    address = int(ffi.cast("uintptr_t", obj._word))
+    return len(fields) > 1 and fields[0] == futex and int(fields[1], 16) == address
+
+
 class Actor:
     """Another process that takes and releases xlock locks on command (see actor.py)."""
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import is_waiting, wait_until
+from conftest import asleep_on_bell_word
 
 import xlock
 
@@ -201,16 +202,6 @@ def test_close_while_threads_acquire_and_release(ns: str) -> None:
     assert not [fd for fd in _open_fds() - before if _target(fd).endswith("closing.lock")]
 
 
-def _in_futex_wait_on(address: int, tid: int) -> bool:
-    """True if thread `tid` of this process sleeps in futex(2) on `address` (/proc's syscall line)."""
-    try:
-        with open(f"/proc/self/task/{tid}/syscall") as f:
-            fields = f.read().split()
-    except OSError:
-        return False
-    return len(fields) > 1 and fields[0] == "202" and int(fields[1], 16) == address
-
-
 @pytest.mark.parametrize("style", ["acquire", "with", "timed"])
 def test_close_while_a_thread_waits(ns: str, style: str) -> None:
     # The thread sleeps in a blocking flock (on the compiled path inside one C call, xl_hold_wait): close
@@ -239,8 +230,7 @@ def test_close_while_a_thread_waits(ns: str, style: str) -> None:
     t = threading.Thread(target=wait)
     t.start()
     if style == "timed":  # asleep on the lock's bell word (XL-WAIT-12), not in flock
-        address = int(xlock._lock.ffi.cast("uintptr_t", lock._word))
-        wait_until(lambda: _in_futex_wait_on(address, t.native_id or 0), "the thread waits on the bell")
+        wait_until(lambda: asleep_on_bell_word(lock, t), "the thread waits on the bell")
     else:
         wait_until(lambda: is_waiting(os.getpid()), "the thread waits in flock")
     closer = threading.Thread(target=lock.close, daemon=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import stat
@@ -11,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Actor
+from cli_helpers import wait_until
+from conftest import Actor, asleep_on_bell_word
 from test_lock import _replied_within
 
 import xlock
@@ -187,6 +189,88 @@ def test_posix_semaphore_file_checked_on_its_descriptor(ns: str, plant: str, tmp
         else:
             os.unlink(path)
     assert not os.path.exists(tmp_path / "target")
+
+
+def _slot_fds(name: str) -> set[int]:
+    fds = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if re.search(rf"/{name}\.\d+\.slot$", os.readlink(f"/proc/self/fd/{fd}")):
+                fds.add(int(fd))
+        except OSError:
+            pass
+    return fds
+
+
+def test_threads_of_one_semaphore_while_one_waits(ns: str) -> None:
+    # One thread of the object waits (in C on the compiled path) for the only permit; another thread's try
+    # fails and its wait goes on; one release serves them in turn, each exactly once [XL-CSEM-5].
+    sem = xlock.Semaphore("pool", 1, namespace=ns)
+    holder = xlock.Semaphore("pool", 1, namespace=ns)
+    assert holder.acquire()
+    got: list[str] = []
+
+    def use(who: str, **how: object) -> None:
+        assert sem.acquire(**how)  # type: ignore[arg-type]
+        got.append(who)
+        sem.release()
+
+    first = threading.Thread(target=use, args=("untimed",))
+    first.start()
+    wait_until(lambda: asleep_on_bell_word(sem, first), "the first thread waits on the bell")
+    assert sem.acquire(blocking=False) is False
+    second = threading.Thread(target=use, args=("timed",), kwargs={"timeout": 30})
+    second.start()
+    holder.release()
+    first.join(10)
+    second.join(10)
+    assert not first.is_alive() and not second.is_alive()
+    assert sorted(got) == ["timed", "untimed"] and sem.held == 0
+    assert holder.acquire(blocking=False)  # nothing left held by sem
+    holder.close()
+    sem.close()
+
+
+def test_close_while_a_thread_waits_on_a_semaphore(ns: str, tmp_path: Path) -> None:
+    # close returns while the thread waits; the thread ends with InvalidArgument, holding nothing, and the
+    # slot descriptors are closed once (by it, on the compiled path, when its step returns): a release's
+    # ring, after descriptors opened since took the freed numbers, must not make it lock those.
+    sem = xlock.Semaphore("pool", 2, namespace=ns)
+    holder = xlock.Semaphore("pool", 2, namespace=ns)
+    assert holder.acquire() and holder.acquire()
+    errors: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            sem.acquire()
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=wait)
+    t.start()
+    wait_until(lambda: asleep_on_bell_word(sem, t), "the thread waits on the bell")
+    closer = threading.Thread(target=sem.close, daemon=True)
+    closer.start()
+    closer.join(10)
+    assert not closer.is_alive(), "close did not return while a thread waited"
+    witnesses = [str(tmp_path / f"witness{i}") for i in range(8)]
+    witness_fds = [os.open(path, os.O_RDWR | os.O_CREAT, 0o600) for path in witnesses]
+    holder.release()  # a ring: the waiter goes round its slots once more, if it still waits
+    t.join(10)
+    assert not t.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], xlock.InvalidArgument), errors
+    for path, fd in zip(witnesses, witness_fds):
+        os.fstat(fd)  # raises EBADF if a stray close took it
+        probe = os.open(path, os.O_RDWR)
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if the waiter locked the witness
+        os.close(probe)
+        os.close(fd)
+    assert _slot_fds("pool") == {slot.fd for slot in holder._slots if slot.fd >= 0}  # none of sem's left
+    holder.release()
+    other = xlock.Semaphore("pool", 2, namespace=ns)
+    assert other.acquire(blocking=False) and other.acquire(blocking=False)  # sem holds nothing
+    other.close()
+    holder.close()
 
 
 def test_close_during_waits_in_other_threads(ns: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["ABI_CDEF", "API_CDEF", "C_SOURCE", "C_VERSION", "MODULE"]
 
 MODULE = "xlock._xlock_c"
-C_VERSION = 12
+C_VERSION = 13
 
 ABI_CDEF = """
     struct timespec { long tv_sec; long tv_nsec; };
@@ -64,6 +64,8 @@ API_CDEF = """
     int xl_hold_wait(struct xl_hold *h);
     int xl_hold_wait_step(struct xl_hold *h, int begin, long long start_ns, long long deadline_ns);
     int xl_hold_last(void);
+    int xl_sem_wait_step(uint32_t *word, int bellfd, int shared, const int *fds, int n, int start, int *got,
+                         long long start_ns, long long deadline_ns);
     long xl_hold_unlock(struct xl_hold *h);
 """
 
@@ -291,6 +293,40 @@ static int xl_wait_step(uint32_t *word, int bellfd, int shared, int fd, int op, 
             wake = deadline_ns;
         if (xl_sleep(word, value, wake) != 0)
             return XL_WAITED; /* the poll's time came, or a signal */
+    }
+}
+
+/* xl_wait_step for a counting semaphore [XL-WAIT-12, XL-CSEM-5]: each try is a round over its slot files
+   fds[0..n), from slot `start` (all open, none held by this object, a private namespace: the link-count
+   re-check). XL_LOCKED with *got = the slot now held (*got is -1 otherwise, also when the call returns
+   early); XL_WAITED, XL_TIMEDOUT as xl_wait_step; XL_GONE (a slot file had no name: unlocked again, the
+   caller reopens it), XL_EFLOCK, XL_ESTAT (errno). */
+static int xl_sem_wait_step(uint32_t *word, int bellfd, int shared, const int *fds, int n, int start,
+                            int *got, long long start_ns, long long deadline_ns)
+{
+    long long value, now, wake = -1;
+    int i, k, rc;
+    *got = -1;
+    for (;;) {
+        value = xl_announce(word, bellfd, shared);
+        for (i = 0; i < n; i++) {
+            k = start + i < n ? start + i : start + i - n;
+            rc = xl_lock(fds[k], LOCK_EX | LOCK_NB, -1, NULL, 0, 0);
+            if (rc == XL_LOCKED)
+                *got = k;
+            if (rc != XL_BUSY)
+                return rc;
+        }
+        now = xl_now();
+        if (deadline_ns >= 0 && now >= deadline_ns)
+            return XL_TIMEDOUT;
+        if (wake >= 0 && now >= wake)
+            return XL_WAITED;
+        wake = xl_next_poll(start_ns, now);
+        if (deadline_ns >= 0 && deadline_ns < wake)
+            wake = deadline_ns;
+        if (xl_sleep(word, value, wake) != 0)
+            return XL_WAITED;
     }
 }
 

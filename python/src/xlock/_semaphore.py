@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import fcntl
 import threading
+import time
 
 from ._bell import ACQUIRED, TIMED_OUT, bell_of, wait_loop
 from ._capacity import ensure_capacity
 from ._common import UNTIMED, NamespaceArg, check_timeout, deadline_from, describe_timeout
 from ._errors import Cancelled, InvalidArgument, NotHeld, Timeout, WouldBlock
 from ._handle import Handle
+from ._libc import COMPILED, ffi, lib
 from ._lockfile import LOCKED, LockFile
 from ._pg import open_semaphore, pg_namespace
 from .names import NameLike
@@ -22,6 +24,9 @@ __all__ = ["MAX_CAPACITY", "Semaphore", "check_capacity"]
 
 MAX_CAPACITY = 1000
 _LOCK_EX_NB = fcntl.LOCK_EX | fcntl.LOCK_NB
+_xl_sem_wait_step: Any = lib.xl_sem_wait_step if COMPILED else None
+_WAITED, _TIMED_OUT = 5, 6  # xl_sem_wait_step's outcomes (_cdef: XL_WAITED, XL_TIMEDOUT)
+_FALL_BACK, _TIMED_OUT_IN_C = -1, -2  # _wait_in_c's answers besides a slot index
 
 
 def check_capacity(what: str, capacity: object) -> int:
@@ -92,6 +97,9 @@ class Semaphore(Handle):
         # flat in the number of permits held elsewhere [XL-CSEM-5].
         self._hint = 0
         self._mutex = threading.Lock()
+        # A thread waits in C (_wait_in_c): the object's other threads find every slot busy meanwhile, and
+        # close leaves the slot descriptors to that thread.
+        self._waiting_in_c = False
         self._opened()
 
     @property
@@ -145,6 +153,14 @@ class Semaphore(Handle):
             return got[0]
         if not blocking:
             raise WouldBlock(f"semaphore {self.name!r} ({self.path}): all {self.capacity} permits are held")
+        if cancel is None and _xl_sem_wait_step is not None:
+            index = self._wait_in_c(deadline_ns)
+            if index >= 0:
+                return index
+            if index == _TIMED_OUT_IN_C:
+                raise Timeout(
+                    f"semaphore {self.name!r} ({self.path}): no permit free {describe_timeout(timeout)}"
+                )
         outcome = wait_loop(self._bell, self._word, attempt, deadline_ns, cancel)
         if outcome == ACQUIRED:
             return got[0]
@@ -154,11 +170,71 @@ class Semaphore(Handle):
             )
         raise Cancelled(f"waiting for semaphore {self.name!r} ({self.path}) was cancelled; nothing is held")
 
+    def _wait_in_c(self, deadline_ns: int | None) -> int:
+        """A thread's wait on the compiled path, in C [XL-WAIT-12, XL-CSEM-5]: ``xl_sem_wait_step`` over
+        the slot descriptors until a slot is held (its index, recorded), or the deadline passes
+        (``_TIMED_OUT_IN_C``). ``_FALL_BACK`` when the Python loop must wait instead: another thread of this
+        object holds a permit or waits in C, a slot file is not open, a shared namespace (its re-check
+        names each file), or the step found a file to reopen or an error to report. A signal returns to
+        Python, whose handlers run as the loop goes round; if one raises, nothing is held [XL-WAIT-9]."""
+        rc, index, got, claimed = _WAITED, -1, None, False
+        try:  # from before the claim: a handler raising anywhere after it finds the cleanup below
+            with self._mutex:
+                self._check_open()
+                fds = [slot.fd for slot in self._slots]
+                if self._mine or self._waiting_in_c or self._ns.shared or min(fds) < 0:
+                    return _FALL_BACK
+                self._waiting_in_c = claimed = True
+                start = self._hint
+            bell, word = self._bell, self._word
+            c_fds, got = ffi.new("int[]", fds), ffi.new("int *", -1)
+            start_ns, deadline = time.monotonic_ns(), -1 if deadline_ns is None else deadline_ns
+            while rc == _WAITED and not self._closed:  # a safety poll or a signal: handlers run here
+                rc = _xl_sem_wait_step(
+                    ffi.NULL if word is None else word,
+                    bell.fd,
+                    bell.shared,
+                    c_fds,
+                    len(fds),
+                    start,
+                    got,
+                    start_ns,
+                    deadline,
+                )
+        finally:
+            if claimed:
+                # got, not rc: a handler may raise as the call returns, before rc is set
+                index = -1 if got is None else got[0]
+                with self._mutex:
+                    self._waiting_in_c = False
+                    closed = self._closed
+                    held = index >= 0 and not closed and rc == LOCKED
+                    if held:
+                        self._mine.append(index)
+                    elif index >= 0:
+                        self._slots[index].unlock()  # an exception, or closed meanwhile: nothing is kept
+                    if closed:
+                        for slot in self._slots:
+                            slot.close()  # close left the descriptors to us
+                if index >= 0 and not held:
+                    self._bell.ring(self._word)  # [XL-CSEM-6]
+        if held:
+            return index
+        if closed:
+            self._check_open()
+        return _TIMED_OUT_IN_C if rc == _TIMED_OUT else _FALL_BACK
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InvalidArgument(f"semaphore {self.name!r} ({self.path}) is closed")
+
     def _try_slots(self) -> int:
-        """One round over the slots this object does not hold [XL-CSEM-5]; the slot now held, or -1."""
+        """One round over the slots this object does not hold [XL-CSEM-5]; the slot now held, or -1 (also
+        while another thread of the object waits in C: its round must be the only one)."""
         with self._mutex:
-            if self._closed:
-                raise InvalidArgument(f"semaphore {self.name!r} ({self.path}) is closed")
+            self._check_open()
+            if self._waiting_in_c:
+                return -1
             mine = self._mine
             slots = self._slots
             capacity = len(slots)
@@ -202,8 +278,9 @@ class Semaphore(Handle):
             self._closed = True
             returned = bool(self._mine)
             self._mine.clear()
-            for slot in self._slots:
-                slot.close()  # closing the only descriptor releases its flock
+            if not self._waiting_in_c:  # else that thread closes them when its step returns
+                for slot in self._slots:
+                    slot.close()  # closing the only descriptor releases its flock
         if returned:
             self._bell.ring(self._word)
         self._release_namespace()
@@ -212,6 +289,7 @@ class Semaphore(Handle):
         # [XL-CSEM-6]: XL-HOLD-7 and XL-HOLD-8 apply to slot descriptors.
         self._mutex = threading.Lock()
         self._mine = []
+        self._waiting_in_c = False
         if not self._closed:
             for slot in self._slots:
                 slot.close()
