@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["ABI_CDEF", "API_CDEF", "C_SOURCE", "C_VERSION", "MODULE"]
 
 MODULE = "xlock._xlock_c"
-C_VERSION = 13
+C_VERSION = 14
 
 ABI_CDEF = """
     struct timespec { long tv_sec; long tv_nsec; };
@@ -272,27 +272,36 @@ static long long xl_now(void)
    (XL_WAITED: it checks cancellation and closing, then calls again), on a signal (XL_WAITED with
    errno EINTR: Python runs its handlers), and with any outcome but busy. The deadline and the poll are
    checked at every iteration, so rings cannot keep a waiter here past either [XL-WAIT-7]. */
+/* What follows a try that found the object busy (XL-WAIT-12 steps 4 and 5): XL_TIMEDOUT at the deadline;
+   XL_WAITED when the safety poll this step slept toward (*wake, -1 at first) is due, or after a sleep
+   that ended without a ring (the poll's time came, or a signal); XL_BUSY after a ring: try again. */
+static int xl_wait_busy(uint32_t *word, long long value, long long start_ns, long long deadline_ns,
+                        long long *wake)
+{
+    long long now = xl_now();
+    if (deadline_ns >= 0 && now >= deadline_ns)
+        return XL_TIMEDOUT;
+    if (*wake >= 0 && now >= *wake)
+        return XL_WAITED; /* a safety poll was due: the caller checks, then calls again */
+    *wake = xl_next_poll(start_ns, now);
+    if (deadline_ns >= 0 && deadline_ns < *wake)
+        *wake = deadline_ns;
+    return xl_sleep(word, value, *wake) != 0 ? XL_WAITED : XL_BUSY;
+}
+
 static int xl_wait_step(uint32_t *word, int bellfd, int shared, int fd, int op, int dirfd,
                         const char *name, unsigned long long dev, unsigned long long ino,
                         long long start_ns, long long deadline_ns)
 {
-    long long value, now, wake = -1;
+    long long value, wake = -1;
     int rc;
     for (;;) {
         value = xl_announce(word, bellfd, shared);
         rc = xl_lock(fd, op, dirfd, name, dev, ino);
+        if (rc == XL_BUSY)
+            rc = xl_wait_busy(word, value, start_ns, deadline_ns, &wake);
         if (rc != XL_BUSY)
             return rc;
-        now = xl_now();
-        if (deadline_ns >= 0 && now >= deadline_ns)
-            return XL_TIMEDOUT;
-        if (wake >= 0 && now >= wake)
-            return XL_WAITED; /* a safety poll was due: the caller checks, then calls again */
-        wake = xl_next_poll(start_ns, now);
-        if (deadline_ns >= 0 && deadline_ns < wake)
-            wake = deadline_ns;
-        if (xl_sleep(word, value, wake) != 0)
-            return XL_WAITED; /* the poll's time came, or a signal */
     }
 }
 
@@ -304,29 +313,21 @@ static int xl_wait_step(uint32_t *word, int bellfd, int shared, int fd, int op, 
 static int xl_sem_wait_step(uint32_t *word, int bellfd, int shared, const int *fds, int n, int start,
                             int *got, long long start_ns, long long deadline_ns)
 {
-    long long value, now, wake = -1;
-    int i, k, rc;
+    long long value, wake = -1;
+    int i, k = -1, rc;
     *got = -1;
     for (;;) {
         value = xl_announce(word, bellfd, shared);
-        for (i = 0; i < n; i++) {
+        for (i = 0, rc = XL_BUSY; i < n && rc == XL_BUSY; i++) {
             k = start + i < n ? start + i : start + i - n;
             rc = xl_lock(fds[k], LOCK_EX | LOCK_NB, -1, NULL, 0, 0);
-            if (rc == XL_LOCKED)
-                *got = k;
-            if (rc != XL_BUSY)
-                return rc;
         }
-        now = xl_now();
-        if (deadline_ns >= 0 && now >= deadline_ns)
-            return XL_TIMEDOUT;
-        if (wake >= 0 && now >= wake)
-            return XL_WAITED;
-        wake = xl_next_poll(start_ns, now);
-        if (deadline_ns >= 0 && deadline_ns < wake)
-            wake = deadline_ns;
-        if (xl_sleep(word, value, wake) != 0)
-            return XL_WAITED;
+        if (rc == XL_LOCKED)
+            *got = k;
+        if (rc == XL_BUSY)
+            rc = xl_wait_busy(word, value, start_ns, deadline_ns, &wake);
+        if (rc != XL_BUSY)
+            return rc;
     }
 }
 
