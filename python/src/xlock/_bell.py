@@ -19,6 +19,7 @@ import weakref
 from . import _libc
 from ._files import MAX_ROUNDS, publish
 from ._libc import ffi, lib
+from ._lockfile import LOCKED, TIMEDOUT, WAITED
 from ._namespace import Namespace
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): import xlock stays fast
@@ -75,7 +76,6 @@ _xl_ring = lib.xl_ring if _COMPILED else None
 _xl_sleep = lib.xl_sleep if _COMPILED else None
 _xl_wait_step = lib.xl_wait_step if _COMPILED else None
 _NULL = ffi.NULL
-_WAITED, _TIMEDOUT, _LOCKED = 5, 6, 0
 
 
 class Bell:
@@ -357,11 +357,11 @@ def wait_file(
         rc = _xl_wait_step(
             word, bell_fd, shared, lock_file.fd, op_nb, *lock_file.check_args(), start, deadline
         )
-        if rc == _WAITED:
+        if rc == WAITED:
             rounds = 0
-        elif rc == _LOCKED:
+        elif rc == LOCKED:
             return ACQUIRED
-        elif rc == _TIMEDOUT:
+        elif rc == TIMEDOUT:
             return TIMED_OUT
         else:
             rounds = lock_file.after_failed_try(rc, rounds)

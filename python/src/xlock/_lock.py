@@ -30,7 +30,7 @@ from ._fork import sweep as _sweep
 from ._fork import sweep_at as _sweep_at
 from ._handle import Handle
 from ._libc import COMPILED, ffi, lib
-from ._lockfile import BUSY, LOCKED, LockFile
+from ._lockfile import BUSY, FLOCK_FAILED, LOCKED, TIMEDOUT, WAITED, LockFile
 from ._namespace import release_shared, shared_namespace
 from ._pg import pg_lock_class, pg_namespace
 from .names import _ENCODED, NameLike, encoded
@@ -59,9 +59,8 @@ _xl_hold_wait: Any = lib.xl_hold_wait if COMPILED else None
 _xl_hold_wait_step: Any = lib.xl_hold_wait_step if COMPILED else None
 # The hold's states that Python reads or sets (_cdef's enum: XL_FREE, XL_TRYING, XL_HELD, XL_SLOW, ...).
 _FREE, _HELD, _SLOW, _WAITING = 0, 2, 3, 5
-# xl_hold_wait's and xl_hold_wait_step's results besides LOCKED (_cdef: XL_EFLOCK, XL_WAITED,
-# XL_TIMEDOUT, XL_CLOSED)
-_FLOCK_FAILED, _WAITED, _TIMED_OUT, _CLOSED_WHILE_WAITING = 3, 5, 6, 8
+# xl_hold_wait's and xl_hold_wait_step's own result (_cdef: XL_CLOSED); the others are _lockfile's
+_CLOSED_WHILE_WAITING = 8
 # The owner close records for a thread waiting in C (xl_hold_wait, xl_hold_wait_step): it matches no
 # thread, and tells close that the descriptors are still in use; that thread finishes the close when its
 # wait returns.
@@ -273,11 +272,11 @@ class Lock(Handle):
         try:
             if deadline is None:
                 rc = _xl_hold_wait(hold)
-                while rc == _FLOCK_FAILED and ffi.errno == EINTR:
+                while rc == FLOCK_FAILED and ffi.errno == EINTR:
                     rc = _xl_hold_wait(hold)
             else:
                 rc = _xl_hold_wait_step(hold, 1, start, deadline)
-                while rc == _WAITED:  # a safety poll or a signal
+                while rc == WAITED:  # a safety poll or a signal
                     rc = _xl_hold_wait_step(hold, 0, start, deadline)
         except BaseException:
             self._hold_interrupted(hold)
@@ -286,7 +285,7 @@ class Lock(Handle):
             return True
         if hold.waiters > 0:  # threads of this process waited for the object while this one had it
             self._wake_waiter()
-        if rc == _TIMED_OUT:
+        if rc == TIMEDOUT:
             return False
         if rc == _CLOSED_WHILE_WAITING:
             self._hold_closed()
@@ -303,7 +302,7 @@ class Lock(Handle):
         rc = lib.xl_hold_last()
         if rc == LOCKED:  # HELD by this thread
             _xl_hold_unlock(hold)
-        elif rc == _WAITED and lib.xl_hold_swap(hold, _WAITING, _FREE) == _SLOW:
+        elif rc == WAITED and lib.xl_hold_swap(hold, _WAITING, _FREE) == _SLOW:
             self._hold_closed()  # closed meanwhile
         elif rc == _CLOSED_WHILE_WAITING:
             self._hold_closed()

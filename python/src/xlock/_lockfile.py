@@ -17,11 +17,12 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (slow): i
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["ABSENT", "BUSY", "LOCKED", "LockFile"]
+__all__ = ["ABSENT", "BUSY", "FLOCK_FAILED", "LOCKED", "TIMEDOUT", "WAITED", "LockFile"]
 
 LOCKED, BUSY, ABSENT = 0, 1, 2
-# Outcomes of the compiled module's xl_lock (besides LOCKED and BUSY), see _cdef.API_CDEF.
-_GONE, _FLOCK_FAILED, _CHECK_FAILED = 2, 3, 4
+# Outcomes of the compiled module's calls besides LOCKED and BUSY (_cdef's enum XL_GONE .. XL_TIMEDOUT),
+# the one place Python names them: xl_lock's, then the wait steps' (_bell, _lock, _semaphore).
+_GONE, FLOCK_FAILED, _CHECK_FAILED, WAITED, TIMEDOUT = 2, 3, 4, 5, 6  # C's spelling: not _bell's TIMED_OUT
 _flock = fcntl.flock
 _LOCK_NB = fcntl.LOCK_NB
 _LOCK_UN = fcntl.LOCK_UN
@@ -125,7 +126,7 @@ class LockFile:
                 rc: int = _xl_lock(fd, op, *self.check_args())
                 if rc == LOCKED or rc == BUSY:
                     return rc
-                if rc == _FLOCK_FAILED and _libc.ffi.errno == errno.EINTR:
+                if rc == FLOCK_FAILED and _libc.ffi.errno == errno.EINTR:
                     continue  # a signal: Python runs its handlers as the loop goes round, and they may raise
                 # without waiting the reopening is bounded [XL-LOCK-12]; waiting, every round blocks
                 rounds = self.after_failed_try(rc, rounds if op & _LOCK_NB else 0)
@@ -191,7 +192,7 @@ class LockFile:
             return rounds
         err = _libc.ffi.errno
         exc = OSError(err, os.strerror(err))
-        if rc == _FLOCK_FAILED:
+        if rc == FLOCK_FAILED:
             raise os_error(exc, f"flock on {self.path} failed")
         if self._strict:
             if self._ns.fd < 0:

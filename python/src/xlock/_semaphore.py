@@ -12,7 +12,7 @@ from ._common import UNTIMED, NamespaceArg, check_timeout, deadline_from, descri
 from ._errors import Cancelled, InvalidArgument, NotHeld, Timeout, WouldBlock
 from ._handle import Handle
 from ._libc import COMPILED, ffi, lib
-from ._lockfile import LOCKED, LockFile
+from ._lockfile import LOCKED, TIMEDOUT, WAITED, LockFile
 from ._pg import open_semaphore, pg_namespace
 from .names import NameLike
 
@@ -25,7 +25,6 @@ __all__ = ["MAX_CAPACITY", "Semaphore", "check_capacity"]
 MAX_CAPACITY = 1000
 _LOCK_EX_NB = fcntl.LOCK_EX | fcntl.LOCK_NB
 _xl_sem_wait_step: Any = lib.xl_sem_wait_step if COMPILED else None
-_WAITED, _TIMED_OUT = 5, 6  # xl_sem_wait_step's outcomes (_cdef: XL_WAITED, XL_TIMEDOUT)
 _FALL_BACK, _TIMED_OUT_IN_C = -1, -2  # _wait_in_c's answers besides a slot index
 
 
@@ -177,7 +176,7 @@ class Semaphore(Handle):
         object holds a permit or waits in C, a slot file is not open, a shared namespace (its re-check
         names each file), or the step found a file to reopen or an error to report. A signal returns to
         Python, whose handlers run as the loop goes round; if one raises, nothing is held [XL-WAIT-9]."""
-        rc, index, got, claimed = _WAITED, -1, None, False
+        rc, index, got, claimed = WAITED, -1, None, False
         try:  # from before the claim: a handler raising anywhere after it finds the cleanup below
             with self._mutex:
                 self._check_open()
@@ -189,7 +188,7 @@ class Semaphore(Handle):
             bell, word = self._bell, self._word
             c_fds, got = ffi.new("int[]", fds), ffi.new("int *", -1)
             start_ns, deadline = time.monotonic_ns(), -1 if deadline_ns is None else deadline_ns
-            while rc == _WAITED and not self._closed:  # a safety poll or a signal: handlers run here
+            while rc == WAITED and not self._closed:  # a safety poll or a signal: handlers run here
                 rc = _xl_sem_wait_step(
                     ffi.NULL if word is None else word,
                     bell.fd,
@@ -222,7 +221,7 @@ class Semaphore(Handle):
             return index
         if closed:
             self._check_open()
-        return _TIMED_OUT_IN_C if rc == _TIMED_OUT else _FALL_BACK
+        return _TIMED_OUT_IN_C if rc == TIMEDOUT else _FALL_BACK
 
     def _check_open(self) -> None:
         if self._closed:
